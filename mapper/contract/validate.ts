@@ -78,9 +78,20 @@ const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
 export function isIp(s: string): boolean {
   if (IPV4.test(s)) return true;
   if (!s.includes(':') || !IPV6.test(s)) return false;
-  const parts = s.split('::');
-  if (parts.length > 2) return false;
-  return s.split(':').every((g) => g === '' || /^[0-9a-fA-F]{1,4}$/.test(g) || IPV4.test(g));
+  const halves = s.split('::');
+  if (halves.length > 2) return false;
+  let groups = 0;
+  for (const [hi, half] of halves.entries()) {
+    if (half === '') continue;
+    const parts = half.split(':');
+    for (const [i, g] of parts.entries()) {
+      const last = hi === halves.length - 1 && i === parts.length - 1;
+      if (last && IPV4.test(g)) groups += 2;
+      else if (/^[0-9a-fA-F]{1,4}$/.test(g)) groups += 1;
+      else return false;
+    }
+  }
+  return halves.length === 2 ? groups <= 7 : groups === 8;
 }
 
 function ip(o: Obj, key: string, path: string): string {
