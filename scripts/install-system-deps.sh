@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages callmap's tests use (run as root, or through sudo).
+# The demo itself needs none of them; live capture needs libpcap (libpcap-dev to build `cap`).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  libpcap-dev         # builds the `cap` libpcap binding (live capture)
+  tcpdump             # pcap fixtures during netns tests, benchmark reference
+  dnsmasq-base        # cluster DNS in the network-namespace tests
+  iproute2            # ip netns / veth / bridge
+  kubectl             # proves the Kubernetes API test server speaks the real protocol
+  prometheus          # promtool check metrics
+  chromium            # headless browser tests of the web map and HTML reports
+  ripgrep             # benchmark reference scans
+  golang-go golang-github-masterminds-sprig-dev  # Helm-compatible chart rendering in tests
+  python3 make g++    # native addons (better-sqlite3, cap) when no prebuilt binary fits
+)
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+echo "system packages installed: ${PACKAGES[*]}"
