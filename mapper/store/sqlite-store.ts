@@ -1,0 +1,560 @@
+/**
+ * The durable map: SQLite (better-sqlite3) in WAL mode with an in-memory mirror for queries.
+ * Writes go to SQLite first (one transaction per batch, prepared statements); the mirror is updated
+ * only after the commit, so a failed write leaves both unchanged. See ADR 0030.
+ */
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { CallmapError, type KafkaOperation, type WorkloadIdentity, type WorkloadRef } from '../contract/index.ts';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
+import {
+  type ApplyResult,
+  type BatchDelta,
+  type ChangeListener,
+  type DnsAnswer,
+  type EdgeRecord,
+  edgeKey,
+  type KafkaAclRecord,
+  type MapStore,
+  workloadKey,
+} from './types.ts';
+
+export const SYNC_MODES = ['normal', 'full'] as const;
+export type SyncMode = (typeof SYNC_MODES)[number];
+
+export interface StoreOptions {
+  /** Database file path (`:memory:` for throw-away stores in unit tests). */
+  path: string;
+  /** `full` (default): fsync the WAL on every commit; `normal`: survive process crashes only. */
+  sync?: SyncMode;
+  /** How long to wait for a lock held by another process before failing with DB_LOCKED. */
+  lockTimeoutMs?: number;
+  /** Accepted batch ids are remembered this long (default 24 h) ... */
+  batchRetentionMs?: number;
+  /** ... and at most this many (default 200,000). */
+  batchRetentionCount?: number;
+}
+
+type Row = Record<string, unknown>;
+
+const PRUNE_EVERY = 512;
+
+function sqliteCode(e: unknown): string {
+  return typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
+}
+
+/** Maps an SQLite failure during start-up to a CallmapError that says what to do. */
+export function openError(path: string, e: unknown): CallmapError {
+  if (e instanceof CallmapError) return e;
+  const code = sqliteCode(e);
+  const msg = (e as Error)?.message ?? String(e);
+  if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new CallmapError(
+      'DB_LOCKED',
+      `database ${path} is locked by another process (is another mapper running on it?); stop that process or use a different --db path`,
+      { cause: e, details: { path } },
+    );
+  }
+  if (code === 'SQLITE_NOTADB') {
+    return new CallmapError(
+      'DB_CORRUPT',
+      `${path} is not an SQLite database (${msg}); point --db at a callmap database or move the file away to start a new map`,
+      { cause: e, details: { path } },
+    );
+  }
+  if (code.startsWith('SQLITE_CORRUPT')) {
+    return new CallmapError(
+      'DB_CORRUPT',
+      `database ${path} is corrupt (${msg}); move it away (and its -wal file) to start a new map, or restore a backup`,
+      { cause: e, details: { path } },
+    );
+  }
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+    return new CallmapError(
+      'DB_OPEN_FAILED',
+      `cannot open database ${path} for writing (${msg}); check that the directory exists and is writable`,
+      { cause: e, details: { path } },
+    );
+  }
+  return new CallmapError('DB_OPEN_FAILED', `cannot open database ${path}: ${msg}`, {
+    cause: e,
+    details: { path },
+  });
+}
+
+/** Opens (creating if needed) the map database and loads it into memory. Throws CallmapError. */
+export function openMapStore(opts: StoreOptions): MapStore {
+  const path = opts.path;
+  if (path !== ':memory:') {
+    try {
+      const st = fs.statSync(path);
+      if (st.isDirectory()) {
+        throw new CallmapError(
+          'DB_OPEN_FAILED',
+          `${path} is a directory; --db must name a file, e.g. ${path}/callmap.db`,
+        );
+      }
+    } catch (e) {
+      if (e instanceof CallmapError) throw e;
+    }
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { timeout: opts.lockTimeoutMs ?? 1000 });
+    // Exclusive locking: one mapper process owns the file; a second one fails with DB_LOCKED
+    // instead of silently interleaving writes. Must be set before WAL is entered.
+    db.pragma('locking_mode = EXCLUSIVE');
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (path !== ':memory:' && String(mode).toLowerCase() !== 'wal') {
+      throw new CallmapError('DB_OPEN_FAILED', `could not switch ${path} to WAL mode (got ${String(mode)})`);
+    }
+    db.pragma(`synchronous = ${(opts.sync ?? 'full').toUpperCase()}`);
+    db.pragma('foreign_keys = ON');
+    // Take the write lock now so a second mapper fails at start-up, not on its first ingest.
+    db.exec('BEGIN EXCLUSIVE; COMMIT;');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') {
+      throw new CallmapError(
+        'DB_CORRUPT',
+        `database ${path} failed its integrity check (${String(check)}); move it away (and its -wal file) to start a new map, or restore a backup`,
+        { details: { path } },
+      );
+    }
+    migrate(db, path);
+    return new SqliteMapStore(db, path, opts);
+  } catch (e) {
+    try {
+      db?.close();
+    } catch {
+      // already failing; the original error is what matters
+    }
+    throw openError(path, e);
+  }
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const current = Number(db.pragma('user_version', { simple: true }));
+  if (current > SCHEMA_VERSION) {
+    throw new CallmapError(
+      'DB_SCHEMA_TOO_NEW',
+      `database ${path} has schema version ${current}, newer than this callmap understands (${SCHEMA_VERSION}); upgrade callmap or use another --db path`,
+      { details: { path, version: current } },
+    );
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    const sql = MIGRATIONS[v] as string;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+class SqliteMapStore implements MapStore {
+  readonly path: string;
+  #db: Database.Database;
+  #open = true;
+  #version = 0;
+  #edges = new Map<string, EdgeRecord>();
+  #workloads = new Map<string, WorkloadIdentity>();
+  #workloadLabelsJson = new Map<string, string>();
+  #listeners = new Set<ChangeListener>();
+  #batchesSincePrune = 0;
+  #retentionMs: number;
+  #retentionCount: number;
+  #s: ReturnType<SqliteMapStore['prepare']>;
+
+  constructor(db: Database.Database, path: string, opts: StoreOptions) {
+    this.#db = db;
+    this.path = path;
+    this.#retentionMs = opts.batchRetentionMs ?? 86_400_000;
+    this.#retentionCount = opts.batchRetentionCount ?? 200_000;
+    this.#s = this.prepare();
+    this.load();
+  }
+
+  private prepare() {
+    const db = this.#db;
+    return {
+      batchGet: db.prepare('SELECT accepted FROM batches WHERE batch_id = ?').pluck(),
+      batchInsert: db.prepare('INSERT OR IGNORE INTO batches (batch_id, accepted_at, accepted) VALUES (?, ?, ?)'),
+      batchPrune: db.prepare(
+        'DELETE FROM batches WHERE accepted_at < ? OR seq <= (SELECT coalesce(max(seq), 0) FROM batches) - ?',
+      ),
+      workloadUpsert: db.prepare(
+        `INSERT INTO workloads (namespace, name, kind, labels) VALUES (?, ?, ?, ?)
+         ON CONFLICT (namespace, name) DO UPDATE SET kind = excluded.kind, labels = excluded.labels`,
+      ),
+      edgeInsert: db.prepare(
+        `INSERT INTO edges (edge_key, client_ns, client_name, server_ns, server_name, via_ns, via_name, ext_domain,
+                            first_seen, last_seen, count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      edgeUpdate: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ? WHERE id = ?'),
+      portInsert: db.prepare('INSERT OR IGNORE INTO edge_ports (edge_id, port) VALUES (?, ?)'),
+      httpInsert: db.prepare('INSERT OR IGNORE INTO edge_http (edge_id, method, path) VALUES (?, ?, ?)'),
+      kafkaInsert: db.prepare(
+        'INSERT OR IGNORE INTO edge_kafka (edge_id, topic, operation, allowed) VALUES (?, ?, ?, ?)',
+      ),
+      extIpInsert: db.prepare('INSERT OR IGNORE INTO edge_ext_ips (edge_id, ip) VALUES (?, ?)'),
+      aclUpsert: db.prepare(
+        `INSERT INTO kafka_acl (client_ns, client_name, server_ns, server_name, resource_type, resource_name,
+                                pattern_type, operation, allowed, principal, first_seen, last_seen, count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+           last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count`,
+      ),
+      dnsUpsert: db.prepare(
+        `INSERT INTO dns_answers (ip, domain, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (ip) DO UPDATE SET domain = excluded.domain, expires_at = max(expires_at, excluded.expires_at)`,
+      ),
+      dnsPrune: db.prepare('DELETE FROM dns_answers WHERE expires_at < ?'),
+    };
+  }
+
+  private load(): void {
+    const db = this.#db;
+    for (const r of db.prepare('SELECT namespace, name, kind, labels FROM workloads').iterate() as Iterable<Row>) {
+      const labels = safeLabels(r['labels']);
+      const w: WorkloadIdentity = {
+        name: String(r['name']),
+        namespace: String(r['namespace']),
+        kind: String(r['kind']),
+      };
+      if (labels) w.labels = labels;
+      const k = workloadKey(w);
+      this.#workloads.set(k, w);
+      this.#workloadLabelsJson.set(k, String(r['labels']));
+    }
+    const byId = new Map<number, EdgeRecord>();
+    for (const r of db.prepare('SELECT * FROM edges').iterate() as Iterable<Row>) {
+      const client = { namespace: String(r['client_ns']), name: String(r['client_name']) };
+      const server =
+        r['server_ns'] == null ? undefined : { namespace: String(r['server_ns']), name: String(r['server_name']) };
+      const via = r['via_ns'] == null ? undefined : { namespace: String(r['via_ns']), name: String(r['via_name']) };
+      const extDomain = r['ext_domain'] == null ? undefined : String(r['ext_domain']);
+      const rec: EdgeRecord = {
+        id: Number(r['id']),
+        key: String(r['edge_key']),
+        client,
+        server,
+        via,
+        extDomain,
+        ports: [],
+        http: new Map(),
+        kafka: new Map(),
+        extIps: [],
+        firstSeen: Number(r['first_seen']),
+        lastSeen: Number(r['last_seen']),
+        count: Number(r['count']),
+      };
+      byId.set(rec.id, rec);
+      this.#edges.set(rec.key, rec);
+    }
+    for (const r of db.prepare('SELECT edge_id, port FROM edge_ports ORDER BY port').iterate() as Iterable<Row>) {
+      byId.get(Number(r['edge_id']))?.ports.push(Number(r['port']));
+    }
+    for (const r of db.prepare('SELECT edge_id, method, path FROM edge_http').iterate() as Iterable<Row>) {
+      const method = String(r['method']);
+      const p = String(r['path']);
+      byId.get(Number(r['edge_id']))?.http.set(`${method} ${p}`, { method, path: p });
+    }
+    for (const r of db
+      .prepare('SELECT edge_id, topic, operation, allowed FROM edge_kafka')
+      .iterate() as Iterable<Row>) {
+      const a = {
+        topic: String(r['topic']),
+        operation: String(r['operation']) as KafkaOperation,
+        allowed: Number(r['allowed']) === 1,
+      };
+      byId.get(Number(r['edge_id']))?.kafka.set(kafkaKey(a.topic, a.operation, a.allowed), a);
+    }
+    for (const r of db.prepare('SELECT edge_id, ip FROM edge_ext_ips').iterate() as Iterable<Row>) {
+      byId.get(Number(r['edge_id']))?.extIps.push(String(r['ip']));
+    }
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  get edgeCount(): number {
+    return this.#edges.size;
+  }
+
+  isOpen(): boolean {
+    return this.#open;
+  }
+
+  private ensureOpen(): void {
+    if (!this.#open)
+      throw new CallmapError('DB_CLOSED', 'the map database is closed (the mapper is shutting down)', { status: 503 });
+  }
+
+  acceptedBatch(batchId: string): ApplyResult | undefined {
+    this.ensureOpen();
+    const n = this.#s.batchGet.get(batchId);
+    return n === undefined ? undefined : { duplicate: true, accepted: Number(n) };
+  }
+
+  apply(batchId: string, accepted: number, delta: BatchDelta, now: number): ApplyResult {
+    this.ensureOpen();
+    const s = this.#s;
+    const after: Array<() => void> = [];
+    const run = this.#db.transaction((): ApplyResult => {
+      if (s.batchInsert.run(batchId, now, accepted).changes === 0) {
+        return { duplicate: true, accepted: Number(s.batchGet.get(batchId) ?? 0) };
+      }
+      if (++this.#batchesSincePrune >= PRUNE_EVERY) {
+        this.#batchesSincePrune = 0;
+        s.batchPrune.run(now - this.#retentionMs, this.#retentionCount);
+        s.dnsPrune.run(now - 3_600_000);
+      }
+      const seenWorkloads = new Map<string, WorkloadIdentity>();
+      for (const e of delta.edges) {
+        this.noteWorkload(e.client, seenWorkloads);
+        if (e.server) this.noteWorkload(e.server, seenWorkloads);
+        const key = edgeKey(e.client, e.server, e.via, e.extDomain);
+        let rec = this.#edges.get(key);
+        let id: number;
+        let firstSeen = e.firstSeen;
+        let lastSeen = e.lastSeen;
+        let count = e.count;
+        if (rec === undefined) {
+          id = Number(
+            s.edgeInsert.run(
+              key,
+              e.client.namespace,
+              e.client.name,
+              e.server?.namespace ?? null,
+              e.server?.name ?? null,
+              e.via?.namespace ?? null,
+              e.via?.name ?? null,
+              e.extDomain ?? null,
+              firstSeen,
+              lastSeen,
+              count,
+            ).lastInsertRowid,
+          );
+          const fresh: EdgeRecord = {
+            id,
+            key,
+            client: { namespace: e.client.namespace, name: e.client.name },
+            server: e.server ? { namespace: e.server.namespace, name: e.server.name } : undefined,
+            via: e.via ? { namespace: e.via.namespace, name: e.via.name } : undefined,
+            extDomain: e.extDomain,
+            ports: [],
+            http: new Map(),
+            kafka: new Map(),
+            extIps: [],
+            firstSeen,
+            lastSeen,
+            count,
+          };
+          rec = fresh;
+          after.push(() => this.#edges.set(key, fresh));
+        } else {
+          id = rec.id;
+          firstSeen = Math.min(rec.firstSeen, firstSeen);
+          lastSeen = Math.max(rec.lastSeen, lastSeen);
+          count = rec.count + count;
+          s.edgeUpdate.run(firstSeen, lastSeen, count, id);
+          const r = rec;
+          after.push(() => {
+            r.firstSeen = firstSeen;
+            r.lastSeen = lastSeen;
+            r.count = count;
+          });
+        }
+        const r = rec;
+        for (const p of e.ports) {
+          if (!r.ports.includes(p)) {
+            s.portInsert.run(id, p);
+            after.push(() => {
+              if (!r.ports.includes(p)) insertSorted(r.ports, p);
+            });
+          }
+        }
+        for (const h of e.http) {
+          const k = `${h.method} ${h.path}`;
+          if (!r.http.has(k)) {
+            s.httpInsert.run(id, h.method, h.path);
+            after.push(() => r.http.set(k, { method: h.method, path: h.path }));
+          }
+        }
+        for (const a of e.kafka) {
+          const k = kafkaKey(a.topic, a.operation, a.allowed);
+          if (!r.kafka.has(k)) {
+            s.kafkaInsert.run(id, a.topic, a.operation, a.allowed ? 1 : 0);
+            after.push(() => r.kafka.set(k, { topic: a.topic, operation: a.operation, allowed: a.allowed }));
+          }
+        }
+        for (const ip of e.extIps) {
+          if (!r.extIps.includes(ip)) {
+            s.extIpInsert.run(id, ip);
+            after.push(() => {
+              if (!r.extIps.includes(ip)) r.extIps.push(ip);
+            });
+          }
+        }
+      }
+      for (const w of seenWorkloads.values()) {
+        const k = workloadKey(w);
+        const json = JSON.stringify(w.labels ?? {});
+        s.workloadUpsert.run(w.namespace, w.name, w.kind, json);
+        after.push(() => {
+          this.#workloads.set(k, w);
+          this.#workloadLabelsJson.set(k, json);
+        });
+      }
+      for (const a of delta.acl) {
+        s.aclUpsert.run(
+          a.client.namespace,
+          a.client.name,
+          a.server.namespace,
+          a.server.name,
+          a.resourceType,
+          a.resourceName,
+          a.patternType,
+          a.operation,
+          a.allowed ? 1 : 0,
+          a.principal,
+          a.firstSeen,
+          a.lastSeen,
+          a.count,
+        );
+      }
+      for (const d of delta.dnsAnswers) s.dnsUpsert.run(d.ip, d.domain, d.expiresAt);
+      return { duplicate: false, accepted };
+    });
+    const result = run.immediate();
+    if (!result.duplicate) {
+      for (const f of after) f();
+      if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
+    }
+    return result;
+  }
+
+  /** Records a workload identity if it is new or changed; never downgrades a known kind to Unknown. */
+  private noteWorkload(w: WorkloadIdentity, seen: Map<string, WorkloadIdentity>): void {
+    const k = workloadKey(w);
+    const known = seen.get(k) ?? this.#workloads.get(k);
+    if (known === undefined) {
+      seen.set(k, normWorkload(w));
+      return;
+    }
+    if (w.kind === 'Unknown' && known.kind !== 'Unknown') return;
+    const labelsJson = JSON.stringify(w.labels ?? {});
+    const knownJson = seen.has(k) ? JSON.stringify(known.labels ?? {}) : this.#workloadLabelsJson.get(k);
+    if (known.kind !== w.kind || (w.labels !== undefined && labelsJson !== knownJson)) {
+      const merged = normWorkload({ ...w, labels: w.labels ?? known.labels });
+      seen.set(k, merged);
+    }
+  }
+
+  edges(): Iterable<EdgeRecord> {
+    return this.#edges.values();
+  }
+
+  workload(ref: WorkloadRef): WorkloadIdentity | undefined {
+    return this.#workloads.get(workloadKey(ref));
+  }
+
+  kafkaAcl(): KafkaAclRecord[] {
+    this.ensureOpen();
+    return (this.#db.prepare('SELECT * FROM kafka_acl ORDER BY client_ns, client_name').all() as Row[]).map((r) => ({
+      client: { namespace: String(r['client_ns']), name: String(r['client_name']) },
+      server: { namespace: String(r['server_ns']), name: String(r['server_name']) },
+      resourceType: String(r['resource_type']),
+      resourceName: String(r['resource_name']),
+      patternType: String(r['pattern_type']),
+      operation: String(r['operation']),
+      allowed: Number(r['allowed']) === 1,
+      principal: String(r['principal']),
+      firstSeen: Number(r['first_seen']),
+      lastSeen: Number(r['last_seen']),
+      count: Number(r['count']),
+    }));
+  }
+
+  dnsAnswers(now: number): DnsAnswer[] {
+    this.ensureOpen();
+    return (
+      this.#db.prepare('SELECT ip, domain, expires_at FROM dns_answers WHERE expires_at >= ?').all(now) as Row[]
+    ).map((r) => ({ ip: String(r['ip']), domain: String(r['domain']), expiresAt: Number(r['expires_at']) }));
+  }
+
+  reset(): number {
+    this.ensureOpen();
+    const removed = this.#db
+      .transaction(() => {
+        const edges = this.#db.prepare('DELETE FROM edges').run().changes;
+        const acl = this.#db.prepare('DELETE FROM kafka_acl').run().changes;
+        this.#db.exec(
+          'DELETE FROM edge_ports; DELETE FROM edge_http; DELETE FROM edge_kafka; DELETE FROM edge_ext_ips;',
+        );
+        this.#db.exec('DELETE FROM workloads;');
+        return edges + acl;
+      })
+      .immediate();
+    this.#edges.clear();
+    this.#workloads.clear();
+    this.#workloadLabelsJson.clear();
+    this.changed();
+    return removed;
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  private changed(): void {
+    this.#version++;
+    const change = { version: this.#version, edges: this.#edges.size };
+    for (const l of this.#listeners) {
+      try {
+        l(change);
+      } catch {
+        // a listener must not break ingest
+      }
+    }
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#listeners.clear();
+    this.#db.close();
+  }
+}
+
+function kafkaKey(topic: string, operation: string, allowed: boolean): string {
+  return `${topic}\u0000${operation}\u0000${allowed ? 1 : 0}`;
+}
+
+function insertSorted(a: number[], v: number): void {
+  let i = a.length;
+  while (i > 0 && (a[i - 1] as number) > v) i--;
+  a.splice(i, 0, v);
+}
+
+function normWorkload(w: WorkloadIdentity): WorkloadIdentity {
+  const out: WorkloadIdentity = { name: w.name, namespace: w.namespace, kind: w.kind };
+  if (w.labels && Object.keys(w.labels).length > 0) out.labels = { ...w.labels };
+  return out;
+}
+
+function safeLabels(v: unknown): Record<string, string> | undefined {
+  try {
+    const o = JSON.parse(String(v)) as unknown;
+    if (o && typeof o === 'object' && !Array.isArray(o) && Object.keys(o).length > 0) {
+      return o as Record<string, string>;
+    }
+  } catch {
+    // a bad labels column is treated as no labels
+  }
+  return undefined;
+}

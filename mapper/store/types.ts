@@ -1,0 +1,121 @@
+/** Types of the durable map: what the ingest pipeline writes and what the query side reads. */
+import type { KafkaOperation, WorkloadIdentity, WorkloadRef } from '../contract/index.ts';
+
+export interface HttpPair {
+  /** Upper-case method, or '' when the reporter did not record it. */
+  method: string;
+  path: string;
+}
+
+export interface KafkaAccess {
+  topic: string;
+  operation: KafkaOperation;
+  allowed: boolean;
+}
+
+/** Aggregated change to one edge, produced by the ingest pipeline for one batch. */
+export interface EdgeDelta {
+  client: WorkloadIdentity;
+  /** Exactly one of `server` and `extDomain` is set. */
+  server?: WorkloadIdentity;
+  via?: WorkloadRef;
+  extDomain?: string;
+  ports: number[];
+  http: HttpPair[];
+  kafka: KafkaAccess[];
+  extIps: string[];
+  firstSeen: number;
+  lastSeen: number;
+  count: number;
+}
+
+/** A Kafka authorizer decision on a non-Topic resource (Group, Cluster, ...). */
+export interface KafkaAclRecord {
+  client: WorkloadRef;
+  server: WorkloadRef;
+  resourceType: string;
+  resourceName: string;
+  patternType: string;
+  operation: string;
+  allowed: boolean;
+  principal: string;
+  firstSeen: number;
+  lastSeen: number;
+  count: number;
+}
+
+export interface DnsAnswer {
+  ip: string;
+  domain: string;
+  /** ms since epoch, in observation time. */
+  expiresAt: number;
+}
+
+export interface BatchDelta {
+  edges: EdgeDelta[];
+  acl: KafkaAclRecord[];
+  dnsAnswers: DnsAnswer[];
+}
+
+/** One edge as held in memory (mirror of the `edges` table and its detail tables). */
+export interface EdgeRecord {
+  readonly id: number;
+  readonly key: string;
+  readonly client: WorkloadRef;
+  readonly server: WorkloadRef | undefined;
+  readonly via: WorkloadRef | undefined;
+  readonly extDomain: string | undefined;
+  ports: number[];
+  /** key `${method} ${path}` */
+  http: Map<string, HttpPair>;
+  /** key `${topic}\u0000${operation}\u0000${allowed}` */
+  kafka: Map<string, KafkaAccess>;
+  extIps: string[];
+  firstSeen: number;
+  lastSeen: number;
+  count: number;
+}
+
+export interface ApplyResult {
+  duplicate: boolean;
+  /** Accepted observation count recorded for this batch id (the original one for a duplicate). */
+  accepted: number;
+}
+
+export type ChangeListener = (change: { version: number; edges: number }) => void;
+
+/** The store API other mapper parts (API, snapshots) use. */
+export interface MapStore {
+  readonly path: string;
+  /** Monotonic change counter; increases after every committed change (ingest, reset). */
+  readonly version: number;
+  /** Number of edges in the map. */
+  readonly edgeCount: number;
+  isOpen(): boolean;
+  /** The receipt of an already-accepted batch id, if it is remembered. */
+  acceptedBatch(batchId: string): ApplyResult | undefined;
+  /**
+   * Applies one batch in a single transaction. Returns `duplicate: true` (and changes nothing)
+   * when the batch id was accepted before. Returns only after the commit.
+   */
+  apply(batchId: string, accepted: number, delta: BatchDelta, now: number): ApplyResult;
+  /** The in-memory edges (do not mutate). */
+  edges(): Iterable<EdgeRecord>;
+  workload(ref: WorkloadRef): WorkloadIdentity | undefined;
+  kafkaAcl(): KafkaAclRecord[];
+  /** Unexpired external DNS answers (for warming the ingest cache at start-up). */
+  dnsAnswers(now: number): DnsAnswer[];
+  /** Clears the map; returns how many entries (edges + Kafka ACL records) were removed. */
+  reset(): number;
+  onChange(listener: ChangeListener): () => void;
+  close(): void;
+}
+
+export const workloadKey = (w: WorkloadRef): string => `${w.namespace}/${w.name}`;
+
+export function edgeKey(client: WorkloadRef, server?: WorkloadRef, via?: WorkloadRef, extDomain?: string): string {
+  const c = `${client.namespace}/${client.name}`;
+  if (extDomain !== undefined) return `${c}>ext:${extDomain}`;
+  const s = server ? `${server.namespace}/${server.name}` : '';
+  return via ? `${c}>${s}|${via.namespace}/${via.name}` : `${c}>${s}`;
+}
