@@ -1,0 +1,346 @@
+/**
+ * Ingest pipeline: validated observations → resolved, aggregated edge deltas → one store
+ * transaction per batch. Resolution goes only through the `Resolver` seam (mapper/k8s/types.ts).
+ */
+import type {
+  DnsObservation,
+  HttpObservation,
+  IngestReceipt,
+  KafkaObservation,
+  Observation,
+  ObservationKind,
+  ReportBatch,
+  TcpObservation,
+  WorkloadIdentity,
+  WorkloadRef,
+  WorkloadTcpObservation,
+} from '../contract/index.ts';
+import type { Resolution, Resolver } from '../k8s/types.ts';
+import {
+  type BatchDelta,
+  type DnsAnswer,
+  type EdgeDelta,
+  edgeKey,
+  type KafkaAclRecord,
+  type MapStore,
+} from '../store/index.ts';
+
+/** Why an observation did not become (part of) an intent, besides the resolver's own reasons. */
+export const DROP_REASONS = ['self-call'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Sink for ingest counters (the API wires it to prom-client). */
+export interface IngestMetrics {
+  observations(kind: ObservationKind, n: number): void;
+  unresolved(kind: ObservationKind, reason: string, n: number): void;
+  dropped(kind: ObservationKind, reason: DropReason, n: number): void;
+}
+
+export interface IngestOptions {
+  resolver: Resolver;
+  store: MapStore;
+  clock?: () => number;
+  metrics?: IngestMetrics;
+  /** Remembered external DNS answers (IP → domain), oldest evicted first. Default 100,000. */
+  dnsCacheMax?: number;
+  /** Floor for a DNS answer's TTL, seconds (answers with TTL 0 are still useful). Default 60. */
+  dnsMinTtlSeconds?: number;
+  /** TTL assumed when the sniffer did not report one, seconds. Default 300. */
+  dnsDefaultTtlSeconds?: number;
+}
+
+export interface IngestStats {
+  batches: number;
+  duplicates: number;
+  observations: Record<string, number>;
+  unresolved: Record<string, number>;
+  dropped: Record<string, number>;
+  dnsCacheSize: number;
+}
+
+export interface IngestPipeline {
+  /** Resolves and stores one validated batch; returns only after the commit. */
+  ingest(batch: ReportBatch): IngestReceipt;
+  stats(): IngestStats;
+}
+
+interface DnsCacheEntry {
+  domain: string;
+  expiresAt: number;
+}
+
+const sameWorkload = (a: WorkloadRef, b: WorkloadRef): boolean => a.name === b.name && a.namespace === b.namespace;
+
+export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
+  const { resolver, store } = opts;
+  const clock = opts.clock ?? Date.now;
+  const dnsMax = opts.dnsCacheMax ?? 100_000;
+  const minTtl = (opts.dnsMinTtlSeconds ?? 60) * 1000;
+  const defaultTtl = (opts.dnsDefaultTtlSeconds ?? 300) * 1000;
+  const dnsCache = new Map<string, DnsCacheEntry>();
+  const st: IngestStats = { batches: 0, duplicates: 0, observations: {}, unresolved: {}, dropped: {}, dnsCacheSize: 0 };
+
+  for (const a of store.dnsAnswers(clock())) remember(a.ip, a.domain, a.expiresAt);
+
+  function remember(ip: string, domain: string, expiresAt: number): void {
+    const old = dnsCache.get(ip);
+    if (old) dnsCache.delete(ip); // re-insert at the end: most recent last
+    dnsCache.set(ip, {
+      domain,
+      expiresAt: old && old.domain === domain ? Math.max(old.expiresAt, expiresAt) : expiresAt,
+    });
+    while (dnsCache.size > dnsMax) {
+      const first = dnsCache.keys().next();
+      if (first.done) break;
+      dnsCache.delete(first.value);
+    }
+  }
+
+  const bump = (rec: Record<string, number>, k: string, n: number): void => {
+    rec[k] = (rec[k] ?? 0) + n;
+  };
+
+  function ingest(batch: ReportBatch): IngestReceipt {
+    const prior = store.acceptedBatch(batch.batchId);
+    if (prior) {
+      st.duplicates++;
+      return { batchId: batch.batchId, accepted: prior.accepted, duplicate: true };
+    }
+    const edges = new Map<string, EdgeDelta>();
+    const acl = new Map<string, KafkaAclRecord>();
+    const answers: DnsAnswer[] = [];
+    const kinds: Partial<Record<ObservationKind, number>> = {};
+    const unresolved = new Map<string, number>();
+    const dropped = new Map<string, number>();
+
+    const miss = (kind: ObservationKind, reason: string, n: number): void => {
+      const k = `${kind}\u0000${reason}`;
+      unresolved.set(k, (unresolved.get(k) ?? 0) + n);
+    };
+    const drop = (kind: ObservationKind, reason: DropReason, n: number): void => {
+      const k = `${kind}\u0000${reason}`;
+      dropped.set(k, (dropped.get(k) ?? 0) + n);
+    };
+
+    function edge(
+      kind: ObservationKind,
+      client: WorkloadIdentity,
+      target: { server?: WorkloadIdentity; via?: WorkloadRef; extDomain?: string },
+      time: number,
+      count: number,
+    ): EdgeDelta | undefined {
+      if (target.server && sameWorkload(client, target.server)) {
+        drop(kind, 'self-call', count);
+        return undefined;
+      }
+      const key = edgeKey(client, target.server, target.via, target.extDomain);
+      let e = edges.get(key);
+      if (!e) {
+        e = { client, ports: [], http: [], kafka: [], extIps: [], firstSeen: time, lastSeen: time, count: 0 };
+        if (target.server) e.server = target.server;
+        if (target.via) e.via = target.via;
+        if (target.extDomain !== undefined) e.extDomain = target.extDomain;
+        edges.set(key, e);
+      } else {
+        if (time < e.firstSeen) e.firstSeen = time;
+        if (time > e.lastSeen) e.lastSeen = time;
+        // identities resolved later in the batch win (labels/kind may have been learnt)
+        if (target.server && target.server.kind !== 'Unknown') e.server = target.server;
+      }
+      e.count += count;
+      return e;
+    }
+
+    const addPort = (e: EdgeDelta | undefined, port: number | undefined): void => {
+      if (e && port !== undefined && !e.ports.includes(port)) e.ports.push(port);
+    };
+
+    function clientOf(kind: ObservationKind, ip: string, time: number, count: number): WorkloadIdentity | undefined {
+      const r = resolver.resolveIp(ip, time);
+      if (!r.ok) {
+        miss(kind, r.reason, count);
+        return undefined;
+      }
+      return r.workload;
+    }
+
+    function onTcp(o: TcpObservation, count: number): void {
+      const client = clientOf('tcp', o.clientIp, o.time, count);
+      if (!client) return;
+      const r = resolver.resolveIp(o.serverIp, o.time);
+      if (r.ok) {
+        addPort(edge('tcp', client, target(r), o.time, count), o.serverPort);
+        return;
+      }
+      const ext = dnsCache.get(o.serverIp);
+      if (ext && ext.expiresAt >= o.time) {
+        const e = edge('tcp', client, { extDomain: ext.domain }, o.time, count);
+        addPort(e, o.serverPort);
+        if (e && !e.extIps.includes(o.serverIp)) e.extIps.push(o.serverIp);
+        return;
+      }
+      miss('tcp', r.reason, count);
+    }
+
+    function onDns(o: DnsObservation, count: number): void {
+      const cluster = resolver.isClusterName(o.name);
+      if (!cluster) {
+        const ttl = o.ttl === undefined ? defaultTtl : Math.max(o.ttl * 1000, minTtl);
+        for (const ip of o.ips) {
+          remember(ip, o.name, o.time + ttl);
+          answers.push({ ip, domain: o.name, expiresAt: o.time + ttl });
+        }
+      }
+      const client = clientOf('dns', o.clientIp, o.time, count);
+      if (!client) return;
+      if (cluster) {
+        const r = resolver.resolveDnsName(o.name, o.ips, o.time, client.namespace);
+        if (!r.ok) {
+          miss('dns', r.reason, count);
+          return;
+        }
+        edge('dns', client, target(r), o.time, count);
+        return;
+      }
+      const e = edge('dns', client, { extDomain: o.name }, o.time, count);
+      if (e) for (const ip of o.ips) if (!e.extIps.includes(ip)) e.extIps.push(ip);
+    }
+
+    function onHttp(o: HttpObservation): void {
+      const client = resolver.resolveWorkloadName(o.client);
+      const server = resolver.resolveWorkloadName(o.server);
+      const via = o.serverService ? { name: o.serverService, namespace: o.server.namespace } : undefined;
+      const e = edge('http', client, via ? { server, via } : { server }, o.time, o.count);
+      if (!e) return;
+      addPort(e, o.port);
+      if (o.path !== undefined) {
+        const method = o.method ?? '';
+        if (!e.http.some((h) => h.path === o.path && h.method === method)) e.http.push({ method, path: o.path });
+      }
+    }
+
+    function onWorkloadTcp(o: WorkloadTcpObservation): void {
+      const client = resolver.resolveWorkloadName(o.client);
+      const server = resolver.resolveWorkloadName(o.server);
+      addPort(edge('workload-tcp', client, { server }, o.time, o.count), o.port);
+    }
+
+    function onKafka(o: KafkaObservation): void {
+      const client = clientOf('kafka', o.clientIp, o.time, o.count);
+      if (!client) return;
+      const r = resolver.resolvePod(o.serverPod, o.time);
+      if (!r.ok) {
+        miss('kafka', r.reason, o.count);
+        return;
+      }
+      if (sameWorkload(client, r.workload)) {
+        drop('kafka', 'self-call', o.count);
+        return;
+      }
+      if (o.resourceType !== 'Topic') {
+        const rec: KafkaAclRecord = {
+          client: { name: client.name, namespace: client.namespace },
+          server: { name: r.workload.name, namespace: r.workload.namespace },
+          resourceType: o.resourceType,
+          resourceName: o.resourceName,
+          patternType: o.patternType,
+          operation: o.operation,
+          allowed: o.allowed,
+          principal: o.principal ?? '',
+          firstSeen: o.time,
+          lastSeen: o.time,
+          count: o.count,
+        };
+        const k = [
+          rec.client.namespace,
+          rec.client.name,
+          rec.server.namespace,
+          rec.server.name,
+          rec.resourceType,
+          rec.resourceName,
+          rec.patternType,
+          rec.operation,
+          rec.allowed,
+          rec.principal,
+        ].join('\u0000');
+        const old = acl.get(k);
+        if (old) {
+          old.firstSeen = Math.min(old.firstSeen, o.time);
+          old.lastSeen = Math.max(old.lastSeen, o.time);
+          old.count += o.count;
+        } else acl.set(k, rec);
+        return;
+      }
+      const e = edge('kafka', client, { server: r.workload }, o.time, o.count);
+      if (!e) return;
+      const topic = o.patternType === 'PREFIXED' ? `${o.resourceName}*` : o.resourceName;
+      if (!e.kafka.some((a) => a.topic === topic && a.operation === o.operation && a.allowed === o.allowed)) {
+        e.kafka.push({ topic, operation: o.operation, allowed: o.allowed });
+      }
+    }
+
+    for (const o of batch.observations as Observation[]) {
+      const count = o.count ?? 1;
+      kinds[o.kind] = (kinds[o.kind] ?? 0) + count;
+      switch (o.kind) {
+        case 'tcp':
+          onTcp(o, count);
+          break;
+        case 'dns':
+          onDns(o, count);
+          break;
+        case 'http':
+          onHttp(o);
+          break;
+        case 'workload-tcp':
+          onWorkloadTcp(o);
+          break;
+        case 'kafka':
+          onKafka(o);
+          break;
+      }
+    }
+
+    const delta: BatchDelta = { edges: [...edges.values()], acl: [...acl.values()], dnsAnswers: answers };
+    const result = store.apply(batch.batchId, batch.observations.length, delta, clock());
+    if (result.duplicate) {
+      st.duplicates++;
+      return { batchId: batch.batchId, accepted: result.accepted, duplicate: true };
+    }
+    // Counters only after the commit: a failed or duplicate batch counts nothing.
+    st.batches++;
+    for (const [k, n] of Object.entries(kinds)) {
+      bump(st.observations, k, n);
+      opts.metrics?.observations(k as ObservationKind, n);
+    }
+    for (const [k, n] of unresolved) {
+      const [kind, reason] = k.split('\u0000') as [ObservationKind, string];
+      bump(st.unresolved, reason, n);
+      opts.metrics?.unresolved(kind, reason, n);
+    }
+    for (const [k, n] of dropped) {
+      const [kind, reason] = k.split('\u0000') as [ObservationKind, DropReason];
+      bump(st.dropped, reason, n);
+      opts.metrics?.dropped(kind, reason, n);
+    }
+    return { batchId: batch.batchId, accepted: result.accepted, duplicate: false };
+  }
+
+  return {
+    ingest,
+    stats: () => ({
+      batches: st.batches,
+      duplicates: st.duplicates,
+      observations: { ...st.observations },
+      unresolved: { ...st.unresolved },
+      dropped: { ...st.dropped },
+      dnsCacheSize: dnsCache.size,
+    }),
+  };
+}
+
+function target(r: Extract<Resolution, { ok: true }>): { server: WorkloadIdentity; via?: WorkloadRef } {
+  return r.service
+    ? { server: r.workload, via: { name: r.service.name, namespace: r.service.namespace } }
+    : { server: r.workload };
+}
