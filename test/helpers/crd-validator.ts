@@ -31,10 +31,11 @@ export function crdValidators(): Record<string, ValidateFunction> {
 }
 
 /** Returns '' when valid, else a readable list of errors. */
-export function crdErrors(validators: Record<string, ValidateFunction>, doc: { apiVersion?: unknown; [k: string]: unknown }): string {
-  const version = String(doc.apiVersion ?? '').split('/')[1] ?? '';
+export function crdErrors(validators: Record<string, ValidateFunction>, doc: object): string {
+  const apiVersion = (doc as { apiVersion?: unknown }).apiVersion;
+  const version = String(apiVersion ?? '').split('/')[1] ?? '';
   const v = validators[version];
-  if (!v) return `no CRD schema for apiVersion ${String(doc.apiVersion)}`;
+  if (!v) return `no CRD schema for apiVersion ${String(apiVersion)}`;
   if (v(doc)) return '';
   return JSON.stringify(v.errors);
 }
