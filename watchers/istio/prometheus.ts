@@ -1,0 +1,228 @@
+/**
+ * Streaming reader for the Prometheus text exposition format, specialised for the two Istio
+ * counters the watcher needs. Labels are read by name (their order differs between Istio
+ * versions); escaped quotes, backslashes and newlines in values, `# HELP`/`# TYPE` lines,
+ * timestamps, blanks and tabs between tokens, trailing commas and CRLF are all accepted.
+ *
+ * Bytes are decoded as latin1 in 64 KiB slices (one char per byte, so a chunk boundary never
+ * splits a character); only the few label values that are kept are re-decoded as UTF-8.
+ */
+import {
+  type Aggregator,
+  emptyRawSeries,
+  ISTIO_METRICS,
+  type IstioMetric,
+  type RawSeries,
+  type SkipReason,
+  setLabel,
+} from './series.ts';
+
+/** Longest line accepted; longer lines are skipped and counted (garbage, not a real series). */
+export const DEFAULT_MAX_LINE = 1 << 20;
+const SLICE = 1 << 16;
+
+export interface PrometheusParser {
+  push(chunk: Buffer): void;
+  end(): void;
+}
+
+const HIGH = /[\x80-\xff]/;
+const ESCAPE = /\\(.)/g;
+
+function unescapeValue(v: string): string {
+  return v.replace(ESCAPE, (m, c: string) => (c === 'n' ? '\n' : c === '\\' || c === '"' ? c : m));
+}
+
+/** A latin1-decoded value back to its real characters (label values are UTF-8 on the wire). */
+function utf8(v: string): string {
+  return HIGH.test(v) ? Buffer.from(v, 'latin1').toString('utf8') : v;
+}
+
+const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13;
+const isNameChar = (c: number): boolean =>
+  (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 58;
+
+/** Label names the watcher keeps, grouped by length so most names are rejected on length alone. */
+const WANTED_BY_LENGTH = new Map<number, string[]>();
+for (const n of [
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_service',
+  'destination_service_name',
+  'request_method',
+  'request_path',
+  'request_url_path',
+]) {
+  const list = WANTED_BY_LENGTH.get(n.length) ?? [];
+  list.push(n);
+  WANTED_BY_LENGTH.set(n.length, list);
+}
+
+export function createPrometheusParser(
+  sink: Aggregator,
+  opts: { maxLineLength?: number; metrics?: readonly IstioMetric[] } = {},
+): PrometheusParser {
+  const maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
+  const metrics = opts.metrics ?? ISTIO_METRICS;
+  let carry = '';
+  let skipping = false;
+  // Per-text cache of the next backslash position, so "is there a backslash before j" is O(1).
+  let text = '';
+  let nextBs = -1;
+
+  const backslashFrom = (from: number): number => {
+    if (nextBs < from) {
+      const i = text.indexOf('\\', from);
+      nextBs = i < 0 ? Number.MAX_SAFE_INTEGER : i;
+    }
+    return nextBs;
+  };
+
+  /** Reads one line; returns why it was skipped, or undefined (kept or not a wanted metric). */
+  function parseLine(ls: number, le: number): SkipReason | undefined {
+    let i = ls;
+    while (i < le && isBlank(text.charCodeAt(i))) i++;
+    if (i >= le || text.charCodeAt(i) !== 105 /* i */) return undefined; // comments, blank lines, other metrics
+    let metric: IstioMetric | undefined;
+    for (const m of metrics) {
+      if (text.startsWith(m, i)) {
+        const c = text.charCodeAt(i + m.length);
+        if (c === 123 /* { */ || isBlank(c)) {
+          metric = m;
+          i += m.length;
+          break;
+        }
+      }
+    }
+    if (metric === undefined) return undefined;
+    const s = emptyRawSeries(metric);
+    while (i < le && isBlank(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) === 123) {
+      i++;
+      for (;;) {
+        while (i < le && isBlank(text.charCodeAt(i))) i++;
+        if (i >= le) return 'malformed-line';
+        if (text.charCodeAt(i) === 125 /* } */) {
+          i++;
+          break;
+        }
+        const ns = i;
+        while (i < le && isNameChar(text.charCodeAt(i))) i++;
+        const ne = i;
+        if (ne === ns) return 'malformed-line';
+        while (i < le && isBlank(text.charCodeAt(i))) i++;
+        if (text.charCodeAt(i) !== 61 /* = */) return 'malformed-line';
+        i++;
+        while (i < le && isBlank(text.charCodeAt(i))) i++;
+        if (text.charCodeAt(i) !== 34 /* " */) return 'malformed-line';
+        const vs = i + 1;
+        let ve = text.indexOf('"', vs);
+        if (ve < 0 || ve >= le) return 'malformed-line';
+        let escaped = false;
+        if (backslashFrom(vs) < ve) {
+          // Slow path: the value holds escapes; walk it to find the real closing quote.
+          escaped = true;
+          let k = vs;
+          for (;;) {
+            if (k >= le) return 'malformed-line';
+            const c = text.charCodeAt(k);
+            if (c === 92) k += 2;
+            else if (c === 34) break;
+            else k++;
+          }
+          ve = k;
+        }
+        const candidates = WANTED_BY_LENGTH.get(ne - ns);
+        if (candidates) {
+          for (const name of candidates) {
+            if (text.startsWith(name, ns)) {
+              const raw = text.slice(vs, ve);
+              setLabel(s, name, utf8(escaped ? unescapeValue(raw) : raw));
+              break;
+            }
+          }
+        }
+        i = ve + 1;
+        while (i < le && isBlank(text.charCodeAt(i))) i++;
+        const c = text.charCodeAt(i);
+        if (c === 44 /* , */) i++;
+        else if (c === 125) {
+          i++;
+          break;
+        } else return 'malformed-line';
+      }
+    }
+    while (i < le && isBlank(text.charCodeAt(i))) i++;
+    const vs = i;
+    while (i < le && !isBlank(text.charCodeAt(i))) i++;
+    if (i === vs) return 'malformed-line';
+    const value = Number(text.slice(vs, i));
+    if (!Number.isFinite(value) || value < 0) return 'invalid-value';
+    // Anything after the value is the optional timestamp; it is not needed.
+    s.value = value;
+    sink.add(s);
+    return undefined;
+  }
+
+  function pushText(t: string): void {
+    if (skipping) {
+      const nl = t.indexOf('\n');
+      if (nl < 0) return;
+      skipping = false;
+      t = t.slice(nl + 1);
+    }
+    text = carry.length > 0 ? carry + t : t;
+    nextBs = -1;
+    const last = text.lastIndexOf('\n');
+    if (last < 0) {
+      carry = text;
+    } else {
+      let ls = 0;
+      while (ls <= last) {
+        const le = text.indexOf('\n', ls);
+        if (le - ls > maxLine) sink.skip('line-too-long');
+        else {
+          const skipped = parseLine(ls, le);
+          if (skipped !== undefined) sink.skip(skipped);
+        }
+        ls = le + 1;
+      }
+      carry = text.slice(last + 1);
+    }
+    if (carry.length > maxLine) {
+      sink.skip('line-too-long');
+      carry = '';
+      skipping = true;
+    }
+    text = '';
+  }
+
+  return {
+    push(chunk) {
+      for (let off = 0; off < chunk.length; off += SLICE) {
+        pushText(chunk.toString('latin1', off, Math.min(off + SLICE, chunk.length)));
+      }
+    },
+    end() {
+      if (carry.length > 0 && !skipping) pushText('\n');
+      carry = '';
+      skipping = false;
+    },
+  };
+}
+
+/** One-shot parse of a whole page (tests, files). */
+export function parsePrometheusText(
+  page: Buffer | string,
+  sink: Aggregator,
+  opts?: { maxLineLength?: number; metrics?: readonly IstioMetric[] },
+): void {
+  const p = createPrometheusParser(sink, opts);
+  p.push(typeof page === 'string' ? Buffer.from(page, 'utf8') : page);
+  p.end();
+}
+
+export type { RawSeries };

@@ -1,0 +1,228 @@
+/**
+ * The series model shared by both stats formats, and the per-page aggregator that turns raw
+ * series into edges: workloads by name (never by label position), unknown/passthrough skipped and
+ * counted, paths normalised. Series that project to the same edge are summed (response codes,
+ * flags and the like do not matter to the map; see docs/adr/0050-istio-counter-deltas.md).
+ */
+import type { WorkloadRef } from '../../mapper/contract/index.ts';
+import { normalizeMethod, normalizePath } from './paths.ts';
+
+export const ISTIO_METRICS = ['istio_requests_total', 'istio_tcp_connections_opened_total'] as const;
+export type IstioMetric = (typeof ISTIO_METRICS)[number];
+
+/** The labels the watcher reads from one series, by name. Everything else is ignored. */
+export interface RawSeries {
+  metric: IstioMetric;
+  reporter: string | undefined;
+  sourceWorkload: string | undefined;
+  sourceNamespace: string | undefined;
+  destinationWorkload: string | undefined;
+  destinationNamespace: string | undefined;
+  destinationService: string | undefined;
+  destinationServiceName: string | undefined;
+  method: string | undefined;
+  path: string | undefined;
+  /** True when the series carries a `request_path` (or `request_url_path`) label at all. */
+  hasPathLabel: boolean;
+  value: number;
+}
+
+export function emptyRawSeries(metric: IstioMetric): RawSeries {
+  return {
+    metric,
+    reporter: undefined,
+    sourceWorkload: undefined,
+    sourceNamespace: undefined,
+    destinationWorkload: undefined,
+    destinationNamespace: undefined,
+    destinationService: undefined,
+    destinationServiceName: undefined,
+    method: undefined,
+    path: undefined,
+    hasPathLabel: false,
+    value: 0,
+  };
+}
+
+/** Sets one label by its Istio name; unknown names are ignored. Returns true when it was used. */
+export function setLabel(s: RawSeries, name: string, value: string): boolean {
+  switch (name) {
+    case 'reporter':
+      s.reporter = value;
+      return true;
+    case 'source_workload':
+      s.sourceWorkload = value;
+      return true;
+    case 'source_workload_namespace':
+      s.sourceNamespace = value;
+      return true;
+    case 'destination_workload':
+      s.destinationWorkload = value;
+      return true;
+    case 'destination_workload_namespace':
+      s.destinationNamespace = value;
+      return true;
+    case 'destination_service':
+      s.destinationService = value;
+      return true;
+    case 'destination_service_name':
+      s.destinationServiceName = value;
+      return true;
+    case 'request_method':
+      s.method = value;
+      return true;
+    case 'request_path':
+      s.path = value;
+      s.hasPathLabel = true;
+      return true;
+    case 'request_url_path':
+      if (!s.hasPathLabel) s.path = value;
+      s.hasPathLabel = true;
+      return true;
+    default:
+      return false;
+  }
+}
+
+export const EDGE_REPORTERS = ['source', 'destination', 'waypoint'] as const;
+export type EdgeReporter = (typeof EDGE_REPORTERS)[number];
+
+/** One edge as seen by one proxy: what an observation is made of, minus the count. */
+export interface Edge {
+  metric: IstioMetric;
+  reporter: EdgeReporter;
+  client: WorkloadRef;
+  server: WorkloadRef;
+  serverService?: string;
+  method?: string;
+  path?: string;
+}
+
+export const SKIP_REASONS = [
+  'malformed-line',
+  'line-too-long',
+  'invalid-value',
+  'unknown-reporter',
+  'unknown-workload',
+  'passthrough',
+  'other-namespace',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+export type SkipCounts = Record<SkipReason, number>;
+export const emptySkipCounts = (): SkipCounts => Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts;
+
+export interface PageAggregate {
+  /** Edge key → edge and the summed counter value on this page. */
+  edges: Map<string, { edge: Edge; value: number }>;
+  /** Series of the wanted metrics that were read (before skipping). */
+  parsed: number;
+  skipped: SkipCounts;
+  /** `istio_requests_total` series (kept ones) without a request_path label. */
+  withoutPathLabel: number;
+  /** Paths dropped from an edge that was still reported (not absolute, too long). */
+  pathsDropped: number;
+}
+
+export interface AggregatorOptions {
+  templatePaths: boolean;
+  /** Only edges with the client or the server in one of these namespaces (empty = all). */
+  namespaces?: ReadonlySet<string>;
+  /** Metrics this page may contribute (sidecars: requests only; ztunnel: TCP only). */
+  metrics?: ReadonlySet<IstioMetric>;
+}
+
+const PASSTHROUGH = new Set([
+  'PassthroughCluster',
+  'BlackHoleCluster',
+  'InboundPassthroughCluster',
+  'InboundPassthroughClusterIpv4',
+  'InboundPassthroughClusterIpv6',
+]);
+
+const known = (v: string | undefined): v is string => v !== undefined && v !== '' && v !== 'unknown';
+
+export interface Aggregator {
+  add(s: RawSeries): void;
+  /** Counts a series the parser could not read. */
+  skip(reason: SkipReason): void;
+  result(): PageAggregate;
+}
+
+export function createAggregator(opts: AggregatorOptions): Aggregator {
+  const agg: PageAggregate = {
+    edges: new Map(),
+    parsed: 0,
+    skipped: emptySkipCounts(),
+    withoutPathLabel: 0,
+    pathsDropped: 0,
+  };
+  const nsFilter = opts.namespaces && opts.namespaces.size > 0 ? opts.namespaces : undefined;
+  return {
+    skip(reason) {
+      agg.skipped[reason]++;
+    },
+    add(s) {
+      if (opts.metrics && !opts.metrics.has(s.metric)) return;
+      agg.parsed++;
+      const reporter = s.reporter;
+      if (
+        reporter !== 'source' &&
+        reporter !== 'destination' &&
+        (reporter !== 'waypoint' || s.metric !== 'istio_requests_total')
+      ) {
+        agg.skipped['unknown-reporter']++;
+        return;
+      }
+      if (
+        PASSTHROUGH.has(s.destinationServiceName ?? '') ||
+        PASSTHROUGH.has(s.destinationService ?? '') ||
+        PASSTHROUGH.has(s.destinationWorkload ?? '')
+      ) {
+        agg.skipped.passthrough++;
+        return;
+      }
+      const sw = s.sourceWorkload;
+      const sns = s.sourceNamespace;
+      const dw = s.destinationWorkload;
+      const dns = s.destinationNamespace;
+      if (!known(sw) || !known(sns) || !known(dw) || !known(dns)) {
+        agg.skipped['unknown-workload']++;
+        return;
+      }
+      if (nsFilter && !nsFilter.has(sns) && !nsFilter.has(dns)) {
+        agg.skipped['other-namespace']++;
+        return;
+      }
+      let method: string | undefined;
+      let path: string | undefined;
+      const svc = known(s.destinationServiceName) ? s.destinationServiceName : undefined;
+      if (s.metric === 'istio_requests_total') {
+        method = normalizeMethod(s.method);
+        if (!s.hasPathLabel) agg.withoutPathLabel++;
+        else {
+          const p = normalizePath(s.path, opts.templatePaths);
+          if (p.ok) path = p.path;
+          else if (p.reason !== 'no-path') agg.pathsDropped++;
+        }
+      }
+      const key = `${s.metric}\u0001${reporter}\u0001${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svc ?? ''}\u0001${method ?? ''}\u0001${path ?? ''}`;
+      const hit = agg.edges.get(key);
+      if (hit) {
+        hit.value += s.value;
+        return;
+      }
+      const edge: Edge = {
+        metric: s.metric,
+        reporter,
+        client: { name: sw, namespace: sns },
+        server: { name: dw, namespace: dns },
+      };
+      if (svc !== undefined) edge.serverService = svc;
+      if (method !== undefined) edge.method = method;
+      if (path !== undefined) edge.path = path;
+      agg.edges.set(key, { edge, value: s.value });
+    },
+    result: () => agg,
+  };
+}
