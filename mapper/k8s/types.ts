@@ -53,3 +53,11 @@ export interface Resolver {
   /** True once every informer has completed its initial list. */
   ready(): boolean;
 }
+
+/** Counters every Resolver implementation can expose (the Kubernetes one does, via `stats()`). */
+export interface ResolverStats {
+  /** Calls that produced an identity. */
+  resolved: number;
+  /** Calls that did not, by reason (never guessed). */
+  unresolved: Record<UnresolvedReason, number>;
+}
