@@ -1,0 +1,271 @@
+/**
+ * Allocation-light DNS response decoder over a Buffer. It never throws on bad input: it returns
+ * a status and fills a caller-owned, reusable `DnsAnswer`. The observation names the question
+ * (what the client asked for); the addresses are the A/AAAA records of the last name in the
+ * CNAME chain that starts at the question.
+ */
+
+export const DNS_OK = 0;
+/** A well-formed message we do not report (query, NXDOMAIN, truncated, not A/AAAA, …). */
+export const DNS_IGNORED = 1;
+/** Not a decodable DNS response (truncation, bad pointer, compression loop, absurd counts, …). */
+export const DNS_MALFORMED = 2;
+export type DnsStatus = typeof DNS_OK | typeof DNS_IGNORED | typeof DNS_MALFORMED;
+
+/** Most addresses kept per answer (the wire contract's limit). */
+export const MAX_IPS = 256;
+/** Most answer records examined per message; more is treated as malformed. */
+export const MAX_RECORDS = 512;
+const MAX_CNAME_HOPS = 16;
+const MAX_POINTER_HOPS = 64;
+const HEADER = 12;
+
+export interface DnsAnswer {
+  id: number;
+  /** Lower-case dotted question name (no trailing dot) in `name[0..nameLen)`, ASCII. */
+  name: Buffer;
+  nameLen: number;
+  /** FNV-1a hash of the name bytes. */
+  nameHash: number;
+  qtype: number;
+  /** IPv4 answers as unsigned 32-bit numbers. */
+  v4: Uint32Array;
+  v4Count: number;
+  /** Byte offsets (into the message buffer) of 16-byte IPv6 answers. */
+  v6Off: Int32Array;
+  v6Count: number;
+  /** Smallest TTL along the chain, or -1 when there were no records. */
+  ttl: number;
+}
+
+export function newDnsAnswer(): DnsAnswer {
+  return {
+    id: 0,
+    name: Buffer.alloc(256),
+    nameLen: 0,
+    nameHash: 0,
+    qtype: 0,
+    v4: new Uint32Array(MAX_IPS),
+    v4Count: 0,
+    v6Off: new Int32Array(MAX_IPS),
+    v6Count: 0,
+    ttl: -1,
+  };
+}
+
+/** The question name as a string (allocates; call once per distinct name). */
+export const answerName = (a: DnsAnswer): string => a.name.toString('latin1', 0, a.nameLen);
+
+// Per-record scratch, module level: the decoder is synchronous and single-threaded.
+const recOwner = new Int32Array(MAX_RECORDS);
+const recType = new Uint16Array(MAX_RECORDS);
+const recTtl = new Float64Array(MAX_RECORDS);
+const recData = new Int32Array(MAX_RECORDS);
+const recLen = new Uint16Array(MAX_RECORDS);
+
+/**
+ * Follows compression pointers at `off` until it reaches a label (or the root). Returns the
+ * offset of that label, or -1 for a bad pointer. `limit` is the exclusive upper bound a target
+ * must stay below; jump targets must strictly decrease, so loops are impossible.
+ */
+function resolve(buf: Buffer, off: number, start: number, end: number, limit: number): number {
+  for (let hops = 0; hops < MAX_POINTER_HOPS; hops++) {
+    if (off >= end) return -1;
+    const b = buf[off]!;
+    if ((b & 0xc0) === 0) return off;
+    if ((b & 0xc0) !== 0xc0 || off + 1 >= end) return -1;
+    const target = start + (((b & 0x3f) << 8) | buf[off + 1]!);
+    if (target < start + HEADER || target >= limit || target >= off) return -1;
+    limit = target;
+    off = target;
+  }
+  return -1;
+}
+
+/** Validates the (possibly compressed) name at `off`; returns true when it is well formed. */
+function validName(buf: Buffer, off: number, start: number, end: number): boolean {
+  let limit = off;
+  let total = 0;
+  for (let hops = 0; hops < 128; hops++) {
+    if (off >= end) return false;
+    const b = buf[off]!;
+    if (b === 0) return true;
+    if ((b & 0xc0) === 0xc0) {
+      if (off + 1 >= end) return false;
+      const target = start + (((b & 0x3f) << 8) | buf[off + 1]!);
+      if (target === start + HEADER) return true; // the question name, already validated
+      if (target < start + HEADER || target >= limit || target >= off) return false;
+      limit = target;
+      off = target;
+      continue;
+    }
+    if ((b & 0xc0) !== 0) return false;
+    total += b + 1;
+    if (total > 255 || off + 1 + b > end) return false;
+    off += 1 + b;
+  }
+  return false;
+}
+
+const lower = (c: number): number => (c >= 65 && c <= 90 ? c | 0x20 : c);
+
+/**
+ * Case-insensitive comparison of two compressed names in the same message. Both were checked by
+ * validName; the label bound is a second line of defence.
+ */
+function nameEquals(buf: Buffer, a: number, b: number, start: number, end: number): boolean {
+  for (let labels = 0; labels < 128; labels++) {
+    a = resolve(buf, a, start, end, end);
+    b = resolve(buf, b, start, end, end);
+    if (a < 0 || b < 0) return false;
+    if (a === b) return true;
+    const la = buf[a]!;
+    if (la !== buf[b]) return false;
+    if (la === 0) return true;
+    if (a + 1 + la > end || b + 1 + la > end) return false;
+    for (let i = 1; i <= la; i++) if (lower(buf[a + i]!) !== lower(buf[b + i]!)) return false;
+    a += 1 + la;
+    b += 1 + la;
+  }
+  return false;
+}
+
+/** Offset just past the name at `off` (not following pointers), or -1 when it runs past `end`. */
+function skipName(buf: Buffer, off: number, end: number): number {
+  for (let n = 0; n < 128; n++) {
+    if (off >= end) return -1;
+    const b = buf[off]!;
+    if (b === 0) return off + 1;
+    if ((b & 0xc0) === 0xc0) return off + 2 <= end ? off + 2 : -1;
+    if ((b & 0xc0) !== 0) return -1;
+    off += 1 + b;
+  }
+  return -1;
+}
+
+/**
+ * Decodes the uncompressed question name at `off` (pointers in the question are followed too)
+ * into `out.name`, lower-cased and dotted. Returns the offset after the name field or -1.
+ */
+function readQuestionName(buf: Buffer, off: number, start: number, end: number, out: DnsAnswer): number {
+  const dst = out.name;
+  let len = 0;
+  let hash = 0x811c9dc5;
+  let after = -1;
+  let limit = off;
+  for (let n = 0; n < 128; n++) {
+    if (off >= end) return -1;
+    const b = buf[off]!;
+    if (b === 0) {
+      if (after < 0) after = off + 1;
+      out.nameLen = len;
+      out.nameHash = hash >>> 0;
+      return len === 0 ? -1 : after;
+    }
+    if ((b & 0xc0) === 0xc0) {
+      if (off + 1 >= end) return -1;
+      const target = start + (((b & 0x3f) << 8) | buf[off + 1]!);
+      if (after < 0) after = off + 2;
+      if (target < start + HEADER || target >= limit) return -1; // nothing valid precedes the question
+      limit = target;
+      off = target;
+      continue;
+    }
+    if ((b & 0xc0) !== 0 || off + 1 + b > end || len + b + 1 > 254) return -1;
+    if (len > 0) {
+      dst[len++] = 0x2e;
+      hash = Math.imul(hash ^ 0x2e, 0x01000193);
+    }
+    for (let i = 1; i <= b; i++) {
+      const c = lower(buf[off + i]!);
+      // printable ASCII except '.', which would make the dotted form ambiguous
+      if (c <= 0x20 || c >= 0x7f || c === 0x2e) return -1;
+      dst[len++] = c;
+      hash = Math.imul(hash ^ c, 0x01000193);
+    }
+    off += 1 + b;
+  }
+  return -1;
+}
+
+/**
+ * Decodes the DNS message in `buf[start, end)`. On DNS_OK, `out` holds the question and the
+ * final addresses (possibly none: an empty NOERROR answer).
+ */
+export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: DnsAnswer): DnsStatus {
+  out.v4Count = 0;
+  out.v6Count = 0;
+  out.ttl = -1;
+  if (end > buf.length || end - start < HEADER) return DNS_MALFORMED;
+  out.id = (buf[start]! << 8) | buf[start + 1]!;
+  const flags = (buf[start + 2]! << 8) | buf[start + 3]!;
+  const qd = (buf[start + 4]! << 8) | buf[start + 5]!;
+  const an = (buf[start + 6]! << 8) | buf[start + 7]!;
+  if ((flags & 0x8000) === 0) return DNS_IGNORED; // a query
+  if ((flags & 0x7800) !== 0 || (flags & 0x0200) !== 0) return DNS_IGNORED; // opcode != QUERY, or TC
+  if (qd === 0 || qd > 16 || an > MAX_RECORDS) return qd === 0 && an === 0 ? DNS_IGNORED : DNS_MALFORMED;
+  let p = readQuestionName(buf, start + HEADER, start, end, out);
+  if (p < 0 || p + 4 > end) return DNS_MALFORMED;
+  out.qtype = (buf[p]! << 8) | buf[p + 1]!;
+  const qclass = (buf[p + 2]! << 8) | buf[p + 3]!;
+  p += 4;
+  for (let q = 1; q < qd; q++) {
+    p = skipName(buf, p, end);
+    if (p < 0 || p + 4 > end) return DNS_MALFORMED;
+    p += 4;
+  }
+  if ((flags & 0x000f) !== 0) return DNS_IGNORED; // NXDOMAIN, SERVFAIL, REFUSED, …
+  if ((out.qtype !== 1 && out.qtype !== 28) || (qclass & 0x7fff) !== 1) return DNS_IGNORED;
+
+  let n = 0;
+  for (let r = 0; r < an; r++) {
+    const owner = p;
+    p = skipName(buf, p, end);
+    if (p < 0 || p + 10 > end) return DNS_MALFORMED;
+    const type = (buf[p]! << 8) | buf[p + 1]!;
+    const cls = (buf[p + 2]! << 8) | buf[p + 3]!;
+    const ttl = buf.readUInt32BE(p + 4);
+    const rdlen = (buf[p + 8]! << 8) | buf[p + 9]!;
+    const data = p + 10;
+    p = data + rdlen;
+    if (p > end) return DNS_MALFORMED;
+    if ((cls & 0x7fff) !== 1 || (type !== 1 && type !== 28 && type !== 5)) continue;
+    if ((type === 1 && rdlen !== 4) || (type === 28 && rdlen !== 16)) return DNS_MALFORMED;
+    if (!validName(buf, owner, start, end)) return DNS_MALFORMED;
+    if (type === 5 && (skipName(buf, data, p) < 0 || !validName(buf, data, start, p))) return DNS_MALFORMED;
+    recOwner[n] = owner;
+    recType[n] = type;
+    recTtl[n] = ttl > 0x7fffffff ? 0 : ttl; // RFC 2181: a TTL with the top bit set means zero
+    recData[n] = data;
+    recLen[n] = rdlen;
+    n++;
+  }
+
+  // Follow the CNAME chain from the question name.
+  let cur = start + HEADER;
+  let ttl = Number.POSITIVE_INFINITY;
+  for (let hop = 0; hop < MAX_CNAME_HOPS; hop++) {
+    let next = -1;
+    for (let i = 0; i < n; i++) {
+      if (recType[i] === 5 && nameEquals(buf, recOwner[i]!, cur, start, end)) {
+        next = recData[i]!;
+        ttl = Math.min(ttl, recTtl[i]!);
+        break;
+      }
+    }
+    if (next < 0 || next === cur) break;
+    cur = next;
+  }
+  for (let i = 0; i < n; i++) {
+    const t = recType[i];
+    if (t === 5 || !nameEquals(buf, recOwner[i]!, cur, start, end)) continue;
+    ttl = Math.min(ttl, recTtl[i]!);
+    if (t === 1) {
+      if (out.v4Count < MAX_IPS) out.v4[out.v4Count++] = buf.readUInt32BE(recData[i]!);
+    } else if (out.v6Count < MAX_IPS) {
+      out.v6Off[out.v6Count++] = recData[i]!;
+    }
+  }
+  out.ttl = ttl === Number.POSITIVE_INFINITY ? -1 : ttl;
+  return DNS_OK;
+}

@@ -1,0 +1,142 @@
+/**
+ * Live mode: libpcap capture on one or more devices, periodic /proc socket scan, periodic
+ * reporting through the mapper client's ObservationReporter, and /metrics + /healthz.
+ */
+import type { ObservationReporter } from '../mapper/client/index.ts';
+import { type CaptureHandle, type CaptureOpener, openCapture } from './capture.ts';
+import { CAPTURE_FILTER } from './filter.ts';
+import { every, type Periodic } from './loop.ts';
+import { createMetricsRegistry, type MetricsServer, startMetricsServer } from './metrics.ts';
+import { type ScanResult, scanSockets } from './proc/scan.ts';
+import { PacketProcessor, type PacketStats } from './processor.ts';
+
+export type LiveReporter = Pick<ObservationReporter, 'add' | 'flush' | 'shutdown' | 'stats'>;
+
+export interface LiveConfig {
+  /** Devices to capture on (`any` for all interfaces). */
+  interfaces: string[];
+  scanIntervalMs: number;
+  reportIntervalMs: number;
+  socketScan: boolean;
+  procRoot: string;
+  metricsHost: string;
+  /** 0 picks a free port. */
+  metricsPort: number;
+  filter?: string;
+  dedupeWindowMs?: number;
+}
+
+export interface LiveDeps {
+  reporter: LiveReporter;
+  openCapture?: CaptureOpener;
+  scan?: (procRoot: string) => Promise<ScanResult>;
+  now?: () => number;
+  log: (line: string) => void;
+}
+
+export interface LiveSniffer {
+  metricsUrl: string;
+  stats(): PacketStats;
+  /** Drains aggregated observations into the reporter and flushes it (used by tests and shutdown). */
+  reportNow(): Promise<void>;
+  scanNow(): Promise<void>;
+  /** Stops capture and loops, flushes what is left; resolves with the final reporter stats. */
+  shutdown(deadlineMs?: number): Promise<ReturnType<LiveReporter['stats']>>;
+}
+
+export async function startLiveSniffer(cfg: LiveConfig, deps: LiveDeps): Promise<LiveSniffer> {
+  const now = deps.now ?? Date.now;
+  const reporter = deps.reporter;
+  const proc = new PacketProcessor({
+    dedupeWindowMs: cfg.dedupeWindowMs ?? 1000,
+    onFull: () => drain(),
+  });
+  const drain = (): void => {
+    for (const o of proc.drain()) reporter.add(o);
+  };
+  let truncated = 0;
+  const scanStats = { runs: 0, connections: 0, namespaces: 0, errors: 0 };
+  let closing = false;
+  const handles: CaptureHandle[] = [];
+  const opener = deps.openCapture ?? openCapture;
+  try {
+    for (const dev of cfg.interfaces) {
+      handles.push(
+        opener(dev, cfg.filter ?? CAPTURE_FILTER, (buf, len, lt, cut) => {
+          if (cut) truncated++;
+          proc.handle(buf, 0, len, lt, now());
+        }),
+      );
+    }
+  } catch (e) {
+    for (const h of handles) h.close();
+    throw e;
+  }
+
+  const registry = createMetricsRegistry({
+    packets: () => proc.stats,
+    truncated: () => truncated,
+    reporter: () => reporter.stats(),
+    scan: () => scanStats,
+    healthy: () => !closing && handles.length > 0,
+  });
+  let metrics: MetricsServer;
+  try {
+    metrics = await startMetricsServer(
+      registry,
+      () => !closing && handles.length > 0,
+      cfg.metricsHost,
+      cfg.metricsPort,
+    );
+  } catch (e) {
+    for (const h of handles) h.close();
+    throw e;
+  }
+
+  const scan = deps.scan ?? scanSockets;
+  const doScan = async (): Promise<void> => {
+    const r = await scan(cfg.procRoot);
+    const t = now();
+    for (const c of r.connections) proc.addSocket(c.clientIp, c.serverIp, c.serverPort, t);
+    scanStats.runs++;
+    scanStats.connections = r.connections.length;
+    scanStats.namespaces = r.namespaces;
+    scanStats.errors += r.errors;
+  };
+  // Aborted at shutdown so a flush stuck in retries does not hold SIGTERM up; the batch stays queued.
+  const stopping = new AbortController();
+  const doReport = async (): Promise<void> => {
+    drain();
+    await reporter.flush(stopping.signal);
+  };
+  const loops: Periodic[] = [every(cfg.reportIntervalMs, doReport, deps.log)];
+  let scanLoop: Periodic | undefined;
+  if (cfg.socketScan) {
+    scanLoop = every(cfg.scanIntervalMs, doScan, deps.log);
+    loops.push(scanLoop);
+    void scanLoop.runNow(); // first scan right away: long-lived connections show up at once
+  }
+  deps.log(
+    `callmap sniffer: capturing on ${handles.map((h) => `${h.device} (linktype ${h.linkType})`).join(', ')}; metrics on ${metrics.url}/metrics`,
+  );
+
+  return {
+    metricsUrl: metrics.url,
+    stats: () => proc.stats,
+    reportNow: async () => {
+      drain();
+      await reporter.flush();
+    },
+    scanNow: () => (scanLoop ? scanLoop.runNow() : doScan()),
+    async shutdown(deadlineMs = 10_000) {
+      closing = true;
+      for (const h of handles) h.close();
+      stopping.abort();
+      await Promise.all(loops.map((l) => l.shutdown()));
+      drain();
+      const final = await reporter.shutdown(deadlineMs);
+      await metrics.close();
+      return final;
+    },
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * The packet path shared by live capture and pcap replay: frame decode → duplicate suppression →
+ * DNS / SYN decode → aggregation, with counters for everything skipped. Synchronous, no I/O.
+ */
+import type { Observation } from '../mapper/contract/index.ts';
+import { Aggregator } from './aggregate.ts';
+import { DNS_MALFORMED, DNS_OK, decodeDnsResponse, newDnsAnswer } from './decode/dns.ts';
+import {
+  decodeFrame,
+  FRAME_IGNORED,
+  FRAME_MALFORMED,
+  type Frame,
+  newFrame,
+  PROTO_TCP,
+  PROTO_UDP,
+} from './decode/frame.ts';
+import { formatIpv4, formatIpv6 } from './decode/ip.ts';
+import { Deduper, KeyHasher } from './dedupe.ts';
+
+export interface PacketStats {
+  /** Packets handed to the processor. */
+  seen: number;
+  /** Packets that yielded a DNS answer or a TCP connection. */
+  decoded: number;
+  /** Packets that could not be decoded (truncated, bad pointers, non-DNS on port 53, …). */
+  malformed: number;
+  /** Well-formed packets of no interest (queries, NXDOMAIN, plain TCP data, ARP, …). */
+  ignored: number;
+  /** Packets suppressed as copies seen within the dedupe window. */
+  duplicates: number;
+  dnsAnswers: number;
+  tcpConnections: number;
+}
+
+export const newPacketStats = (): PacketStats => ({
+  seen: 0,
+  decoded: 0,
+  malformed: 0,
+  ignored: 0,
+  duplicates: 0,
+  dnsAnswers: 0,
+  tcpConnections: 0,
+});
+
+export interface ProcessorOptions {
+  /** Duplicate window in ms (default 1000). */
+  dedupeWindowMs?: number;
+  /** Distinct aggregated entries after which `onFull` is called (default 20 000). */
+  maxEntries?: number;
+  /** Called (synchronously) when the aggregator reaches `maxEntries`; usually drains it. */
+  onFull?: () => void;
+}
+
+const SYN = 0x02;
+const RST = 0x04;
+const ACK = 0x10;
+
+export class PacketProcessor {
+  readonly stats: PacketStats = newPacketStats();
+  readonly #frame: Frame = newFrame();
+  readonly #answer = newDnsAnswer();
+  readonly #agg = new Aggregator();
+  readonly #dedupe: Deduper;
+  readonly #hash = new KeyHasher();
+  readonly #maxEntries: number;
+  readonly #onFull: (() => void) | undefined;
+
+  constructor(opts: ProcessorOptions = {}) {
+    this.#dedupe = new Deduper(opts.dedupeWindowMs ?? 1000);
+    this.#maxEntries = opts.maxEntries ?? 20_000;
+    this.#onFull = opts.onFull;
+  }
+
+  /** Processes one packet `buf[off, off + len)` of link type `linkType` captured at `time` (ms). */
+  handle(buf: Buffer, off: number, len: number, linkType: number, time: number): void {
+    const s = this.stats;
+    s.seen++;
+    const f = this.#frame;
+    const st = decodeFrame(buf, off, len, linkType, f);
+    if (st === FRAME_MALFORMED) {
+      s.malformed++;
+      return;
+    }
+    if (st === FRAME_IGNORED) {
+      s.ignored++;
+      return;
+    }
+    const ipLen = f.family === 4 ? 4 : 16;
+    if (f.proto === PROTO_UDP) {
+      if (f.srcPort !== 53) {
+        s.ignored++;
+        return;
+      }
+      if (this.#isDuplicateDns(buf, f, ipLen, f.payloadOff, f.payloadEnd, time)) return;
+      this.#dns(buf, f.payloadOff, f.payloadEnd, time, true);
+      return;
+    }
+    if (f.proto !== PROTO_TCP) {
+      s.ignored++;
+      return;
+    }
+    const flags = f.tcpFlags;
+    if ((flags & SYN) !== 0) {
+      if ((flags & RST) !== 0 || (flags & 0x01) !== 0) {
+        s.malformed++; // SYN+RST / SYN+FIN: scans and garbage, never a connection
+        return;
+      }
+      const synAck = (flags & ACK) !== 0;
+      const cOff = synAck ? f.dstOff : f.srcOff;
+      const sOff = synAck ? f.srcOff : f.dstOff;
+      const cPort = synAck ? f.dstPort : f.srcPort;
+      const sPort = synAck ? f.srcPort : f.dstPort;
+      if (sPort === 0) {
+        s.malformed++;
+        return;
+      }
+      const key = this.#hash
+        .reset()
+        .byte(0x54)
+        .bytes(buf, cOff, ipLen)
+        .u16(cPort)
+        .bytes(buf, sOff, ipLen)
+        .u16(sPort)
+        .value();
+      if (this.#dedupe.seen(key, time)) {
+        s.duplicates++;
+        return;
+      }
+      const c = ipLen === 4 ? formatIpv4(buf.readUInt32BE(cOff)) : formatIpv6(buf, cOff);
+      const srv = ipLen === 4 ? formatIpv4(buf.readUInt32BE(sOff)) : formatIpv6(buf, sOff);
+      this.#agg.addTcp(c, srv, sPort, 'capture', time);
+      s.tcpConnections++;
+      s.decoded++;
+      this.#checkFull();
+      return;
+    }
+    if (f.srcPort === 53 && f.payloadEnd > f.payloadOff) {
+      // DNS over TCP: whole messages (2-byte length prefix) contained in this segment.
+      let q = f.payloadOff;
+      const end = f.payloadEnd;
+      if (q + 4 > end) {
+        s.ignored++;
+        return;
+      }
+      if (this.#isDuplicateDns(buf, f, ipLen, q + 2, end, time)) return;
+      let decodedAny = false;
+      for (let i = 0; i < 64 && q + 2 <= end; i++) {
+        const mlen = (buf[q]! << 8) | buf[q + 1]!;
+        if (q + 2 + mlen > end) break; // continues in a later segment: not decoded (cheap path only)
+        decodedAny = this.#dns(buf, q + 2, q + 2 + mlen, time, i === 0) || decodedAny;
+        q += 2 + mlen;
+      }
+      if (!decodedAny && q === f.payloadOff) s.ignored++;
+      return;
+    }
+    s.ignored++;
+  }
+
+  #isDuplicateDns(buf: Buffer, f: Frame, ipLen: number, msg: number, end: number, time: number): boolean {
+    if (end - msg < 2) return false;
+    const key = this.#hash
+      .reset()
+      .byte(0x44)
+      .bytes(buf, f.dstOff, ipLen)
+      .u16(f.dstPort)
+      .byte(buf[msg]!)
+      .byte(buf[msg + 1]!)
+      .value();
+    if (this.#dedupe.seen(key, time)) {
+      this.stats.duplicates++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Decodes one DNS message; counts the packet once (`countPacket`). Returns true on an answer. */
+  #dns(buf: Buffer, start: number, end: number, time: number, countPacket: boolean): boolean {
+    const s = this.stats;
+    const a = this.#answer;
+    const st = decodeDnsResponse(buf, start, end, a);
+    if (st === DNS_OK) {
+      const f = this.#frame;
+      if (f.family === 4) this.#agg.addDns(buf.readUInt32BE(f.dstOff), undefined, a, buf, time);
+      else this.#agg.addDns(0, formatIpv6(buf, f.dstOff), a, buf, time);
+      s.dnsAnswers++;
+      if (countPacket) s.decoded++;
+      this.#checkFull();
+      return true;
+    }
+    if (countPacket) {
+      if (st === DNS_MALFORMED) s.malformed++;
+      else s.ignored++;
+    }
+    return false;
+  }
+
+  #checkFull(): void {
+    if (this.#onFull !== undefined && this.#agg.size >= this.#maxEntries) this.#onFull();
+  }
+
+  /** Aggregated observations since the last drain (counts per distinct pair). */
+  drain(): Observation[] {
+    return this.#agg.drain();
+  }
+
+  /** Adds a socket-scan connection (already filtered) to the aggregation. */
+  addSocket(clientIp: string, serverIp: string, serverPort: number, time: number): void {
+    this.#agg.addTcp(clientIp, serverIp, serverPort, 'socket-scan', time);
+    this.#checkFull();
+  }
+
+  get pending(): number {
+    return this.#agg.size;
+  }
+}
