@@ -15,6 +15,12 @@
 export interface LineSink {
   /** A complete line, without `\n` (and without a trailing `\r`). */
   line(line: string): void;
+  /**
+   * Marker mode only, optional fast path: a line holding the marker, as bytes `[start, end)` of
+   * `buf` (valid only during the call; `end` excludes `\n` and `\r`) with the marker at `marker`.
+   * When absent, `line()` gets the decoded line instead.
+   */
+  marked?(buf: Buffer, start: number, marker: number, end: number): void;
   /** A line longer than the limit was dropped. */
   tooLong?(): void;
 }
@@ -111,16 +117,21 @@ export class LineScanner {
     const buf = this.#held.length === 1 ? (this.#held[0] as Buffer) : Buffer.concat(this.#held);
     this.#held = [];
     this.#heldBytes = 0;
-    if (this.#all || buf.indexOf(this.#marker) >= 0) this.#deliver(buf, 0, buf.length);
+    if (this.#all) this.#deliver(buf, 0, buf.length, -1);
+    else {
+      const q = buf.indexOf(this.#marker);
+      if (q >= 0) this.#deliver(buf, 0, buf.length, q);
+    }
   }
 
-  #deliver(buf: Buffer, s: number, e: number): void {
+  #deliver(buf: Buffer, s: number, e: number, marker: number): void {
     if (e - s > this.#max) {
       this.#sink.tooLong?.();
       return;
     }
     const end = e > s && buf[e - 1] === 0x0d ? e - 1 : e;
-    this.#sink.line(buf.toString('utf8', s, end));
+    if (marker >= 0 && this.#sink.marked !== undefined && marker < end) this.#sink.marked(buf, s, marker, end);
+    else this.#sink.line(buf.toString('utf8', s, end));
   }
 
   #scanAll(buf: Buffer, start: number, lastNl: number): void {
@@ -128,7 +139,7 @@ export class LineScanner {
     while (s <= lastNl) {
       const e = buf.indexOf(NL, s);
       this.lines++;
-      this.#deliver(buf, s, e);
+      this.#deliver(buf, s, e, -1);
       s = e + 1;
     }
   }
@@ -158,7 +169,7 @@ export class LineScanner {
       if (ls > pos) this.#countLines(buf, pos, ls);
       const le = buf.indexOf(NL, q);
       this.lines++;
-      this.#deliver(buf, ls, le);
+      this.#deliver(buf, ls, le, q);
       pos = le + 1;
     }
   }

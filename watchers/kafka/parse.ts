@@ -243,13 +243,36 @@ const num = (s: string, i: number, n: number): number => {
 /** `YYYY-MM-DD?HH:MM:SS` at `i` (separator any single char) — checks shape only. */
 function dateTimeAt(s: string, i: number): boolean {
   if (s.length < i + 19) return false;
-  for (const k of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]) if (!isDigit(s, i + k)) return false;
   return (
+    isDigit(s, i) &&
+    isDigit(s, i + 1) &&
+    isDigit(s, i + 2) &&
+    isDigit(s, i + 3) &&
     s.charCodeAt(i + 4) === 45 &&
+    isDigit(s, i + 5) &&
+    isDigit(s, i + 6) &&
     s.charCodeAt(i + 7) === 45 &&
+    isDigit(s, i + 8) &&
+    isDigit(s, i + 9) &&
+    isDigit(s, i + 11) &&
+    isDigit(s, i + 12) &&
     s.charCodeAt(i + 13) === 58 &&
-    s.charCodeAt(i + 16) === 58
+    isDigit(s, i + 14) &&
+    isDigit(s, i + 15) &&
+    s.charCodeAt(i + 16) === 58 &&
+    isDigit(s, i + 17) &&
+    isDigit(s, i + 18)
   );
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+export function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
 export interface Stamp {
@@ -305,7 +328,7 @@ export function parseStampAt(s: string, i: number): Stamp | undefined {
       j = k + 2;
     }
   }
-  const seconds = Date.UTC(y, mo - 1, d, h, mi, se) / 1000 - offsetMin * 60;
+  const seconds = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offsetMin * 60;
   return { ms: seconds * 1000 + Math.floor(nanos / 1e6), nanos, seconds, end: j };
 }
 

@@ -104,15 +104,21 @@ test('memory held for a partial line is bounded by the line limit', (t) => {
 });
 
 test('processor results are identical whatever the chunking', (t) => {
-  const run = (chunks: Buffer[]) => {
+  const run = (chunks: Buffer[], fast = true) => {
     const stats = new KafkaStats();
     const p = new KafkaLineProcessor({ serverPod: { name: 'kafka-0', namespace: 'k' }, stats, now: () => 1e12 });
-    const s = new LineScanner({ line: (l) => p.line(l), tooLong: () => p.tooLong() }, { all: false });
+    const s = new LineScanner(
+      fast
+        ? { line: (l) => p.line(l), marked: (b, st, q, e) => p.marked(b, st, q, e), tooLong: () => p.tooLong() }
+        : { line: (l) => p.line(l), tooLong: () => p.tooLong() },
+      { all: !fast },
+    );
     for (const c of chunks) s.push(c);
     s.end();
     return JSON.stringify({ obs: p.drain(), stats: stats.snapshot() });
   };
-  const ref = run([corpus]);
+  const ref = run([corpus], false);
+  t.is(run([corpus]), ref, 'byte fast path and string path agree');
   fc.assert(
     fc.property(
       fc.array(fc.nat({ max: corpus.length }), { maxLength: 30 }),
