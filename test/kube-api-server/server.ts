@@ -375,7 +375,7 @@ function nonNegativeInt(url: URL, name: string): number | undefined {
 }
 
 function watch(
-  _req: IncomingMessage,
+  req: IncomingMessage,
   res: ServerResponse,
   url: URL,
   opts: HandlerOptions,
@@ -401,8 +401,20 @@ function watch(
     'Transfer-Encoding': 'chunked',
   });
   res.flushHeaders();
+  const asTable = wantsTable(req.headers.accept);
   const write = (type: string, object: unknown) => {
-    if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify({ type, object })}\n`);
+    if (res.writableEnded || res.destroyed) return;
+    // kubectl get -w asks for Table: each object event then carries a one-row Table.
+    const o =
+      asTable && (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')
+        ? tableFor(
+            resource,
+            [object as KubeObject],
+            String((object as KubeObject).metadata.resourceVersion),
+            store.now(),
+          )
+        : object;
+    res.write(`${JSON.stringify({ type, object: o })}\n`);
   };
   const bookmark = (annotations?: Record<string, string>) =>
     write('BOOKMARK', {
