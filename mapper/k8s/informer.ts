@@ -103,6 +103,15 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+/**
+ * Delay before retry number `attempt` (1-based): exponential from `initialMs`, capped at `maxMs`,
+ * with "equal jitter" (half fixed, half random) so many informers retrying at once spread out.
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random01: number): number {
+  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 30));
+  return cap / 2 + (cap / 2) * random01;
+}
+
 export class ResilientInformer {
   readonly kind: string;
   private readonly source: ListWatchSource;
@@ -232,9 +241,7 @@ export class ResilientInformer {
   }
 
   private backoff(attempt: number): number {
-    const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** Math.min(attempt - 1, 30));
-    // "Equal jitter": half fixed, half random, so retries from many informers spread out.
-    return cap / 2 + (cap / 2) * this.opts.random();
+    return backoffDelay(attempt, this.opts.backoffInitialMs, this.opts.backoffMaxMs, this.opts.random());
   }
 
   private sleep(ms: number): Promise<void> {
