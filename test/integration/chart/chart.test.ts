@@ -514,7 +514,9 @@ function defineTests(): void {
     t.true(notes.includes(`kubectl --namespace ${NS} port-forward svc/callmap-mapper 9090:9090`), notes);
     t.true(notes.includes('callmap list --mapper-url http://localhost:9090'));
     t.regex(notes, /emptyDir and is lost/);
+    t.true(notes.includes('Reporting to the mapper: sniffer.\n'));
     const withPvc = await renderNotes([allOn]);
+    t.true(withPvc.includes('Reporting to the mapper: sniffer, Istio watcher, Kafka watcher.\n'));
     t.notRegex(withPvc, /emptyDir and is lost/);
     t.false(withPvc.includes('<no value>'));
   });
