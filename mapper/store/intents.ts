@@ -114,6 +114,16 @@ export function buildIntents(store: MapStore, f: IntentsFilter = {}): Intent[] {
   return out;
 }
 
+/** Number of intents (client → server workload or external domain) with external ones, cheaply. */
+export function countIntents(store: MapStore): number {
+  const keys = new Set<string>();
+  for (const e of store.edges()) {
+    const target = e.extDomain !== undefined ? `ext:${e.extDomain}` : `${e.server?.namespace}/${e.server?.name}`;
+    keys.add(`${e.client.namespace}/${e.client.name}>${target}`);
+  }
+  return keys.size;
+}
+
 function merge(acc: Acc, e: EdgeRecord): void {
   const it = acc.intent;
   if (e.firstSeen < it.firstSeen) it.firstSeen = e.firstSeen;

@@ -9,8 +9,8 @@ import {
   renderDocuments,
   toClientIntents,
 } from '../../../mapper/export/clientintents.ts';
-import { crdErrors, crdValidators } from '../../helpers/crd-validator.ts';
-import { T0, W } from '../../helpers/mapper-fixtures.ts';
+import { crdErrors, crdValidators } from './crd-validator.ts';
+import { T0, W } from './fixtures.ts';
 
 const validators = crdValidators();
 

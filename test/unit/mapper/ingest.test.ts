@@ -2,7 +2,7 @@ import test from 'ava';
 import type { Observation } from '../../../mapper/contract/index.ts';
 import { createIngestPipeline } from '../../../mapper/ingest/index.ts';
 import { buildGraph, buildIntents, openMapStore } from '../../../mapper/store/index.ts';
-import { batch, shopResolver, T0, tcp, W } from '../../helpers/mapper-fixtures.ts';
+import { batch, shopResolver, T0, tcp, W } from './fixtures.ts';
 
 function setup() {
   const store = openMapStore({ path: ':memory:' });

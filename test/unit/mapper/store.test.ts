@@ -4,7 +4,7 @@ import test from 'ava';
 import Database from 'better-sqlite3';
 import { CallmapError } from '../../../mapper/contract/index.ts';
 import { type BatchDelta, buildIntents, openMapStore, SCHEMA_VERSION } from '../../../mapper/store/index.ts';
-import { T0, tempDir, W } from '../../helpers/mapper-fixtures.ts';
+import { T0, tempDir, W } from './fixtures.ts';
 
 const delta = (over: Partial<BatchDelta> = {}): BatchDelta => ({
   edges: [

@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Observation, ReportBatch, WorkloadIdentity } from '../../mapper/contract/index.ts';
-import { StaticResolver } from './static-resolver.ts';
+import type { Observation, ReportBatch, WorkloadIdentity } from '../../../mapper/contract/index.ts';
+import { StaticResolver } from '../../helpers/static-resolver.ts';
 
 export const T0 = 1_750_000_000_000;
 
