@@ -1,0 +1,173 @@
+/** Test helpers for the Kafka watcher integration tests: a report receiver and a cutting TCP proxy. */
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import type { CliContext } from '../../../mapper/cli/command.ts';
+import {
+  type KafkaObservation,
+  type Observation,
+  parseReportBatch,
+  type ReportBatch,
+} from '../../../mapper/contract/index.ts';
+
+export interface Receiver {
+  url: string;
+  batches: ReportBatch[];
+  /** Bodies that failed parseReportBatch (must stay empty). */
+  invalid: string[];
+  observations(): KafkaObservation[];
+  close(): Promise<void>;
+}
+
+/** A minimal mapper stand-in on 127.0.0.1: validates every batch with parseReportBatch, answers 202. */
+export async function startReceiver(): Promise<Receiver> {
+  const batches: ReportBatch[] = [];
+  const invalid: string[] = [];
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    if (req.method !== 'POST' || req.url !== '/api/v1/reports') {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        const b = parseReportBatch(JSON.parse(text));
+        batches.push(b);
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ batchId: b.batchId, accepted: b.observations.length, duplicate: false }));
+      } catch (e) {
+        invalid.push(`${String(e)}: ${text.slice(0, 500)}`);
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'CONTRACT_INVALID', message: String(e) } }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    batches,
+    invalid,
+    observations: () =>
+      batches.flatMap((b) => b.observations).filter((o: Observation): o is KafkaObservation => o.kind === 'kafka'),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Sum of counts per (client, topic, operation, allowed) key. */
+export function countsByKey(obs: readonly KafkaObservation[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const o of obs) {
+    const k = `${o.serverPod.name}.${o.serverPod.namespace} ${o.clientIp} ${o.resourceType}:${o.resourceName} ${o.operation} ${o.allowed ? 'allowed' : 'denied'}`;
+    out[k] = (out[k] ?? 0) + o.count;
+  }
+  return out;
+}
+
+export interface CuttingProxy {
+  url: string;
+  /**
+   * The next server→client data containing `needle` is forwarded only up to the middle of the
+   * needle, then both sides of that connection are destroyed (a stream cut mid-line).
+   */
+  cutAt(needle: string): Promise<void>;
+  /** Connections accepted so far. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy on 127.0.0.1 in front of `target` that can cut a connection mid-line on demand. */
+export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
+  const t = new URL(target);
+  const sockets = new Set<Socket>();
+  let pending: { needle: Buffer; done: () => void } | undefined;
+  let accepted = 0;
+  const server = createNetServer((client) => {
+    accepted++;
+    const upstream = connect(Number(t.port), t.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    const kill = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', kill);
+    upstream.on('error', kill);
+    client.on('close', kill);
+    upstream.on('close', kill);
+    client.on('data', (d: Buffer) => upstream.write(d));
+    upstream.on('data', (d: Buffer) => {
+      const p = pending;
+      const at = p === undefined ? -1 : d.indexOf(p.needle);
+      if (p !== undefined && at >= 0) {
+        pending = undefined;
+        client.write(d.subarray(0, at + Math.floor(p.needle.length / 2)), () => {
+          kill();
+          p.done();
+        });
+        return;
+      }
+      client.write(d);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cutAt: (needle) =>
+      new Promise<void>((resolve) => {
+        pending = { needle: Buffer.from(needle), done: resolve };
+      }),
+    connections: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface FakeCtx {
+  ctx: CliContext;
+  out: () => string;
+  err: () => string;
+  abort: () => void;
+}
+
+export function fakeCtx(env: Record<string, string | undefined> = {}): FakeCtx {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  stderr.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const ac = new AbortController();
+  return { ctx: { env, stdout, stderr, signal: ac.signal }, out: () => out, err: () => err, abort: () => ac.abort() };
+}
+
+/** Polls `cond` every 20 ms until true or `ms` elapse. */
+export async function until(cond: () => boolean, ms = 8000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Tails a Kafka log file (e.g. `kafka-authorizer.log`), following rotation and truncation.
+ *
+ * - Reads the file from the start, then polls every `pollMs`.
+ * - Rotation (the path now names another inode, as log4j's RollingFileAppender leaves it): the
+ *   old file is read to its end (its last line completes it), then the new file from its start.
+ * - Truncation (same inode, size below our offset, as `copytruncate` leaves it): the held partial
+ *   line is dropped and reading restarts at offset 0.
+ * - A missing file: one log line, then it is waited for (follow mode) or an error (once mode).
+ * A partial last line is held until its newline arrives (or, in once mode, the end of the file).
+ */
+import { type FileHandle, open, stat } from 'node:fs/promises';
+import { CallmapError } from '../../mapper/contract/index.ts';
+import { LineScanner } from './lines.ts';
+import type { KafkaLineProcessor } from './processor.ts';
+import type { KafkaStats } from './stats.ts';
+
+export interface FileTailerOptions {
+  path: string;
+  processor: KafkaLineProcessor;
+  stats: KafkaStats;
+  log: (line: string) => void;
+  once: boolean;
+  /** Default 500 ms. */
+  pollMs?: number;
+  /** Read buffer size. Default 1 MiB. */
+  chunkBytes?: number;
+}
+
+export const KAFKA_LOG_FILE = 'KAFKA_LOG_FILE';
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    t.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+const errCode = (e: unknown): string | undefined => (e as { code?: string })?.code;
+
+export class FileTailer {
+  readonly #o: FileTailerOptions;
+  readonly #scanner: LineScanner;
+  readonly #buf: Buffer;
+  #counted = 0;
+  /** Rotations and truncations followed. */
+  rotations = 0;
+  truncations = 0;
+
+  constructor(o: FileTailerOptions) {
+    this.#o = o;
+    this.#buf = Buffer.allocUnsafe(o.chunkBytes ?? 1 << 20);
+    const p = o.processor;
+    this.#scanner = new LineScanner(
+      { line: (l) => p.line(l), marked: (b, s, q, e) => p.marked(b, s, q, e), tooLong: () => p.tooLong() },
+      { all: false },
+    );
+  }
+
+  #countLines(): void {
+    this.#o.stats.linesRead += this.#scanner.lines - this.#counted;
+    this.#counted = this.#scanner.lines;
+  }
+
+  async #open(signal: AbortSignal): Promise<{ fh: FileHandle; ino: number } | undefined> {
+    let logged = false;
+    while (!signal.aborted) {
+      try {
+        const fh = await open(this.#o.path, 'r');
+        const st = await fh.stat();
+        return { fh, ino: st.ino };
+      } catch (e) {
+        const why = errCode(e) ?? (e as Error).message;
+        if (this.#o.once)
+          throw new CallmapError(
+            KAFKA_LOG_FILE,
+            `cannot read --log-file ${this.#o.path} (${why}); check the path and permissions`,
+          );
+        if (!logged) this.#o.log(`kafka watcher: cannot open ${this.#o.path} (${why}); waiting for it to appear`);
+        logged = true;
+        await sleep(this.#o.pollMs ?? 500, signal);
+      }
+    }
+    return undefined;
+  }
+
+  /** Reads from `pos` to the current end; returns the new offset. */
+  async #drain(fh: FileHandle, pos: number, signal: AbortSignal): Promise<number> {
+    let p = pos;
+    while (!signal.aborted) {
+      const { bytesRead } = await fh.read(this.#buf, 0, this.#buf.length, p);
+      if (bytesRead === 0) break;
+      this.#scanner.push(this.#buf.subarray(0, bytesRead));
+      p += bytesRead;
+      this.#countLines();
+    }
+    return p;
+  }
+
+  /** Follow mode runs until `signal` aborts (never rejects on I/O trouble); once mode reads the file and resolves. */
+  async run(signal: AbortSignal): Promise<void> {
+    let cur = await this.#open(signal);
+    if (cur === undefined) return;
+    let pos = 0;
+    try {
+      for (;;) {
+        try {
+          pos = await this.#drain(cur.fh, pos, signal);
+        } catch (e) {
+          if (this.#o.once) throw new CallmapError(KAFKA_LOG_FILE, `error reading ${this.#o.path}: ${String(e)}`);
+          this.#o.log(`kafka watcher: error reading ${this.#o.path}: ${errCode(e) ?? String(e)}; retrying`);
+        }
+        if (this.#o.once) {
+          this.#scanner.end();
+          this.#countLines();
+          return;
+        }
+        await sleep(this.#o.pollMs ?? 500, signal);
+        if (signal.aborted) return;
+        let st: { ino: number; size: number } | undefined;
+        try {
+          st = await stat(this.#o.path);
+        } catch {
+          st = undefined; // rotated away and not yet recreated: keep reading the old file
+        }
+        if (st === undefined) continue;
+        if (st.ino !== cur.ino) {
+          pos = await this.#drain(cur.fh, pos, signal).catch(() => pos);
+          this.#scanner.end();
+          this.#countLines();
+          await cur.fh.close().catch(() => {});
+          this.rotations++;
+          const next = await this.#open(signal);
+          if (next === undefined) return;
+          cur = next;
+          pos = 0;
+          this.#o.log(`kafka watcher: ${this.#o.path} was rotated; following the new file`);
+        } else if (st.size < pos) {
+          if (this.#scanner.discard() > 0) this.#o.stats.partialLinesDiscarded++;
+          this.truncations++;
+          pos = 0;
+          this.#o.log(`kafka watcher: ${this.#o.path} was truncated; reading it from the start`);
+        }
+      }
+    } finally {
+      await cur.fh.close().catch(() => {});
+    }
+  }
+}
