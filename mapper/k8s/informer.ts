@@ -80,10 +80,16 @@ export interface InformerStats {
   /** Handler exceptions (the event is dropped, the loop goes on). */
   handlerErrors: number;
   lastError: string | undefined;
+  /** Delay before the latest retry (ms); 0 before any. */
+  lastBackoffMs: number;
   resourceVersion: string;
 }
 
-type Outcome = { kind: 'ended'; healthy: boolean } | { kind: 'gone' } | { kind: 'error'; err: unknown };
+/** `healthy`: the watch delivered events or lived at least minHealthyWatchMs before it ended. */
+type Outcome =
+  | { kind: 'ended'; healthy: boolean }
+  | { kind: 'gone' }
+  | { kind: 'error'; err: unknown; healthy?: boolean };
 
 class Gone extends Error {}
 
@@ -130,6 +136,7 @@ export class ResilientInformer {
   private currentWatch: { handle: WatchHandle | undefined; finish: (o: Outcome) => void } | undefined;
   private readonly counters = { lists: 0, watches: 0, restarts: 0, gone: 0, events: 0, handlerErrors: 0 };
   private lastError: string | undefined;
+  private lastBackoffMs = 0;
 
   constructor(kind: string, source: ListWatchSource, handlers: InformerHandlers, options: InformerOptions = {}) {
     this.kind = kind;
@@ -196,6 +203,7 @@ export class ResilientInformer {
       synced: this.isSynced,
       ...this.counters,
       lastError: this.lastError,
+      lastBackoffMs: this.lastBackoffMs,
       resourceVersion: this.resourceVersion,
     };
   }
@@ -231,12 +239,16 @@ export class ResilientInformer {
         // The first relist is immediate; repeated 410s back off like any other failure.
         if (attempt++ === 0) continue;
       } else {
+        // A watch that worked for a while and then failed (connection reset, a client-side request
+        // timeout) starts the backoff afresh: only consecutive failures grow the delay.
+        if (outcome.kind === 'error' && outcome.healthy === true) attempt = 0;
         const err = outcome.kind === 'error' ? outcome.err : new Error('watch ended early without events');
         this.lastError = describe(err);
         this.opts.onError?.(this.kind, err);
         attempt++;
       }
-      await this.sleep(this.backoff(attempt));
+      this.lastBackoffMs = this.backoff(attempt);
+      await this.sleep(this.lastBackoffMs);
     }
   }
 
@@ -357,11 +369,11 @@ export class ResilientInformer {
         if (typeof rv === 'string' && rv !== '') this.resourceVersion = rv;
       };
       const onDone = (err: unknown): void => {
+        const healthy = sawEvent || this.opts.now() - startedAt >= this.opts.minHealthyWatchMs;
         if (err) {
-          state.finish(statusOf(err) === 410 ? { kind: 'gone' } : { kind: 'error', err });
+          state.finish(statusOf(err) === 410 ? { kind: 'gone' } : { kind: 'error', err, healthy });
           return;
         }
-        const healthy = sawEvent || this.opts.now() - startedAt >= this.opts.minHealthyWatchMs;
         state.finish({ kind: 'ended', healthy });
       };
       this.counters.watches++;

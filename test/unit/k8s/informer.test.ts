@@ -266,6 +266,33 @@ test('backoffDelay grows exponentially, is capped, and jitters between half and 
   t.is(backoffDelay(0, 250, 30_000, 1), 250);
 });
 
+test('consecutive failures grow the delay; a watch that worked before failing starts the backoff afresh', async (t) => {
+  const { source, inf } = setup({
+    backoffInitialMs: 1,
+    backoffMaxMs: 1000,
+    random: () => 1,
+    minHealthyWatchMs: 60_000,
+  });
+  source.listImpl = async (n) => {
+    if (n <= 3) throw new Error('down');
+    return { items: [], resourceVersion: '1' };
+  };
+  inf.start();
+  await until(() => source.watches.length === 1);
+  t.is(inf.stats().lastBackoffMs, 4, 'three list failures: 1, 2, 4 ms');
+  source.last().onDone(new Error('reset before any event'));
+  await until(() => source.watches.length === 2);
+  t.is(inf.stats().lastBackoffMs, 1, 'the successful list reset the attempt count');
+  source.last().onDone(new Error('reset again'));
+  await until(() => source.watches.length === 3);
+  t.is(inf.stats().lastBackoffMs, 2, 'consecutive unhealthy watches grow the delay');
+  source.last().onEvent('ADDED', obj('a', '5'));
+  source.last().onDone(Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }));
+  await until(() => source.watches.length === 4);
+  t.is(inf.stats().lastBackoffMs, 1, 'a watch that delivered events starts afresh');
+  await inf.shutdown();
+});
+
 test('a permanently failing list keeps retrying (never synced, restarts counted)', async (t) => {
   const { source, inf } = setup({ backoffInitialMs: 1, backoffMaxMs: 4 });
   source.listImpl = async () => {
