@@ -42,8 +42,8 @@ const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13;
 const isNameChar = (c: number): boolean =>
   (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 58;
 
-/** Label names the watcher keeps, grouped by length so most names are rejected on length alone. */
-const WANTED_BY_LENGTH = new Map<number, string[]>();
+/** Label names the watcher keeps, indexed by length so most names are rejected on length alone. */
+const WANTED_BY_LENGTH: Array<string[] | undefined> = [];
 for (const n of [
   'reporter',
   'source_workload',
@@ -56,9 +56,9 @@ for (const n of [
   'request_path',
   'request_url_path',
 ]) {
-  const list = WANTED_BY_LENGTH.get(n.length) ?? [];
+  const list = WANTED_BY_LENGTH[n.length] ?? [];
   list.push(n);
-  WANTED_BY_LENGTH.set(n.length, list);
+  WANTED_BY_LENGTH[n.length] = list;
 }
 
 export function createPrometheusParser(
@@ -69,85 +69,87 @@ export function createPrometheusParser(
   const metrics = opts.metrics ?? ISTIO_METRICS;
   let carry = '';
   let skipping = false;
-  // Per-text cache of the next backslash position, so "is there a backslash before j" is O(1).
-  let text = '';
+  // Cache of the next backslash position in the current text, so "is there a backslash
+  // before j" is O(1) amortised (most pages have none at all).
   let nextBs = -1;
 
-  const backslashFrom = (from: number): number => {
+  const backslashFrom = (t: string, from: number): number => {
     if (nextBs < from) {
-      const i = text.indexOf('\\', from);
+      const i = t.indexOf('\\', from);
       nextBs = i < 0 ? Number.MAX_SAFE_INTEGER : i;
     }
     return nextBs;
   };
 
-  /** Reads one line; returns why it was skipped, or undefined (kept or not a wanted metric). */
-  function parseLine(ls: number, le: number): SkipReason | undefined {
+  /** Reads one line [ls, le) of t; returns why it was skipped, or undefined (kept or not wanted). */
+  function parseLine(t: string, ls: number, le: number): SkipReason | undefined {
     let i = ls;
-    while (i < le && isBlank(text.charCodeAt(i))) i++;
-    if (i >= le || text.charCodeAt(i) !== 105 /* i */) return undefined; // comments, blank lines, other metrics
+    while (i < le && isBlank(t.charCodeAt(i))) i++;
+    if (i >= le || t.charCodeAt(i) !== 105 /* i */) return undefined; // comments, blank lines, other metrics
     let metric: IstioMetric | undefined;
-    for (const m of metrics) {
-      if (text.startsWith(m, i)) {
-        const c = text.charCodeAt(i + m.length);
+    for (let m = 0; m < metrics.length; m++) {
+      const name = metrics[m] as IstioMetric;
+      if (t.startsWith(name, i)) {
+        const c = t.charCodeAt(i + name.length);
         if (c === 123 /* { */ || isBlank(c)) {
-          metric = m;
-          i += m.length;
+          metric = name;
+          i += name.length;
           break;
         }
       }
     }
     if (metric === undefined) return undefined;
     const s = emptyRawSeries(metric);
-    while (i < le && isBlank(text.charCodeAt(i))) i++;
-    if (text.charCodeAt(i) === 123) {
+    while (i < le && isBlank(t.charCodeAt(i))) i++;
+    if (t.charCodeAt(i) === 123) {
       i++;
       for (;;) {
-        while (i < le && isBlank(text.charCodeAt(i))) i++;
+        while (i < le && isBlank(t.charCodeAt(i))) i++;
         if (i >= le) return 'malformed-line';
-        if (text.charCodeAt(i) === 125 /* } */) {
+        if (t.charCodeAt(i) === 125 /* } */) {
           i++;
           break;
         }
         const ns = i;
-        while (i < le && isNameChar(text.charCodeAt(i))) i++;
-        const ne = i;
-        if (ne === ns) return 'malformed-line';
-        while (i < le && isBlank(text.charCodeAt(i))) i++;
-        if (text.charCodeAt(i) !== 61 /* = */) return 'malformed-line';
-        i++;
-        while (i < le && isBlank(text.charCodeAt(i))) i++;
-        if (text.charCodeAt(i) !== 34 /* " */) return 'malformed-line';
+        if (!isNameChar(t.charCodeAt(ns))) return 'malformed-line';
+        const eq = t.indexOf('=', i);
+        if (eq < 0 || eq >= le) return 'malformed-line';
+        let ne = eq;
+        while (ne > ns && isBlank(t.charCodeAt(ne - 1))) ne--;
+        i = eq + 1;
+        while (i < le && isBlank(t.charCodeAt(i))) i++;
+        if (t.charCodeAt(i) !== 34 /* " */) return 'malformed-line';
         const vs = i + 1;
-        let ve = text.indexOf('"', vs);
+        let ve = t.indexOf('"', vs);
         if (ve < 0 || ve >= le) return 'malformed-line';
         let escaped = false;
-        if (backslashFrom(vs) < ve) {
+        if (backslashFrom(t, vs) < ve) {
           // Slow path: the value holds escapes; walk it to find the real closing quote.
           escaped = true;
           let k = vs;
           for (;;) {
             if (k >= le) return 'malformed-line';
-            const c = text.charCodeAt(k);
+            const c = t.charCodeAt(k);
             if (c === 92) k += 2;
             else if (c === 34) break;
             else k++;
           }
           ve = k;
         }
-        const candidates = WANTED_BY_LENGTH.get(ne - ns);
-        if (candidates) {
-          for (const name of candidates) {
-            if (text.startsWith(name, ns)) {
-              const raw = text.slice(vs, ve);
+        const candidates = WANTED_BY_LENGTH[ne - ns];
+        if (candidates !== undefined) {
+          for (let k = 0; k < candidates.length; k++) {
+            const name = candidates[k] as string;
+            if (t.startsWith(name, ns)) {
+              const raw = t.slice(vs, ve);
               setLabel(s, name, utf8(escaped ? unescapeValue(raw) : raw));
               break;
             }
           }
         }
         i = ve + 1;
-        while (i < le && isBlank(text.charCodeAt(i))) i++;
-        const c = text.charCodeAt(i);
+        while (i < le && isBlank(t.charCodeAt(i))) i++;
+        const c = t.charCodeAt(i);
         if (c === 44 /* , */) i++;
         else if (c === 125) {
           i++;
@@ -155,11 +157,11 @@ export function createPrometheusParser(
         } else return 'malformed-line';
       }
     }
-    while (i < le && isBlank(text.charCodeAt(i))) i++;
+    while (i < le && isBlank(t.charCodeAt(i))) i++;
     const vs = i;
-    while (i < le && !isBlank(text.charCodeAt(i))) i++;
+    while (i < le && !isBlank(t.charCodeAt(i))) i++;
     if (i === vs) return 'malformed-line';
-    const value = Number(text.slice(vs, i));
+    const value = Number(t.slice(vs, i));
     if (!Number.isFinite(value) || value < 0) return 'invalid-value';
     // Anything after the value is the optional timestamp; it is not needed.
     s.value = value;
@@ -167,37 +169,50 @@ export function createPrometheusParser(
     return undefined;
   }
 
+  /** Parses the complete lines of `t` in [from, last], `last` being the index of a newline. */
+  function runLines(t: string, from: number, last: number): void {
+    nextBs = -1;
+    let ls = from;
+    while (ls <= last) {
+      const le = t.indexOf('\n', ls);
+      if (le - ls > maxLine) sink.skip('line-too-long');
+      else {
+        const skipped = parseLine(t, ls, le);
+        if (skipped !== undefined) sink.skip(skipped);
+      }
+      ls = le + 1;
+    }
+  }
+
   function pushText(t: string): void {
+    let start = 0;
     if (skipping) {
       const nl = t.indexOf('\n');
       if (nl < 0) return;
       skipping = false;
-      t = t.slice(nl + 1);
+      start = nl + 1;
     }
-    text = carry.length > 0 ? carry + t : t;
-    nextBs = -1;
-    const last = text.lastIndexOf('\n');
-    if (last < 0) {
-      carry = text;
+    const first = t.indexOf('\n', start);
+    if (first < 0) {
+      carry += t.slice(start);
     } else {
-      let ls = 0;
-      while (ls <= last) {
-        const le = text.indexOf('\n', ls);
-        if (le - ls > maxLine) sink.skip('line-too-long');
-        else {
-          const skipped = parseLine(ls, le);
-          if (skipped !== undefined) sink.skip(skipped);
-        }
-        ls = le + 1;
+      if (carry.length > 0) {
+        // The line that straddles the previous chunk: parse it on its own, so the big chunk
+        // string stays flat (a concatenated string makes every charCodeAt slow).
+        const line = carry + t.slice(start, first + 1);
+        carry = '';
+        runLines(line, 0, line.length - 1);
+        start = first + 1;
       }
-      carry = text.slice(last + 1);
+      const last = t.lastIndexOf('\n');
+      if (last >= start) runLines(t, start, last);
+      carry = t.slice(last + 1);
     }
     if (carry.length > maxLine) {
       sink.skip('line-too-long');
       carry = '';
       skipping = true;
     }
-    text = '';
   }
 
   return {

@@ -157,6 +157,15 @@ export function createAggregator(opts: AggregatorOptions): Aggregator {
     withoutPathLabel: 0,
     pathsDropped: 0,
   };
+  const interned = new Map<string, string>();
+  const own = (v: string): string => {
+    let o = interned.get(v);
+    if (o === undefined) {
+      o = ` ${v}`.slice(1);
+      interned.set(o, o);
+    }
+    return o;
+  };
   const nsFilter = opts.namespaces && opts.namespaces.size > 0 ? opts.namespaces : undefined;
   return {
     skip(reason) {
@@ -212,15 +221,18 @@ export function createAggregator(opts: AggregatorOptions): Aggregator {
         hit.value += s.value;
         return;
       }
+      // Detach the strings the edge keeps from the label strings: those may be slices of a 64 KiB
+      // page chunk, and keeping them would keep every chunk of the page alive. Names repeat and
+      // are interned; the path is cut from the end of the (flat, hashed) key.
       const edge: Edge = {
         metric: s.metric,
         reporter,
-        client: { name: sw, namespace: sns },
-        server: { name: dw, namespace: dns },
+        client: { name: own(sw), namespace: own(sns) },
+        server: { name: own(dw), namespace: own(dns) },
       };
-      if (svc !== undefined) edge.serverService = svc;
-      if (method !== undefined) edge.method = method;
-      if (path !== undefined) edge.path = path;
+      if (svc !== undefined) edge.serverService = own(svc);
+      if (method !== undefined) edge.method = own(method);
+      if (path !== undefined) edge.path = key.slice(key.length - path.length);
       agg.edges.set(key, { edge, value: s.value });
     },
     result: () => agg,
