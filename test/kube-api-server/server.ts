@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CallmapError } from '../../mapper/contract/index.ts';
-import { parseFixture } from './fixture.ts';
+import { parseFixture, validateObject } from './fixture.ts';
+import { applyPatch } from './patch.ts';
 import {
   apiGroup,
   apiGroupList,
@@ -60,7 +61,7 @@ const STATUS_REASON: Record<number, string> = {
   400: 'BadRequest',
   404: 'NotFound',
   405: 'MethodNotAllowed',
-  409: 'AlreadyExists',
+  409: 'Conflict',
   410: 'Expired',
   413: 'RequestEntityTooLarge',
   415: 'UnsupportedMediaType',
@@ -71,6 +72,7 @@ export function statusObject(
   code: number,
   message: string,
   details?: Record<string, unknown>,
+  reason?: string,
 ): Record<string, unknown> {
   const s: Record<string, unknown> = {
     kind: 'Status',
@@ -78,7 +80,7 @@ export function statusObject(
     metadata: {},
     status: 'Failure',
     message,
-    reason: STATUS_REASON[code] ?? 'Unknown',
+    reason: reason ?? STATUS_REASON[code] ?? 'Unknown',
     code,
   };
   if (details) s.details = details;
@@ -91,11 +93,25 @@ function sendJson(res: ServerResponse, code: number, body: unknown): void {
   res.end(text);
 }
 
-function sendStatus(res: ServerResponse, code: number, message: string, details?: Record<string, unknown>): void {
-  sendJson(res, code, statusObject(code, message, details));
+function sendStatus(
+  res: ServerResponse,
+  code: number,
+  message: string,
+  details?: Record<string, unknown>,
+  reason?: string,
+): void {
+  sendJson(res, code, statusObject(code, message, details, reason));
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY) {
+    return Promise.reject(
+      new CallmapError('KUBE_BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${MAX_BODY}-byte limit`, {
+        status: 413,
+      }),
+    );
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -164,10 +180,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HandlerOp
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const method = req.method ?? 'GET';
   if (path.startsWith('/_callmap/')) return control(req, res, url, path, opts);
-  const segs = path
-    .split('/')
-    .filter((s) => s !== '')
-    .map(decodeURIComponent);
+  let segs: string[];
+  try {
+    segs = path
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
+  } catch {
+    throw new BadRequestError(`malformed percent-encoding in path ${JSON.stringify(path)}`);
+  }
 
   if (method === 'GET') {
     switch (path) {
@@ -267,13 +288,38 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HandlerOp
       }
       const exists = opts.store.get(resource, obj.metadata.namespace ?? 'default', obj.metadata.name) !== undefined;
       if (method === 'POST' && exists) {
-        return sendStatus(res, 409, `${resourceLabel(resource)} "${obj.metadata.name}" already exists`, {
-          name: obj.metadata.name,
-          kind: resource.plural,
-        });
+        return sendStatus(
+          res,
+          409,
+          `${resourceLabel(resource)} "${obj.metadata.name}" already exists`,
+          { name: obj.metadata.name, kind: resource.plural },
+          'AlreadyExists',
+        );
       }
-      if (method === 'PUT' && !exists) throw new NotFoundError(resourceLabel(resource), obj.metadata.name);
+      if (method === 'PUT') {
+        const current = opts.store.get(resource, obj.metadata.namespace ?? '', obj.metadata.name);
+        if (!current) throw new NotFoundError(resourceLabel(resource), obj.metadata.name);
+        checkResourceVersion(resource, current, obj);
+      }
       return sendJson(res, method === 'POST' ? 201 : 200, opts.store.apply(obj));
+    }
+    case 'PATCH': {
+      if (name === undefined) return sendStatus(res, 405, 'PATCH needs an object name in the path');
+      const current = opts.store.get(resource, namespace ?? '', name);
+      if (!current) throw new NotFoundError(resourceLabel(resource), name);
+      const patched = applyPatch(current, req.headers['content-type'], await readBody(req));
+      const obj = validateObject(patched, 'patched object');
+      if (obj.apiVersion !== current.apiVersion || obj.kind !== current.kind) {
+        throw new BadRequestError('a patch cannot change apiVersion or kind');
+      }
+      if (
+        obj.metadata.name !== current.metadata.name ||
+        (obj.metadata.namespace ?? '') !== (current.metadata.namespace ?? '')
+      ) {
+        throw new BadRequestError('a patch cannot change metadata.name or metadata.namespace');
+      }
+      checkResourceVersion(resource, current, obj);
+      return sendJson(res, 200, opts.store.apply(obj));
     }
     case 'DELETE': {
       if (name === undefined) return sendStatus(res, 405, 'collection delete is not supported by the test server');
@@ -284,6 +330,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HandlerOp
     default:
       return sendStatus(res, 405, `method ${method} not allowed`);
   }
+}
+
+/** Optimistic concurrency: a stale metadata.resourceVersion in a write is a 409 Conflict. */
+function checkResourceVersion(resource: ResourceDef, current: KubeObject, next: KubeObject): void {
+  const want = next.metadata.resourceVersion;
+  if (want === undefined || want === '' || want === current.metadata.resourceVersion) return;
+  throw new CallmapError(
+    'KUBE_CONFLICT',
+    `Operation cannot be fulfilled on ${resourceLabel(resource)} "${current.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`,
+    { status: 409, details: { name: current.metadata.name, kind: resource.plural } },
+  );
 }
 
 export function versionInfo(gitVersion: string): Record<string, string> {

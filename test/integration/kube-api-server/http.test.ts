@@ -369,6 +369,50 @@ test('REST writes: create, conflict, replace, delete', async (t) => {
   });
 });
 
+test('PATCH (merge, strategic, json), optimistic concurrency, and hostile requests', async (t) => {
+  await withServer(async (s) => {
+    const url = `${s.url}/api/v1/namespaces/shop/pods/cart-6c4d5f8b7-wq8jn`;
+    const patch = (type: string, body: unknown) =>
+      getJson(url, { method: 'PATCH', headers: { 'content-type': type }, body: JSON.stringify(body) });
+    const before = s.get('pod', 'shop', 'cart-6c4d5f8b7-wq8jn');
+    const merged = await patch('application/strategic-merge-patch+json', { metadata: { labels: { canary: 'true' } } });
+    t.is(merged.status, 200);
+    t.like(merged.body, { metadata: { labels: { app: 'cart', canary: 'true' }, uid: before?.metadata.uid } });
+    t.true(
+      Number((merged.body.metadata as { resourceVersion: string }).resourceVersion) >
+        Number(before?.metadata.resourceVersion),
+    );
+    const jp = await patch('application/json-patch+json', [{ op: 'replace', path: '/status/phase', value: 'Failed' }]);
+    t.like(jp.body, { status: { phase: 'Failed', podIP: '10.244.2.11' } });
+    const stale = await patch('application/merge-patch+json', {
+      metadata: { resourceVersion: '1', labels: { x: 'y' } },
+    });
+    t.is(stale.status, 409);
+    t.is(stale.body.reason, 'Conflict');
+    t.is((await patch('application/merge-patch+json', { metadata: { name: 'renamed' } })).status, 400);
+    t.is((await patch('application/merge-patch+json', { kind: 'Service' })).status, 400);
+    t.is((await patch('application/json', {})).status, 415);
+    t.is((await patch('application/json-patch+json', [{ op: 'remove', path: '/nope' }])).status, 400);
+    t.is((await getJson(`${s.url}/api/v1/namespaces/shop/pods/ghost`, { method: 'PATCH' })).status, 404);
+    const put = await getJson(url, {
+      method: 'PUT',
+      body: JSON.stringify({
+        ...before,
+        metadata: { ...before?.metadata, resourceVersion: before?.metadata.resourceVersion },
+      }),
+    });
+    t.is(put.status, 409, 'PUT with a stale resourceVersion');
+
+    const huge = await fetch(`${s.url}/_callmap/apply`, { method: 'POST', body: 'x'.repeat(10 * 1024 * 1024 + 1) });
+    t.is(huge.status, 413);
+    const badPath = await getJson(`${s.url}/api/v1/namespaces/%E0%A4%A/pods`);
+    t.is(badPath.status, 400);
+    t.regex(String(badPath.body.message), /percent-encoding/);
+    // The server still answers after all that.
+    t.is((await getJson(`${s.url}/api/v1/namespaces/shop/pods`)).status, 200);
+  });
+});
+
 test('control API: apply YAML, remove, logs, break-watches, expire-history', async (t) => {
   await withServer(async (s) => {
     const watch = new LineReader(

@@ -4,6 +4,9 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { type KubeApiTestServer, startKubeApiServer } from '../../kube-api-server/index.ts';
@@ -79,6 +82,24 @@ kt('get pod X -o json returns the stored object; a missing pod is NotFound', asy
   t.regex(pod.metadata.resourceVersion, /^\d+$/);
   t.regex(await kubectlFails('get', 'pod', 'ghost', '-n', 'kafka'), /NotFound.*pods "ghost" not found/);
   t.regex(await kubectlFails('get', 'pods', '-l', 'app in ('), /BadRequest|unable to parse/);
+});
+
+kt('label, patch and apply --validate=false write through PATCH/POST', async (t) => {
+  t.regex(await kubectl('label', 'pod', '-n', 'kafka', 'kafka-1', 'role=leader'), /pod\/kafka-1 labeled/);
+  t.is(await kubectl('get', 'pods', '-n', 'kafka', '-l', 'role=leader', '-o', 'name'), 'pod/kafka-1\n');
+  await kubectl('patch', 'svc', '-n', 'kafka', 'kafka', '--type=merge', '-p', '{"spec":{"clusterIP":"10.96.20.11"}}');
+  t.like(server.get('svc', 'kafka', 'kafka'), { spec: { clusterIP: '10.96.20.11' } });
+  const dir = await mkdtemp(join(tmpdir(), 'callmap-kubectl-'));
+  try {
+    const file = join(dir, 'ns.yaml');
+    await writeFile(file, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: applied\n  labels: {v: "1"}\n');
+    t.regex(await kubectl('apply', '--validate=false', '-f', file), /namespace\/applied created/);
+    await writeFile(file, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: applied\n  labels: {v: "2"}\n');
+    t.regex(await kubectl('apply', '--validate=false', '-f', file), /namespace\/applied configured/);
+    t.like(server.get('ns', undefined, 'applied'), { metadata: { labels: { v: '2' } } });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 kt('logs POD prints stored lines; --timestamps and --tail work', async (t) => {
