@@ -46,7 +46,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "callmap.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" (required "image.repository is required: the registry path of the image built from the Dockerfile" .Values.image.repository) (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
 {{/* In-cluster URL of the mapper, passed to every reporting component as --mapper-url. */}}

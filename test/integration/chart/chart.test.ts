@@ -532,6 +532,24 @@ function defineTests(): void {
     );
   });
 
+  test('an empty image repository fails rendering through required', async (t) => {
+    t.regex(await renderError([valuesFile('no-image', 'image: {repository: ""}')]), /image\.repository is required/);
+  });
+
+  test('image tag defaults to the appVersion and follows values', async (t) => {
+    const { manifests } = await renderChart([
+      valuesFile('tag', 'image: {repository: reg.example/callmap, tag: "1.2.3"}'),
+    ]);
+    for (const w of manifests.filter((m) => workloadKinds.has(m.kind))) {
+      t.is(podSpec(w).containers[0]?.image, 'reg.example/callmap:1.2.3');
+    }
+    const def = await defaults();
+    t.is(
+      podSpec(find(def.manifests, 'Deployment', 'callmap-mapper', NS)).containers[0]?.image,
+      'ghcr.io/callmap/callmap:0.1.0',
+    );
+  });
+
   test('a bad values file is rejected by the schema after coalescing', async (t) => {
     const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as Obj;
     const validate = new Ajv({ allErrors: true }).compile(schema);
