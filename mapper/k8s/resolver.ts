@@ -94,6 +94,8 @@ export class KubeResolver implements Resolver {
   private readonly domainSuffix: string;
   private readonly counters = { resolved: 0, unresolved: {} as Record<UnresolvedReason, number> };
   private workloadIndex = new Map<string, WorkloadIdentity>();
+  /** Alternate spellings of missed IPs (null: none), so repeated external IPv6 misses cost one lookup. */
+  private readonly altCache = new Map<string, string | null>();
   private workloadIndexEpoch = -1;
 
   constructor(state: ClusterState, options: KubeResolverOptions = {}) {
@@ -195,9 +197,14 @@ export class KubeResolver implements Resolver {
     if (svc !== undefined) return this.serviceResolution(svc, at);
     if (this.state.isHostIp(ip)) return UNRESOLVED['host-network'];
     if (spans !== undefined) return UNRESOLVED['not-alive-at-time'];
-    if (retry) {
-      const alt = alternateIp(ip);
-      if (alt !== undefined) return this.lookupIp(alt, at, false);
+    if (retry && ip.includes(':')) {
+      let alt = this.altCache.get(ip);
+      if (alt === undefined) {
+        if (this.altCache.size >= 50_000) this.altCache.clear();
+        alt = alternateIp(ip) ?? null;
+        this.altCache.set(ip, alt);
+      }
+      if (alt !== null) return this.lookupIp(alt, at, false);
     }
     return UNRESOLVED['unknown-ip'];
   }
