@@ -1,13 +1,62 @@
-// Placeholder until the component lands; replaced by its implementation.
+/** `callmap list`: who calls whom, per client workload, from the mapper's query API. */
+import { MapperClient, resolveMapperUrl } from '../../client/index.ts';
+import { formatIntentsList } from '../../export/list-text.ts';
+import { list, nameDotNamespace, parseCli } from '../args.ts';
+import type { Command } from '../command.ts';
 
-import type { Command } from '../../../mapper/cli/command.ts';
-import { CallmapError } from '../../../mapper/contract/index.ts';
+const usage = `Usage: callmap list [options]
+
+Print, per client workload, the workloads it calls:
+
+  <client> in namespace <ns> calls:
+    - <server>                      (same namespace)
+    - <server> in namespace <ns>    (other namespace)
+      GET /path                     (HTTP calls, when known)
+      <topic>: produce, describe    (Kafka topics; denied operations marked "(denied)")
+
+Options:
+  -n, --namespaces NS[,NS...]   Only clients in these namespaces (repeatable)
+      --server NAME.NS          Only calls to this server (workload or Kubernetes Service)
+      --exclude-labels K=V,...  Leave out clients/servers carrying any of these labels
+      --external                Also show external (internet) destinations seen through DNS
+      --as-kubernetes-service   Show the Kubernetes Service a call went through instead of the workload
+      --mapper-url URL          Mapper to ask (env CALLMAP_MAPPER_URL, default http://localhost:9090)
+  -h, --help                    Show this help
+
+Exit codes: 0 ok, 2 mapper unreachable, 64 bad flag.
+`;
 
 export const command: Command = {
   name: 'list',
-  summary: 'list',
-  usage: 'callmap list: not available in this build yet.',
-  async run() {
-    throw new CallmapError('NOT_IMPLEMENTED', 'callmap list is not available in this build yet.');
+  summary: 'Print who calls whom, per client workload',
+  usage,
+  async run(argv, ctx) {
+    const { values } = parseCli(argv, {
+      namespaces: { type: 'string', short: 'n', multiple: true },
+      server: { type: 'string' },
+      'exclude-labels': { type: 'string', multiple: true },
+      external: { type: 'boolean' },
+      'as-kubernetes-service': { type: 'boolean' },
+      'mapper-url': { type: 'string' },
+    });
+    const server = values.server === undefined ? undefined : nameDotNamespace('server', values.server);
+    const client = new MapperClient(resolveMapperUrl(values['mapper-url'], ctx.env));
+    try {
+      const { intents } = await client.intents(
+        {
+          namespaces: list(values.namespaces),
+          excludeLabels: list(values['exclude-labels']),
+          external: values.external === true,
+          asKubernetesService: values['as-kubernetes-service'] === true,
+          ...(server ? { server: `${server.name}.${server.namespace}` } : {}),
+        },
+        ctx.signal,
+      );
+      const text = formatIntentsList(intents);
+      ctx.stdout.write(text === '' ? 'No intents found.\n' : text);
+      return 0;
+    } finally {
+      await client.close();
+    }
   },
 };

@@ -1,13 +1,118 @@
-// Placeholder until the component lands; replaced by its implementation.
+/** `callmap mapper`: run the mapper service until SIGINT/SIGTERM. */
 
-import type { Command } from '../../../mapper/cli/command.ts';
-import { CallmapError } from '../../../mapper/contract/index.ts';
+import { DEFAULT_CLUSTER_DOMAIN } from '../../k8s/resolver.ts';
+import { kubeconfigSourceFrom } from '../../k8s/sources.ts';
+import { runMapper } from '../../main.ts';
+import { SYNC_MODES } from '../../store/sqlite-store.ts';
+import { oneOf, parseCli, port } from '../args.ts';
+import { type Command, UsageError } from '../command.ts';
+
+const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
+
+const usage = `Usage: callmap mapper [options]
+
+Run the mapper: the REST API that sniffers and watchers report to, the durable map (SQLite),
+/metrics, and the live web map at /. Resolves IPs and names to workloads through the Kubernetes API
+(kubeconfig from --kubeconfig, $KUBECONFIG, ~/.kube/config, or in-cluster service account).
+Stops gracefully on SIGINT/SIGTERM: stops accepting, finishes in-flight ingests, closes the database.
+
+Options:
+      --port N                        Port to listen on (env CALLMAP_MAPPER_PORT, default 9090; 0 = any)
+      --host ADDR                     Address to bind (env CALLMAP_MAPPER_HOST, default 0.0.0.0)
+      --db PATH                       Database file (env CALLMAP_DB, default ./callmap.db)
+      --db-sync full|normal           full (default): fsync every commit, survives power loss;
+                                      normal: survives process crashes only, faster
+      --max-body SIZE                 Largest accepted report batch, e.g. 8MB, 512KB, 1048576 (default 8MB)
+      --kubeconfig PATH               Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)
+      --context NAME                  Kubeconfig context to use
+      --cluster-domain DOMAIN         Cluster DNS domain (default cluster.local)
+      --service-name-annotation KEY   Pod annotation that overrides the workload name
+                                      (intents.otterize.com/service-name is always honoured)
+  -h, --help                          Show this help
+
+Endpoints: POST /api/v1/reports, GET /api/v1/intents, /api/v1/graph, /api/v1/clientintents,
+POST /api/v1/reset, GET /api/v1/events, /healthz, /readyz, /metrics, /api/v1/openapi.yaml.
+
+Exit codes: 0 stopped cleanly, 1 start-up failed (database corrupt/locked, port in use, no kubeconfig),
+64 bad flag.
+`;
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** `8MB`, `512k`, `1048576` → bytes (binary units). */
+export function byteSize(flag: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(v.trim());
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined)
+    throw new UsageError(`--${flag} must be a size like 8MB, 512KB or 1048576; got ${JSON.stringify(v)}`);
+  const n = Math.round(Number(m[1]) * unit);
+  if (!Number.isFinite(n) || n < 1024) throw new UsageError(`--${flag} must be at least 1KB; got ${JSON.stringify(v)}`);
+  return n;
+}
 
 export const command: Command = {
   name: 'mapper',
-  summary: 'mapper',
-  usage: 'callmap mapper: not available in this build yet.',
-  async run() {
-    throw new CallmapError('NOT_IMPLEMENTED', 'callmap mapper is not available in this build yet.');
+  summary: 'Run the mapper service (REST API, /metrics, live web map)',
+  usage,
+  async run(argv, ctx) {
+    const { values } = parseCli(argv, {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      db: { type: 'string' },
+      'db-sync': { type: 'string' },
+      'max-body': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      'cluster-domain': { type: 'string' },
+      'service-name-annotation': { type: 'string' },
+    });
+    const env = ctx.env;
+    const listenPort = port('port', values.port ?? env['CALLMAP_MAPPER_PORT'], 9090);
+    const host = values.host ?? env['CALLMAP_MAPPER_HOST'] ?? '0.0.0.0';
+    const dbPath = values.db ?? env['CALLMAP_DB'] ?? './callmap.db';
+    if (dbPath.trim() === '') throw new UsageError('--db must not be empty');
+    const dbSync = oneOf('db-sync', values['db-sync'], SYNC_MODES, 'full');
+    const maxBodyBytes = byteSize('max-body', values['max-body'], DEFAULT_MAX_BODY);
+    const clusterDomain = (values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN).replace(/^\.+|\.+$/g, '');
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(clusterDomain)) {
+      throw new UsageError(
+        `--cluster-domain must be a DNS domain like cluster.local; got ${JSON.stringify(values['cluster-domain'])}`,
+      );
+    }
+    const annotation = values['service-name-annotation'];
+    if (annotation !== undefined && !/^([a-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(annotation)) {
+      throw new UsageError(`--service-name-annotation must be an annotation key; got ${JSON.stringify(annotation)}`);
+    }
+    const kubeconfig = kubeconfigSourceFrom({ path: values.kubeconfig, context: values.context, env });
+    await runMapper(
+      {
+        host,
+        port: listenPort,
+        dbPath,
+        dbSync,
+        maxBodyBytes,
+        kube: {
+          kubeconfig,
+          clusterDomain,
+          ...(annotation !== undefined ? { overrideAnnotation: annotation } : {}),
+        },
+        log: (line) => ctx.stderr.write(`${line}\n`),
+      },
+      ctx.signal,
+    );
+    return 0;
   },
 };

@@ -1,5 +1,8 @@
 /** Starts a real mapper service on 127.0.0.1:0 with a temp DB and the static test resolver. */
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { ReportBatch } from '../../../mapper/contract/index.ts';
 import type { Resolver } from '../../../mapper/k8s/types.ts';
 import { type MapperService, type MapperServiceOptions, startMapperService } from '../../../mapper/service.ts';
@@ -38,4 +41,92 @@ export async function startTestMapper(
       return fetch(`${svc.url}${p}`);
     },
   };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+const BIN = fileURLToPath(new URL('../../../mapper/cli/bin.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Runs `callmap ARGS` as a child process (node --import=tsx mapper/cli/bin.ts). */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import=tsx', BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, CALLMAP_MAPPER_URL: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += String(d);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+export interface MapperProcess {
+  url: string;
+  child: ChildProcess;
+  stderr(): string;
+  /** Resolves with the exit code once the process ended. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `callmap mapper --port 0 ARGS` as a child and waits for its "listening on" line. */
+export function spawnMapper(args: string[], env: Record<string, string> = {}): Promise<MapperProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import=tsx', BIN, 'mapper', '--host', '127.0.0.1', '--port', '0', ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, KUBECONFIG: '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let err = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.stdout?.resume();
+    child.stderr?.on('data', (d) => {
+      err += String(d);
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m?.[1]) resolve({ url: m[1], child, stderr: () => err, exited });
+    });
+    void exited.then((code) => reject(new Error(`mapper exited with ${code} before listening: ${err}`)));
+  });
+}
+
+/** Runs `callmap ARGS` in this process (same dispatcher as bin.ts), capturing output. Fast. */
+export async function runMain(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const { main } = await import('../../../mapper/cli/main.ts');
+  let stdout = '';
+  let stderr = '';
+  const sink = (write: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        write(String(chunk));
+        cb();
+      },
+    });
+  const code = await main(args, {
+    env: Object.freeze({ ...env }),
+    stdout: sink((s) => {
+      stdout += s;
+    }),
+    stderr: sink((s) => {
+      stderr += s;
+    }),
+    signal: new AbortController().signal,
+  });
+  return { code, signal: null, stdout, stderr };
 }
