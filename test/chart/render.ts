@@ -57,7 +57,7 @@ export type Manifest = {
 
 export type RenderResult = { source: string; manifests: Manifest[] };
 
-export type RenderOptions = { name?: string; namespace?: string };
+export type RenderOptions = { name?: string; namespace?: string; chart?: string };
 
 let valuesDir: string | undefined;
 
@@ -72,7 +72,7 @@ export function valuesFile(label: string, content: string): string {
 function args(files: readonly string[], opts: RenderOptions, extra: readonly string[]): string[] {
   return [
     '-chart',
-    chartDir,
+    opts.chart ?? chartDir,
     '-name',
     opts.name ?? 'callmap',
     '-namespace',
@@ -103,16 +103,16 @@ export async function renderNotes(files: readonly string[] = [], opts: RenderOpt
 }
 
 /** Values after coalescing the files over values.yaml, as Helm validates them against the schema. */
-export async function coalescedValues(files: readonly string[] = []): Promise<unknown> {
+export async function coalescedValues(files: readonly string[] = [], opts: RenderOptions = {}): Promise<unknown> {
   const bin = await rendererBinary();
-  return JSON.parse((await run(bin, args(files, {}, ['-values']))).stdout) as unknown;
+  return JSON.parse((await run(bin, args(files, opts, ['-values']))).stdout) as unknown;
 }
 
 /** Runs the renderer expecting failure; resolves with stderr. */
-export async function renderError(files: readonly string[]): Promise<string> {
+export async function renderError(files: readonly string[], opts: RenderOptions = {}): Promise<string> {
   const bin = await rendererBinary();
   try {
-    await run(bin, args(files, {}, []));
+    await run(bin, args(files, opts, []));
   } catch (err) {
     return String((err as { stderr?: unknown }).stderr ?? err);
   }
