@@ -17,7 +17,7 @@ function who(res: Resolution): string {
   return `${res.workload.kind}/${res.workload.namespace}/${res.workload.name}`;
 }
 
-async function eventually(check: () => boolean, ms = 8000): Promise<boolean> {
+async function eventually(check: () => boolean, ms = 15_000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (check()) return true;
@@ -179,4 +179,33 @@ test('an unreachable API server: not ready, restarts counted, no crash; shutdown
   t.true(await eventually(() => kube.stats().informers.every((i) => i.restarts >= 2)));
   t.truthy(kube.stats().informers[0]?.lastError);
   await kube.shutdown();
+});
+
+test('core/v1 Endpoints mode without Nodes: services map through Endpoints, hostNetwork IPs stay host-network', async (t) => {
+  const server = await startKubeApiServer({ fixture: FIXTURE, bookmarkIntervalMs: 200 });
+  const kube = createKubeResolver({
+    kubeconfig: { kind: 'file', path: server.kubeconfigPath },
+    endpoints: 'Endpoints',
+    watchNodes: false,
+    informer: { backoffInitialMs: 20, backoffMaxMs: 200 },
+  });
+  t.teardown(async () => {
+    await kube.shutdown();
+    await server.close();
+  });
+  kube.start();
+  t.true(await kube.waitForSync(10_000));
+  const kinds = kube.stats().informers.map((i) => i.kind);
+  t.true(kinds.includes('Endpoints') && !kinds.includes('EndpointSlice') && !kinds.includes('Node'));
+  const at = Date.now();
+  t.is(who(kube.resolver.resolveIp('10.96.50.10', at)), 'Service/shop/web', 'no Endpoints object yet');
+  server.apply({
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: 'web', namespace: 'shop' },
+    subsets: [{ addresses: [{ ip: '10.50.0.11', targetRef: { kind: 'Pod', name: 'web-6d8f-a', namespace: 'shop' } }] }],
+  });
+  t.true(await eventually(() => who(kube.resolver.resolveIp('10.96.50.10', Date.now())) === 'Deployment/shop/web'));
+  t.is(who(kube.resolver.resolveIp('192.168.50.1', at)), '!host-network');
+  t.is(who(kube.resolver.resolveIp('203.0.113.50', at)), '!unknown-ip', 'ExternalIP only known from Node objects');
 });
