@@ -25,6 +25,7 @@ type Obj = Record<string, unknown>;
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 type Container = {
   name: string;
+  image?: string;
   args?: string[];
   env?: Obj[];
   ports?: { name?: string; containerPort: number }[];
