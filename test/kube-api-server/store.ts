@@ -98,6 +98,7 @@ export class KubeStore {
   readonly #opts: StoreOptions;
   /** Last log timestamp handed out, so lines appended in the same millisecond stay ordered. */
   #lastLogNs = 0n;
+  #subscriberErrors = 0;
 
   constructor(opts: StoreOptions) {
     this.#opts = opts;
@@ -201,7 +202,21 @@ export class KubeStore {
       const dropped = this.#history.shift();
       if (dropped) this.#minRv = dropped.rv;
     }
-    for (const fn of [...this.#subs]) fn(e);
+    for (const fn of [...this.#subs]) this.#safely(() => fn(e));
+  }
+
+  /** A failing subscriber (a watch whose client went away mid-write) must not fail the write. */
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      this.#subscriberErrors++;
+    }
+  }
+
+  /** Subscriber callbacks that threw (and were isolated) so far. */
+  get subscriberErrors(): number {
+    return this.#subscriberErrors;
   }
 
   // --- pod logs -------------------------------------------------------------------------------
@@ -260,7 +275,7 @@ export class KubeStore {
     for (const l of lines) {
       const line = { timeNs: ns, text: l };
       buf.push(line);
-      for (const fn of [...this.#logSubs]) fn({ namespace, pod, container: c, line });
+      for (const fn of [...this.#logSubs]) this.#safely(() => fn({ namespace, pod, container: c, line }));
     }
     return lines.length;
   }

@@ -223,6 +223,9 @@ test('watch from a resourceVersion replays history; too old gets ERROR 410; bad 
       const bad = await getJson(`${s.url}/api/v1/pods?watch=true&resourceVersion=abc`);
       t.is(bad.status, 400);
       t.is(bad.body.kind, 'Status');
+      const badTimeout = await getJson(`${s.url}/api/v1/pods?watch=true&timeoutSeconds=soon`);
+      t.is(badTimeout.status, 400);
+      t.regex(String(badTimeout.body.message), /timeoutSeconds/);
     },
     { historySize: 4 },
   );

@@ -69,6 +69,11 @@ test('subscribers get every event synchronously; unsubscribe stops them', (t) =>
   off();
   s.apply(pod('c'));
   t.deepEqual(seen, ['ADDED a', 'DELETED a']);
+  s.subscribe(() => {
+    throw new Error('subscriber bug');
+  });
+  t.notThrows(() => s.apply(pod('d')));
+  t.is(s.subscriberErrors, 1);
 });
 
 test('logs: container resolution, ordering, splitting, explicit times, and errors', (t) => {
