@@ -4,7 +4,7 @@
  * packaged sprig sources (/usr/share/gocode), with a GOCACHE that survives between runs.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,11 +27,25 @@ export function goUnavailableReason(): string | undefined {
 }
 
 let built: Promise<string> | undefined;
+const tempDirs: string[] = [];
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Removes the renderer binary and values files this process wrote (the GOCACHE stays). */
+export function cleanupRenderer(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  built = undefined;
+  valuesDir = undefined;
+}
 
 /** Path of the renderer binary, built on first use. */
 export function rendererBinary(): Promise<string> {
   built ??= (async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'callmap-chart-render-')), 'render');
+    const out = join(tempDir('callmap-chart-render-'), 'render');
     await run('go', ['build', '-o', out, './test/chart/render'], {
       cwd: repoRoot,
       env: {
@@ -63,7 +77,7 @@ let valuesDir: string | undefined;
 
 /** Writes a values override to a temp file and returns its path. */
 export function valuesFile(label: string, content: string): string {
-  valuesDir ??= mkdtempSync(join(tmpdir(), 'callmap-chart-values-'));
+  valuesDir ??= tempDir('callmap-chart-values-');
   const path = join(valuesDir, `${label}.yaml`);
   writeFileSync(path, content);
   return path;

@@ -11,6 +11,7 @@ import { Ajv } from 'ajv';
 import test from 'ava';
 import {
   chartDir,
+  cleanupRenderer,
   coalescedValues,
   goUnavailableReason,
   type Manifest,
@@ -147,6 +148,7 @@ function once<T>(make: () => Promise<T>): () => Promise<T> {
 }
 
 function defineTests(): void {
+  test.after.always(cleanupRenderer);
   const allOn = valuesFile('all-on', ALL_ON);
   // Rendered once, on first use, and shared by the tests below.
   const defaults = once(() => renderChart([]));

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
 import {
+  cleanupRenderer,
   coalescedValues,
   goUnavailableReason,
   renderChart,
@@ -23,6 +24,7 @@ if (skipReason) {
   process.stdout.write(`test/integration/chart: skipping the renderer tests: ${skipReason}\n`);
   test.skip(`renderer (skipped: ${skipReason})`, () => {});
 } else {
+  test.after.always(cleanupRenderer);
   const need = valuesFile('fixture-need', 'need: x\n');
 
   test('renders documents with Source lines, skipping partials, NOTES and comment-only documents', async (t) => {
