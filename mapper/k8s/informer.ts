@@ -137,6 +137,8 @@ export class ResilientInformer {
   private readonly counters = { lists: 0, watches: 0, restarts: 0, gone: 0, events: 0, handlerErrors: 0 };
   private lastError: string | undefined;
   private lastBackoffMs = 0;
+  /** Rejects the list in flight (shutdown must not wait for a hung list). */
+  private cancelList: (() => void) | undefined;
 
   constructor(kind: string, source: ListWatchSource, handlers: InformerHandlers, options: InformerOptions = {}) {
     this.kind = kind;
@@ -191,6 +193,7 @@ export class ResilientInformer {
     this.currentWatch?.finish({ kind: 'ended', healthy: true });
     if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
     this.wake?.();
+    this.cancelList?.();
     const waiters = this.syncWaiters;
     this.syncWaiters = [];
     for (const w of waiters) w();
@@ -281,13 +284,19 @@ export class ResilientInformer {
         this.opts.listTimeoutMs,
       );
       timer.unref();
+      this.cancelList = () => {
+        clearTimeout(timer);
+        reject(new Error('informer shut down'));
+      };
       this.source.list().then(
         (r) => {
           clearTimeout(timer);
+          this.cancelList = undefined;
           resolve(r);
         },
         (err: unknown) => {
           clearTimeout(timer);
+          this.cancelList = undefined;
           reject(err);
         },
       );

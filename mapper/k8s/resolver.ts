@@ -167,15 +167,23 @@ export class KubeResolver implements Resolver {
     return r;
   }
 
-  /** The span of `spans` that held the IP at `at`: exact containment first, then within the skew. */
-  private pickSpan(spans: readonly IpSpan[], at: number): IpSpan | undefined {
+  /**
+   * The span of `spans` that held the IP at `at`: exact containment first (the latest start wins:
+   * a newer pod can only hold the IP once the older one let it go), then the nearest within the
+   * skew. `null` when two different pods started holding it at the same instant (ambiguous).
+   */
+  private pickSpan(spans: readonly IpSpan[], at: number): IpSpan | undefined | null {
     let exact: IpSpan | undefined;
+    let tie = false;
     let near: IpSpan | undefined;
     let nearDist = this.skewMs;
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i]!;
       if (at >= s.from && at <= s.to) {
-        if (exact === undefined || s.from > exact.from) exact = s;
+        if (exact === undefined || s.from > exact.from) {
+          exact = s;
+          tie = false;
+        } else if (s.from === exact.from && s.pod !== exact.pod) tie = true;
       } else if (exact === undefined) {
         const d = at < s.from ? s.from - at : at - s.to;
         if (d <= nearDist) {
@@ -184,6 +192,7 @@ export class KubeResolver implements Resolver {
         }
       }
     }
+    if (tie) return null;
     return exact ?? near;
   }
 
@@ -191,6 +200,7 @@ export class KubeResolver implements Resolver {
     const spans = this.state.spansByIp.get(ip);
     if (spans !== undefined) {
       const span = this.pickSpan(spans, at);
+      if (span === null) return UNRESOLVED.ambiguous;
       if (span !== undefined) return this.podResolution(span.pod);
     }
     const svc = this.state.servicesByIp.get(ip);
@@ -360,8 +370,7 @@ export class KubeResolver implements Resolver {
       const spans = this.state.spansByIp.get(ip);
       if (spans === undefined) continue;
       const span = this.pickSpan(spans, at);
-      if (span !== undefined && span.pod.namespace === namespace)
-        return this.withService(this.podResolution(span.pod), svc);
+      if (span?.pod.namespace === namespace) return this.withService(this.podResolution(span.pod), svc);
     }
     return this.serviceResolution(svc, at);
   }
@@ -390,8 +399,7 @@ export class KubeResolver implements Resolver {
     for (const answer of ips) {
       const spans = this.state.spansByIp.get(answer);
       const span = spans === undefined ? undefined : this.pickSpan(spans, at);
-      if (span !== undefined && span.pod.namespace === namespace)
-        return this.withService(this.podResolution(span.pod), svc);
+      if (span?.pod.namespace === namespace) return this.withService(this.podResolution(span.pod), svc);
     }
     return UNRESOLVED['unknown-name'];
   }
@@ -402,6 +410,7 @@ export class KubeResolver implements Resolver {
     const spans = this.state.spansByIp.get(ip);
     if (spans === undefined) return UNRESOLVED['unknown-name'];
     const span = this.pickSpan(spans, at);
+    if (span === null) return UNRESOLVED.ambiguous;
     if (span === undefined) return UNRESOLVED['not-alive-at-time'];
     return span.pod.namespace === namespace ? this.podResolution(span.pod) : UNRESOLVED['unknown-name'];
   }

@@ -320,6 +320,17 @@ test('shutdown during a long backoff returns promptly and resolves pending waitF
   t.is(source.listCalls, 1);
 });
 
+test('shutdown does not wait for a hung list', async (t) => {
+  const { source, inf } = setup({ listTimeoutMs: 600_000 });
+  source.listImpl = () => new Promise<ListResult>(() => {});
+  inf.start();
+  await until(() => source.listCalls === 1);
+  const started = Date.now();
+  await inf.shutdown();
+  t.true(Date.now() - started < 5000);
+  t.false(inf.synced());
+});
+
 test('start is idempotent', async (t) => {
   const { source, inf } = setup();
   inf.start();

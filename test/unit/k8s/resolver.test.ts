@@ -124,6 +124,15 @@ test('when intervals overlap within the skew, the one that contains the time exa
   t.is(who(w.r.resolveIp('10.0.1.2', T0 + 11 * S + 100)), 'Pod/default/b');
 });
 
+test('two pods that started holding one IP at the same instant are ambiguous, not guessed', (t) => {
+  const w = world();
+  w.add('Pod', pod({ name: 'x', ip: '10.0.1.9', created: T0 }));
+  w.add('Pod', pod({ name: 'y', ip: '10.0.1.9', created: T0 }));
+  t.is(who(w.r.resolveIp('10.0.1.9', T0 + S)), '!ambiguous');
+  t.is(who(w.r.resolveDnsName('10-0-1-9.default.pod.cluster.local', [], T0 + S)), '!ambiguous');
+  t.is(w.r.stats().unresolved.ambiguous, 2);
+});
+
 test('deletionTimestamp (graceful deletion) ends the interval even before the DELETED event', (t) => {
   const w = world({ skewMs: 0 });
   const p = pod({ name: 'g', ip: '10.0.1.3', created: T0 });
