@@ -1,65 +1,95 @@
 /**
  * Short-window duplicate suppression for packets seen more than once (a veth and the bridge, a
- * pod's veth and the node's uplink, a SYN and its SYN-ACK). Keys are 53-bit numeric hashes; two
- * generations of Set give a window between `windowMs` and twice that, with no per-key timers.
+ * pod's veth and the node's uplink, a SYN and its SYN-ACK, a retransmission). Keys are 64-bit
+ * hashes given as two 32-bit lanes; the table is a fixed open-addressing array with a timestamp
+ * per slot, so the hot path allocates nothing and expired slots are simply reused.
  */
+const PROBES = 8;
+/** Slot layout in one Int32Array (one cache line covers the probe run): key lane a, lane b, time. */
+const SLOT = 4;
+const EMPTY = -(2 ** 31);
+
 export class Deduper {
   readonly windowMs: number;
-  #current = new Set<number>();
-  #previous = new Set<number>();
-  #generationStart = Number.NEGATIVE_INFINITY;
-  /** Entries per generation before it rotates early (bounds memory under floods). */
-  readonly #maxEntries: number;
+  readonly #mask: number;
+  readonly #s: Int32Array;
+  /** Slot times are stored as ms relative to this base (int32). */
+  #base = Number.NaN;
 
-  constructor(windowMs = 1000, maxEntries = 200_000) {
+  /** `slots` is rounded up to a power of two; it bounds memory (16 bytes per slot). */
+  constructor(windowMs = 1000, slots = 1 << 14) {
     this.windowMs = windowMs;
-    this.#maxEntries = maxEntries;
+    let n = 1024;
+    while (n < slots) n <<= 1;
+    this.#mask = n - 1;
+    this.#s = new Int32Array(n * SLOT);
+    this.#clear();
   }
 
-  /** Records `key` at time `now` (ms); returns true when it was already seen within the window. */
-  seen(key: number, now: number): boolean {
-    if (now - this.#generationStart >= this.windowMs || now < this.#generationStart - this.windowMs) {
-      this.#rotate(now, now - this.#generationStart >= 2 * this.windowMs);
-    } else if (this.#current.size >= this.#maxEntries) {
-      this.#rotate(now, false);
+  #clear(): void {
+    for (let i = 2; i < this.#s.length; i += SLOT) this.#s[i] = EMPTY;
+  }
+
+  /**
+   * Records key (a, b) at time `now` (ms); returns true when it was seen within the window.
+   * When all probed slots are live (a flood), the oldest is overwritten: at worst a duplicate
+   * is counted twice, never is a new packet dropped.
+   */
+  seen(a: number, b: number, now: number): boolean {
+    if (Number.isNaN(this.#base) || now - this.#base > 2 ** 30 || now < this.#base - 2 ** 30) {
+      this.#base = now;
+      this.#clear();
     }
-    if (this.#current.has(key) || this.#previous.has(key)) return true;
-    this.#current.add(key);
+    const t = Math.floor(now - this.#base);
+    const ka = a | 0;
+    const kb = b | 0;
+    const horizon = t - this.windowMs;
+    const future = t + this.windowMs;
+    const s = this.#s;
+    let i = (ka ^ Math.imul(kb, 0x9e3779b1)) & this.#mask;
+    let victim = i;
+    let oldest = 2 ** 31;
+    for (let p = 0; p < PROBES; p++) {
+      const o = i * SLOT;
+      const st = s[o + 2]!;
+      if (st !== EMPTY && st >= horizon && st <= future) {
+        if (s[o] === ka && s[o + 1] === kb) {
+          s[o + 2] = t;
+          return true;
+        }
+        if (st < oldest) {
+          oldest = st;
+          victim = i;
+        }
+      } else if (oldest !== EMPTY) {
+        oldest = EMPTY;
+        victim = i;
+      }
+      i = (i + 1) & this.#mask;
+    }
+    const o = victim * SLOT;
+    s[o] = ka;
+    s[o + 1] = kb;
+    s[o + 2] = t;
     return false;
-  }
-
-  #rotate(now: number, dropBoth: boolean): void {
-    const old = this.#previous;
-    old.clear();
-    if (dropBoth) {
-      this.#current.clear();
-    } else {
-      this.#previous = this.#current;
-      this.#current = old;
-    }
-    this.#generationStart = now;
-  }
-
-  get size(): number {
-    return this.#current.size + this.#previous.size;
   }
 }
 
-/** Incremental 53-bit key: two independent 32-bit FNV-style lanes folded into one safe integer. */
+/** Incremental two-lane 32-bit hash (FNV-1a and a murmur-style lane) for dedupe keys. */
 export class KeyHasher {
-  #a = 0x811c9dc5;
-  #b = 0x3c6ef372;
+  a = 0;
+  b = 0;
 
   reset(): this {
-    this.#a = 0x811c9dc5;
-    this.#b = 0x3c6ef372;
+    this.a = 0x811c9dc5 | 0;
+    this.b = 0x3c6ef372 | 0;
     return this;
   }
 
   byte(v: number): this {
-    this.#a = Math.imul(this.#a ^ (v & 255), 0x01000193);
-    this.#b = Math.imul(this.#b ^ (v & 255), 0x5bd1e995);
-    this.#b ^= this.#b >>> 15;
+    this.a = Math.imul(this.a ^ (v & 255), 0x01000193);
+    this.b = Math.imul(this.b ^ (v & 255), 0x5bd1e995);
+    this.b ^= this.b >>> 15;
     return this;
   }
 
@@ -70,9 +100,5 @@ export class KeyHasher {
   bytes(buf: Uint8Array, off: number, len: number): this {
     for (let i = 0; i < len; i++) this.byte(buf[off + i] ?? 0);
     return this;
-  }
-
-  value(): number {
-    return (this.#a >>> 0) * 0x200000 + ((this.#b >>> 0) & 0x1fffff);
   }
 }

@@ -114,15 +114,8 @@ export class PacketProcessor {
         s.malformed++;
         return;
       }
-      const key = this.#hash
-        .reset()
-        .byte(0x54)
-        .bytes(buf, cOff, ipLen)
-        .u16(cPort)
-        .bytes(buf, sOff, ipLen)
-        .u16(sPort)
-        .value();
-      if (this.#dedupe.seen(key, time)) {
+      const h = this.#hash.reset().byte(0x54).bytes(buf, cOff, ipLen).u16(cPort).bytes(buf, sOff, ipLen).u16(sPort);
+      if (this.#dedupe.seen(h.a, h.b, time)) {
         s.duplicates++;
         return;
       }
@@ -158,15 +151,14 @@ export class PacketProcessor {
 
   #isDuplicateDns(buf: Buffer, f: Frame, ipLen: number, msg: number, end: number, time: number): boolean {
     if (end - msg < 2) return false;
-    const key = this.#hash
+    const h = this.#hash
       .reset()
       .byte(0x44)
       .bytes(buf, f.dstOff, ipLen)
       .u16(f.dstPort)
       .byte(buf[msg]!)
-      .byte(buf[msg + 1]!)
-      .value();
-    if (this.#dedupe.seen(key, time)) {
+      .byte(buf[msg + 1]!);
+    if (this.#dedupe.seen(h.a, h.b, time)) {
       this.stats.duplicates++;
       return true;
     }

@@ -25,8 +25,10 @@ export interface DnsAnswer {
   /** Lower-case dotted question name (no trailing dot) in `name[0..nameLen)`, ASCII. */
   name: Buffer;
   nameLen: number;
-  /** FNV-1a hash of the name bytes. */
+  /** FNV-1a hash of the name bytes (signed 32-bit, so V8 keeps it a small integer). */
   nameHash: number;
+  /** A second, independent 32-bit hash of the name bytes (64 bits with nameHash). */
+  nameHash2: number;
   qtype: number;
   /** IPv4 answers as unsigned 32-bit numbers. */
   v4: Uint32Array;
@@ -44,6 +46,7 @@ export function newDnsAnswer(): DnsAnswer {
     name: Buffer.alloc(256),
     nameLen: 0,
     nameHash: 0,
+    nameHash2: 0,
     qtype: 0,
     v4: new Uint32Array(MAX_IPS),
     v4Count: 0,
@@ -150,7 +153,8 @@ function skipName(buf: Buffer, off: number, end: number): number {
 function readQuestionName(buf: Buffer, off: number, start: number, end: number, out: DnsAnswer): number {
   const dst = out.name;
   let len = 0;
-  let hash = 0x811c9dc5;
+  let hash = 0x811c9dc5 | 0;
+  let hash2 = 0;
   let after = -1;
   let limit = off;
   for (let n = 0; n < 128; n++) {
@@ -159,7 +163,8 @@ function readQuestionName(buf: Buffer, off: number, start: number, end: number, 
     if (b === 0) {
       if (after < 0) after = off + 1;
       out.nameLen = len;
-      out.nameHash = hash >>> 0;
+      out.nameHash = hash | 0;
+      out.nameHash2 = hash2;
       return len === 0 ? -1 : after;
     }
     if ((b & 0xc0) === 0xc0) {
@@ -175,6 +180,7 @@ function readQuestionName(buf: Buffer, off: number, start: number, end: number, 
     if (len > 0) {
       dst[len++] = 0x2e;
       hash = Math.imul(hash ^ 0x2e, 0x01000193);
+      hash2 = (Math.imul(hash2, 31) + 0x2e) | 0;
     }
     for (let i = 1; i <= b; i++) {
       const c = lower(buf[off + i]!);
@@ -182,6 +188,7 @@ function readQuestionName(buf: Buffer, off: number, start: number, end: number, 
       if (c <= 0x20 || c >= 0x7f || c === 0x2e) return -1;
       dst[len++] = c;
       hash = Math.imul(hash ^ c, 0x01000193);
+      hash2 = (Math.imul(hash2, 31) + c) | 0;
     }
     off += 1 + b;
   }

@@ -73,7 +73,7 @@ function classicParser(st: ClassicState, onPacket: PacketCallback): Parser {
     const incl = u32(buf, p + 8, st.le);
     const orig = u32(buf, p + 12, st.le);
     if (frac >= fracMax || incl > MAX_PACKET || orig > 0x7fffffff || incl > orig) return false;
-    return st.lastSec < 0 || Math.abs(sec - st.lastSec) <= 86_400 * 7;
+    return st.lastSec < 0 || Math.abs(sec - st.lastSec) <= 604_800;
   };
   let resyncing = false;
   return {
@@ -100,13 +100,14 @@ function classicParser(st: ClassicState, onPacket: PacketCallback): Parser {
           if (eof && pos < end) result.truncated = true;
           return eof ? end : pos;
         }
-        if (!plausible(buf, pos)) {
+        const incl = le ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
+        // cheap checks on the hot path; the full plausibility test only when these fail
+        if (incl > MAX_PACKET || incl > (le ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12))) {
           result.corrupt++;
           resyncing = true;
           pos++;
           continue;
         }
-        const incl = le ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
         if (pos + 16 + incl > end) {
           if (eof) {
             result.truncated = true;
@@ -116,6 +117,12 @@ function classicParser(st: ClassicState, onPacket: PacketCallback): Parser {
         }
         const sec = le ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos);
         const frac = le ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
+        if (frac >= fracMax || (st.lastSec >= 0 && (sec > st.lastSec + 604_800 || sec < st.lastSec - 604_800))) {
+          result.corrupt++;
+          resyncing = true;
+          pos++;
+          continue;
+        }
         st.lastSec = sec;
         result.packets++;
         onPacket(buf, pos + 16, incl, lt, sec * 1000 + Math.floor(frac / div));

@@ -172,18 +172,17 @@ test('onFull drains the aggregator when it reaches maxEntries', (t) => {
   t.is(proc.pending, 5);
 });
 
-test('Deduper window and rotation', (t) => {
+test('Deduper: window, expiry, distinct keys, and floods overwrite the oldest', (t) => {
   const d = new Deduper(100);
-  t.false(d.seen(1, 0));
-  t.true(d.seen(1, 50));
-  t.true(d.seen(1, 150)); // previous generation still counts
-  t.false(d.seen(1, 400));
-  t.false(d.seen(2, 400));
-  const small = new Deduper(1000, 2);
-  small.seen(1, 0);
-  small.seen(2, 0);
-  small.seen(3, 0);
-  t.true(small.size <= 4);
+  t.false(d.seen(1, 2, 0));
+  t.true(d.seen(1, 2, 50));
+  t.false(d.seen(1, 3, 50));
+  t.false(d.seen(2, 2, 50));
+  t.true(d.seen(1, 2, 140)); // refreshed at 50
+  t.false(d.seen(1, 2, 400)); // expired
+  const small = new Deduper(1000, 1);
+  for (let i = 0; i < 5000; i++) small.seen(i, i, i / 10);
+  t.true(small.seen(4999, 4999, 500)); // the newest survives the flood
 });
 
 test('IPv6 text is RFC 5952 and parseIp round-trips', (t) => {
