@@ -409,11 +409,29 @@ function defineTests(): void {
     ]);
   });
 
+  test('watcher options: Istio namespaces and the Kafka container reach the command line', async (t) => {
+    const { manifests } = await renderChart([
+      allOn,
+      valuesFile(
+        'watcher-opts',
+        'istio: {namespaces: [shop, pay], metrics: {enabled: false}}\nkafka: {container: broker, metrics: {enabled: false}}',
+      ),
+    ]);
+    const istio = find(manifests, 'Deployment', 'callmap-istio-watcher', NS);
+    t.deepEqual(podSpec(istio).containers[0]?.args?.slice(-2), ['--namespace', 'shop,pay']);
+    const kafka = find(manifests, 'Deployment', 'callmap-kafka-watcher', NS);
+    t.deepEqual(podSpec(kafka).containers[0]?.args?.slice(-2), ['--container', 'broker']);
+    for (const w of [istio, kafka]) {
+      t.is(podSpec(w).containers[0]?.ports, undefined);
+      t.is((((w.spec as Obj).template as Obj).metadata as Obj).annotations, undefined);
+    }
+  });
+
   test('watchers and the report job point at the mapper Service', async (t) => {
     const { manifests } = await everything();
     const url = `http://callmap-mapper.${NS}.svc:9090`;
     const istio = podSpec(find(manifests, 'Deployment', 'callmap-istio-watcher', NS)).containers[0];
-    t.deepEqual(istio?.args, ['watch', 'istio', '--mapper-url', url, '--interval', '45s']);
+    t.deepEqual(istio?.args, ['watch', 'istio', '--mapper-url', url, '--interval', '45s', '--metrics-port', '9092']);
     const kafka = podSpec(find(manifests, 'Deployment', 'callmap-kafka-watcher', NS)).containers[0];
     t.deepEqual(kafka?.args, [
       'watch',
@@ -426,7 +444,11 @@ function defineTests(): void {
       'kafka-1.kafka',
       '--server',
       'broker-0.events',
+      '--metrics-port',
+      '9093',
     ]);
+    t.deepEqual(istio?.ports, [{ name: 'metrics', containerPort: 9092, protocol: 'TCP' }]);
+    t.is(podAnnotations(find(manifests, 'Deployment', 'callmap-kafka-watcher', NS))['prometheus.io/port'], '9093');
     for (const c of [istio, kafka]) {
       t.deepEqual(c?.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '192Mi' } });
     }
