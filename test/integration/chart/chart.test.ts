@@ -48,6 +48,7 @@ const NS = 'observability';
 const ALL_ON = `
 mapper:
   persistence: {enabled: true, storageClass: fast}
+  dbSync: normal
   serviceNameAnnotation: callmap.io/service-name
   snapshotSchedule: "0 * * * *"
 sniffer:
@@ -404,6 +405,8 @@ function defineTests(): void {
     t.deepEqual(pod.containers[0]?.args?.slice(7), [
       '--service-name-annotation',
       'callmap.io/service-name',
+      '--db-sync',
+      'normal',
       '--snapshot-schedule',
       '0 * * * *',
     ]);
