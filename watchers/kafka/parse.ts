@@ -350,6 +350,92 @@ export function prefixTime(prefix: string): number | undefined {
   return undefined;
 }
 
+// --- the same timestamp rules over bytes (the file fast path never decodes the prefix) ---
+
+const bDigit = (b: Buffer, i: number): boolean => {
+  const c = b[i] as number;
+  return c >= 48 && c <= 57;
+};
+const bNum = (b: Buffer, i: number, n: number): number => {
+  let v = 0;
+  for (let k = 0; k < n; k++) v = v * 10 + ((b[i + k] as number) - 48);
+  return v;
+};
+
+/** `parseStampAt` over `b[i, end)`, returning milliseconds only. */
+export function stampMsBytes(b: Buffer, i: number, end: number): number | undefined {
+  if (end < i + 19) return undefined;
+  if (
+    !(
+      bDigit(b, i) &&
+      bDigit(b, i + 1) &&
+      bDigit(b, i + 2) &&
+      bDigit(b, i + 3) &&
+      b[i + 4] === 45 &&
+      bDigit(b, i + 5) &&
+      bDigit(b, i + 6) &&
+      b[i + 7] === 45 &&
+      bDigit(b, i + 8) &&
+      bDigit(b, i + 9) &&
+      (b[i + 10] === 84 || b[i + 10] === 32) &&
+      bDigit(b, i + 11) &&
+      bDigit(b, i + 12) &&
+      b[i + 13] === 58 &&
+      bDigit(b, i + 14) &&
+      bDigit(b, i + 15) &&
+      b[i + 16] === 58 &&
+      bDigit(b, i + 17) &&
+      bDigit(b, i + 18)
+    )
+  )
+    return undefined;
+  const y = bNum(b, i, 4);
+  const mo = bNum(b, i + 5, 2);
+  const d = bNum(b, i + 8, 2);
+  const h = bNum(b, i + 11, 2);
+  const mi = bNum(b, i + 14, 2);
+  const se = bNum(b, i + 17, 2);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return undefined;
+  let j = i + 19;
+  let ms = 0;
+  const f = b[j];
+  if ((f === 46 || f === 44) && j + 1 < end && bDigit(b, j + 1)) {
+    j++;
+    let digits = 0;
+    while (j < end && bDigit(b, j)) {
+      if (digits < 3) {
+        ms = ms * 10 + ((b[j] as number) - 48);
+        digits++;
+      }
+      j++;
+    }
+    for (; digits < 3; digits++) ms *= 10;
+  }
+  let offsetMin = 0;
+  const z = j < end ? b[j] : undefined;
+  if ((z === 43 || z === 45) && j + 2 < end && bDigit(b, j + 1) && bDigit(b, j + 2)) {
+    const oh = bNum(b, j + 1, 2);
+    let k = j + 3;
+    if (b[k] === 58) k++;
+    if (k + 1 < end && bDigit(b, k) && bDigit(b, k + 1)) offsetMin = (oh * 60 + bNum(b, k, 2)) * (z === 45 ? -1 : 1);
+  }
+  return (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offsetMin * 60) * 1000 + ms;
+}
+
+/** `prefixTime` over the prefix bytes `b[start, end)`. */
+export function prefixTimeBytes(b: Buffer, start: number, end: number): number | undefined {
+  const k = stampMsBytes(b, start, end);
+  if (k !== undefined) return k;
+  const limit = Math.min(end - 19, start + 64);
+  for (let i = start; i <= limit; i++) {
+    if (bDigit(b, i) && (i === start || !bDigit(b, i - 1))) {
+      const st = stampMsBytes(b, i, end);
+      if (st !== undefined) return st;
+    }
+  }
+  return undefined;
+}
+
 export type LineResult =
   | { kind: 'other' }
   | { kind: 'skipped'; reason: SkipReason }

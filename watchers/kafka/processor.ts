@@ -6,7 +6,14 @@
  * (authorizer logs repeat the same few hundred messages millions of times), bounded in size.
  */
 import type { KafkaObservation, WorkloadRef } from '../../mapper/contract/index.ts';
-import { type AuthorizerDecision, MARKER, parseAuthorizerMessage, prefixTime, type SkipReason } from './parse.ts';
+import {
+  type AuthorizerDecision,
+  MARKER,
+  parseAuthorizerMessage,
+  prefixTime,
+  prefixTimeBytes,
+  type SkipReason,
+} from './parse.ts';
 import type { KafkaStats } from './stats.ts';
 
 export interface ProcessorOptions {
@@ -23,6 +30,9 @@ export interface ProcessorOptions {
 interface Memo {
   decision: AuthorizerDecision | SkipReason;
   key: string;
+  /** The pending observation of this decision in generation `gen` (saves a map lookup). */
+  obs: KafkaObservation | undefined;
+  gen: number;
 }
 
 // Accepted observation times (the contract rejects anything outside).
@@ -37,6 +47,8 @@ export class KafkaLineProcessor {
   readonly #overflow: ((obs: KafkaObservation[]) => void) | undefined;
   #memo = new Map<string, Memo>();
   #pending = new Map<string, KafkaObservation>();
+  /** Incremented by drain(): memoised pending observations of older generations are stale. */
+  #gen = 0;
   /** Last prefix seen and its time: consecutive lines often share the stamp prefix. */
   #lastPrefix = '';
   #lastPrefixTime: number | undefined;
@@ -79,14 +91,19 @@ export class KafkaLineProcessor {
         }
       }
     }
-    this.#decided(this.#memoFor(buf.toString('utf8', marker, keyEnd)), buf.toString('latin1', start, marker));
+    // Memo keys are decoded straight from the buffer: flat strings hash fast (sliced ones do not).
+    const memo = this.#memoFor(buf.toString('utf8', marker, keyEnd));
+    if (typeof memo.decision === 'string') {
+      this.#stats.skip(memo.decision);
+      return;
+    }
+    this.#record(memo, memo.decision, prefixTimeBytes(buf, start, marker));
   }
 
   #memoFor(body: string): Memo {
     let memo = this.#memo.get(body);
     if (memo === undefined) {
-      const d = parseAuthorizerMessage(body);
-      memo = { decision: d, key: typeof d === 'string' ? '' : decisionKey(d) };
+      memo = newMemo(parseAuthorizerMessage(body));
       if (this.#memo.size >= this.#max) this.#memo.clear();
       this.#memo.set(body, memo);
     }
@@ -99,7 +116,6 @@ export class KafkaLineProcessor {
       this.#stats.skip(d);
       return;
     }
-    this.#stats.parsed++;
     let time: number | undefined;
     if (prefix === this.#lastPrefix) time = this.#lastPrefixTime;
     else {
@@ -107,8 +123,20 @@ export class KafkaLineProcessor {
       this.#lastPrefix = prefix;
       this.#lastPrefixTime = time;
     }
-    if (time === undefined || time < MIN_TIME || time > MAX_TIME) time = this.#now();
-    const prev = this.#pending.get(memo.key);
+    this.#record(memo, d, time);
+  }
+
+  #record(memo: Memo, d: AuthorizerDecision, lineTime: number | undefined): void {
+    this.#stats.parsed++;
+    const time = lineTime === undefined || lineTime < MIN_TIME || lineTime > MAX_TIME ? this.#now() : lineTime;
+    let prev = memo.gen === this.#gen ? memo.obs : undefined;
+    if (prev === undefined) {
+      prev = this.#pending.get(memo.key);
+      if (prev !== undefined) {
+        memo.obs = prev;
+        memo.gen = this.#gen;
+      }
+    }
     if (prev !== undefined) {
       prev.count++;
       if (time > prev.time) prev.time = time;
@@ -129,6 +157,8 @@ export class KafkaLineProcessor {
       time,
     };
     this.#pending.set(memo.key, obs);
+    memo.obs = obs;
+    memo.gen = this.#gen;
   }
 
   /** Skipped line reported by the line scanner (too long). */
@@ -140,12 +170,17 @@ export class KafkaLineProcessor {
   drain(): KafkaObservation[] {
     const out = [...this.#pending.values()];
     this.#pending = new Map();
+    this.#gen++;
     return out;
   }
 
   get pendingSize(): number {
     return this.#pending.size;
   }
+}
+
+function newMemo(d: AuthorizerDecision | SkipReason): Memo {
+  return { decision: d, key: typeof d === 'string' ? '' : decisionKey(d), obs: undefined, gen: -1 };
 }
 
 /** Aggregation key of a decision (the server pod is fixed per processor). */

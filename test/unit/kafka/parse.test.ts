@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
+import fc from 'fast-check';
 import { KAFKA_OPERATIONS } from '../../../mapper/contract/index.ts';
 import {
   mapOperation,
@@ -8,6 +9,7 @@ import {
   parseLine,
   parseStampAt,
   prefixTime,
+  prefixTimeBytes,
 } from '../../../watchers/kafka/parse.ts';
 
 const FIX = new URL('../../fixtures/kafka/', import.meta.url);
@@ -169,4 +171,42 @@ test('timestamps: RFC3339Nano, offsets, log4j layouts, absent', (t) => {
     Date.UTC(2024, 4, 1, 12, 0, 7, 900),
     'the Kubernetes stamp wins',
   );
+});
+
+test('byte and string timestamp parsers agree (corpus prefixes and random stamps)', (t) => {
+  const prefixes = corpus.map((l) => l.slice(0, Math.max(0, l.indexOf('Principal = '))));
+  for (const p of prefixes) {
+    const b = Buffer.from(`xx${p}yy`);
+    t.is(prefixTimeBytes(b, 2, b.length - 2), prefixTime(p), p);
+  }
+  const stamp = fc
+    .tuple(
+      fc.integer({ min: 1970, max: 2199 }),
+      fc.integer({ min: 0, max: 13 }),
+      fc.integer({ min: 0, max: 32 }),
+      fc.integer({ min: 0, max: 24 }),
+      fc.integer({ min: 0, max: 60 }),
+      fc.integer({ min: 0, max: 60 }),
+      fc.constantFrom('', '.', ',', '.5', ',123', '.123456789', '.1234567891'),
+      fc.constantFrom('', 'Z', '+02:00', '-0130', '+1'),
+      fc.constantFrom('T', ' ', 'x'),
+      fc.constantFrom('', '[', 'INFO '),
+    )
+    .map(([y, mo, d, h, mi, s, frac, zone, sep, lead]) => {
+      const p2 = (n: number) => String(n).padStart(2, '0');
+      return `${lead}${y}-${p2(mo)}-${p2(d)}${sep}${p2(h)}:${p2(mi)}:${p2(s)}${frac}${zone} INFO `;
+    });
+  fc.assert(
+    fc.property(stamp, (p) => {
+      const b = Buffer.from(p);
+      return prefixTimeBytes(b, 0, b.length) === prefixTime(p);
+    }),
+    { numRuns: 2000 },
+  );
+  t.is(
+    prefixTime('[2024-02-29 23:59:59,999] '),
+    Date.UTC(2024, 1, 29, 23, 59, 59, 999),
+    'leap day, arithmetic calendar',
+  );
+  t.is(prefixTime('1969-12-31T23:59:59Z '), -1000, 'before the epoch');
 });
