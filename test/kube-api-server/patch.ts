@@ -1,7 +1,9 @@
 /**
  * PATCH bodies (pure): JSON merge patch (RFC 7386), JSON patch (RFC 6902: add, remove, replace,
- * test, move, copy) and strategic merge patch approximated as a merge patch (lists are replaced,
- * not merged by key; `$patch` directives are not understood).
+ * test, move, copy) and an approximation of strategic merge patch without schemas: lists of
+ * objects merge by a guessed key (`name`, `containerPort`, `mountPath`, `ip`, `type`), other
+ * lists are replaced; the `$patch`, `$setElementOrder/…`, `$deleteFromPrimitiveList/…` and
+ * `$retainKeys` directives kubectl sends are honoured or dropped, never stored.
  */
 import { CallmapError } from '../../mapper/contract/index.ts';
 import { BadRequestError } from './store.ts';
@@ -21,6 +23,71 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+const MERGE_KEYS = ['name', 'containerPort', 'mountPath', 'ip', 'type'] as const;
+
+/** The key a list of objects merges by, if every element (of both lists) has it. */
+function mergeKey(target: unknown[], patch: unknown[]): string | undefined {
+  const elems = patch.filter((e) => !(isRecord(e) && Object.keys(e).length === 1 && '$patch' in e));
+  if (elems.length === 0 || !elems.every(isRecord) || !target.every(isRecord)) return undefined;
+  return MERGE_KEYS.find(
+    (k) =>
+      patch.every((e) => isRecord(e) && e[k] !== undefined) && target.every((e) => isRecord(e) && e[k] !== undefined),
+  );
+}
+
+/** Removes directive keys from a value that is being added as a whole. */
+function clean(v: unknown): unknown {
+  if (Array.isArray(v)) return v.filter((e) => !(isRecord(e) && e.$patch === 'delete')).map(clean);
+  if (!isRecord(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) out[k] = clean(x);
+  return out;
+}
+
+function mergeList(target: unknown[], patch: unknown[], key: string): unknown[] {
+  const out = target.map((e) => structuredClone(e));
+  for (const p of patch as Record<string, unknown>[]) {
+    const i = out.findIndex((e) => (e as Record<string, unknown>)[key] === p[key]);
+    if (p.$patch === 'delete') {
+      if (i >= 0) out.splice(i, 1);
+    } else if (i >= 0) out[i] = strategicMergePatch(out[i], p);
+    else out.push(clean(p));
+  }
+  return out;
+}
+
+export function strategicMergePatch(target: unknown, patch: unknown): unknown {
+  if (!isRecord(patch)) return clean(patch);
+  if (patch.$patch === 'replace') return clean(patch);
+  const out: Record<string, unknown> = isRecord(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (k.startsWith('$')) continue;
+    if (v === null) delete out[k];
+    else if (isRecord(v) && v.$patch === 'delete') delete out[k];
+    else if (Array.isArray(v) && Array.isArray(out[k])) {
+      const key = mergeKey(out[k] as unknown[], v);
+      out[k] = key === undefined ? clean(v) : mergeList(out[k] as unknown[], v, key);
+    } else out[k] = strategicMergePatch(out[k], v);
+  }
+  for (const [k, v] of Object.entries(patch)) {
+    const del = /^\$deleteFromPrimitiveList\/(.+)$/.exec(k);
+    if (del?.[1] && Array.isArray(v) && Array.isArray(out[del[1]])) {
+      out[del[1]] = (out[del[1]] as unknown[]).filter((x) => !v.includes(x));
+    }
+    const order = /^\$setElementOrder\/(.+)$/.exec(k);
+    const list = order?.[1] ? out[order[1]] : undefined;
+    if (order?.[1] && Array.isArray(v) && Array.isArray(list)) {
+      const key = mergeKey(list, v);
+      const rank = (e: unknown) => {
+        const i = v.findIndex((o) => (key && isRecord(o) && isRecord(e) ? o[key] === e[key] : o === e));
+        return i < 0 ? v.length : i;
+      };
+      out[order[1]] = [...list].sort((a, b) => rank(a) - rank(b));
+    }
   }
   return out;
 }
@@ -140,5 +207,8 @@ export function applyPatch(target: unknown, contentType: string | undefined, bod
   } catch (e) {
     throw new BadRequestError(`patch body is not JSON: ${(e as Error).message}`);
   }
-  return type === 'application/json-patch+json' ? jsonPatch(target, patch) : mergePatch(target, patch);
+  if (type === 'application/json-patch+json') return jsonPatch(target, patch);
+  return type === 'application/strategic-merge-patch+json'
+    ? strategicMergePatch(target, patch)
+    : mergePatch(target, patch);
 }

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CallmapError } from '../../mapper/contract/index.ts';
 import { parseFixture, validateObject } from './fixture.ts';
+import { openApiDocument, openApiIndex } from './openapi.ts';
 import { applyPatch } from './patch.ts';
 import {
   apiGroup,
@@ -208,6 +209,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HandlerOp
         });
       case '/apis':
         return sendJson(res, 200, apiGroupList());
+      case '/openapi/v3':
+        return sendJson(res, 200, openApiIndex());
+    }
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = openApiDocument(segs.slice(2).join('/'));
+      if (doc) return sendJson(res, 200, doc);
+      return sendStatus(res, 404, 'the server could not find the requested resource');
     }
   }
 

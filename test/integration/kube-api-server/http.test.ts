@@ -116,6 +116,15 @@ test('discovery documents', async (t) => {
       'statefulsets:sts',
     ]);
     t.is((await getJson(`${s.url}/apis/batch`)).body.kind, 'APIGroup');
+    const index = (await getJson(`${s.url}/openapi/v3`)).body.paths as Record<string, { serverRelativeURL: string }>;
+    t.deepEqual(Object.keys(index).sort(), ['api/v1', 'apis/apps/v1', 'apis/batch/v1', 'apis/discovery.k8s.io/v1']);
+    const appsDoc = (await getJson(`${s.url}${index['apis/apps/v1']?.serverRelativeURL}`)).body as {
+      paths: Record<string, { patch: { parameters: { name: string }[] } }>;
+    };
+    const patchOp = appsDoc.paths['/apis/apps/v1/namespaces/{namespace}/deployments/{name}']?.patch;
+    t.true(patchOp?.parameters.some((p) => p.name === 'fieldValidation'));
+    t.is((await getJson(`${s.url}/openapi/v3/apis/nope/v1`)).status, 404);
+    t.is((await getJson(`${s.url}/openapi/v2`)).status, 404);
     for (const path of [
       '/apis/nope/v1',
       '/api/v2',

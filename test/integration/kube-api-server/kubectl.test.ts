@@ -84,19 +84,39 @@ kt('get pod X -o json returns the stored object; a missing pod is NotFound', asy
   t.regex(await kubectlFails('get', 'pods', '-l', 'app in ('), /BadRequest|unable to parse/);
 });
 
-kt('label, patch and apply --validate=false write through PATCH/POST', async (t) => {
+kt('label, patch, create and apply (validated server-side) write through POST/PATCH', async (t) => {
   t.regex(await kubectl('label', 'pod', '-n', 'kafka', 'kafka-1', 'role=leader'), /pod\/kafka-1 labeled/);
   t.is(await kubectl('get', 'pods', '-n', 'kafka', '-l', 'role=leader', '-o', 'name'), 'pod/kafka-1\n');
   await kubectl('patch', 'svc', '-n', 'kafka', 'kafka', '--type=merge', '-p', '{"spec":{"clusterIP":"10.96.20.11"}}');
   t.like(server.get('svc', 'kafka', 'kafka'), { spec: { clusterIP: '10.96.20.11' } });
   const dir = await mkdtemp(join(tmpdir(), 'callmap-kubectl-'));
   try {
-    const file = join(dir, 'ns.yaml');
-    await writeFile(file, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: applied\n  labels: {v: "1"}\n');
-    t.regex(await kubectl('apply', '--validate=false', '-f', file), /namespace\/applied created/);
-    await writeFile(file, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: applied\n  labels: {v: "2"}\n');
-    t.regex(await kubectl('apply', '--validate=false', '-f', file), /namespace\/applied configured/);
-    t.like(server.get('ns', undefined, 'applied'), { metadata: { labels: { v: '2' } } });
+    const file = join(dir, 'pod.yaml');
+    const manifest = (image: string) =>
+      [
+        'apiVersion: v1',
+        'kind: Pod',
+        'metadata: {name: applied, namespace: shop, labels: {app: applied}}',
+        'spec:',
+        '  containers:',
+        `  - {name: app, image: "${image}", ports: [{containerPort: 8080}]}`,
+        '  - {name: sidecar, image: "envoy:1"}',
+        '',
+      ].join('\n');
+    await writeFile(file, manifest('app:1'));
+    t.regex(await kubectl('apply', '-f', file), /pod\/applied created/);
+    await writeFile(file, manifest('app:2'));
+    t.regex(await kubectl('apply', '-f', file), /pod\/applied configured/);
+    const pod = server.get('pod', 'shop', 'applied') as unknown as { spec: Record<string, unknown> };
+    t.deepEqual(pod.spec, {
+      containers: [
+        { name: 'app', image: 'app:2', ports: [{ containerPort: 8080 }] },
+        { name: 'sidecar', image: 'envoy:1' },
+      ],
+    });
+    await writeFile(join(dir, 'ns.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata: {name: created}\n');
+    t.regex(await kubectl('create', '-f', join(dir, 'ns.yaml')), /namespace\/created created/);
+    t.regex(await kubectlFails('create', '-f', join(dir, 'ns.yaml')), /AlreadyExists/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
