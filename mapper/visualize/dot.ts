@@ -11,6 +11,8 @@ export interface DotOptions {
   maxLabelLines?: number;
   /** Optional caption drawn at the top of the picture. */
   title?: string;
+  /** Draw edge labels (default true). The web map turns them off: it lays out without them. */
+  edgeLabels?: boolean;
 }
 
 export const EDGE_STYLE = {
@@ -162,7 +164,7 @@ export function graphToDot(graph: GraphResponse, opts: DotOptions = {}): string 
       penwidth: st.penwidth,
       class: `edge-${kind}`,
     };
-    if (lines.length > 0) a.label = { raw: `"${lines.map(labelLine).join('')}"` };
+    if (lines.length > 0 && opts.edgeLabels !== false) a.label = { raw: `"${lines.map(labelLine).join('')}"` };
     out.push(`  ${dotString(e.source)} -> ${dotString(e.target)} [${attrs(a)}];`);
   }
   out.push('}');

@@ -10,12 +10,12 @@ export type EdgeKind = GraphEdge['kinds'][number];
 export const workloadNodeId = (w: WorkloadRef): string => `w:${w.namespace}/${w.name}`;
 export const externalNodeId = (domain: string): string => `x:${domain}`;
 
-/** Kinds of calls one intent carries: always `l4` for a plain connection, plus `http`/`kafka` when seen. */
+/** Kinds of calls one intent carries, as the mapper reports them: `l4` when ports are known (or nothing else is), plus `http`/`kafka`. */
 export function intentKinds(intent: Intent): EdgeKind[] {
   const kinds: EdgeKind[] = [];
+  if (intent.ports.length > 0 || (intent.http.length === 0 && intent.kafka.length === 0)) kinds.push('l4');
   if (intent.http.length > 0) kinds.push('http');
   if (intent.kafka.length > 0) kinds.push('kafka');
-  if (kinds.length === 0) kinds.push('l4');
   return kinds;
 }
 
