@@ -100,24 +100,57 @@ export function kubeError(e: unknown, server: string): CallmapError {
   );
 }
 
-/** The real lister: client-node CoreV1Api with pagination; every failure is a CallmapError. */
-export function kubePodLister(kc: KubeConfig): PodLister {
+/** Settles with `p`, or rejects when `signal` aborts first (the request itself is left to finish). */
+function raced<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * The real lister: client-node CoreV1Api with pagination and a deadline per call (a hung API
+ * server must not hang the tick); every failure is a CallmapError.
+ */
+export function kubePodLister(kc: KubeConfig, opts: { timeoutMs?: number } = {}): PodLister {
   const api = kc.makeApiClient(CoreV1Api);
   const server = kc.getCurrentCluster()?.server ?? '(no cluster in kubeconfig)';
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   return {
-    async list(namespace, labelSelector) {
+    async list(namespace, labelSelector, signal) {
       const pods: V1Pod[] = [];
       let cont: string | undefined;
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const stop = signal ? AbortSignal.any([signal, deadline]) : deadline;
       try {
         do {
-          const page =
+          const call =
             namespace === undefined
-              ? await api.listPodForAllNamespaces({ labelSelector, limit: 500, _continue: cont })
-              : await api.listNamespacedPod({ namespace, labelSelector, limit: 500, _continue: cont });
+              ? api.listPodForAllNamespaces({ labelSelector, limit: 500, _continue: cont })
+              : api.listNamespacedPod({ namespace, labelSelector, limit: 500, _continue: cont });
+          const page = await raced(call, stop);
           pods.push(...page.items);
           cont = page.metadata?._continue || undefined;
         } while (cont);
       } catch (e) {
+        if (deadline.aborted && !signal?.aborted) {
+          throw new CallmapError(
+            'KUBE_TIMEOUT',
+            `the Kubernetes API at ${server} did not answer a pod list within ${timeoutMs} ms; check the API server`,
+            { status: 504, cause: e },
+          );
+        }
         throw kubeError(e, server);
       }
       return pods;

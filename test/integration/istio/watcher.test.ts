@@ -201,3 +201,29 @@ test('namespace filter: only pods of the watched namespaces are listed', async (
   t.is(r.targets, 1);
   t.is(s.hits, 1);
 });
+
+test('a Kubernetes API that never answers fails the tick with KUBE_TIMEOUT instead of hanging it', async (t) => {
+  const { createServer } = await import('node:http');
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { kubeconfigYaml } = await import('../../kube-api-server/index.ts');
+  const hung = createServer(() => {}); // accepts, never answers
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', () => resolve()));
+  const port = (hung.address() as { port: number }).port;
+  const dir = mkdtempSync(`${tmpdir()}/callmap-istio-hung-`);
+  writeFileSync(`${dir}/kubeconfig`, kubeconfigYaml(`http://127.0.0.1:${port}`));
+  t.teardown(async () => {
+    hung.closeAllConnections();
+    await new Promise<void>((resolve) => hung.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const kc = new KubeConfig();
+  kc.loadFromFile(`${dir}/kubeconfig`);
+  const watcher = createIstioWatcher(CONFIG, {
+    lister: kubePodLister(kc, { timeoutMs: 300 }),
+    sink: { add: () => {} },
+  });
+  const e = await t.throwsAsync(watcher.tick());
+  t.is((e as { code?: string }).code, 'KUBE_TIMEOUT');
+  t.regex(e?.message ?? '', /did not answer a pod list within 300 ms/);
+});
