@@ -94,6 +94,12 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     transport,
     reporter: identity,
     flushIntervalMs: cfg.reportIntervalMs,
+    retry: {
+      onRetry: ({ attempt, delayMs, reason }) =>
+        log(
+          `callmap sniffer: report attempt ${attempt} to ${cfg.mapperUrl} failed (${reason}); retrying in ${delayMs} ms`,
+        ),
+    },
     log,
   });
   // The client's retry sleeps and flush timers are unref'd; keep the process alive while we await them.
