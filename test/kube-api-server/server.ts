@@ -157,6 +157,14 @@ function parseTarget(group: string, version: string, rest: string[]): Target | u
   return { resource: r, namespace: undefined, name: b, subresource: c };
 }
 
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new BadRequestError(`malformed percent-encoding in path segment ${JSON.stringify(s)}`);
+  }
+}
+
 const resourceLabel = (r: ResourceDef) => (r.group === '' ? r.plural : `${r.plural}.${r.group}`);
 
 /** Creates the request listener. Errors never escape: every failure becomes a Status. */
@@ -177,19 +185,20 @@ export function createHandler(opts: HandlerOptions): (req: IncomingMessage, res:
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HandlerOptions): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  let url: URL;
+  try {
+    // Prefix rather than resolve: a request target like `//x` must stay a path, not a host.
+    url = new URL(`http://localhost${(req.url ?? '/').startsWith('/') ? req.url : `/${req.url}`}`);
+  } catch {
+    throw new BadRequestError(`malformed request target ${JSON.stringify(req.url)}`);
+  }
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const method = req.method ?? 'GET';
   if (path.startsWith('/_callmap/')) return control(req, res, url, path, opts);
-  let segs: string[];
-  try {
-    segs = path
-      .split('/')
-      .filter((s) => s !== '')
-      .map(decodeURIComponent);
-  } catch {
-    throw new BadRequestError(`malformed percent-encoding in path ${JSON.stringify(path)}`);
-  }
+  const segs = path
+    .split('/')
+    .filter((s) => s !== '')
+    .map(decodeSegment);
 
   if (method === 'GET') {
     switch (path) {
@@ -701,8 +710,8 @@ async function control(
     const text = await readBody(req);
     const time = url.searchParams.get('time') ?? undefined;
     const n = store.appendLog(
-      decodeURIComponent(logMatch[1] ?? ''),
-      decodeURIComponent(logMatch[2] ?? ''),
+      decodeSegment(logMatch[1] ?? ''),
+      decodeSegment(logMatch[2] ?? ''),
       url.searchParams.get('container') ?? undefined,
       text,
       time,

@@ -420,6 +420,8 @@ test('PATCH (merge, strategic, json), optimistic concurrency, and hostile reques
     const badPath = await getJson(`${s.url}/api/v1/namespaces/%E0%A4%A/pods`);
     t.is(badPath.status, 400);
     t.regex(String(badPath.body.message), /percent-encoding/);
+    const badLogPath = await getJson(`${s.url}/_callmap/logs/shop/%E0%A4%A`, { method: 'POST', body: 'x' });
+    t.is(badLogPath.status, 400);
     // The server still answers after all that.
     t.is((await getJson(`${s.url}/api/v1/namespaces/shop/pods`)).status, 200);
   });
