@@ -162,7 +162,7 @@ export function graphToDot(graph: GraphResponse, opts: DotOptions = {}): string 
       fontcolor: st.fontcolor,
       style: st.style,
       penwidth: st.penwidth,
-      class: `edge-${kind}`,
+      class: kind,
     };
     if (lines.length > 0 && opts.edgeLabels !== false) a.label = { raw: `"${lines.map(labelLine).join('')}"` };
     out.push(`  ${dotString(e.source)} -> ${dotString(e.target)} [${attrs(a)}];`);

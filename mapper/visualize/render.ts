@@ -77,11 +77,30 @@ export async function dotLayout(dot: string): Promise<DotLayout> {
   return { nodes, width: bb[2] ?? 0, height };
 }
 
-/** The intrinsic size of an SVG in CSS pixels, from its `viewBox` (Graphviz writes points = px at 72 dpi). */
+const UNIT_PX: Record<string, number> = { '': 1, px: 1, pt: 96 / 72, pc: 16, in: 96, cm: 96 / 2.54, mm: 96 / 25.4 };
+
+/**
+ * The intrinsic size of an SVG in CSS pixels (what resvg renders at zoom 1): its `width`/`height`
+ * attributes with units (Graphviz writes points: 1pt = 4/3 px), else its `viewBox`.
+ */
 export function svgSize(svg: string): { width: number; height: number } {
-  const m = /<svg\b[^>]*?\bviewBox="\s*([-\d.]+)[\s,]+([-\d.]+)[\s,]+([\d.]+)[\s,]+([\d.]+)\s*"/.exec(svg);
-  if (!m) throw new CallmapError('VISUALIZE_BAD_SVG', 'The SVG has no viewBox; cannot compute its raster size.');
-  return { width: Number(m[3]), height: Number(m[4]) };
+  const tag = /<svg\b[^>]*>/.exec(svg)?.[0];
+  if (!tag) throw new CallmapError('VISUALIZE_BAD_SVG', 'The document has no <svg> element; cannot compute its size.');
+  const len = (name: string): number | undefined => {
+    const m = new RegExp(`\\s${name}="\\s*([\\d.]+)\\s*(px|pt|pc|in|cm|mm)?\\s*"`).exec(tag);
+    const unit = UNIT_PX[m?.[2] ?? ''];
+    return m && unit !== undefined ? Number(m[1]) * unit : undefined;
+  };
+  const w = len('width');
+  const h = len('height');
+  if (w !== undefined && h !== undefined) return { width: w, height: h };
+  const vb = /\sviewBox="\s*[-\d.]+[\s,]+[-\d.]+[\s,]+([\d.]+)[\s,]+([\d.]+)\s*"/.exec(tag);
+  if (!vb)
+    throw new CallmapError(
+      'VISUALIZE_BAD_SVG',
+      'The SVG has neither width/height nor a viewBox; cannot compute its size.',
+    );
+  return { width: Number(vb[1]), height: Number(vb[2]) };
 }
 
 export interface RasterOptions {
