@@ -2,8 +2,10 @@
  * `callmap watch kafka`: follows Kafka authorizer logs (pod logs through the Kubernetes API, or a
  * file) and reports topic-level access to the mapper.
  */
+import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
+import { delimiter } from 'node:path';
 import { duration, list, nameDotNamespace, parseCli, port as portFlag } from '../../mapper/cli/args.ts';
 import { type CliContext, type Command, EXIT, UsageError } from '../../mapper/cli/command.ts';
 import { httpTransport, ObservationReporter, resolveMapperUrl, unreachable } from '../../mapper/client/index.ts';
@@ -110,7 +112,8 @@ export function parseKafkaArgs(argv: string[], env: Readonly<Record<string, stri
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const kubeconfig = v.kubeconfig ?? env['KUBECONFIG'];
+  // KUBECONFIG may list several files (`a:b`); like kubectl's first-file rule, take the first that exists.
+  const kubeconfig = v.kubeconfig ?? (env['KUBECONFIG'] ?? '').split(delimiter).find((p) => p !== '' && existsSync(p));
   const mp = v['metrics-port'] === undefined ? undefined : portFlag('metrics-port', v['metrics-port'], 0);
   return {
     mapperUrl,

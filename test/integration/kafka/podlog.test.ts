@@ -283,3 +283,19 @@ test('CLI --once exits 1 with a clear message when the pod is missing or the API
   t.is(code, 1);
   t.regex(g.err(), /cannot read kafka server pod kafka-0\.kafka from the Kubernetes API .*KAFKA_KUBE_UNREACHABLE/);
 });
+
+test('CLI --once with --selector reads every matching pod; no match is an error', async (t) => {
+  const kube = await kubeWith(t, [pod('kafka-0'), pod('kafka-1'), pod('other-0', { labels: { app: 'other' } })]);
+  const rx = await startReceiver();
+  t.teardown(() => rx.close());
+  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('x0'));
+  kube.appendLog('kafka', 'kafka-1', 'kafka', acl('x1'));
+  kube.appendLog('kafka', 'other-0', 'kafka', acl('x2'));
+  const base = ['watch', 'kafka', '--once', '--kubeconfig', kube.kubeconfigPath, '--mapper-url', rx.url];
+  const f = fakeCtx();
+  t.is(await main([...base, '--selector', 'app=kafka', '-n', 'kafka'], f.ctx), 0, f.err());
+  t.deepEqual(countsByKey(rx.observations()), { [K('x0')]: 1, [K('x1', '10.0.0.5', 'kafka-1')]: 1 });
+  const g = fakeCtx();
+  t.is(await main([...base, '--selector', 'app=nothing'], g.ctx), 1);
+  t.regex(g.err(), /no pods match --selector app=nothing; check the labels/);
+});

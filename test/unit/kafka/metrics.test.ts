@@ -47,9 +47,10 @@ test('summary names the skip reasons that occurred', (t) => {
 });
 
 test('flags: option > env > default; comma lists and repeats are de-duplicated', (t) => {
+  const here = new URL(import.meta.url).pathname;
   const c = parseKafkaArgs(['--server', 'kafka-0.kafka,kafka-1.kafka', '--server', 'kafka-0.kafka'], {
     CALLMAP_MAPPER_URL: 'http://mapper:9090',
-    KUBECONFIG: '/kc',
+    KUBECONFIG: `/nonexistent/kc:${here}`,
   });
   t.deepEqual(c.source, {
     kind: 'servers',
@@ -59,7 +60,8 @@ test('flags: option > env > default; comma lists and repeats are de-duplicated',
     ],
   });
   t.is(c.mapperUrl, 'http://mapper:9090');
-  t.is(c.kubeconfig, '/kc');
+  t.is(c.kubeconfig, here, 'first existing file of a KUBECONFIG list');
+  t.is(parseKafkaArgs(['--server', 'a.b', '--kubeconfig', '/x'], { KUBECONFIG: here }).kubeconfig, '/x');
   t.is(c.reportIntervalMs, 10_000);
   t.false(c.once);
   const d = parseKafkaArgs(
