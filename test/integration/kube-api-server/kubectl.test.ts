@@ -81,6 +81,10 @@ kt('get pod X -o json returns the stored object; a missing pod is NotFound', asy
   t.is(pod.metadata.ownerReferences[0]?.kind, 'StatefulSet');
   t.regex(pod.metadata.resourceVersion, /^\d+$/);
   t.regex(await kubectlFails('get', 'pod', 'ghost', '-n', 'kafka'), /NotFound.*pods "ghost" not found/);
+  t.regex(
+    await kubectl('wait', '--for=condition=Ready', 'pod', '-l', 'app=kafka', '-n', 'kafka', '--timeout=5s'),
+    /pod\/kafka-0 condition met\npod\/kafka-1 condition met/,
+  );
   t.regex(await kubectlFails('get', 'pods', '-l', 'app in ('), /BadRequest|unable to parse/);
 });
 
