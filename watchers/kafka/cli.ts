@@ -36,6 +36,7 @@ Options:
   --report-interval DUR     How often observations are sent (default 10s)
   --pod-check-interval DUR  How often a followed pod is re-checked for restarts (default 10s)
   --metrics-port PORT       Serve Prometheus metrics on this port (/metrics)
+  --metrics-host HOST       Address for --metrics-port (default: all interfaces)
   --once                    Read what is there now (pod logs without follow; a file: all of it),
                             report, and exit. Exit 2 when the mapper is unreachable, 1 when the
                             Kubernetes API or the file cannot be read.
@@ -53,6 +54,7 @@ const OPTIONS = {
   'report-interval': { type: 'string' },
   'pod-check-interval': { type: 'string' },
   'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
   once: { type: 'boolean' },
 } as const;
 
@@ -64,6 +66,7 @@ export interface KafkaCliConfig {
   reportIntervalMs: number;
   podCheckMs: number;
   metricsPort?: number;
+  metricsHost?: string;
   once: boolean;
 }
 
@@ -123,6 +126,7 @@ export function parseKafkaArgs(argv: string[], env: Readonly<Record<string, stri
     reportIntervalMs: duration('report-interval', v['report-interval'], 10_000),
     podCheckMs: duration('pod-check-interval', v['pod-check-interval'], 10_000),
     ...(mp === undefined ? {} : { metricsPort: mp }),
+    ...(v['metrics-host'] === undefined ? {} : { metricsHost: v['metrics-host'] }),
     once: v.once === true,
   };
 }
@@ -181,6 +185,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       metrics = await serveMetrics(
         kafkaRegistry(stats, () => reporter.stats()),
         cfg.metricsPort,
+        cfg.metricsHost,
       );
       log(`kafka watcher: metrics on :${metricsPort(metrics)}/metrics`);
     }

@@ -180,3 +180,43 @@ test('follow mode waits for a missing file and picks it up', async (t) => {
   await done;
   t.is(logs.filter((l) => /cannot open/.test(l)).length, 1, 'the problem is logged once');
 });
+
+test('CLI follow mode: reports as lines arrive, serves metrics, stops cleanly on the signal', async (t) => {
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'kafka-authorizer.log');
+  writeFileSync(path, line('cli'));
+  const rx = await startReceiver();
+  t.teardown(() => rx.close());
+  const f = fakeCtx();
+  const running = command.run(
+    [
+      '--log-file',
+      path,
+      '--server-name',
+      'kafka-0.kafka',
+      '--mapper-url',
+      rx.url,
+      '--report-interval',
+      '100ms',
+      '--metrics-port',
+      '0',
+      '--metrics-host',
+      '127.0.0.1',
+    ],
+    f.ctx,
+  );
+  await until(() => rx.observations().length === 1, 8000, 'first report');
+  appendFileSync(path, line('cli2', 'Write'));
+  await until(() => rx.observations().length === 2, 8000, 'second report');
+  const port = /metrics on :(\d+)\/metrics/.exec(f.err())?.[1];
+  t.truthy(port, f.err());
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.regex(metrics, /^callmap_kafka_authorizer_lines_parsed_total 2$/m);
+  t.regex(metrics, /^callmap_kafka_observations_reported_total 2$/m);
+  f.abort();
+  t.is(await running, 0);
+  t.regex(f.err(), /following file .*kafka-authorizer\.log; reporting to http:\/\/127\.0\.0\.1:\d+ every 100 ms/);
+  t.regex(f.err(), /2 lines read, 2 authorizer decisions, 0 skipped, 2 observations reported/);
+  await t.throwsAsync(fetch(`http://127.0.0.1:${port}/metrics`), undefined, 'metrics server closed');
+});

@@ -229,6 +229,8 @@ test('--selector follows every matching pod and starts on new ones', async (t) =
   kube.appendLog('kafka', 'kafka-2', 'kafka', acl('s2'));
   await until(() => h.counts()[K('s2', '10.0.0.5', 'kafka-2')] === 1, 8000, 'new pod');
   t.is(h.counts()[K('zk', '10.0.0.5', 'zookeeper-0')], undefined);
+  kube.remove('Pod', 'kafka', 'kafka-1');
+  await until(() => h.logs.some((l) => /pod kafka\/kafka-1 no longer matches app=kafka; stopped following it/.test(l)));
 });
 
 test('CLI --once reads pod logs without following, reports, exits 0', async (t) => {
