@@ -112,14 +112,15 @@ export function createPrometheusParser(
         }
         const ns = i;
         if (!isNameChar(t.charCodeAt(ns))) return 'malformed-line';
-        const eq = t.indexOf('=', i);
-        if (eq < 0 || eq >= le) return 'malformed-line';
+        // The opening quote comes first: name [blanks] = [blanks] "
+        const oq = t.indexOf('"', i);
+        if (oq < 0 || oq >= le) return 'malformed-line';
+        let eq = oq - 1;
+        while (eq > ns && isBlank(t.charCodeAt(eq))) eq--;
+        if (t.charCodeAt(eq) !== 61 /* = */) return 'malformed-line';
         let ne = eq;
         while (ne > ns && isBlank(t.charCodeAt(ne - 1))) ne--;
-        i = eq + 1;
-        while (i < le && isBlank(t.charCodeAt(i))) i++;
-        if (t.charCodeAt(i) !== 34 /* " */) return 'malformed-line';
-        const vs = i + 1;
+        const vs = oq + 1;
         let ve = t.indexOf('"', vs);
         if (ve < 0 || ve >= le) return 'malformed-line';
         let escaped = false;

@@ -140,6 +140,13 @@ const PASSTHROUGH = new Set([
   'InboundPassthroughClusterIpv6',
 ]);
 
+/** Cheap pre-checks first: hashing every label value for a Set lookup costs more than parsing it. */
+function isPassthrough(v: string | undefined): boolean {
+  if (v === undefined || v.length < 16 || v.length > 29) return false;
+  const c = v.charCodeAt(0);
+  return (c === 80 /* P */ || c === 66 /* B */ || c === 73) /* I */ && PASSTHROUGH.has(v);
+}
+
 const known = (v: string | undefined): v is string => v !== undefined && v !== '' && v !== 'unknown';
 
 export interface Aggregator {
@@ -156,15 +163,6 @@ export function createAggregator(opts: AggregatorOptions): Aggregator {
     skipped: emptySkipCounts(),
     withoutPathLabel: 0,
     pathsDropped: 0,
-  };
-  const interned = new Map<string, string>();
-  const own = (v: string): string => {
-    let o = interned.get(v);
-    if (o === undefined) {
-      o = ` ${v}`.slice(1);
-      interned.set(o, o);
-    }
-    return o;
   };
   const nsFilter = opts.namespaces && opts.namespaces.size > 0 ? opts.namespaces : undefined;
   return {
@@ -184,9 +182,9 @@ export function createAggregator(opts: AggregatorOptions): Aggregator {
         return;
       }
       if (
-        PASSTHROUGH.has(s.destinationServiceName ?? '') ||
-        PASSTHROUGH.has(s.destinationService ?? '') ||
-        PASSTHROUGH.has(s.destinationWorkload ?? '')
+        isPassthrough(s.destinationServiceName) ||
+        isPassthrough(s.destinationService) ||
+        isPassthrough(s.destinationWorkload)
       ) {
         agg.skipped.passthrough++;
         return;
@@ -215,24 +213,35 @@ export function createAggregator(opts: AggregatorOptions): Aggregator {
           else if (p.reason !== 'no-path') agg.pathsDropped++;
         }
       }
-      const key = `${s.metric}\u0001${reporter}\u0001${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svc ?? ''}\u0001${method ?? ''}\u0001${path ?? ''}`;
+      const svcKey = svc ?? '';
+      const methodKey = method ?? '';
+      const pathKey = path ?? '';
+      const key = `${s.metric}\u0001${reporter}\u0001${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svcKey}\u0001${methodKey}\u0001${pathKey}`;
       const hit = agg.edges.get(key);
       if (hit) {
         hit.value += s.value;
         return;
       }
-      // Detach the strings the edge keeps from the label strings: those may be slices of a 64 KiB
-      // page chunk, and keeping them would keep every chunk of the page alive. Names repeat and
-      // are interned; the path is cut from the end of the (flat, hashed) key.
+      // The edge's strings are cut from the (now flat, hashed) key rather than kept from the label
+      // values: those may be slices of a 64 KiB page chunk and would keep every chunk alive.
+      let at = s.metric.length + reporter.length + 2;
+      const cut = (len: number): string => {
+        const v = key.slice(at, at + len);
+        at += len + 1;
+        return v;
+      };
       const edge: Edge = {
         metric: s.metric,
         reporter,
-        client: { name: own(sw), namespace: own(sns) },
-        server: { name: own(dw), namespace: own(dns) },
+        client: { namespace: cut(sns.length), name: cut(sw.length) },
+        server: { namespace: cut(dns.length), name: cut(dw.length) },
       };
-      if (svc !== undefined) edge.serverService = own(svc);
-      if (method !== undefined) edge.method = own(method);
-      if (path !== undefined) edge.path = key.slice(key.length - path.length);
+      const svcCut = cut(svcKey.length);
+      const methodCut = cut(methodKey.length);
+      const pathCut = cut(pathKey.length);
+      if (svc !== undefined) edge.serverService = svcCut;
+      if (method !== undefined) edge.method = methodCut;
+      if (path !== undefined) edge.path = pathCut;
       agg.edges.set(key, { edge, value: s.value });
     },
     result: () => agg,
