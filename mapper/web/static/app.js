@@ -65,7 +65,7 @@ const style = [
       'font-size': 12,
       'font-weight': 600,
       color: '#475569',
-      padding: 16,
+      padding: 10,
     },
   },
   {
