@@ -77,6 +77,7 @@ export async function startMapperService(opts: MapperServiceOptions): Promise<Ma
       grace.unref();
       await closed;
       clearTimeout(grace);
+      mapper.ingest.flush();
       store.close();
     })();
     return closing;

@@ -131,7 +131,7 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
   };
   const jsonBody = express.json({ limit: maxBody, type: 'application/json', strict: true });
 
-  app.post('/api/v1/reports', requireJson, jsonBody, (req: Request, res: Response) => {
+  app.post('/api/v1/reports', requireJson, jsonBody, async (req: Request, res: Response) => {
     const source = sourceLabel((req.body as { reporter?: { component?: unknown } } | undefined)?.reporter?.component);
     if (shuttingDown) {
       metrics.rejected(source, 'shutting-down');
@@ -156,9 +156,9 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
       throw e;
     }
     metrics.received(source);
-    let receipt: ReturnType<IngestPipeline['ingest']>;
+    let receipt: Awaited<ReturnType<IngestPipeline['ingest']>>;
     try {
-      receipt = ingest.ingest(batch);
+      receipt = await ingest.ingest(batch);
     } catch (e) {
       metrics.rejected(source, 'internal');
       throw e;

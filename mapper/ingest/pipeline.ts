@@ -47,6 +47,8 @@ export interface IngestOptions {
   dnsMinTtlSeconds?: number;
   /** TTL assumed when the sniffer did not report one, seconds. Default 300. */
   dnsDefaultTtlSeconds?: number;
+  /** Most batches committed in one transaction. Default 64. */
+  maxGroup?: number;
 }
 
 export interface IngestStats {
@@ -59,9 +61,38 @@ export interface IngestStats {
 }
 
 export interface IngestPipeline {
-  /** Resolves and stores one validated batch; returns only after the commit. */
-  ingest(batch: ReportBatch): IngestReceipt;
+  /**
+   * Resolves one validated batch and queues it for the next group commit (batches arriving in the
+   * same event-loop turn share one transaction). Resolves only after the commit; rejects if the
+   * commit failed (then nothing of the batch was stored).
+   */
+  ingest(batch: ReportBatch): Promise<IngestReceipt>;
+  /** Commits the pending group now (e.g. before the store is closed). */
+  flush(): void;
   stats(): IngestStats;
+}
+
+interface Counters {
+  kinds: Partial<Record<ObservationKind, number>>;
+  unresolved: Map<string, number>;
+  dropped: Map<string, number>;
+}
+
+interface PendingItem {
+  batch: ReportBatch;
+  counters: Counters | undefined;
+  /** Set when the same batch id is already pending in this group. */
+  duplicateOf: PendingItem | undefined;
+  resolve: (r: IngestReceipt) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Group {
+  edges: Map<string, EdgeDelta>;
+  acl: Map<string, KafkaAclRecord>;
+  answers: DnsAnswer[];
+  items: PendingItem[];
+  byId: Map<string, PendingItem>;
 }
 
 interface DnsCacheEntry {
@@ -77,6 +108,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
   const dnsMax = opts.dnsCacheMax ?? 100_000;
   const minTtl = (opts.dnsMinTtlSeconds ?? 60) * 1000;
   const defaultTtl = (opts.dnsDefaultTtlSeconds ?? 300) * 1000;
+  const maxGroup = opts.maxGroup ?? 64;
   const dnsCache = new Map<string, DnsCacheEntry>();
   const st: IngestStats = { batches: 0, duplicates: 0, observations: {}, unresolved: {}, dropped: {}, dnsCacheSize: 0 };
 
@@ -100,15 +132,9 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     rec[k] = (rec[k] ?? 0) + n;
   };
 
-  function ingest(batch: ReportBatch): IngestReceipt {
-    const prior = store.acceptedBatch(batch.batchId);
-    if (prior) {
-      st.duplicates++;
-      return { batchId: batch.batchId, accepted: prior.accepted, duplicate: true };
-    }
-    const edges = new Map<string, EdgeDelta>();
-    const acl = new Map<string, KafkaAclRecord>();
-    const answers: DnsAnswer[] = [];
+  /** Resolves one batch into the group's aggregated delta; returns its counters. */
+  function collect(batch: ReportBatch, g: Group): Counters {
+    const { edges, acl, answers } = g;
     const kinds: Partial<Record<ObservationKind, number>> = {};
     const unresolved = new Map<string, number>();
     const dropped = new Map<string, number>();
@@ -301,33 +327,93 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       }
     }
 
-    const delta: BatchDelta = { edges: [...edges.values()], acl: [...acl.values()], dnsAnswers: answers };
-    const result = store.apply(batch.batchId, batch.observations.length, delta, clock());
-    if (result.duplicate) {
-      st.duplicates++;
-      return { batchId: batch.batchId, accepted: result.accepted, duplicate: true };
-    }
-    // Counters only after the commit: a failed or duplicate batch counts nothing.
+    return { kinds, unresolved, dropped };
+  }
+
+  let group: Group | undefined;
+  let flushScheduled = false;
+
+  function countersAfterCommit(c: Counters): void {
     st.batches++;
-    for (const [k, n] of Object.entries(kinds)) {
+    for (const [k, n] of Object.entries(c.kinds)) {
       bump(st.observations, k, n);
       opts.metrics?.observations(k as ObservationKind, n);
     }
-    for (const [k, n] of unresolved) {
+    for (const [k, n] of c.unresolved) {
       const [kind, reason] = k.split('\u0000') as [ObservationKind, string];
       bump(st.unresolved, reason, n);
       opts.metrics?.unresolved(kind, reason, n);
     }
-    for (const [k, n] of dropped) {
+    for (const [k, n] of c.dropped) {
       const [kind, reason] = k.split('\u0000') as [ObservationKind, DropReason];
       bump(st.dropped, reason, n);
       opts.metrics?.dropped(kind, reason, n);
     }
-    return { batchId: batch.batchId, accepted: result.accepted, duplicate: false };
+  }
+
+  /** Commits the pending group (one transaction) and answers every batch in it. Never throws. */
+  function flush(): void {
+    flushScheduled = false;
+    const g = group;
+    group = undefined;
+    if (!g || g.items.length === 0) return;
+    const delta: BatchDelta = { edges: [...g.edges.values()], acl: [...g.acl.values()], dnsAnswers: g.answers };
+    const firsts = g.items.filter((it) => it.duplicateOf === undefined);
+    try {
+      store.applyGroup(
+        firsts.map((it) => ({ batchId: it.batch.batchId, accepted: it.batch.observations.length })),
+        delta,
+        clock(),
+      );
+    } catch (e) {
+      for (const it of g.items) it.reject(e);
+      return;
+    }
+    for (const it of g.items) {
+      const accepted = (it.duplicateOf ?? it).batch.observations.length;
+      if (it.duplicateOf) {
+        st.duplicates++;
+        it.resolve({ batchId: it.batch.batchId, accepted, duplicate: true });
+      } else {
+        countersAfterCommit(it.counters as Counters);
+        it.resolve({ batchId: it.batch.batchId, accepted, duplicate: false });
+      }
+    }
+  }
+
+  function ingest(batch: ReportBatch): Promise<IngestReceipt> {
+    let prior: ReturnType<MapStore['acceptedBatch']>;
+    try {
+      prior = store.acceptedBatch(batch.batchId);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (prior) {
+      st.duplicates++;
+      return Promise.resolve({ batchId: batch.batchId, accepted: prior.accepted, duplicate: true });
+    }
+    if (group === undefined) group = { edges: new Map(), acl: new Map(), answers: [], items: [], byId: new Map() };
+    const g = group;
+    const promise = new Promise<IngestReceipt>((resolve, reject) => {
+      const first = g.byId.get(batch.batchId);
+      const item: PendingItem = { batch, counters: undefined, duplicateOf: first, resolve, reject };
+      if (!first) {
+        item.counters = collect(batch, g);
+        g.byId.set(batch.batchId, item);
+      }
+      g.items.push(item);
+    });
+    if (g.items.length >= maxGroup) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+    return promise;
   }
 
   return {
     ingest,
+    flush,
     stats: () => ({
       batches: st.batches,
       duplicates: st.duplicates,

@@ -134,23 +134,25 @@ function merge(acc: Acc, e: EdgeRecord): void {
     it.viaService = { name: e.via.name, namespace: e.via.namespace };
   }
   for (const p of e.ports) acc.ports.add(p);
-  for (const ip of e.extIps) acc.ips.add(ip);
-  for (const h of e.http.values()) {
-    let m = acc.http.get(h.path);
-    if (!m) {
-      m = new Set();
-      acc.http.set(h.path, m);
+  if (e.extIps) for (const ip of e.extIps) acc.ips.add(ip);
+  if (e.http)
+    for (const h of e.http.values()) {
+      let m = acc.http.get(h.path);
+      if (!m) {
+        m = new Set();
+        acc.http.set(h.path, m);
+      }
+      if (h.method !== '') m.add(h.method);
     }
-    if (h.method !== '') m.add(h.method);
-  }
-  for (const k of e.kafka.values()) {
-    let t = acc.kafka.get(k.topic);
-    if (!t) {
-      t = { ok: new Set(), denied: new Set() };
-      acc.kafka.set(k.topic, t);
+  if (e.kafka)
+    for (const k of e.kafka.values()) {
+      let t = acc.kafka.get(k.topic);
+      if (!t) {
+        t = { ok: new Set(), denied: new Set() };
+        acc.kafka.set(k.topic, t);
+      }
+      (k.allowed ? t.ok : t.denied).add(k.operation);
     }
-    (k.allowed ? t.ok : t.denied).add(k.operation);
-  }
 }
 
 function finish(acc: Acc): Intent {

@@ -16,9 +16,10 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
 
   -- One row per (client, server workload, service it went through) or (client, external domain).
+  -- Uniqueness is kept by the in-memory mirror (loaded whole at start-up), so there is no text
+  -- index to maintain on the hot path. Ports are a sorted comma-separated list.
   CREATE TABLE edges (
     id INTEGER PRIMARY KEY,
-    edge_key TEXT NOT NULL UNIQUE,
     client_ns TEXT NOT NULL,
     client_name TEXT NOT NULL,
     server_ns TEXT,
@@ -26,16 +27,11 @@ export const MIGRATIONS: readonly string[] = [
     via_ns TEXT,
     via_name TEXT,
     ext_domain TEXT,
+    ports TEXT NOT NULL DEFAULT '',
     first_seen INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
     count INTEGER NOT NULL
   );
-
-  CREATE TABLE edge_ports (
-    edge_id INTEGER NOT NULL REFERENCES edges(id) ON DELETE CASCADE,
-    port INTEGER NOT NULL,
-    PRIMARY KEY (edge_id, port)
-  ) WITHOUT ROWID;
 
   CREATE TABLE edge_http (
     edge_id INTEGER NOT NULL REFERENCES edges(id) ON DELETE CASCADE,

@@ -158,6 +158,9 @@ class SqliteMapStore implements MapStore {
   #edges = new Map<string, EdgeRecord>();
   #workloads = new Map<string, WorkloadIdentity>();
   #workloadLabelsJson = new Map<string, string>();
+  #refs = new Map<string, WorkloadRef>();
+  /** The last identity object seen per workload: the resolver usually hands out the same one. */
+  #lastInput = new Map<string, WorkloadIdentity>();
   #listeners = new Set<ChangeListener>();
   #batchesSincePrune = 0;
   #retentionMs: number;
@@ -186,12 +189,12 @@ class SqliteMapStore implements MapStore {
          ON CONFLICT (namespace, name) DO UPDATE SET kind = excluded.kind, labels = excluded.labels`,
       ),
       edgeInsert: db.prepare(
-        `INSERT INTO edges (edge_key, client_ns, client_name, server_ns, server_name, via_ns, via_name, ext_domain,
-                            first_seen, last_seen, count)
+        `INSERT INTO edges (client_ns, client_name, server_ns, server_name, via_ns, via_name, ext_domain,
+                            ports, first_seen, last_seen, count)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       edgeUpdate: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ? WHERE id = ?'),
-      portInsert: db.prepare('INSERT OR IGNORE INTO edge_ports (edge_id, port) VALUES (?, ?)'),
+      edgeUpdatePorts: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ?, ports = ? WHERE id = ?'),
       httpInsert: db.prepare('INSERT OR IGNORE INTO edge_http (edge_id, method, path) VALUES (?, ?, ?)'),
       kafkaInsert: db.prepare(
         'INSERT OR IGNORE INTO edge_kafka (edge_id, topic, operation, allowed) VALUES (?, ?, ?, ?)',
@@ -228,22 +231,28 @@ class SqliteMapStore implements MapStore {
     }
     const byId = new Map<number, EdgeRecord>();
     for (const r of db.prepare('SELECT * FROM edges').iterate() as Iterable<Row>) {
-      const client = { namespace: String(r['client_ns']), name: String(r['client_name']) };
-      const server =
-        r['server_ns'] == null ? undefined : { namespace: String(r['server_ns']), name: String(r['server_name']) };
-      const via = r['via_ns'] == null ? undefined : { namespace: String(r['via_ns']), name: String(r['via_name']) };
+      const client = this.ref(String(r['client_ns']), String(r['client_name']));
+      const server = r['server_ns'] == null ? undefined : this.ref(String(r['server_ns']), String(r['server_name']));
+      const via = r['via_ns'] == null ? undefined : this.ref(String(r['via_ns']), String(r['via_name']));
       const extDomain = r['ext_domain'] == null ? undefined : String(r['ext_domain']);
+      const ports = String(r['ports'] ?? '');
       const rec: EdgeRecord = {
         id: Number(r['id']),
-        key: String(r['edge_key']),
+        key: edgeKey(client, server, via, extDomain),
         client,
         server,
         via,
         extDomain,
-        ports: [],
-        http: new Map(),
-        kafka: new Map(),
-        extIps: [],
+        ports:
+          ports === ''
+            ? []
+            : ports
+                .split(',')
+                .map(Number)
+                .sort((a, b) => a - b),
+        http: undefined,
+        kafka: undefined,
+        extIps: undefined,
         firstSeen: Number(r['first_seen']),
         lastSeen: Number(r['last_seen']),
         count: Number(r['count']),
@@ -251,27 +260,44 @@ class SqliteMapStore implements MapStore {
       byId.set(rec.id, rec);
       this.#edges.set(rec.key, rec);
     }
-    for (const r of db.prepare('SELECT edge_id, port FROM edge_ports ORDER BY port').iterate() as Iterable<Row>) {
-      byId.get(Number(r['edge_id']))?.ports.push(Number(r['port']));
-    }
     for (const r of db.prepare('SELECT edge_id, method, path FROM edge_http').iterate() as Iterable<Row>) {
+      const rec = byId.get(Number(r['edge_id']));
+      if (!rec) continue;
       const method = String(r['method']);
       const p = String(r['path']);
-      byId.get(Number(r['edge_id']))?.http.set(`${method} ${p}`, { method, path: p });
+      rec.http ??= new Map();
+      rec.http.set(`${method} ${p}`, { method, path: p });
     }
     for (const r of db
       .prepare('SELECT edge_id, topic, operation, allowed FROM edge_kafka')
       .iterate() as Iterable<Row>) {
+      const rec = byId.get(Number(r['edge_id']));
+      if (!rec) continue;
       const a = {
         topic: String(r['topic']),
         operation: String(r['operation']) as KafkaOperation,
         allowed: Number(r['allowed']) === 1,
       };
-      byId.get(Number(r['edge_id']))?.kafka.set(kafkaKey(a.topic, a.operation, a.allowed), a);
+      rec.kafka ??= new Map();
+      rec.kafka.set(kafkaKey(a.topic, a.operation, a.allowed), a);
     }
     for (const r of db.prepare('SELECT edge_id, ip FROM edge_ext_ips').iterate() as Iterable<Row>) {
-      byId.get(Number(r['edge_id']))?.extIps.push(String(r['ip']));
+      const rec = byId.get(Number(r['edge_id']));
+      if (!rec) continue;
+      rec.extIps ??= [];
+      rec.extIps.push(String(r['ip']));
     }
+  }
+
+  /** One shared WorkloadRef object per workload (the mirror holds many edges per workload). */
+  private ref(namespace: string, name: string): WorkloadRef {
+    const k = `${namespace}/${name}`;
+    let r = this.#refs.get(k);
+    if (!r) {
+      r = { namespace, name };
+      this.#refs.set(k, r);
+    }
+    return r;
   }
 
   get version(): number {
@@ -298,14 +324,28 @@ class SqliteMapStore implements MapStore {
   }
 
   apply(batchId: string, accepted: number, delta: BatchDelta, now: number): ApplyResult {
+    const prior = this.acceptedBatch(batchId);
+    if (prior) return prior;
+    this.applyGroup([{ batchId, accepted }], delta, now);
+    return { duplicate: false, accepted };
+  }
+
+  applyGroup(batches: ReadonlyArray<{ batchId: string; accepted: number }>, delta: BatchDelta, now: number): void {
     this.ensureOpen();
     const s = this.#s;
     const after: Array<() => void> = [];
-    const run = this.#db.transaction((): ApplyResult => {
-      if (s.batchInsert.run(batchId, now, accepted).changes === 0) {
-        return { duplicate: true, accepted: Number(s.batchGet.get(batchId) ?? 0) };
+    const run = this.#db.transaction((): void => {
+      for (const b of batches) {
+        if (s.batchInsert.run(b.batchId, now, b.accepted).changes === 0) {
+          throw new CallmapError(
+            'BATCH_ALREADY_APPLIED',
+            `batch ${b.batchId} was already applied; nothing of this group was written, retry it`,
+            { status: 409 },
+          );
+        }
       }
-      if (++this.#batchesSincePrune >= PRUNE_EVERY) {
+      this.#batchesSincePrune += batches.length;
+      if (this.#batchesSincePrune >= PRUNE_EVERY) {
         this.#batchesSincePrune = 0;
         s.batchPrune.run(now - this.#retentionMs, this.#retentionCount);
         s.dnsPrune.run(now - 3_600_000);
@@ -315,15 +355,12 @@ class SqliteMapStore implements MapStore {
         this.noteWorkload(e.client, seenWorkloads);
         if (e.server) this.noteWorkload(e.server, seenWorkloads);
         const key = edgeKey(e.client, e.server, e.via, e.extDomain);
-        let rec = this.#edges.get(key);
-        let id: number;
-        let firstSeen = e.firstSeen;
-        let lastSeen = e.lastSeen;
-        let count = e.count;
+        const rec = this.#edges.get(key);
+        let ports: number[] | undefined;
         if (rec === undefined) {
-          id = Number(
+          ports = e.ports.length > 1 ? [...e.ports].sort((a, b) => a - b) : e.ports;
+          const id = Number(
             s.edgeInsert.run(
-              key,
               e.client.namespace,
               e.client.name,
               e.server?.namespace ?? null,
@@ -331,71 +368,51 @@ class SqliteMapStore implements MapStore {
               e.via?.namespace ?? null,
               e.via?.name ?? null,
               e.extDomain ?? null,
-              firstSeen,
-              lastSeen,
-              count,
+              ports.join(','),
+              e.firstSeen,
+              e.lastSeen,
+              e.count,
             ).lastInsertRowid,
           );
           const fresh: EdgeRecord = {
             id,
             key,
-            client: { namespace: e.client.namespace, name: e.client.name },
-            server: e.server ? { namespace: e.server.namespace, name: e.server.name } : undefined,
-            via: e.via ? { namespace: e.via.namespace, name: e.via.name } : undefined,
+            client: this.ref(e.client.namespace, e.client.name),
+            server: e.server ? this.ref(e.server.namespace, e.server.name) : undefined,
+            via: e.via ? this.ref(e.via.namespace, e.via.name) : undefined,
             extDomain: e.extDomain,
-            ports: [],
-            http: new Map(),
-            kafka: new Map(),
-            extIps: [],
-            firstSeen,
-            lastSeen,
-            count,
+            ports,
+            http: undefined,
+            kafka: undefined,
+            extIps: undefined,
+            firstSeen: e.firstSeen,
+            lastSeen: e.lastSeen,
+            count: e.count,
           };
-          rec = fresh;
           after.push(() => this.#edges.set(key, fresh));
+          this.details(fresh, e, after, true);
         } else {
-          id = rec.id;
-          firstSeen = Math.min(rec.firstSeen, firstSeen);
-          lastSeen = Math.max(rec.lastSeen, lastSeen);
-          count = rec.count + count;
-          s.edgeUpdate.run(firstSeen, lastSeen, count, id);
-          const r = rec;
+          const firstSeen = Math.min(rec.firstSeen, e.firstSeen);
+          const lastSeen = Math.max(rec.lastSeen, e.lastSeen);
+          const count = rec.count + e.count;
+          for (const p of e.ports) {
+            if (!rec.ports.includes(p) && !ports?.includes(p)) {
+              ports ??= [...rec.ports];
+              ports.push(p);
+            }
+          }
+          if (ports) {
+            ports.sort((a, b) => a - b);
+            s.edgeUpdatePorts.run(firstSeen, lastSeen, count, ports.join(','), rec.id);
+          } else s.edgeUpdate.run(firstSeen, lastSeen, count, rec.id);
+          const newPorts = ports;
           after.push(() => {
-            r.firstSeen = firstSeen;
-            r.lastSeen = lastSeen;
-            r.count = count;
+            rec.firstSeen = firstSeen;
+            rec.lastSeen = lastSeen;
+            rec.count = count;
+            if (newPorts) rec.ports = newPorts;
           });
-        }
-        const r = rec;
-        for (const p of e.ports) {
-          if (!r.ports.includes(p)) {
-            s.portInsert.run(id, p);
-            after.push(() => {
-              if (!r.ports.includes(p)) insertSorted(r.ports, p);
-            });
-          }
-        }
-        for (const h of e.http) {
-          const k = `${h.method} ${h.path}`;
-          if (!r.http.has(k)) {
-            s.httpInsert.run(id, h.method, h.path);
-            after.push(() => r.http.set(k, { method: h.method, path: h.path }));
-          }
-        }
-        for (const a of e.kafka) {
-          const k = kafkaKey(a.topic, a.operation, a.allowed);
-          if (!r.kafka.has(k)) {
-            s.kafkaInsert.run(id, a.topic, a.operation, a.allowed ? 1 : 0);
-            after.push(() => r.kafka.set(k, { topic: a.topic, operation: a.operation, allowed: a.allowed }));
-          }
-        }
-        for (const ip of e.extIps) {
-          if (!r.extIps.includes(ip)) {
-            s.extIpInsert.run(id, ip);
-            after.push(() => {
-              if (!r.extIps.includes(ip)) r.extIps.push(ip);
-            });
-          }
+          this.details(rec, e, after, false);
         }
       }
       for (const w of seenWorkloads.values()) {
@@ -405,6 +422,14 @@ class SqliteMapStore implements MapStore {
         after.push(() => {
           this.#workloads.set(k, w);
           this.#workloadLabelsJson.set(k, json);
+        });
+      }
+      for (const e of delta.edges) {
+        const c = e.client;
+        const sv = e.server;
+        after.push(() => {
+          this.#lastInput.set(workloadKey(c), c);
+          if (sv) this.#lastInput.set(workloadKey(sv), sv);
         });
       }
       for (const a of delta.acl) {
@@ -425,19 +450,50 @@ class SqliteMapStore implements MapStore {
         );
       }
       for (const d of delta.dnsAnswers) s.dnsUpsert.run(d.ip, d.domain, d.expiresAt);
-      return { duplicate: false, accepted };
     });
-    const result = run.immediate();
-    if (!result.duplicate) {
-      for (const f of after) f();
-      if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
+    run.immediate();
+    for (const f of after) f();
+    if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
+  }
+
+  /** Writes HTTP / Kafka / external-IP details the edge does not have yet (mirror updated after commit). */
+  private details(r: EdgeRecord, e: BatchDelta['edges'][number], after: Array<() => void>, fresh: boolean): void {
+    const s = this.#s;
+    for (const h of e.http) {
+      const k = `${h.method} ${h.path}`;
+      if (fresh || !r.http?.has(k)) {
+        s.httpInsert.run(r.id, h.method, h.path);
+        after.push(() => {
+          r.http ??= new Map();
+          r.http.set(k, { method: h.method, path: h.path });
+        });
+      }
     }
-    return result;
+    for (const a of e.kafka) {
+      const k = kafkaKey(a.topic, a.operation, a.allowed);
+      if (fresh || !r.kafka?.has(k)) {
+        s.kafkaInsert.run(r.id, a.topic, a.operation, a.allowed ? 1 : 0);
+        after.push(() => {
+          r.kafka ??= new Map();
+          r.kafka.set(k, { topic: a.topic, operation: a.operation, allowed: a.allowed });
+        });
+      }
+    }
+    for (const ip of e.extIps) {
+      if (fresh || !r.extIps?.includes(ip)) {
+        s.extIpInsert.run(r.id, ip);
+        after.push(() => {
+          r.extIps ??= [];
+          if (!r.extIps.includes(ip)) r.extIps.push(ip);
+        });
+      }
+    }
   }
 
   /** Records a workload identity if it is new or changed; never downgrades a known kind to Unknown. */
   private noteWorkload(w: WorkloadIdentity, seen: Map<string, WorkloadIdentity>): void {
     const k = workloadKey(w);
+    if (this.#lastInput.get(k) === w) return;
     const known = seen.get(k) ?? this.#workloads.get(k);
     if (known === undefined) {
       seen.set(k, normWorkload(w));
@@ -490,9 +546,7 @@ class SqliteMapStore implements MapStore {
       .transaction(() => {
         const edges = this.#db.prepare('DELETE FROM edges').run().changes;
         const acl = this.#db.prepare('DELETE FROM kafka_acl').run().changes;
-        this.#db.exec(
-          'DELETE FROM edge_ports; DELETE FROM edge_http; DELETE FROM edge_kafka; DELETE FROM edge_ext_ips;',
-        );
+        this.#db.exec('DELETE FROM edge_http; DELETE FROM edge_kafka; DELETE FROM edge_ext_ips;');
         this.#db.exec('DELETE FROM workloads;');
         return edges + acl;
       })
@@ -500,6 +554,7 @@ class SqliteMapStore implements MapStore {
     this.#edges.clear();
     this.#workloads.clear();
     this.#workloadLabelsJson.clear();
+    this.#lastInput.clear();
     this.changed();
     return removed;
   }
@@ -533,12 +588,6 @@ class SqliteMapStore implements MapStore {
 
 function kafkaKey(topic: string, operation: string, allowed: boolean): string {
   return `${topic}\u0000${operation}\u0000${allowed ? 1 : 0}`;
-}
-
-function insertSorted(a: number[], v: number): void {
-  let i = a.length;
-  while (i > 0 && (a[i - 1] as number) > v) i--;
-  a.splice(i, 0, v);
 }
 
 function normWorkload(w: WorkloadIdentity): WorkloadIdentity {

@@ -65,12 +65,13 @@ export interface EdgeRecord {
   readonly server: WorkloadRef | undefined;
   readonly via: WorkloadRef | undefined;
   readonly extDomain: string | undefined;
+  /** Sorted. */
   ports: number[];
-  /** key `${method} ${path}` */
-  http: Map<string, HttpPair>;
-  /** key `${topic}\u0000${operation}\u0000${allowed}` */
-  kafka: Map<string, KafkaAccess>;
-  extIps: string[];
+  /** key `${method} ${path}`; absent until the edge has HTTP details (saves memory). */
+  http: Map<string, HttpPair> | undefined;
+  /** key `${topic}\u0000${operation}\u0000${allowed}`; absent until the edge has Kafka details. */
+  kafka: Map<string, KafkaAccess> | undefined;
+  extIps: string[] | undefined;
   firstSeen: number;
   lastSeen: number;
   count: number;
@@ -99,6 +100,12 @@ export interface MapStore {
    * when the batch id was accepted before. Returns only after the commit.
    */
   apply(batchId: string, accepted: number, delta: BatchDelta, now: number): ApplyResult;
+  /**
+   * Group commit: records every batch id and applies their merged delta in one transaction.
+   * The caller has checked that no id was accepted before; if one was, nothing is written and
+   * a CallmapError BATCH_ALREADY_APPLIED is thrown.
+   */
+  applyGroup(batches: ReadonlyArray<{ batchId: string; accepted: number }>, delta: BatchDelta, now: number): void;
   /** The in-memory edges (do not mutate). */
   edges(): Iterable<EdgeRecord>;
   workload(ref: WorkloadRef): WorkloadIdentity | undefined;

@@ -11,7 +11,6 @@ import { crdErrors, crdValidators } from '../../unit/mapper/crd-validator.ts';
 import { batch, shopResolver, T0, tcp } from '../../unit/mapper/fixtures.ts';
 import { startTestMapper } from './harness.ts';
 
-
 const sample = () =>
   batch([
     tcp('10.0.0.1', '10.96.0.2', 8080),

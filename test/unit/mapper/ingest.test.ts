@@ -23,9 +23,9 @@ function setup() {
   return { store, resolver, pipe, metrics };
 }
 
-test('tcp: client and server IPs resolve to workloads; the ClusterIP gives the service; ports aggregate', (t) => {
+test('tcp: client and server IPs resolve to workloads; the ClusterIP gives the service; ports aggregate', async (t) => {
   const { store, pipe } = setup();
-  const r = pipe.ingest(
+  const r = await pipe.ingest(
     batch([tcp('10.0.0.1', '10.96.0.2', 8080), tcp('10.0.0.1', '10.96.0.2', 8080), tcp('10.0.0.1', '10.0.0.2', 9090)]),
   );
   t.deepEqual(r.duplicate, false);
@@ -39,9 +39,9 @@ test('tcp: client and server IPs resolve to workloads; the ClusterIP gives the s
   t.deepEqual(intents[0]?.viaService, { name: 'checkout-svc', namespace: 'shop' });
 });
 
-test('asKubernetesService reports the Service the traffic went through; direct pod traffic stays on the workload', (t) => {
+test('asKubernetesService reports the Service the traffic went through; direct pod traffic stays on the workload', async (t) => {
   const { store, pipe } = setup();
-  pipe.ingest(batch([tcp('10.0.0.1', '10.96.0.2', 8080), tcp('10.0.0.1', '10.0.0.2', 9090)]));
+  await pipe.ingest(batch([tcp('10.0.0.1', '10.96.0.2', 8080), tcp('10.0.0.1', '10.0.0.2', 9090)]));
   const intents = buildIntents(store, { asKubernetesService: true });
   t.is(intents.length, 2);
   const svc = intents.find((i) => i.server?.kind === 'Service');
@@ -51,9 +51,9 @@ test('asKubernetesService reports the Service the traffic went through; direct p
   t.deepEqual(direct?.ports, [9090]);
 });
 
-test('dns: an in-cluster name becomes an edge without ports', (t) => {
+test('dns: an in-cluster name becomes an edge without ports', async (t) => {
   const { store, pipe } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([
       { kind: 'dns', clientIp: '10.0.0.2', name: 'payments.billing.svc.cluster.local', ips: ['10.96.0.3'], time: T0 },
     ]),
@@ -63,15 +63,15 @@ test('dns: an in-cluster name becomes an edge without ports', (t) => {
   t.deepEqual(it?.ports, []);
 });
 
-test('dns: an external name is stored but shown only with external=true; a later tcp to its IP gets the port', (t) => {
+test('dns: an external name is stored but shown only with external=true; a later tcp to its IP gets the port', async (t) => {
   const { store, pipe } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([
       { kind: 'dns', clientIp: '10.0.0.3', name: 'api.stripe.com', ips: ['52.1.1.1', '52.1.1.2'], ttl: 30, time: T0 },
     ]),
   );
   t.is(buildIntents(store).length, 0);
-  pipe.ingest(batch([tcp('10.0.0.3', '52.1.1.2', 443, T0 + 5000)]));
+  await pipe.ingest(batch([tcp('10.0.0.3', '52.1.1.2', 443, T0 + 5000)]));
   const ext = buildIntents(store, { external: true });
   t.is(ext.length, 1);
   t.deepEqual(ext[0]?.external, { domain: 'api.stripe.com', ips: ['52.1.1.1', '52.1.1.2'] });
@@ -79,29 +79,29 @@ test('dns: an external name is stored but shown only with external=true; a later
   t.is(ext[0]?.server, undefined);
 });
 
-test('dns answers expire: a tcp after the TTL (floored at 60 s) is unresolved', (t) => {
+test('dns answers expire: a tcp after the TTL (floored at 60 s) is unresolved', async (t) => {
   const { store, pipe, metrics } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([{ kind: 'dns', clientIp: '10.0.0.3', name: 'example.org', ips: ['93.184.216.34'], ttl: 1, time: T0 }]),
   );
-  pipe.ingest(batch([tcp('10.0.0.3', '93.184.216.34', 443, T0 + 59_000)]));
-  pipe.ingest(batch([tcp('10.0.0.3', '93.184.216.34', 8443, T0 + 61_000)]));
+  await pipe.ingest(batch([tcp('10.0.0.3', '93.184.216.34', 443, T0 + 59_000)]));
+  await pipe.ingest(batch([tcp('10.0.0.3', '93.184.216.34', 8443, T0 + 61_000)]));
   t.deepEqual(buildIntents(store, { external: true })[0]?.ports, [443]);
   t.deepEqual(metrics.unresolved, ['tcp:unknown-ip:1']);
 });
 
-test('dns answers are remembered across a restart of the pipeline (persisted)', (t) => {
+test('dns answers are remembered across a restart of the pipeline (persisted)', async (t) => {
   const { store, pipe, resolver } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([{ kind: 'dns', clientIp: '10.0.0.3', name: 'example.org', ips: ['93.184.216.34'], ttl: 600, time: T0 }]),
   );
   const pipe2 = createIngestPipeline({ resolver, store, clock: () => T0 });
   t.is(pipe2.stats().dnsCacheSize, 1);
-  pipe2.ingest(batch([tcp('10.0.0.3', '93.184.216.34', 443, T0 + 1000)]));
+  await pipe2.ingest(batch([tcp('10.0.0.3', '93.184.216.34', 443, T0 + 1000)]));
   t.deepEqual(buildIntents(store, { external: true })[0]?.ports, [443]);
 });
 
-test('http: Istio names resolve through resolveWorkloadName; method+path add to the pair; no path is a plain edge', (t) => {
+test('http: Istio names resolve through resolveWorkloadName; method+path add to the pair; no path is a plain edge', async (t) => {
   const { store, pipe, resolver } = setup();
   const http = (path?: string, method?: string): Observation => ({
     kind: 'http',
@@ -114,7 +114,7 @@ test('http: Istio names resolve through resolveWorkloadName; method+path add to 
     count: 4,
     time: T0,
   });
-  pipe.ingest(batch([http('/cart', 'GET'), http('/cart', 'POST'), http('/items', 'GET'), http()]));
+  await pipe.ingest(batch([http('/cart', 'GET'), http('/cart', 'POST'), http('/items', 'GET'), http()]));
   const [it] = buildIntents(store);
   t.deepEqual(it?.server, W.checkout);
   t.deepEqual(it?.http, [
@@ -125,9 +125,9 @@ test('http: Istio names resolve through resolveWorkloadName; method+path add to 
   t.true(resolver.calls.resolveWorkloadName >= 2);
 });
 
-test('http: an unknown workload name keeps kind Unknown', (t) => {
+test('http: an unknown workload name keeps kind Unknown', async (t) => {
   const { store, pipe } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([
       {
         kind: 'http',
@@ -143,9 +143,9 @@ test('http: an unknown workload name keeps kind Unknown', (t) => {
   t.is(buildIntents(store)[0]?.client.kind, 'Unknown');
 });
 
-test('workload-tcp adds an L4 edge with its port', (t) => {
+test('workload-tcp adds an L4 edge with its port', async (t) => {
   const { store, pipe } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([{ kind: 'workload-tcp', client: W.checkout, server: W.payments, port: 5432, count: 2, time: T0 }]),
   );
   const [it] = buildIntents(store);
@@ -153,7 +153,7 @@ test('workload-tcp adds an L4 edge with its port', (t) => {
   t.deepEqual(it?.ports, [5432]);
 });
 
-test('kafka: Topic decisions become topic intents (allowed and denied kept apart); other resources go to the ACL table', (t) => {
+test('kafka: Topic decisions become topic intents (allowed and denied kept apart); other resources go to the ACL table', async (t) => {
   const { store, pipe } = setup();
   const k = (over: Partial<Extract<Observation, { kind: 'kafka' }>>): Observation => ({
     kind: 'kafka',
@@ -168,7 +168,7 @@ test('kafka: Topic decisions become topic intents (allowed and denied kept apart
     time: T0,
     ...over,
   });
-  pipe.ingest(
+  await pipe.ingest(
     batch([
       k({}),
       k({ operation: 'describe' }),
@@ -189,9 +189,9 @@ test('kafka: Topic decisions become topic intents (allowed and denied kept apart
   t.is(acl[0]?.principal, 'User:checkout');
 });
 
-test('self-calls are dropped and counted', (t) => {
+test('self-calls are dropped and counted', async (t) => {
   const { store, pipe, metrics } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([
       tcp('10.0.0.2', '10.96.0.2', 8080),
       { kind: 'workload-tcp', client: W.checkout, server: W.checkout, count: 3, time: T0 },
@@ -202,9 +202,9 @@ test('self-calls are dropped and counted', (t) => {
   t.is(pipe.stats().dropped['self-call'], 4);
 });
 
-test('unresolved observations are counted per reason and never stored', (t) => {
+test('unresolved observations are counted per reason and never stored', async (t) => {
   const { store, pipe, metrics } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([
       { ...tcp('10.9.9.9', '10.0.0.2', 80), count: 5 },
       tcp('192.168.1.10', '10.0.0.2', 80),
@@ -235,18 +235,18 @@ test('unresolved observations are counted per reason and never stored', (t) => {
   t.is(metrics.obs, 9);
 });
 
-test('IP reuse: the same IP inside the pod lifetime resolves', (t) => {
+test('IP reuse: the same IP inside the pod lifetime resolves', async (t) => {
   const { store, pipe } = setup();
-  pipe.ingest(batch([tcp('10.0.0.9', '10.0.0.2', 80, T0 + 500)]));
+  await pipe.ingest(batch([tcp('10.0.0.9', '10.0.0.2', 80, T0 + 500)]));
   t.deepEqual(buildIntents(store)[0]?.client, W.reporter);
 });
 
-test('a duplicate batch is answered from the store without resolving or counting again', (t) => {
+test('a duplicate batch is answered from the store without resolving or counting again', async (t) => {
   const { store, pipe, resolver, metrics } = setup();
   const b = batch([tcp('10.0.0.1', '10.0.0.2', 80)]);
-  t.false(pipe.ingest(b).duplicate);
+  t.false((await pipe.ingest(b)).duplicate);
   const calls = resolver.calls.resolveIp;
-  const r = pipe.ingest(b);
+  const r = await pipe.ingest(b);
   t.true(r.duplicate);
   t.is(r.accepted, 1);
   t.is(resolver.calls.resolveIp, calls);
@@ -255,9 +255,9 @@ test('a duplicate batch is answered from the store without resolving or counting
   t.is(pipe.stats().duplicates, 1);
 });
 
-test('filters: namespaces, server, excludeLabels; graph has nodes and typed edges', (t) => {
+test('filters: namespaces, server, excludeLabels; graph has nodes and typed edges', async (t) => {
   const { store, pipe } = setup();
-  pipe.ingest(
+  await pipe.ingest(
     batch([
       tcp('10.0.0.1', '10.96.0.2', 8080),
       tcp('10.0.0.2', '10.96.0.3', 443),
@@ -290,4 +290,57 @@ test('filters: namespaces, server, excludeLabels; graph has nodes and typed edge
   );
   const pay = g.edges.find((e) => e.target === 'billing/payments');
   t.deepEqual(pay?.kinds, ['l4', 'http']);
+});
+
+test('group commit: batches of one event-loop turn share a transaction; a repeated id inside the group is a duplicate', async (t) => {
+  const { store, pipe } = setup();
+  let groups = 0;
+  const orig = store.applyGroup.bind(store);
+  store.applyGroup = (b, d, n) => {
+    groups++;
+    orig(b, d, n);
+  };
+  const b1 = batch([tcp('10.0.0.1', '10.0.0.2', 80)]);
+  const b2 = batch([tcp('10.0.0.1', '10.0.0.2', 81), tcp('10.0.0.1', '10.0.0.3', 80)]);
+  const rs = await Promise.all([pipe.ingest(b1), pipe.ingest(b2), pipe.ingest(b1)]);
+  t.is(groups, 1);
+  t.deepEqual(
+    rs.map((r) => [r.accepted, r.duplicate]),
+    [
+      [1, false],
+      [2, false],
+      [1, true],
+    ],
+  );
+  const intents = buildIntents(store);
+  t.deepEqual(intents.find((i) => i.server?.name === 'checkout')?.ports, [80, 81]);
+  t.is(intents.find((i) => i.server?.name === 'checkout')?.count, 2);
+  t.deepEqual(pipe.stats().observations, { tcp: 3 });
+});
+
+test('a failed commit rejects every batch of the group and counts nothing', async (t) => {
+  const { store, pipe, metrics } = setup();
+  store.applyGroup = () => {
+    throw new Error('disk full');
+  };
+  const results = await Promise.allSettled([
+    pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80)])),
+    pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.3', 80)])),
+  ]);
+  t.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
+  t.is(store.edgeCount, 0);
+  t.is(metrics.obs, 0);
+  t.is(pipe.stats().batches, 0);
+});
+
+test('maxGroup bounds a group: the batch that fills it commits at once', async (t) => {
+  const store = openMapStore({ path: ':memory:' });
+  const pipe = createIngestPipeline({ resolver: shopResolver(), store, maxGroup: 2 });
+  const p1 = pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80)]));
+  const p2 = pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.3', 80)]));
+  t.is(store.edgeCount, 2); // committed synchronously by the second ingest
+  await Promise.all([p1, p2]);
 });

@@ -1,0 +1,210 @@
+/**
+ * Mapper ingest throughput through the HTTP API: batches of 1,000 `tcp` observations among 10,000
+ * workloads (100,000 distinct edges), POSTed with 8 concurrent connections to a mapper running in
+ * a child process (so its peak RSS is its own). Reference measured in the same run: raw
+ * better-sqlite3 inserts of the same rows (one transaction per 1,000, prepared statement, no HTTP,
+ * no resolution, no aggregation).
+ *
+ *   node --import=tsx bench/mapper-ingest.bench.ts [--batches N] [--sync full|normal] [--semi] [--arena] [--prof]
+ *
+ * --semi runs the mapper with --max-semi-space-size=4, --arena with MALLOC_ARENA_MAX=2 (RSS knobs),
+ * --prof writes a CPU profile of the mapper to the temp directory.
+ */
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { Pool } from 'undici';
+import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
+import { startMapperService } from '../mapper/service.ts';
+import type { SyncMode } from '../mapper/store/sqlite-store.ts';
+import { StaticResolver } from '../test/helpers/static-resolver.ts';
+
+const WORKLOADS = 10_000;
+const EDGES_PER_CLIENT = 10;
+const BATCH = 1_000;
+const T0 = 1_750_000_000_000;
+
+const ipOf = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+
+function syntheticResolver(): StaticResolver {
+  const ips: Record<string, { name: string; namespace: string; kind: string; labels: Record<string, string> }> = {};
+  for (let i = 0; i < WORKLOADS; i++) {
+    ips[ipOf(i)] = {
+      name: `w-${i % 100}`,
+      namespace: `ns-${Math.floor(i / 100)}`,
+      kind: 'Deployment',
+      labels: { app: `w-${i}` },
+    };
+  }
+  return new StaticResolver({ ips });
+}
+
+/** Observation n of the run: client n/10 mod 10k, its (n mod 10)-th server. */
+function observation(n: number): Observation {
+  const client = Math.floor(n / EDGES_PER_CLIENT) % WORKLOADS;
+  const k = n % EDGES_PER_CLIENT;
+  const server = (client + 1 + k * 997) % WORKLOADS;
+  return {
+    kind: 'tcp',
+    clientIp: ipOf(client),
+    serverIp: ipOf(server),
+    serverPort: 8000 + k,
+    source: 'capture',
+    time: T0 + n,
+  };
+}
+
+async function child(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-bench-'));
+  const sync = (process.argv[3] ?? 'full') as SyncMode;
+  const svc = await startMapperService({
+    port: 0,
+    resolver: syntheticResolver(),
+    db: { path: path.join(dir, 'bench.db'), sync },
+    web: null,
+    log: () => {},
+  });
+  process.send?.({ url: svc.url });
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'stats') {
+      const maxRssKb = process.resourceUsage().maxRSS;
+      (globalThis as { gc?: () => void }).gc?.();
+      const mem = process.memoryUsage();
+      process.send?.({
+        maxRssKb,
+        edges: svc.store.edgeCount,
+        liveHeapMb: mem.heapUsed / 2 ** 20,
+        rssMb: mem.rss / 2 ** 20,
+      });
+    } else if (m.cmd === 'stop') {
+      void svc.close().then(() => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        process.exit(0);
+      });
+    }
+  });
+}
+
+function reference(rows: number): number {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-bench-ref-'));
+  const db = new Database(path.join(dir, 'ref.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(
+    'CREATE TABLE t (client TEXT, server TEXT, port INTEGER, time INTEGER, PRIMARY KEY (client, server, port)) WITHOUT ROWID',
+  );
+  const ins = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET time = max(time, excluded.time)');
+  const txn = db.transaction((from: number) => {
+    for (let n = from; n < from + BATCH; n++) {
+      const o = observation(n) as Extract<Observation, { kind: 'tcp' }>;
+      ins.run(o.clientIp, o.serverIp, o.serverPort, o.time);
+    }
+  });
+  const start = performance.now();
+  for (let b = 0; b < rows / BATCH; b++) txn(b * BATCH);
+  const secs = (performance.now() - start) / 1000;
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return rows / secs;
+}
+
+type Msg = { url?: string; maxRssKb?: number; edges?: number; liveHeapMb?: number; rssMb?: number };
+
+async function parent(): Promise<void> {
+  const arg = (name: string, d: string): string => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? (process.argv[i + 1] ?? d) : d;
+  };
+  const batches = Math.max(Number(arg('--batches', '400')), 200);
+  const sync = arg('--sync', 'full');
+  const total = batches * BATCH;
+
+  const bodies: string[] = [];
+  for (let b = 0; b < batches; b++) {
+    const observations: Observation[] = [];
+    for (let i = 0; i < BATCH; i++) observations.push(observation(b * BATCH + i));
+    const batch: ReportBatch = {
+      batchId: `bench-${b}`,
+      reporter: { component: 'sniffer', instance: 'bench' },
+      sentAt: T0,
+      observations,
+    };
+    bodies.push(JSON.stringify(batch));
+  }
+  const bytes = bodies.reduce((a, s) => a + s.length, 0);
+
+  const prof = process.argv.includes('--prof') ? ['--cpu-prof', `--cpu-prof-dir=${os.tmpdir()}`] : [];
+  const extra = process.argv.includes('--semi') ? ['--max-semi-space-size=4'] : [];
+  const env = process.argv.includes('--arena') ? { ...process.env, MALLOC_ARENA_MAX: '2' } : process.env;
+  const proc = fork(fileURLToPath(import.meta.url), ['--child', sync], {
+    execArgv: ['--import=tsx', '--expose-gc', ...extra, ...prof],
+    env,
+  });
+  const next = (): Promise<Msg> => new Promise((resolve) => proc.once('message', (m) => resolve(m as Msg)));
+  const { url } = await next();
+  proc.send({ cmd: 'stats' });
+  const idle = await next();
+  const pool = new Pool(url as string, { connections: 8, pipelining: 1 });
+
+  let failed = 0;
+  const post = async (list: string[]): Promise<number> => {
+    let i = 0;
+    const worker = async (): Promise<void> => {
+      while (i < list.length) {
+        const body = list[i++] as string;
+        const res = await pool.request({
+          method: 'POST',
+          path: '/api/v1/reports',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        await res.body.text();
+        if (res.statusCode !== 202) failed++;
+      }
+    };
+    const start = performance.now();
+    await Promise.all(Array.from({ length: 8 }, worker));
+    return (performance.now() - start) / 1000;
+  };
+  // Phase 1 builds the map (every observation of the first 100 batches is a new edge);
+  // phase 2 is the steady state: known edges, new times and counts.
+  const buildBatches = Math.min(batches, (WORKLOADS * EDGES_PER_CLIENT) / BATCH);
+  const buildSecs = await post(bodies.slice(0, buildBatches));
+  const steadyBodies = bodies.slice(buildBatches);
+  const secs = await post(steadyBodies);
+  proc.send({ cmd: 'stats' });
+  const stats = await next();
+  proc.send({ cmd: 'stop' });
+  await pool.close();
+  await new Promise((r) => proc.once('exit', r));
+
+  const steadyTotal = steadyBodies.length * BATCH;
+  const rate = steadyTotal / secs;
+  const buildRate = (buildBatches * BATCH) / buildSecs;
+  const ref = reference(total);
+  const parseStart = performance.now();
+  for (const b of bodies) JSON.parse(b);
+  const parseRate = total / ((performance.now() - parseStart) / 1000);
+
+  const f = (n: number): string => Math.round(n).toLocaleString('en-US');
+  process.stdout.write(
+    [
+      `mapper ingest over HTTP: ${f(total)} observations in ${batches} batches of ${BATCH} (${(bytes / 1e6).toFixed(1)} MB JSON), 8 connections, db sync=${sync}`,
+      `  build phase (${buildBatches} batches, every observation a new edge): ${f(buildRate)} observations/s`,
+      `  steady state (${steadyBodies.length} batches over known edges): ${f(rate)} observations/s (${(steadyBodies.length / secs).toFixed(0)} batches/s); target >= 200,000/s: ${rate >= 200_000 ? 'met' : 'NOT met'}`,
+      `  ${failed} non-202 answers`,
+      `  edges in the map: ${f(stats.edges ?? 0)}; mapper peak RSS ${((stats.maxRssKb ?? 0) / 1024).toFixed(0)} MB (target <= 250 MB); after GC: heap ${(stats.liveHeapMb ?? 0).toFixed(0)} MB, RSS ${(stats.rssMb ?? 0).toFixed(0)} MB`,
+      `  idle mapper before ingest (same tsx loader): RSS ${((idle.maxRssKb ?? 0) / 1024).toFixed(0)} MB, heap ${(idle.liveHeapMb ?? 0).toFixed(0)} MB`,
+      `reference: raw better-sqlite3 upsert of the same rows (1,000 per transaction, no HTTP): ${f(ref)} rows/s`,
+      `reference: JSON.parse of the same bodies: ${f(parseRate)} observations/s`,
+      `ratio mapper/raw-sqlite: ${(rate / ref).toFixed(2)}; mapper/JSON.parse: ${(rate / parseRate).toFixed(2)}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+if (process.argv[2] === '--child') await child();
+else await parent();
