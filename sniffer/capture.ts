@@ -45,6 +45,13 @@ export function linkTypeFromCap(name: string): number {
   }
 }
 
+/**
+ * Kernel ring size per device. The BPF filter passes only DNS responses and SYNs, so 2 MiB holds
+ * thousands of packets; larger rings cost resident memory (libpcap's TPACKET_V3 ring is mapped
+ * and touched up front: about 2× its size).
+ */
+export const CAPTURE_BUFFER_BYTES = 2 * 1024 * 1024;
+
 let capModule: CapModule | undefined;
 
 function loadCap(): CapModule {
@@ -76,7 +83,7 @@ export const openCapture: CaptureOpener = (device, filter, onPacket) => {
   const buffer = Buffer.alloc(65535);
   let lt: number;
   try {
-    lt = linkTypeFromCap(cap.open(device, filter, 8 * 1024 * 1024, buffer));
+    lt = linkTypeFromCap(cap.open(device, filter, CAPTURE_BUFFER_BYTES, buffer));
   } catch (e) {
     throw new CallmapError(
       'SNIFFER_CAPTURE',
