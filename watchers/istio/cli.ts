@@ -200,6 +200,14 @@ export async function runIstioWatcher(
       const report = await watcher.tick(ctx.signal);
       metrics.record(report, Date.now() - started);
       log(summary(report));
+      if (cfg.watcher.staticSources && report.scraped === 0) {
+        const first = report.failed[0];
+        throw new CallmapError(
+          'STATS_UNREADABLE',
+          `none of the --stats-file/--stats-url pages could be read${first ? ` (${first.target}: ${first.reason}, ${first.detail})` : ''}; check the path or URL`,
+          { status: 502 },
+        );
+      }
       await reporter.flush(AbortSignal.any([ctx.signal, AbortSignal.timeout(15_000)]));
       const s = reporter.stats();
       if (s.rejectedBatches > 0) {

@@ -38,6 +38,12 @@ function utf8(v: string): string {
   return HIGH.test(v) ? Buffer.from(v, 'latin1').toString('utf8') : v;
 }
 
+/** `t.startsWith(name, at)` without the builtin's overhead (it dominated profiles). */
+function sameAt(t: string, at: number, name: string): boolean {
+  for (let k = name.length - 1; k >= 0; k--) if (t.charCodeAt(at + k) !== name.charCodeAt(k)) return false;
+  return true;
+}
+
 const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 13;
 const isNameChar = (c: number): boolean =>
   (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 58;
@@ -89,7 +95,7 @@ export function createPrometheusParser(
     let metric: IstioMetric | undefined;
     for (let m = 0; m < metrics.length; m++) {
       const name = metrics[m] as IstioMetric;
-      if (t.startsWith(name, i)) {
+      if (sameAt(t, i, name)) {
         const c = t.charCodeAt(i + name.length);
         if (c === 123 /* { */ || isBlank(c)) {
           metric = name;
@@ -141,7 +147,7 @@ export function createPrometheusParser(
         if (candidates !== undefined) {
           for (let k = 0; k < candidates.length; k++) {
             const name = candidates[k] as string;
-            if (t.startsWith(name, ns)) {
+            if (sameAt(t, ns, name)) {
               const raw = t.slice(vs, ve);
               setLabel(s, name, utf8(escaped ? unescapeValue(raw) : raw));
               break;

@@ -85,7 +85,8 @@ export async function scrapePage(
     if (deadline.aborted)
       return { ok: false, reason: 'timeout', detail: `no complete page within ${opts.timeoutMs} ms` };
     const code = (e as { code?: string })?.code ?? '';
-    const msg = (e as Error)?.message ?? String(e);
+    const raw = (e as Error)?.message ?? String(e);
+    const msg = code !== '' && raw.startsWith(code) ? raw.slice(code.length).replace(/^[:\s]+/, '') : raw;
     if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|UND_ERR_CONNECT|ECONNRESET/.test(code)) {
       return { ok: false, reason: 'connect', detail: `${code} ${msg}`.trim() };
     }

@@ -180,3 +180,12 @@ test('periodic mode: ticks report, /metrics counts, shutdown on signal', async (
   const total = mapper.observations().reduce((a, o) => a + (o.count ?? 0), 0);
   t.is(total, 4, 'first sight 1, then +3, nothing re-reported in between');
 });
+
+test('--once with only unreadable --stats-file pages → exit 1 naming the file', async (t) => {
+  const mapper = await startMapperStub();
+  t.teardown(() => mapper.close());
+  const ctx = captureCtx({ CALLMAP_MAPPER_URL: mapper.url });
+  const code = await main(['watch', 'istio', '--once', '--stats-file', '/nonexistent/stats.prom'], ctx);
+  t.is(code, 1);
+  t.regex(ctx.err(), /\/nonexistent\/stats\.prom: error, ENOENT no such file.*\[STATS_UNREADABLE\]/);
+});
