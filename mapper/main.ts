@@ -7,6 +7,7 @@ import type { Router } from 'express';
 import { createKubeResolver, type KubeResolverConfig, type KubeResolverHandle } from './k8s/resolver.ts';
 import type { Resolver } from './k8s/types.ts';
 import { type MapperService, startMapperService } from './service.ts';
+import { type SnapshotsConfig, type SnapshotsHandle, startSnapshots } from './snapshots/index.ts';
 import { openMapStore, type SyncMode } from './store/sqlite-store.ts';
 
 export interface MapperMainConfig {
@@ -21,6 +22,8 @@ export interface MapperMainConfig {
   log: (line: string) => void;
   /** Routers mounted before the web map (snapshots). */
   extraRouters?: ReadonlyArray<{ path: string; router: Router }>;
+  /** Snapshot database, schedule and retention (snapshots are always served). */
+  snapshots?: SnapshotsConfig;
   /** Seam for tests: builds the resolver instead of client-node informers. */
   resolverFactory?: (config: KubeResolverConfig) => ResolverHandle;
 }
@@ -44,10 +47,19 @@ export interface RunningMapper {
 export async function startMapper(cfg: MapperMainConfig): Promise<RunningMapper> {
   // The database first: a corrupt or locked file fails start-up before anything else happens.
   const store = openMapStore({ path: cfg.dbPath, sync: cfg.dbSync });
+  let snaps: SnapshotsHandle;
+  try {
+    snaps = startSnapshots(store, { ...cfg.snapshots, mapDbPath: cfg.dbPath, sync: cfg.dbSync, log: cfg.log });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   let handle: ResolverHandle;
   try {
     handle = (cfg.resolverFactory ?? (createKubeResolver as (c: KubeResolverConfig) => KubeResolverHandle))(cfg.kube);
   } catch (e) {
+    await snaps.stopSchedule();
+    snaps.close();
     store.close();
     throw e;
   }
@@ -61,10 +73,12 @@ export async function startMapper(cfg: MapperMainConfig): Promise<RunningMapper>
       resolver: handle.resolver,
       maxBodyBytes: cfg.maxBodyBytes,
       log: cfg.log,
-      ...(cfg.extraRouters ? { extraRouters: cfg.extraRouters } : {}),
+      extraRouters: [...(cfg.extraRouters ?? []), { path: snaps.path, router: snaps.router }],
       ...(cfg.shutdownGraceMs !== undefined ? { shutdownGraceMs: cfg.shutdownGraceMs } : {}),
     });
   } catch (e) {
+    await snaps.stopSchedule();
+    snaps.close();
     await handle.shutdown();
     throw e;
   }
@@ -75,7 +89,9 @@ export async function startMapper(cfg: MapperMainConfig): Promise<RunningMapper>
     resolver: handle,
     close() {
       closing ??= (async () => {
+        await snaps.stopSchedule();
         await service.close();
+        snaps.close();
         await handle.shutdown();
       })();
       return closing;

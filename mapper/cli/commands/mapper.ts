@@ -3,8 +3,9 @@
 import { DEFAULT_CLUSTER_DOMAIN } from '../../k8s/resolver.ts';
 import { kubeconfigSourceFrom } from '../../k8s/sources.ts';
 import { runMapper } from '../../main.ts';
+import { DEFAULT_RETENTION, validateSchedule } from '../../snapshots/index.ts';
 import { SYNC_MODES } from '../../store/sqlite-store.ts';
-import { oneOf, parseCli, port } from '../args.ts';
+import { duration, oneOf, parseCli, port, positiveInt } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
@@ -28,10 +29,14 @@ Options:
       --cluster-domain DOMAIN         Cluster DNS domain (default cluster.local)
       --service-name-annotation KEY   Pod annotation that overrides the workload name
                                       (intents.otterize.com/service-name is always honoured)
+      --snapshot-schedule CRON        Take a map snapshot on this cron schedule, e.g. "0 * * * *"
+                                      (hourly); default: only when asked (callmap report)
+      --snapshot-keep N               Keep at most N snapshots, at least 2 (default 168)
+      --snapshot-max-age DURATION     Drop snapshots older than this, e.g. 30d, 12h (default 30d)
   -h, --help                          Show this help
 
 Endpoints: POST /api/v1/reports, GET /api/v1/intents, /api/v1/graph, /api/v1/clientintents,
-POST /api/v1/reset, GET /api/v1/events, /healthz, /readyz, /metrics, /api/v1/openapi.yaml.
+POST /api/v1/reset, GET /api/v1/events, /api/v1/snapshots (POST, GET, /{id}, /{id}/diff), /healthz, /readyz, /metrics, /api/v1/openapi.yaml.
 
 Exit codes: 0 stopped cleanly, 1 start-up failed (database corrupt/locked, port in use, no kubeconfig),
 64 bad flag.
@@ -78,7 +83,23 @@ export const command: Command = {
       context: { type: 'string' },
       'cluster-domain': { type: 'string' },
       'service-name-annotation': { type: 'string' },
+      'snapshot-schedule': { type: 'string' },
+      'snapshot-keep': { type: 'string' },
+      'snapshot-max-age': { type: 'string' },
     });
+    const snapshotSchedule = values['snapshot-schedule'];
+    if (snapshotSchedule !== undefined) {
+      try {
+        validateSchedule(snapshotSchedule);
+      } catch (e) {
+        throw new UsageError(`--snapshot-schedule: ${(e as Error).message}`);
+      }
+    }
+    const snapshotKeep = positiveInt('snapshot-keep', values['snapshot-keep'], DEFAULT_RETENTION.keep);
+    if (snapshotKeep < 2) {
+      throw new UsageError('--snapshot-keep must be at least 2 so a report can diff against the previous snapshot');
+    }
+    const snapshotMaxAgeMs = duration('snapshot-max-age', values['snapshot-max-age'], DEFAULT_RETENTION.maxAgeMs ?? 0);
     const env = ctx.env;
     const listenPort = port('port', values.port ?? env['CALLMAP_MAPPER_PORT'], 9090);
     const host = values.host ?? env['CALLMAP_MAPPER_HOST'] ?? '0.0.0.0';
@@ -110,6 +131,10 @@ export const command: Command = {
           ...(annotation !== undefined ? { overrideAnnotation: annotation } : {}),
         },
         log: (line) => ctx.stderr.write(`${line}\n`),
+        snapshots: {
+          retention: { keep: snapshotKeep, maxAgeMs: snapshotMaxAgeMs },
+          ...(snapshotSchedule !== undefined ? { schedule: snapshotSchedule } : {}),
+        },
       },
       ctx.signal,
     );
