@@ -250,11 +250,13 @@ function setStatus(text, cls) {
 }
 
 function updateStatus() {
-  const workloads = state.graph.nodes.length;
+  const workloads = state.graph.nodes.filter((n) => n.workload).length;
+  const external = state.graph.nodes.length - workloads;
   const calls = state.graph.edges.length;
   const at = state.lastUpdate ? new Date(state.lastUpdate).toLocaleTimeString() : '–';
   const live = state.live ? 'Live' : 'Not live (reconnecting)';
-  setStatus(`${live} · ${workloads} workloads · ${calls} calls · updated ${at}`, state.live ? 'live' : 'offline');
+  const ext = external > 0 ? ` · ${external} external` : '';
+  setStatus(`${live} · ${workloads} workloads${ext} · ${calls} calls · updated ${at}`, state.live ? 'live' : 'offline');
 }
 
 function renderNamespaces() {

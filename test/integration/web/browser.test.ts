@@ -4,11 +4,16 @@
  * live update, download both exports, and take a screenshot.
  */
 import fs from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import express from 'express';
 import type { Browser, Page } from 'playwright-core';
+import { CallmapError } from '../../../mapper/contract/index.ts';
 import { type MapperService, startMapperService } from '../../../mapper/service.ts';
+import { webRouter } from '../../../mapper/web/router.ts';
 import { browserUnavailable, collectPageErrors, launchChromium } from '../../helpers/browser.ts';
 import { intent, shopIntents, wl } from '../../unit/visualize/fixtures.ts';
 import { type FixtureFeed, fixtureFeed, postReport, reportBatch } from './shop-mapper.ts';
@@ -54,7 +59,8 @@ test.before(async () => {
 test.after.always(async () => {
   await browser?.close();
   await mapper?.close();
-  if (dir) fs.rmSync(path.join(dir, 'map.db'), { force: true });
+  // keep only the screenshot (its path is logged) so it can be looked at after the run
+  if (dir) for (const f of fs.readdirSync(dir)) if (!f.endsWith('.png')) fs.rmSync(path.join(dir, f), { force: true });
 });
 
 /** Workload nodes drawn (namespace groups excluded). */
@@ -97,7 +103,7 @@ browserTest('loads the live map with every workload, namespace group and the liv
     'shop/shipping',
   ]);
   await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Live'));
-  t.regex((await page.textContent('#status')) ?? '', /Live · 14 workloads · 19 calls/);
+  t.regex((await page.textContent('#status')) ?? '', /Live · 13 workloads · 1 external · 19 calls/);
   t.deepEqual(
     await page.locator('#ns-list input').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)),
     ['data', 'shop'],
@@ -206,7 +212,7 @@ browserTest('a live update adds the new workload without moving the others', asy
   // the open details panel follows the update
   await page.waitForFunction(() => document.getElementById('calls-in')?.textContent?.includes('newsletter.shop'));
   t.true(((await page.textContent('#calls-in')) ?? '').includes('/subscribe'));
-  t.regex((await page.textContent('#status')) ?? '', /15 workloads · 20 calls/);
+  t.regex((await page.textContent('#status')) ?? '', /14 workloads · 1 external · 20 calls/);
 });
 
 browserTest('export buttons download ClientIntents YAML and an SVG of the map', async (t) => {
@@ -234,4 +240,44 @@ browserTest('screenshot of the map with a workload selected', async (t) => {
   t.is(png.readUInt32BE(20), 860);
   t.log(`screenshot: ${file}`);
   t.deepEqual(errors, [], 'no page errors during the whole session');
+});
+
+browserTest('an empty map says so, and a failing mapper shows the error instead of a blank page', async (t) => {
+  let mode: 'empty' | 'fail' = 'empty';
+  const app = express();
+  app.get('/api/v1/events', (_req, res) => {
+    res.status(200).setHeader('Content-Type', 'text/event-stream');
+    res.flushHeaders();
+  });
+  app.use(
+    '/',
+    webRouter({
+      graphSource: async () => {
+        if (mode === 'fail') throw new CallmapError('WEB_GRAPH_UNAVAILABLE', 'mapper down', { status: 502 });
+        return { nodes: [], edges: [] };
+      },
+    }),
+  );
+  const server: http.Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  try {
+    const p = await page.context().newPage();
+    const pageErrors = collectPageErrors(p);
+    await p.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await p.waitForSelector('#empty:not([hidden])');
+    t.regex((await p.textContent('#empty')) ?? '', /No calls discovered yet/);
+    mode = 'fail';
+    await p.click('#relayout');
+    await p.waitForFunction(() => document.getElementById('status')?.textContent?.includes('Could not load'));
+    t.is(await p.textContent('#status'), 'Could not load the map: mapper down');
+    t.deepEqual(
+      pageErrors.filter((e) => !e.includes('502')),
+      [],
+    );
+    await p.close();
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });
