@@ -16,8 +16,12 @@ export class Deduper {
   /** Slot times are stored as ms relative to this base (int32). */
   #base = Number.NaN;
 
-  /** `slots` is rounded up to a power of two; it bounds memory (16 bytes per slot). */
-  constructor(windowMs = 1000, slots = 1 << 14) {
+  /**
+   * `slots` is rounded up to a power of two; it bounds memory (16 bytes per slot). Copies of a
+   * packet arrive within micro- to milliseconds, so a small, cache-resident table is enough; at
+   * rates beyond it the effective window shrinks below `windowMs`.
+   */
+  constructor(windowMs = 1000, slots = 1 << 13) {
     this.windowMs = windowMs;
     let n = 1024;
     while (n < slots) n <<= 1;
@@ -75,30 +79,19 @@ export class Deduper {
   }
 }
 
-/** Incremental two-lane 32-bit hash (FNV-1a and a murmur-style lane) for dedupe keys. */
-export class KeyHasher {
-  a = 0;
-  b = 0;
-
-  reset(): this {
-    this.a = 0x811c9dc5 | 0;
-    this.b = 0x3c6ef372 | 0;
-    return this;
+/** Mixes `words` 32-bit big-endian words at `off` into `seed` (murmur3-style); returns int32. */
+export function hashWords(buf: Buffer, off: number, bytes: number, seed: number): number {
+  let h = seed | 0;
+  for (let i = 0; i + 4 <= bytes; i += 4) {
+    let k = buf.readInt32BE(off + i);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
-
-  byte(v: number): this {
-    this.a = Math.imul(this.a ^ (v & 255), 0x01000193);
-    this.b = Math.imul(this.b ^ (v & 255), 0x5bd1e995);
-    this.b ^= this.b >>> 15;
-    return this;
-  }
-
-  u16(v: number): this {
-    return this.byte(v >>> 8).byte(v);
-  }
-
-  bytes(buf: Uint8Array, off: number, len: number): this {
-    for (let i = 0; i < len; i++) this.byte(buf[off + i] ?? 0);
-    return this;
-  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h | 0;
 }

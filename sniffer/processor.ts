@@ -15,7 +15,7 @@ import {
   PROTO_UDP,
 } from './decode/frame.ts';
 import { formatIpv4, formatIpv6 } from './decode/ip.ts';
-import { Deduper, KeyHasher } from './dedupe.ts';
+import { Deduper, hashWords } from './dedupe.ts';
 
 export interface PacketStats {
   /** Packets handed to the processor. */
@@ -61,7 +61,6 @@ export class PacketProcessor {
   readonly #answer = newDnsAnswer();
   readonly #agg = new Aggregator();
   readonly #dedupe: Deduper;
-  readonly #hash = new KeyHasher();
   readonly #maxEntries: number;
   readonly #onFull: (() => void) | undefined;
 
@@ -114,8 +113,9 @@ export class PacketProcessor {
         s.malformed++;
         return;
       }
-      const h = this.#hash.reset().byte(0x54).bytes(buf, cOff, ipLen).u16(cPort).bytes(buf, sOff, ipLen).u16(sPort);
-      if (this.#dedupe.seen(h.a, h.b, time)) {
+      // lane a: both addresses hashed by 32-bit words; lane b: the two ports exactly
+      const ka = hashWords(buf, sOff, ipLen, hashWords(buf, cOff, ipLen, 0x54));
+      if (this.#dedupe.seen(ka, (cPort << 16) | sPort, time)) {
         s.duplicates++;
         return;
       }
@@ -151,14 +151,10 @@ export class PacketProcessor {
 
   #isDuplicateDns(buf: Buffer, f: Frame, ipLen: number, msg: number, end: number, time: number): boolean {
     if (end - msg < 2) return false;
-    const h = this.#hash
-      .reset()
-      .byte(0x44)
-      .bytes(buf, f.dstOff, ipLen)
-      .u16(f.dstPort)
-      .byte(buf[msg]!)
-      .byte(buf[msg + 1]!);
-    if (this.#dedupe.seen(h.a, h.b, time)) {
+    // IPv4: the key is exact (client address; client port and DNS id); IPv6 hashes the address.
+    const ka = ipLen === 4 ? buf.readInt32BE(f.dstOff) : hashWords(buf, f.dstOff, 16, 0x44);
+    const kb = (f.dstPort << 16) | (buf[msg]! << 8) | buf[msg + 1]!;
+    if (this.#dedupe.seen(ka ^ 0x44, kb, time)) {
       this.stats.duplicates++;
       return true;
     }
