@@ -68,20 +68,22 @@ export class CounterDeltas {
 
 const serverKey = (e: Edge): string => `${e.metric}\u0001${e.server.namespace}\u0001${e.server.name}`;
 
+/** Adds to `into` the servers whose own proxy reported this page (reporter="destination" series). */
+export function coveredServers(page: PageAggregate, into: Set<string> = new Set()): Set<string> {
+  for (const { edge } of page.edges.values()) if (edge.reporter === 'destination') into.add(serverKey(edge));
+  return into;
+}
+
 /**
  * Both proxies of a mesh call count it (reporter="source" on the client, "destination" on the
  * server). The destination view wins: a source-reported delta is dropped when the server's own
- * proxy was scraped in the same tick (it has destination series for that server). Waypoint
- * deltas are always kept (ambient workloads have no sidecars to double count with).
+ * proxy was scraped in the same tick (`covered`, from coveredServers over the tick's pages).
+ * Waypoint deltas are always kept (ambient workloads have no sidecars to double count with).
  */
 export function dedupeReporters(
-  pages: readonly PageAggregate[],
+  covered: ReadonlySet<string>,
   deltas: readonly EdgeDelta[],
 ): { kept: EdgeDelta[]; dropped: number } {
-  const covered = new Set<string>();
-  for (const p of pages) {
-    for (const { edge } of p.edges.values()) if (edge.reporter === 'destination') covered.add(serverKey(edge));
-  }
   const kept: EdgeDelta[] = [];
   let dropped = 0;
   for (const d of deltas) {

@@ -7,11 +7,11 @@
 
 import type { Dispatcher } from 'undici';
 import type { Observation } from '../../mapper/contract/index.ts';
-import { CounterDeltas, dedupeReporters, type EdgeDelta, toObservation } from './delta.ts';
+import { CounterDeltas, coveredServers, dedupeReporters, type EdgeDelta, toObservation } from './delta.ts';
 import { type DiscoverySkip, discoverTargets, type PodLister, type TargetKind } from './discovery.ts';
 import { createPageParser } from './page.ts';
 import { mapBounded, type PageSource, SCRAPE_FAILURES, type ScrapeFailure, scrapePage } from './scrape.ts';
-import { createAggregator, emptySkipCounts, type IstioMetric, type PageAggregate, type SkipCounts } from './series.ts';
+import { createAggregator, emptySkipCounts, type IstioMetric, type SkipCounts } from './series.ts';
 
 export interface IstioWatcherConfig {
   /** Namespaces to watch; empty = all. */
@@ -119,7 +119,8 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
       };
       const todo = await jobs(report, signal);
       report.targets = todo.length;
-      const pages: PageAggregate[] = [];
+      // Only the set of covered servers outlives a page; its edge map is garbage once applied.
+      const covered = new Set<string>();
       const all: EdgeDelta[] = [];
       const alive = new Set<string>();
       await mapBounded(todo, config.concurrency, async (job) => {
@@ -146,7 +147,7 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
         }
         report.scraped++;
         const page = agg.result();
-        pages.push(page);
+        coveredServers(page, covered);
         report.seriesParsed += page.parsed;
         report.pathsDropped += page.pathsDropped;
         for (const [k, v] of Object.entries(page.skipped)) report.seriesSkipped[k as keyof SkipCounts] += v;
@@ -160,7 +161,7 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
         for (const d of r.deltas) all.push(d);
       });
       if (!signal?.aborted) report.droppedSources = deltas.retain(alive);
-      const { kept, dropped } = dedupeReporters(pages, all);
+      const { kept, dropped } = dedupeReporters(covered, all);
       report.deduplicated = dropped;
       const time = now();
       for (const d of kept) deps.sink.add(toObservation(d, time));

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { parseReportBatch } from '../../../mapper/contract/index.ts';
-import { CounterDeltas, dedupeReporters, toObservation } from '../../../watchers/istio/delta.ts';
+import { CounterDeltas, coveredServers, dedupeReporters, toObservation } from '../../../watchers/istio/delta.ts';
 import { parsePrometheusText } from '../../../watchers/istio/prometheus.ts';
 import { createAggregator, type PageAggregate } from '../../../watchers/istio/series.ts';
 
@@ -51,7 +51,7 @@ test('source-reported deltas are dropped when the server proxy reports as destin
   const server = page(line('destination', 'other', 'b', '/w', 1));
   const d = new CounterDeltas();
   const all = [...d.apply('client', client).deltas, ...d.apply('server', server).deltas];
-  const { kept, dropped } = dedupeReporters([client, server], all);
+  const { kept, dropped } = dedupeReporters(coveredServers(server, coveredServers(client)), all);
   t.is(dropped, 1);
   t.deepEqual(
     kept.map((k) => `${k.edge.reporter} ${k.edge.server.name}`),
