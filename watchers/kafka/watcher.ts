@@ -120,6 +120,8 @@ export class KafkaWatcher {
         await this.#d.sink.flush(sig);
       },
       onError: (e) => this.#d.log(`kafka watcher: report tick failed: ${String(e)}`),
+      // A slow mapper must not have its batch aborted every short interval (it would be re-sent).
+      timeoutMs: Math.max(this.#c.reportIntervalMs, 30_000),
     });
     this.#periodic.start();
     try {

@@ -40,9 +40,11 @@ export async function startReceiver(): Promise<Receiver> {
       const text = Buffer.concat(chunks).toString('utf8');
       try {
         const b = parseReportBatch(JSON.parse(text));
-        batches.push(b);
+        // Like the mapper: a retried batch (same batchId) is acknowledged but counted once.
+        const duplicate = batches.some((x) => x.batchId === b.batchId);
+        if (!duplicate) batches.push(b);
         res.writeHead(202, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ batchId: b.batchId, accepted: b.observations.length, duplicate: false }));
+        res.end(JSON.stringify({ batchId: b.batchId, accepted: b.observations.length, duplicate }));
       } catch (e) {
         invalid.push(`${String(e)}: ${text.slice(0, 500)}`);
         res.writeHead(400, { 'content-type': 'application/json' });
