@@ -4,6 +4,7 @@ import { type DotOptions, graphToDot } from './dot.ts';
 import { dotToSvg, type RasterOptions, svgToJpg, svgToPng } from './render.ts';
 
 export * from './dot.ts';
+export * from './file.ts';
 export * from './graph.ts';
 export * from './render.ts';
 

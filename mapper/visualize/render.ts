@@ -160,6 +160,10 @@ export function svgToPng(svg: string, opts: RasterOptions = {}): Buffer {
 }
 
 export function svgToJpg(svg: string, opts: RasterOptions & { quality?: number } = {}): Buffer {
-  const r = rasterize(svg, opts);
-  return jpeg.encode({ width: r.width, height: r.height, data: r.pixels }, opts.quality ?? 90).data;
+  return rasterToJpg(rasterize(svg, opts), opts.quality);
+}
+
+/** JPEG (quality 1-100, default 90) from an already rendered raster. */
+export function rasterToJpg(r: Raster, quality = 90): Buffer {
+  return jpeg.encode({ width: r.width, height: r.height, data: r.pixels }, quality).data;
 }

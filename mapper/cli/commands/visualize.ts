@@ -1,18 +1,7 @@
 /** `callmap visualize`: draw the map as PNG, SVG or JPG (Graphviz in WebAssembly, no system `dot`). */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MapperClient, resolveMapperUrl } from '../../client/index.ts';
-import { CallmapError } from '../../contract/index.ts';
-import {
-  cleanGraph,
-  dotToSvg,
-  filterGraph,
-  graphToDot,
-  IMAGE_FORMATS,
-  type ImageFormat,
-  rasterize,
-  svgToJpg,
-} from '../../visualize/index.ts';
+import { IMAGE_FORMATS, type ImageFormat, writeMapImage } from '../../visualize/index.ts';
 import { list, oneOf, parseCli } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
 
@@ -49,22 +38,6 @@ export function resolveFormat(output: string, format: string | undefined): Image
   return f;
 }
 
-/** Writes next to the target and renames, so a reader never sees half a picture. */
-async function writeAtomically(file: string, data: Buffer): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw new CallmapError(
-      'OUTPUT_WRITE_FAILED',
-      `cannot write ${file}: ${(e as Error).message}; check that the directory exists and is writable`,
-      { cause: e },
-    );
-  }
-}
-
 export const command: Command = {
   name: 'visualize',
   summary: 'Draw the map as PNG, SVG or JPG',
@@ -90,26 +63,11 @@ export const command: Command = {
     } finally {
       await client.close();
     }
-    const clean = cleanGraph(graph);
-    const selected = filterGraph(clean, { namespaces, external });
-    const svg = await dotToSvg(graphToDot(selected));
-    let data: Buffer;
-    let size = '';
-    if (format === 'svg') data = Buffer.from(svg, 'utf8');
-    else if (format === 'png') {
-      const r = rasterize(svg);
-      data = r.png;
-      size = ` (${r.width}×${r.height} px)`;
-    } else {
-      data = svgToJpg(svg);
-    }
-    await writeAtomically(output, data);
-    const what =
-      selected.nodes.length === 0
-        ? 'an empty map (no calls discovered yet)'
-        : `${selected.nodes.length} workloads and ${selected.edges.length} calls`;
+    const w = await writeMapImage(graph, output, { format, namespaces, external });
+    const what = w.nodes === 0 ? 'an empty map (no calls discovered yet)' : `${w.nodes} workloads and ${w.edges} calls`;
+    const size = w.width !== undefined ? ` (${w.width}×${w.height} px)` : '';
     ctx.stdout.write(`Wrote ${format.toUpperCase()} of ${what} to ${output}${size}.\n`);
-    if (clean.skipped > 0) ctx.stderr.write(`callmap visualize: skipped ${clean.skipped} inconsistent graph entries\n`);
+    if (w.skipped > 0) ctx.stderr.write(`callmap visualize: skipped ${w.skipped} inconsistent graph entries\n`);
     return 0;
   },
 };

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import test from 'ava';
 import fc from 'fast-check';
@@ -13,6 +16,7 @@ import {
   rasterScale,
   renderGraph,
   svgSize,
+  writeMapImage,
 } from '../../../mapper/visualize/index.ts';
 import { bigIntents, intent, shopIntents, wl } from '../../unit/visualize/fixtures.ts';
 import { jpegSize, pngSize, svgTexts } from './images.ts';
@@ -110,4 +114,25 @@ test('arbitrary workload names, kinds and paths always lay out and appear verbat
     { numRuns: 60 },
   );
   t.pass();
+});
+
+test('writeMapImage writes atomically, reports what it drew, and fails with a clear code', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-write-'));
+  try {
+    const g = intentsToGraph(shopIntents());
+    const svg = await writeMapImage(g, path.join(dir, 'a.svg'), { format: 'svg', external: true });
+    t.like(svg, { format: 'svg', nodes: 14, edges: 19, skipped: 0 });
+    t.is(svg.width, undefined);
+    const jpg = await writeMapImage(g, path.join(dir, 'b.jpg'), { format: 'jpg', namespaces: ['data'] });
+    t.like(jpg, { nodes: 6, edges: 4 });
+    t.deepEqual(jpegSize(fs.readFileSync(path.join(dir, 'b.jpg'))), { width: jpg.width, height: jpg.height });
+    t.deepEqual(fs.readdirSync(dir).sort(), ['a.svg', 'b.jpg'], 'no temp files left behind');
+    await t.throwsAsync(writeMapImage(g, path.join(dir, 'missing', 'c.png'), { format: 'png' }), {
+      code: 'OUTPUT_WRITE_FAILED',
+      message: /check that the directory exists/,
+    });
+    t.deepEqual(fs.readdirSync(dir).sort(), ['a.svg', 'b.jpg']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
