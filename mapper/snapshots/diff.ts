@@ -207,6 +207,16 @@ function externalsOf(body: SnapshotBody): Map<string, ExternalChange> {
   return out;
 }
 
+/** Client namespace, client name, then the target (workloads before external domains). */
+export function compareRefs(a: EdgeRef, b: EdgeRef): number {
+  return (
+    cmp(a.client.namespace, b.client.namespace) ||
+    cmp(a.client.name, b.client.name) ||
+    cmp(a.server?.namespace ?? '\uffff', b.server?.namespace ?? '\uffff') ||
+    cmp(a.server?.name ?? a.external ?? '', b.server?.name ?? b.external ?? '')
+  );
+}
+
 const EMPTY: SnapshotBody = { intents: [], kafkaAcl: [] };
 
 /**
@@ -257,17 +267,17 @@ export function diffBodies(from: SnapshotBody | null, to: SnapshotBody): DiffLis
     }
   }
   newDeniedKafka.sort(
-    (a, b) =>
-      cmp(wkey(a.client), wkey(b.client)) ||
-      cmp(a.server ? wkey(a.server) : '', b.server ? wkey(b.server) : '') ||
-      cmp(a.resourceType, b.resourceType) ||
-      cmp(a.resourceName, b.resourceName),
+    (a, b) => compareRefs(a, b) || cmp(a.resourceType, b.resourceType) || cmp(a.resourceName, b.resourceName),
   );
 
   const oldExt = externalsOf(before);
   const newExternals = [...externalsOf(to).values()]
     .filter((e) => !oldExt.has(e.domain))
     .sort((a, b) => cmp(a.domain, b.domain));
+
+  for (const l of [newEdges, vanishedEdges, newPorts]) l.sort(compareRefs);
+  for (const l of [newHttp, removedHttp]) l.sort((a, b) => compareRefs(a, b) || cmp(a.path, b.path));
+  for (const l of [newKafka, removedKafka]) l.sort((a, b) => compareRefs(a, b) || cmp(a.topic, b.topic));
 
   const lists = {
     newEdges,
