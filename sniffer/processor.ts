@@ -152,7 +152,11 @@ export class PacketProcessor {
   #isDuplicateDns(buf: Buffer, f: Frame, ipLen: number, msg: number, end: number, time: number): boolean {
     if (end - msg < 2) return false;
     // IPv4: the key is exact (client address; client port and DNS id); IPv6 hashes the address.
-    const ka = ipLen === 4 ? buf.readInt32BE(f.dstOff) : hashWords(buf, f.dstOff, 16, 0x44);
+    const d = f.dstOff;
+    const ka =
+      ipLen === 4
+        ? (buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!
+        : hashWords(buf, d, 16, 0x44);
     const kb = (f.dstPort << 16) | (buf[msg]! << 8) | buf[msg + 1]!;
     if (this.#dedupe.seen(ka ^ 0x44, kb, time)) {
       this.stats.duplicates++;
@@ -168,8 +172,16 @@ export class PacketProcessor {
     const st = decodeDnsResponse(buf, start, end, a);
     if (st === DNS_OK) {
       const f = this.#frame;
-      if (f.family === 4) this.#agg.addDns(buf.readUInt32BE(f.dstOff), undefined, a, buf, time);
-      else this.#agg.addDns(0, formatIpv6(buf, f.dstOff), a, buf, time);
+      if (f.family === 4) {
+        const d = f.dstOff;
+        this.#agg.addDns(
+          (buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!,
+          undefined,
+          a,
+          buf,
+          time,
+        );
+      } else this.#agg.addDns(0, formatIpv6(buf, f.dstOff), a, buf, time);
       s.dnsAnswers++;
       if (countPacket) s.decoded++;
       this.#checkFull();

@@ -231,7 +231,7 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
     if (p < 0 || p + 10 > end) return DNS_MALFORMED;
     const type = (buf[p]! << 8) | buf[p + 1]!;
     const cls = (buf[p + 2]! << 8) | buf[p + 3]!;
-    const ttl = buf.readUInt32BE(p + 4);
+    const ttl = ((buf[p + 4]! << 24) | (buf[p + 5]! << 16) | (buf[p + 6]! << 8) | buf[p + 7]!) >>> 0;
     const rdlen = (buf[p + 8]! << 8) | buf[p + 9]!;
     const data = p + 10;
     p = data + rdlen;
@@ -268,7 +268,10 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
     if (t === 5 || !nameEquals(buf, recOwner[i]!, cur, start, end)) continue;
     ttl = Math.min(ttl, recTtl[i]!);
     if (t === 1) {
-      if (out.v4Count < MAX_IPS) out.v4[out.v4Count++] = buf.readUInt32BE(recData[i]!);
+      if (out.v4Count < MAX_IPS) {
+        const d = recData[i]!;
+        out.v4[out.v4Count++] = (buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!;
+      }
     } else if (out.v6Count < MAX_IPS) {
       out.v6Off[out.v6Count++] = recData[i]!;
     }

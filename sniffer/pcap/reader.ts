@@ -60,8 +60,11 @@ interface Parser {
   result: PcapReadResult;
 }
 
+/** Unsigned 32-bit read without Buffer's argument validation (callers check bounds). */
 function u32(buf: Buffer, off: number, le: boolean): number {
-  return le ? buf.readUInt32LE(off) : buf.readUInt32BE(off);
+  return le
+    ? (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0
+    : ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
 
 function classicParser(st: ClassicState, onPacket: PacketCallback): Parser {
@@ -100,9 +103,9 @@ function classicParser(st: ClassicState, onPacket: PacketCallback): Parser {
           if (eof && pos < end) result.truncated = true;
           return eof ? end : pos;
         }
-        const incl = le ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
+        const incl = u32(buf, pos + 8, le);
         // cheap checks on the hot path; the full plausibility test only when these fail
-        if (incl > MAX_PACKET || incl > (le ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12))) {
+        if (incl > MAX_PACKET || incl > u32(buf, pos + 12, le)) {
           result.corrupt++;
           resyncing = true;
           pos++;
@@ -115,8 +118,8 @@ function classicParser(st: ClassicState, onPacket: PacketCallback): Parser {
           }
           return pos;
         }
-        const sec = le ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos);
-        const frac = le ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
+        const sec = u32(buf, pos, le);
+        const frac = u32(buf, pos + 4, le);
         if (frac >= fracMax || (st.lastSec >= 0 && (sec > st.lastSec + 604_800 || sec < st.lastSec - 604_800))) {
           result.corrupt++;
           resyncing = true;
