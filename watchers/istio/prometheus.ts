@@ -12,7 +12,6 @@ import {
   emptyRawSeries,
   ISTIO_METRICS,
   type IstioMetric,
-  type RawSeries,
   type SkipReason,
   setLabel,
 } from './series.ts';
@@ -26,7 +25,7 @@ export interface PrometheusParser {
   end(): void;
 }
 
-const HIGH = /[\x80-\xff]/;
+const HIGH = /[\x80-\xff]/g;
 const ESCAPE = /\\(.)/g;
 
 function unescapeValue(v: string): string {
@@ -34,9 +33,7 @@ function unescapeValue(v: string): string {
 }
 
 /** A latin1-decoded value back to its real characters (label values are UTF-8 on the wire). */
-function utf8(v: string): string {
-  return HIGH.test(v) ? Buffer.from(v, 'latin1').toString('utf8') : v;
-}
+const utf8 = (v: string): string => Buffer.from(v, 'latin1').toString('utf8');
 
 /** `t.startsWith(name, at)` without the builtin's overhead (it dominated profiles). */
 function sameAt(t: string, at: number, name: string): boolean {
@@ -78,6 +75,17 @@ export function createPrometheusParser(
   // Cache of the next backslash position in the current text, so "is there a backslash
   // before j" is O(1) amortised (most pages have none at all).
   let nextBs = -1;
+  let nextHigh = -1;
+
+  /** Position of the next non-ASCII byte at or after `from` (same amortised scheme). */
+  const highFrom = (t: string, from: number): number => {
+    if (nextHigh < from) {
+      HIGH.lastIndex = from;
+      const m = HIGH.exec(t);
+      nextHigh = m ? m.index : Number.MAX_SAFE_INTEGER;
+    }
+    return nextHigh;
+  };
 
   const backslashFrom = (t: string, from: number): number => {
     if (nextBs < from) {
@@ -149,7 +157,8 @@ export function createPrometheusParser(
             const name = candidates[k] as string;
             if (sameAt(t, ns, name)) {
               const raw = t.slice(vs, ve);
-              setLabel(s, name, utf8(escaped ? unescapeValue(raw) : raw));
+              const value = escaped ? unescapeValue(raw) : raw;
+              setLabel(s, name, highFrom(t, vs) < ve ? utf8(value) : value);
               break;
             }
           }
@@ -179,6 +188,7 @@ export function createPrometheusParser(
   /** Parses the complete lines of `t` in [from, last], `last` being the index of a newline. */
   function runLines(t: string, from: number, last: number): void {
     nextBs = -1;
+    nextHigh = -1;
     let ls = from;
     while (ls <= last) {
       const le = t.indexOf('\n', ls);
@@ -246,5 +256,3 @@ export function parsePrometheusText(
   p.push(typeof page === 'string' ? Buffer.from(page, 'utf8') : page);
   p.end();
 }
-
-export type { RawSeries };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
+import fc from 'fast-check';
 import { createPrometheusParser, parsePrometheusText } from '../../../watchers/istio/prometheus.ts';
 import { createAggregator, type Edge, type PageAggregate } from '../../../watchers/istio/series.ts';
 
@@ -161,4 +162,49 @@ test('namespace filter keeps edges with either side inside', (t) => {
   parsePrometheusText(fixture('sidecar-istio-1.22.prom'), agg);
   t.is(agg.result().edges.size, 0);
   t.is(agg.result().skipped['other-namespace'], 4); // one per series
+});
+
+test('property: any label values in any order, escaped per the format, are read back exactly', (t) => {
+  const escape = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const value = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter((v) => v !== 'unknown');
+  fc.assert(
+    fc.property(
+      value,
+      value,
+      fc.string({ unit: 'grapheme', maxLength: 20 }),
+      fc.constantFrom('', ' ', '\t'),
+      fc.nat(1000),
+      fc.integer({ min: 1, max: 4 }),
+      (client, server, noise, blank, seed, chunk) => {
+        const labels: Array<[string, string]> = [
+          ['reporter', 'destination'],
+          ['source_workload', client],
+          ['source_workload_namespace', 'ns'],
+          ['destination_workload', server],
+          ['destination_workload_namespace', 'ns'],
+          ['request_path', `/p/${client}`],
+          ['source_app', noise],
+          ['x_request_path', 'decoy'],
+        ];
+        // deterministic shuffle from the seed
+        for (let i = labels.length - 1; i > 0; i--) {
+          const j = (seed * (i + 7)) % (i + 1);
+          [labels[i], labels[j]] = [labels[j] as [string, string], labels[i] as [string, string]];
+        }
+        const body = labels.map(([k, v]) => `${k}${blank}=${blank}"${escape(v)}"`).join(`,${blank}`);
+        const page = Buffer.from(`# TYPE istio_requests_total counter\nistio_requests_total{${body}} 3 1700000000\n`);
+        const agg = createAggregator({ templatePaths: false });
+        const parser = createPrometheusParser(agg);
+        for (let i = 0; i < page.length; i += chunk) parser.push(page.subarray(i, i + chunk));
+        parser.end();
+        const got = [...agg.result().edges.values()];
+        if (got.length !== 1) return false;
+        const e = got[0]?.edge;
+        const expectPath = `/p/${client}`.split(/[?#]/)[0];
+        return e?.client.name === client && e.server.name === server && e.path === expectPath && got[0]?.value === 3;
+      },
+    ),
+    { numRuns: 300 },
+  );
+  t.pass();
 });
