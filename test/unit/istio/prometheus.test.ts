@@ -165,7 +165,7 @@ test('namespace filter keeps edges with either side inside', (t) => {
 });
 
 test('property: any label values in any order, escaped per the format, are read back exactly', (t) => {
-  const escape = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const escapeValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
   const value = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter((v) => v !== 'unknown');
   fc.assert(
     fc.property(
@@ -191,7 +191,7 @@ test('property: any label values in any order, escaped per the format, are read 
           const j = (seed * (i + 7)) % (i + 1);
           [labels[i], labels[j]] = [labels[j] as [string, string], labels[i] as [string, string]];
         }
-        const body = labels.map(([k, v]) => `${k}${blank}=${blank}"${escape(v)}"`).join(`,${blank}`);
+        const body = labels.map(([k, v]) => `${k}${blank}=${blank}"${escapeValue(v)}"`).join(`,${blank}`);
         const page = Buffer.from(`# TYPE istio_requests_total counter\nistio_requests_total{${body}} 3 1700000000\n`);
         const agg = createAggregator({ templatePaths: false });
         const parser = createPrometheusParser(agg);
