@@ -13,6 +13,29 @@ export interface DotOptions {
   title?: string;
   /** Draw edge labels (default true). The web map turns them off: it lays out without them. */
   edgeLabels?: boolean;
+  /** Draw a legend of the edge styles under the map (default true when there are edges). */
+  legend?: boolean;
+}
+
+/** Graph label: optional title above a one-line legend of the edge styles, as an HTML-like label. */
+function graphLabel(title: string | undefined, kinds: ReadonlySet<keyof typeof EDGE_STYLE>): string {
+  const entries: Array<[keyof typeof EDGE_STYLE, string, string]> = [
+    ['l4', '——', 'TCP'],
+    ['http', '——', 'HTTP'],
+    ['kafka', '- - -', 'Kafka'],
+    ['denied', '- - -', 'Kafka, all denied'],
+  ];
+  const cells = entries
+    .filter(([k]) => kinds.has(k))
+    .map(
+      ([k, line, text]) =>
+        `<TD><FONT COLOR="${EDGE_STYLE[k].color}"><B>${line}</B></FONT>&#160;&#160;<FONT COLOR="#374151">${text}</FONT>&#160;&#160;</TD>`,
+    )
+    .join('');
+  const rows = [];
+  if (title) rows.push(`<TR><TD COLSPAN="4"><B>${htmlText(title)}</B></TD></TR>`);
+  if (cells) rows.push(`<TR>${cells}</TR>`);
+  return `<<TABLE BORDER="0" CELLSPACING="8" CELLPADDING="0">${rows.join('')}</TABLE>>`;
 }
 
 export const EDGE_STYLE = {
@@ -129,8 +152,12 @@ export function graphToDot(graph: GraphResponse, opts: DotOptions = {}): string 
   const byId = (a: GraphNode, b: GraphNode) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const out: string[] = [];
   out.push('digraph callmap {');
+  const kinds = new Set(edges.map(edgeStyleKind));
+  const legend = opts.legend !== false && kinds.size > 0;
+  const label: Record<string, Raw> =
+    legend || opts.title ? { label: { raw: graphLabel(opts.title, legend ? kinds : new Set()) } } : {};
   out.push(
-    `  graph [${attrs({ rankdir: 'LR', fontname: FONT, fontsize: '12', nodesep: '0.3', ranksep: '1.0', pad: '0.3', bgcolor: 'white', newrank: 'true', labelloc: 't', ...(opts.title ? { label: opts.title } : {}) })}];`,
+    `  graph [${attrs({ rankdir: 'LR', fontname: FONT, fontsize: '12', nodesep: '0.3', ranksep: '1.0', pad: '0.3', bgcolor: 'white', newrank: 'true', labelloc: 'b', labeljust: 'l', ...label })}];`,
   );
   out.push(
     `  node [${attrs({ shape: 'box', fontname: FONT, fontsize: '11', margin: '0.16,0.06', penwidth: '1.2' })}];`,
@@ -140,7 +167,7 @@ export function graphToDot(graph: GraphResponse, opts: DotOptions = {}): string 
   for (const ns of [...byNs.keys()].sort()) {
     out.push(`  subgraph ${dotString(`cluster_ns_${i++}`)} {`);
     out.push(
-      `    graph [${attrs({ label: `namespace: ${ns}`, style: 'rounded,filled', fillcolor: '#f3f4f6', color: '#d1d5db', fontcolor: '#374151', class: 'namespace' })}];`,
+      `    graph [${attrs({ label: `namespace: ${ns}`, labelloc: 't', labeljust: 'c', style: 'rounded,filled', fillcolor: '#f3f4f6', color: '#d1d5db', fontcolor: '#374151', class: 'namespace' })}];`,
     );
     for (const n of (byNs.get(ns) ?? []).sort(byId)) out.push(nodeStatement(n, '    '));
     out.push('  }');
@@ -148,7 +175,7 @@ export function graphToDot(graph: GraphResponse, opts: DotOptions = {}): string 
   if (externals.length > 0) {
     out.push(`  subgraph "cluster_external" {`);
     out.push(
-      `    graph [${attrs({ label: 'external', style: 'rounded,dashed', color: '#a16207', fontcolor: '#a16207', class: 'namespace' })}];`,
+      `    graph [${attrs({ label: 'external', labelloc: 't', labeljust: 'c', style: 'rounded,dashed', color: '#a16207', fontcolor: '#a16207', class: 'namespace' })}];`,
     );
     for (const n of externals.sort(byId)) out.push(nodeStatement(n, '    '));
     out.push('  }');

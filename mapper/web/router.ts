@@ -139,7 +139,8 @@ export async function selectGraph(source: GraphSource, q: GraphQuery, req: Reque
 export async function buildWebMap(source: GraphSource, q: GraphQuery, req: Request): Promise<WebMap> {
   const all = cleanGraph(await source({ namespaces: [], external: q.external }, req));
   const graph = filterGraph(all, q);
-  const layout = graph.nodes.length > 0 ? await dotLayout(graphToDot(graph, { edgeLabels: false })) : emptyLayout();
+  const layout =
+    graph.nodes.length > 0 ? await dotLayout(graphToDot(graph, { edgeLabels: false, legend: false })) : emptyLayout();
   return { namespaces: namespacesOf(all), graph, layout, skipped: all.skipped };
 }
 

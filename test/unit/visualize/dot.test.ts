@@ -195,3 +195,18 @@ test('visualize picks the format from the extension and rejects mismatches', (t)
   t.throws(() => resolveFormat('map.png', 'svg'), { code: 'USAGE', message: /does not match/ });
   t.throws(() => resolveFormat('map.png', 'gif'), { code: 'USAGE', message: /png, svg, jpg/ });
 });
+
+test('a legend lists only the edge styles present; a title is escaped; both can be left out', (t) => {
+  const dot = graphToDot(shop(), { title: 'Shop <prod> & "co"' });
+  const graphLine = dot.split('\n').find((l) => l.startsWith('  graph [')) ?? t.fail();
+  for (const text of ['TCP', 'HTTP', 'Kafka', 'Kafka, all denied']) t.true(graphLine.includes(`>${text}</FONT>`), text);
+  t.true(graphLine.includes('<B>Shop &lt;prod&gt; &amp; &quot;co&quot;</B>'));
+  const httpOnly = graphToDot(
+    intentsToGraph([intent(wl('a', 'x'), wl('b', 'x'), { http: [{ path: '/', methods: ['GET'] }] })]),
+  );
+  const line = httpOnly.split('\n').find((l) => l.startsWith('  graph [')) ?? t.fail();
+  t.true(line.includes('>HTTP</FONT>'));
+  t.false(line.includes('>TCP</FONT>') || line.includes('>Kafka</FONT>'));
+  t.false(graphToDot(shop(), { legend: false }).split('\n')[1]?.includes('label=') ?? true);
+  t.false(graphToDot({ nodes: [], edges: [] }).includes('label='), 'no legend on an empty map');
+});
