@@ -78,10 +78,17 @@ export function startSnapshotScheduler(opts: SchedulerOptions): SnapshotSchedule
     logger: {
       info: () => {},
       debug: () => {},
-      warn: (m) => opts.log(`callmap mapper: snapshot schedule: ${m}`),
+      // Overlaps are expected with noOverlap and counted in stats().skipped instead of logged.
+      warn: (m) => {
+        if (!/overlap/i.test(m)) opts.log(`callmap mapper: snapshot schedule: ${m}`);
+      },
       error: (m) => opts.log(`callmap mapper: snapshot schedule: ${String(m)}`),
     },
     ...(opts.timezone ? { timezone: opts.timezone } : {}),
+  });
+
+  task.on('execution:overlap', () => {
+    st.skipped++;
   });
 
   return {
