@@ -167,7 +167,7 @@ test('periodic mode: ticks report, /metrics counts, shutdown on signal', async (
   );
   const running = runIstioWatcher(cfg, ctx, { metricsHost: '127.0.0.1', onMetricsPort: (p) => (metricsPort = p) });
   const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
   };
   await until(() => stats.hits >= 3);
   stats.body = requestsLine('destination', 'a', 'b', '/x', 4);
