@@ -53,6 +53,7 @@ export function linkTypeFromCap(name: string): number {
 export const CAPTURE_BUFFER_BYTES = 2 * 1024 * 1024;
 
 let capModule: CapModule | undefined;
+const failedHandles: CapInstance[] = [];
 
 function loadCap(): CapModule {
   if (capModule) return capModule;
@@ -79,12 +80,22 @@ export function listDevices(): string[] {
 /** Opens `device` with the kernel filter; throws SNIFFER_CAPTURE with what to do on failure. */
 export const openCapture: CaptureOpener = (device, filter, onPacket) => {
   const { Cap } = loadCap();
+  const devices = Cap.deviceList().map((d) => d.name);
+  if (!devices.includes(device)) {
+    throw new CallmapError(
+      'SNIFFER_NO_DEVICE',
+      `no capture device ${JSON.stringify(device)}; pick --interface from: ${devices.join(', ') || '(none visible: missing CAP_NET_RAW?)'}`,
+    );
+  }
   const cap = new Cap();
   const buffer = Buffer.alloc(65535);
   let lt: number;
   try {
     lt = linkTypeFromCap(cap.open(device, filter, CAPTURE_BUFFER_BYTES, buffer));
   } catch (e) {
+    // cap keeps a half-open handle after a failed open and aborts the process if that object is
+    // ever garbage collected (its destructor unrefs what it never ref'd): keep it reachable.
+    failedHandles.push(cap);
     throw new CallmapError(
       'SNIFFER_CAPTURE',
       `cannot capture on ${device}: ${(e as Error).message}; the sniffer needs CAP_NET_RAW (run as root or grant the capability) and an existing --interface`,

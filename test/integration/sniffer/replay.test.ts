@@ -109,6 +109,9 @@ test('bad flags and missing files are clear errors', async (t) => {
   const missing = await cli(['--pcap', join(dir, 'nope.pcap'), '--mapper-url', 'http://127.0.0.1:9']);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /cannot open .*nope\.pcap.*SNIFFER_PCAP_OPEN/);
+  const noDevice = await cli(['--interface', 'nope0', '--metrics-port', '0', '--metrics-host', '127.0.0.1']);
+  t.is(noDevice.code, 1);
+  t.regex(noDevice.stderr, /no capture device "nope0"|needs the optional "cap" package/);
   const help = await cli(['--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /--pcap FILE/);
