@@ -1,0 +1,62 @@
+/**
+ * The real `callmap mapper` process (child, against the Kubernetes API test server) with
+ * --snapshot-schedule/--snapshot-keep: scheduled snapshots appear over HTTP, retention holds,
+ * `callmap report` works against it, and the snapshot database outlives a SIGTERM.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import type { SnapshotMeta } from '../../../mapper/snapshots/types.ts';
+import { startKubeApiServer } from '../../kube-api-server/index.ts';
+import { tempDir } from '../../unit/mapper/fixtures.ts';
+import { runCli, spawnMapper } from '../mapper/harness.ts';
+
+const FIXTURE = fileURLToPath(new URL('../../fixtures/k8s/resolution.yaml', import.meta.url));
+
+async function eventually(check: () => Promise<boolean>, ms = 15_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+test('callmap mapper --snapshot-schedule takes snapshots itself, keeps N, serves them to callmap report', async (t) => {
+  const kube = await startKubeApiServer({ fixture: FIXTURE });
+  t.teardown(() => kube.close());
+  const db = path.join(tempDir(), 'e2e.db');
+  const m = await spawnMapper([
+    '--db',
+    db,
+    '--kubeconfig',
+    kube.kubeconfigPath,
+    '--snapshot-schedule',
+    '* * * * * *',
+    '--snapshot-keep',
+    '3',
+    '--snapshot-max-age',
+    '1h',
+  ]);
+  t.teardown(() => {
+    m.child.kill('SIGKILL');
+  });
+  const list = async (): Promise<SnapshotMeta[]> =>
+    ((await (await fetch(`${m.url}/api/v1/snapshots`)).json()) as { snapshots: SnapshotMeta[] }).snapshots;
+  t.true(await eventually(async () => (await list()).some((s) => s.id >= 4)), m.stderr());
+  const l = await list();
+  t.true(l.length <= 3, `retention keeps 3, got ${l.length}`);
+  t.true(l.every((s) => s.trigger === 'schedule'));
+  t.regex(m.stderr(), /callmap mapper: snapshot \d+ taken \(0 edges\)/);
+
+  const r = await runCli(['report', '--mapper-url', m.url, '--format', 'json']);
+  t.is(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  t.is(report.snapshot.trigger, 'api');
+  t.true(report.previous?.trigger === 'schedule', 'the previous snapshot (same filter) is a scheduled one');
+
+  m.child.kill('SIGTERM');
+  t.is(await m.exited, 0, m.stderr());
+  t.true(fs.existsSync(path.join(path.dirname(db), 'e2e.snapshots.db')));
+});
