@@ -143,6 +143,7 @@ async function parent(): Promise<void> {
     execArgv: ['--import=tsx', '--expose-gc', ...extra, ...prof],
     env,
   });
+  const exited = new Promise((r) => proc.once('exit', r));
   const next = (): Promise<Msg> => new Promise((resolve) => proc.once('message', (m) => resolve(m as Msg)));
   const { url } = await next();
   proc.send({ cmd: 'stats' });
@@ -179,7 +180,7 @@ async function parent(): Promise<void> {
   const stats = await next();
   proc.send({ cmd: 'stop' });
   await pool.close();
-  await new Promise((r) => proc.once('exit', r));
+  await exited;
 
   const steadyTotal = steadyBodies.length * BATCH;
   const rate = steadyTotal / secs;

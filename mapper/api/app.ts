@@ -10,7 +10,7 @@ import { CallmapError, type ErrorBody, isCallmapError, parseReportBatch } from '
 import { documentFileName, renderDocuments, toClientIntents } from '../export/clientintents.ts';
 import { createIngestPipeline, type IngestOptions, type IngestPipeline } from '../ingest/index.ts';
 import type { Resolver } from '../k8s/types.ts';
-import { buildGraph, buildIntents, countIntents } from '../store/intents.ts';
+import { buildGraph, buildIntents, countIntents, intentsJson } from '../store/intents.ts';
 import type { MapStore } from '../store/types.ts';
 import { webRouter } from '../web/router.ts';
 import { createEventHub, type EventHub } from './events.ts';
@@ -179,7 +179,7 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     send(
       res,
       cache.get(`intents:${q.key}`, store.version, () => ({
-        body: Buffer.from(JSON.stringify({ intents: buildIntents(store, q.filter) })),
+        body: Buffer.from(intentsJson(store, q.filter)),
         contentType: 'application/json',
       })),
     );

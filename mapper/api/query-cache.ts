@@ -12,15 +12,19 @@ export interface CachedBody {
 export interface QueryCache {
   get(key: string, version: number, build: () => CachedBody): CachedBody;
   size(): number;
+  bytes(): number;
 }
 
-export function createQueryCache(maxEntries = 64): QueryCache {
+/** At most `maxEntries` bodies and `maxBytes` bytes; a body larger than the budget is not kept. */
+export function createQueryCache(maxEntries = 64, maxBytes = 64 * 1024 * 1024): QueryCache {
   let version = -1;
+  let bytes = 0;
   const entries = new Map<string, CachedBody>();
   return {
     get(key, v, build) {
       if (v !== version) {
         entries.clear();
+        bytes = 0;
         version = v;
       }
       const hit = entries.get(key);
@@ -30,14 +34,18 @@ export function createQueryCache(maxEntries = 64): QueryCache {
         return hit;
       }
       const fresh = build();
+      if (fresh.body.length > maxBytes) return fresh;
       entries.set(key, fresh);
-      while (entries.size > maxEntries) {
+      bytes += fresh.body.length;
+      while (entries.size > maxEntries || bytes > maxBytes) {
         const oldest = entries.keys().next();
         if (oldest.done) break;
+        bytes -= entries.get(oldest.value)?.body.length ?? 0;
         entries.delete(oldest.value);
       }
       return fresh;
     },
     size: () => entries.size,
+    bytes: () => bytes,
   };
 }

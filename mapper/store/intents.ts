@@ -65,6 +65,23 @@ function identity(store: MapStore, ref: WorkloadRef): WorkloadIdentity {
 export function buildIntents(store: MapStore, f: IntentsFilter = {}): Intent[] {
   const ns = f.namespaces && f.namespaces.length > 0 ? new Set(f.namespaces) : undefined;
   const exclude = f.excludeLabels && f.excludeLabels.length > 0 ? f.excludeLabels : undefined;
+  if (!f.asKubernetesService && !f.server) {
+    // Common case: reuse the sorted grouping (no per-edge keys, no sort).
+    const out: Intent[] = [];
+    for (const g of groupedEdges(store)) {
+      const e = g[0] as EdgeRecord;
+      if (e.extDomain !== undefined && !f.external) continue;
+      if (ns && !ns.has(e.client.namespace)) continue;
+      if (
+        exclude &&
+        (hasLabel(store.workload(e.client), exclude) || (e.server && hasLabel(store.workload(e.server), exclude)))
+      ) {
+        continue;
+      }
+      out.push(groupIntent(store, g));
+    }
+    return out;
+  }
   const groups = new Map<string, Acc>();
   for (const e of store.edges()) {
     if (e.extDomain !== undefined && !f.external) continue;
@@ -210,4 +227,97 @@ export function buildGraph(intents: readonly Intent[]): GraphResponse {
     edges.push({ id: `${source}->${target}`, source, target, kinds, intent: it });
   }
   return { nodes: [...nodes.values()].sort((a, b) => cmp(a.id, b.id)), edges };
+}
+
+// ---------------------------------------------------------------------------
+// Fast path for `GET /api/v1/intents`: edges grouped per (client, target) in output order, kept
+// until edges are added or removed; each single-edge group's JSON is cached on the edge until it
+// (or any workload identity) changes. A cold response after a small change is then a join of
+// cached strings instead of rebuilding and re-serialising every intent.
+
+interface Grouped {
+  structure: number;
+  groups: EdgeRecord[][];
+}
+
+const groupedCache = new WeakMap<MapStore, Grouped>();
+const fragments = new WeakMap<EdgeRecord, { rev: number; idv: number; json: string }>();
+
+const groupKey = (e: EdgeRecord): string =>
+  `${e.client.namespace}/${e.client.name}>${e.extDomain !== undefined ? `\uffff${e.extDomain}` : `${e.server?.namespace}/${e.server?.name}`}`;
+
+function compareGroups(a: EdgeRecord[], b: EdgeRecord[]): number {
+  const x = a[0] as EdgeRecord;
+  const y = b[0] as EdgeRecord;
+  return (
+    cmp(x.client.namespace, y.client.namespace) ||
+    cmp(x.client.name, y.client.name) ||
+    cmp(x.server?.namespace ?? '\uffff', y.server?.namespace ?? '\uffff') ||
+    cmp(x.server?.name ?? x.extDomain ?? '', y.server?.name ?? y.extDomain ?? '')
+  );
+}
+
+/** Edges grouped per (client, server workload or external domain), sorted like `buildIntents`. */
+export function groupedEdges(store: MapStore): readonly EdgeRecord[][] {
+  const c = groupedCache.get(store);
+  if (c && c.structure === store.structureVersion) return c.groups;
+  const m = new Map<string, EdgeRecord[]>();
+  for (const e of store.edges()) {
+    const k = groupKey(e);
+    const g = m.get(k);
+    if (g) g.push(e);
+    else m.set(k, [e]);
+  }
+  const groups = [...m.values()].sort(compareGroups);
+  groupedCache.set(store, { structure: store.structureVersion, groups });
+  return groups;
+}
+
+function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
+  const first = group[0] as EdgeRecord;
+  const intent: Intent = {
+    client: identity(store, first.client),
+    ports: [],
+    http: [],
+    kafka: [],
+    firstSeen: first.firstSeen,
+    lastSeen: first.lastSeen,
+    count: 0,
+  };
+  if (first.server) intent.server = identity(store, first.server);
+  if (first.extDomain !== undefined) intent.external = { domain: first.extDomain, ips: [] };
+  const acc: Acc = { intent, http: new Map(), kafka: new Map(), ports: new Set(), ips: new Set(), viaSeen: -1 };
+  for (const e of group) merge(acc, e);
+  return finish(acc);
+}
+
+function groupJson(store: MapStore, group: readonly EdgeRecord[]): string {
+  if (group.length !== 1) return JSON.stringify(groupIntent(store, group));
+  const e = group[0] as EdgeRecord;
+  const hit = fragments.get(e);
+  if (hit && hit.rev === e.rev && hit.idv === store.identityVersion) return hit.json;
+  const json = JSON.stringify(groupIntent(store, group));
+  fragments.set(e, { rev: e.rev, idv: store.identityVersion, json });
+  return json;
+}
+
+/** The `IntentsResponse` JSON text; same content as `JSON.stringify({ intents: buildIntents(store, f) })`. */
+export function intentsJson(store: MapStore, f: IntentsFilter = {}): string {
+  if (f.asKubernetesService || f.server) return JSON.stringify({ intents: buildIntents(store, f) });
+  const ns = f.namespaces && f.namespaces.length > 0 ? new Set(f.namespaces) : undefined;
+  const exclude = f.excludeLabels && f.excludeLabels.length > 0 ? f.excludeLabels : undefined;
+  const parts: string[] = [];
+  for (const g of groupedEdges(store)) {
+    const e = g[0] as EdgeRecord;
+    if (e.extDomain !== undefined && !f.external) continue;
+    if (ns && !ns.has(e.client.namespace)) continue;
+    if (
+      exclude &&
+      (hasLabel(store.workload(e.client), exclude) || (e.server && hasLabel(store.workload(e.server), exclude)))
+    ) {
+      continue;
+    }
+    parts.push(groupJson(store, g));
+  }
+  return `{"intents":[${parts.join(',')}]}`;
 }

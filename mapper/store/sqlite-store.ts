@@ -155,6 +155,8 @@ class SqliteMapStore implements MapStore {
   #db: Database.Database;
   #open = true;
   #version = 0;
+  #structureVersion = 0;
+  #identityVersion = 0;
   #edges = new Map<string, EdgeRecord>();
   #workloads = new Map<string, WorkloadIdentity>();
   #workloadLabelsJson = new Map<string, string>();
@@ -256,6 +258,7 @@ class SqliteMapStore implements MapStore {
         firstSeen: Number(r['first_seen']),
         lastSeen: Number(r['last_seen']),
         count: Number(r['count']),
+        rev: 0,
       };
       byId.set(rec.id, rec);
       this.#edges.set(rec.key, rec);
@@ -304,6 +307,14 @@ class SqliteMapStore implements MapStore {
     return this.#version;
   }
 
+  get structureVersion(): number {
+    return this.#structureVersion;
+  }
+
+  get identityVersion(): number {
+    return this.#identityVersion;
+  }
+
   get edgeCount(): number {
     return this.#edges.size;
   }
@@ -334,6 +345,8 @@ class SqliteMapStore implements MapStore {
     this.ensureOpen();
     const s = this.#s;
     const after: Array<() => void> = [];
+    let structural = false;
+    let identity = false;
     const run = this.#db.transaction((): void => {
       for (const b of batches) {
         if (s.batchInsert.run(b.batchId, now, b.accepted).changes === 0) {
@@ -388,8 +401,12 @@ class SqliteMapStore implements MapStore {
             firstSeen: e.firstSeen,
             lastSeen: e.lastSeen,
             count: e.count,
+            rev: 0,
           };
-          after.push(() => this.#edges.set(key, fresh));
+          after.push(() => {
+            this.#edges.set(key, fresh);
+            structural = true;
+          });
           this.details(fresh, e, after, true);
         } else {
           const firstSeen = Math.min(rec.firstSeen, e.firstSeen);
@@ -410,6 +427,7 @@ class SqliteMapStore implements MapStore {
             rec.firstSeen = firstSeen;
             rec.lastSeen = lastSeen;
             rec.count = count;
+            rec.rev++;
             if (newPorts) rec.ports = newPorts;
           });
           this.details(rec, e, after, false);
@@ -422,6 +440,7 @@ class SqliteMapStore implements MapStore {
         after.push(() => {
           this.#workloads.set(k, w);
           this.#workloadLabelsJson.set(k, json);
+          identity = true;
         });
       }
       for (const e of delta.edges) {
@@ -453,6 +472,8 @@ class SqliteMapStore implements MapStore {
     });
     run.immediate();
     for (const f of after) f();
+    if (structural) this.#structureVersion++;
+    if (identity) this.#identityVersion++;
     if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
   }
 
@@ -555,6 +576,8 @@ class SqliteMapStore implements MapStore {
     this.#workloads.clear();
     this.#workloadLabelsJson.clear();
     this.#lastInput.clear();
+    this.#structureVersion++;
+    this.#identityVersion++;
     this.changed();
     return removed;
   }

@@ -75,6 +75,8 @@ export interface EdgeRecord {
   firstSeen: number;
   lastSeen: number;
   count: number;
+  /** Bumped on every change of this edge (lets readers cache what they derive from it). */
+  rev: number;
 }
 
 export interface ApplyResult {
@@ -90,6 +92,10 @@ export interface MapStore {
   readonly path: string;
   /** Monotonic change counter; increases after every committed change (ingest, reset). */
   readonly version: number;
+  /** Increases when edges are added or removed (not when they only change): orderings stay valid. */
+  readonly structureVersion: number;
+  /** Increases when a workload's kind or labels change. */
+  readonly identityVersion: number;
   /** Number of edges in the map. */
   readonly edgeCount: number;
   isOpen(): boolean;

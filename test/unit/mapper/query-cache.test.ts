@@ -1,0 +1,34 @@
+import test from 'ava';
+import { createQueryCache } from '../../../mapper/api/query-cache.ts';
+
+const body = (n: number) => ({ body: Buffer.alloc(n), contentType: 'application/json' });
+
+test('the cache serves a body until the store version changes', (t) => {
+  const c = createQueryCache();
+  let builds = 0;
+  const build = () => {
+    builds++;
+    return body(10);
+  };
+  c.get('a', 1, build);
+  c.get('a', 1, build);
+  t.is(builds, 1);
+  c.get('a', 2, build);
+  t.is(builds, 2);
+  t.is(c.size(), 1);
+});
+
+test('the cache keeps to its entry and byte budgets and skips oversized bodies', (t) => {
+  const c = createQueryCache(2, 100);
+  c.get('a', 1, () => body(40));
+  c.get('b', 1, () => body(40));
+  c.get('c', 1, () => body(40));
+  t.is(c.size(), 2);
+  t.is(c.bytes(), 80);
+  c.get('big', 1, () => body(500));
+  t.is(c.size(), 2);
+  t.is(c.bytes(), 80);
+  c.get('d', 1, () => body(90));
+  t.is(c.size(), 1);
+  t.is(c.bytes(), 90);
+});
