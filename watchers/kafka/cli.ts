@@ -9,7 +9,7 @@ import { delimiter } from 'node:path';
 import { duration, list, nameDotNamespace, parseCli, port as portFlag } from '../../mapper/cli/args.ts';
 import { type CliContext, type Command, EXIT, UsageError } from '../../mapper/cli/command.ts';
 import { httpTransport, ObservationReporter, resolveMapperUrl, unreachable } from '../../mapper/client/index.ts';
-import type { WorkloadRef } from '../../mapper/contract/index.ts';
+import { CallmapError, type WorkloadRef } from '../../mapper/contract/index.ts';
 import { kubeAccess, loadKubeConfig } from './kube.ts';
 import { kafkaRegistry, metricsPort, serveMetrics } from './metrics.ts';
 import { SKIP_REASONS } from './parse.ts';
@@ -177,6 +177,12 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       const s = reporter.stats();
       if (s.queuedObservations + s.pendingObservations > 0) {
         throw unreachable(cfg.mapperUrl, new Error(`${s.queuedObservations} observations not delivered`));
+      }
+      if (s.rejectedBatches > 0) {
+        throw new CallmapError(
+          'KAFKA_REPORT_REJECTED',
+          `the mapper at ${cfg.mapperUrl} rejected ${s.rejectedBatches} report batch(es); check that the mapper and this watcher are the same callmap version`,
+        );
       }
       ctx.stdout.write(`${summary(stats)}\n`);
       return EXIT.ok;

@@ -220,3 +220,34 @@ test('CLI follow mode: reports as lines arrive, serves metrics, stops cleanly on
   t.regex(f.err(), /2 lines read, 2 authorizer decisions, 0 skipped, 2 observations reported/);
   await t.throwsAsync(fetch(`http://127.0.0.1:${port}/metrics`), undefined, 'metrics server closed');
 });
+
+test('--once exits 1 when the mapper rejects the batches', async (t) => {
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(req.url === '/healthz' ? 200 : 400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'CONTRACT_INVALID', message: 'no' } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as { port: number };
+  const f = fakeCtx();
+  const code = await main(
+    [
+      'watch',
+      'kafka',
+      '--once',
+      '--log-file',
+      corpusPath,
+      '--server-name',
+      'k.ns',
+      '--mapper-url',
+      `http://127.0.0.1:${port}`,
+    ],
+    f.ctx,
+  );
+  t.is(code, 1);
+  t.regex(f.err(), /rejected 1 report batch\(es\).*KAFKA_REPORT_REJECTED/);
+});
