@@ -3,6 +3,7 @@
  * endpoint that places nodes with Graphviz `dot` (same look as `callmap visualize`), and image
  * exports. Graph data comes from the mapper's own `/api/v1/graph` over HTTP (ADR 0070).
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
@@ -34,6 +35,8 @@ export interface WebRouterOptions {
   graphSource?: GraphSource;
   /** Timeout of one graph fetch, ms (default 15000). */
   fetchTimeoutMs?: number;
+  /** Layout cache (default: a private one keeping the last 8 layouts). */
+  layoutCache?: LayoutCache;
 }
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
@@ -136,12 +139,54 @@ export async function selectGraph(source: GraphSource, q: GraphQuery, req: Reque
   return filterGraph(all, q);
 }
 
-export async function buildWebMap(source: GraphSource, q: GraphQuery, req: Request): Promise<WebMap> {
-  const all = cleanGraph(await source({ namespaces: [], external: q.external }, req));
-  const graph = filterGraph(all, q);
-  const layout =
-    graph.nodes.length > 0 ? await dotLayout(graphToDot(graph, { edgeLabels: false, legend: false })) : emptyLayout();
-  return { namespaces: namespacesOf(all), graph, layout, skipped: all.skipped };
+/** The last few layouts, keyed by a hash of the graph and the filter: every open tab reloads after the same event. */
+export class LayoutCache {
+  readonly #max: number;
+  readonly #entries = new Map<string, WebMap>();
+  hits = 0;
+  misses = 0;
+
+  constructor(max = 8) {
+    this.#max = max;
+  }
+
+  async get(key: string, build: () => Promise<WebMap>): Promise<WebMap> {
+    const found = this.#entries.get(key);
+    if (found) {
+      this.hits++;
+      this.#entries.delete(key);
+      this.#entries.set(key, found);
+      return found;
+    }
+    this.misses++;
+    const value = await build();
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.#entries.delete(oldest);
+    }
+    return value;
+  }
+}
+
+export async function buildWebMap(
+  source: GraphSource,
+  q: GraphQuery,
+  req: Request,
+  cache: LayoutCache = new LayoutCache(),
+): Promise<WebMap> {
+  const raw = await source({ namespaces: [], external: q.external }, req);
+  const key = createHash('sha256')
+    .update(JSON.stringify([q, raw]))
+    .digest('base64url');
+  return cache.get(key, async () => {
+    const all = cleanGraph(raw);
+    const graph = filterGraph(all, q);
+    const layout =
+      graph.nodes.length > 0 ? await dotLayout(graphToDot(graph, { edgeLabels: false, legend: false })) : emptyLayout();
+    return { namespaces: namespacesOf(all), graph, layout, skipped: all.skipped };
+  });
 }
 
 const emptyLayout = (): WebMap['layout'] => ({ nodes: {}, width: 0, height: 0 });
@@ -150,6 +195,7 @@ export function webRouter(opts: WebRouterOptions = {}): Router {
   const r = Router();
   const source = opts.graphSource ?? selfGraphSource(opts.fetchTimeoutMs);
   const staticDir = opts.staticDir ?? DEFAULT_STATIC_DIR;
+  const layouts = opts.layoutCache ?? new LayoutCache();
 
   r.get('/vendor/cytoscape.min.js', (_req: Request, res: Response) => {
     res.type('text/javascript').setHeader('Cache-Control', 'public, max-age=3600');
@@ -158,7 +204,7 @@ export function webRouter(opts: WebRouterOptions = {}): Router {
 
   r.get('/map.json', async (req: Request, res: Response) => {
     const q = parseGraphQuery(req.query as Record<string, unknown>);
-    const map = await buildWebMap(source, q, req);
+    const map = await buildWebMap(source, q, req, layouts);
     res.setHeader('Cache-Control', 'no-store');
     res.status(200).json(map);
   });

@@ -8,7 +8,7 @@ import express from 'express';
 import { CallmapError, type GraphResponse } from '../../../mapper/contract/index.ts';
 import { type MapperService, startMapperService } from '../../../mapper/service.ts';
 import { intentsToGraph } from '../../../mapper/visualize/index.ts';
-import { cytoscapePath, type WebMap, webRouter } from '../../../mapper/web/router.ts';
+import { cytoscapePath, LayoutCache, type WebMap, webRouter } from '../../../mapper/web/router.ts';
 import { shopIntents } from '../../unit/visualize/fixtures.ts';
 import { pngSize, svgTexts } from '../visualize/images.ts';
 import { fixtureFeed, postReport, reportBatch } from './shop-mapper.ts';
@@ -179,4 +179,25 @@ test('an unreachable or failing graph source is a 502 ErrorBody, not a crash', a
         }
       }),
   );
+});
+
+test('layouts are cached per graph and filter, so tabs reloading after one event share one dot run', async (t) => {
+  const cache = new LayoutCache(2);
+  let graph: GraphResponse = intentsToGraph(shopIntents());
+  await withRouter({ graphSource: async () => graph, layoutCache: cache }, async (url) => {
+    const a = await (await fetch(`${url}/map.json`)).json();
+    const b = await (await fetch(`${url}/map.json`)).json();
+    t.deepEqual(a, b);
+    t.deepEqual([cache.misses, cache.hits], [1, 1]);
+    await fetch(`${url}/map.json?namespaces=data`);
+    t.deepEqual([cache.misses, cache.hits], [2, 1], 'another filter is another layout');
+    graph = intentsToGraph(shopIntents().slice(1));
+    const c = (await (await fetch(`${url}/map.json`)).json()) as WebMap;
+    t.deepEqual([cache.misses, cache.hits], [3, 1], 'new data is laid out again');
+    t.is(c.graph.edges.length, 18);
+    // capacity 2: the first entry was evicted
+    graph = intentsToGraph(shopIntents());
+    await fetch(`${url}/map.json`);
+    t.deepEqual([cache.misses, cache.hits], [4, 1]);
+  });
 });
