@@ -40,7 +40,8 @@ Options:
                                 or one self-contained HTML page with the map picture
       --out DIR                 Write callmap-report-<time>-<id>.<format> into DIR (created if missing)
                                 instead of printing to stdout
-      --webhook URL             Also POST the JSON report to URL (retried with backoff)
+      --webhook URL             Also POST the JSON report to URL (retried with backoff;
+                                env CALLMAP_REPORT_WEBHOOK, e.g. from a Secret)
       --webhook-retries N       Retries after the first webhook attempt (default 4)
       --fail-on-new-edges       Exit 4 when edges appeared since the previous snapshot
       --mapper-url URL          Mapper to ask (env CALLMAP_MAPPER_URL, default http://localhost:9090)
@@ -110,9 +111,10 @@ export const command: Command = {
     }
     if (values.out !== undefined && values.out.trim() === '') throw new UsageError('--out must name a directory');
     let webhook: URL | undefined;
-    if (values.webhook !== undefined) {
+    const webhookRaw = values.webhook ?? (ctx.env['CALLMAP_REPORT_WEBHOOK'] || undefined);
+    if (webhookRaw !== undefined) {
       try {
-        webhook = parseWebhookUrl(values.webhook);
+        webhook = parseWebhookUrl(webhookRaw);
       } catch (e) {
         throw new UsageError((e as Error).message);
       }

@@ -112,17 +112,10 @@ test('webhook that always fails: exit 3, the snapshot stays listed in the mapper
   const m = await loaded(t);
   const hook = await webhook([500]);
   t.teardown(() => hook.close());
-  const r = await runCli([
-    'report',
-    '--mapper-url',
-    m.url,
-    '--webhook',
-    hook.url,
-    '--webhook-retries',
-    '2',
-    '--format',
-    'json',
-  ]);
+  // The URL from the environment this time (the chart passes it from a Secret).
+  const r = await runCli(['report', '--mapper-url', m.url, '--webhook-retries', '2', '--format', 'json'], {
+    CALLMAP_REPORT_WEBHOOK: hook.url,
+  });
   t.is(r.code, 3, r.stderr);
   t.is(hook.bodies.length, 3);
   t.regex(
