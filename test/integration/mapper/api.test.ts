@@ -5,6 +5,7 @@ import { Router } from 'express';
 import { parse, parseAllDocuments } from 'yaml';
 import { API_ROUTES, createMapperApp } from '../../../mapper/api/app.ts';
 import type { ErrorBody, GraphResponse, IngestReceipt, IntentsResponse } from '../../../mapper/contract/index.ts';
+import { SNAPSHOT_ROUTES } from '../../../mapper/snapshots/router.ts';
 import { openMapStore } from '../../../mapper/store/index.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
 import { crdErrors, crdValidators } from '../../unit/mapper/crd-validator.ts';
@@ -261,8 +262,10 @@ test('the OpenAPI document parses, is 3.1, is served, and covers every route the
     const [method, p] = r.split(' ') as [string, string];
     t.truthy(doc.paths[p]?.[method], `${r} missing from openapi.yaml`);
   }
+  // Everything documented is served: our routes plus the snapshots router mounted by main.ts.
+  const mounted = SNAPSHOT_ROUTES.map(([mth, p]) => `${mth} ${p}`);
   const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((mth) => `${mth} ${p}`));
-  t.deepEqual(documented.sort(), registered.sort());
+  t.deepEqual(documented.sort(), [...registered, ...mounted].sort());
 });
 
 test('SSE: a map-changed event arrives after an ingest; the stream ends cleanly on shutdown', async (t) => {
