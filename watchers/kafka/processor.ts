@@ -74,8 +74,7 @@ export class KafkaLineProcessor {
 
   /** A line known to hold the marker at `p`. */
   message(line: string, p: number): void {
-    // Memo keys must be flat strings: hashing a sliced string is several times slower.
-    this.#decided(this.#memoFor(Buffer.from(line.slice(p)).toString()), line.slice(0, p));
+    this.#decided(this.#memoFor(line.slice(p)), line.slice(0, p));
   }
 
   /** Fast path from the line scanner: the line is `buf[start, end)`, the marker at `marker`. */

@@ -10,18 +10,21 @@
  */
 import { parseStampAt } from './parse.ts';
 
+const SECONDS_OFFSET = 200_000_000_000;
+
 /** Sortable key of a stamp at the start of `line`: `SSSSSSSSSSSS.NNNNNNNNN`, or undefined. */
 export function stampKey(line: string): string | undefined {
   const st = parseStampAt(line, 0);
   if (st === undefined || line.charCodeAt(st.end) !== 32) return undefined;
-  return `${String(st.seconds).padStart(12, '0')}.${String(st.nanos).padStart(9, '0')}`;
+  // Fixed width without padStart: seconds offset to always 12 digits, nanos padded to 9.
+  return `${st.seconds + SECONDS_OFFSET}.${(st.nanos + 1_000_000_000).toString().slice(1)}`;
 }
 
 export class ResumeTracker {
   /** Newest stamp delivered. */
   #lastKey: string | undefined;
   /** Lines delivered with exactly #lastKey (multiset). */
-  #atLast = new Map<string, number>();
+  readonly #atLast = new Map<string, number>();
   /** While replaying after a reconnect: lines at the boundary still expected once more. */
   #replay: Map<string, number> | undefined;
   #replayKey: string | undefined;
@@ -29,7 +32,7 @@ export class ResumeTracker {
   /** `sinceTime` for the next request, or undefined to read from the start. */
   sinceTime(): string | undefined {
     if (this.#lastKey === undefined) return undefined;
-    const seconds = Number(this.#lastKey.slice(0, 12));
+    const seconds = Number(this.#lastKey.slice(0, 12)) - SECONDS_OFFSET;
     return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
   }
 
@@ -43,7 +46,7 @@ export class ResumeTracker {
   /** Forget everything (a new pod: its log starts from scratch). */
   reset(): void {
     this.#lastKey = undefined;
-    this.#atLast = new Map();
+    this.#atLast.clear();
     this.#replay = undefined;
     this.#replayKey = undefined;
   }
@@ -67,7 +70,8 @@ export class ResumeTracker {
     }
     if (this.#lastKey === undefined || key > this.#lastKey) {
       this.#lastKey = key;
-      this.#atLast = new Map([[line, 1]]);
+      this.#atLast.clear();
+      this.#atLast.set(line, 1);
     } else if (key === this.#lastKey) {
       this.#atLast.set(line, (this.#atLast.get(line) ?? 0) + 1);
     }
