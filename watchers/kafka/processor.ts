@@ -90,7 +90,7 @@ export class KafkaLineProcessor {
         }
       }
     }
-    // Memo keys are decoded straight from the buffer: flat strings hash fast (sliced ones do not).
+    // The memo key is decoded straight from the buffer, without the line prefix.
     const memo = this.#memoFor(buf.toString('utf8', marker, keyEnd));
     if (typeof memo.decision === 'string') {
       this.#stats.skip(memo.decision);
