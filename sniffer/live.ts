@@ -55,6 +55,7 @@ export async function startLiveSniffer(cfg: LiveConfig, deps: LiveDeps): Promise
     for (const o of proc.drain()) reporter.add(o);
   };
   let truncated = 0;
+  let handlerErrors = 0;
   const scanStats = { runs: 0, connections: 0, namespaces: 0, errors: 0 };
   let closing = false;
   const handles: CaptureHandle[] = [];
@@ -64,7 +65,13 @@ export async function startLiveSniffer(cfg: LiveConfig, deps: LiveDeps): Promise
       handles.push(
         opener(dev, cfg.filter ?? CAPTURE_FILTER, (buf, len, lt, cut) => {
           if (cut) truncated++;
-          proc.handle(buf, 0, len, lt, now());
+          try {
+            proc.handle(buf, 0, len, lt, now());
+          } catch (e) {
+            // never let one packet take the process down from inside libpcap's callback
+            proc.stats.malformed++;
+            if (handlerErrors++ === 0) deps.log(`callmap sniffer: packet handler failed: ${String(e)}`);
+          }
         }),
       );
     }
