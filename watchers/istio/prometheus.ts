@@ -7,11 +7,14 @@
  * Bytes are decoded as latin1 in 64 KiB slices (one char per byte, so a chunk boundary never
  * splits a character); only the few label values that are kept are re-decoded as UTF-8.
  */
+import { isAscii } from 'node:buffer';
 import {
   type Aggregator,
   emptyRawSeries,
   ISTIO_METRICS,
   type IstioMetric,
+  labelSetter,
+  type RawSeries,
   type SkipReason,
   setLabel,
 } from './series.ts';
@@ -64,6 +67,35 @@ for (const n of [
   WANTED_BY_LENGTH[n.length] = list;
 }
 
+const WANTED: ReadonlySet<string> = new Set(WANTED_BY_LENGTH.flatMap((l) => l ?? []));
+const LABEL_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/**
+ * A page's series of one metric carry the same labels in the same order, so after the first
+ * plain line (no blanks inside the braces, no escapes) the rest are matched by one sticky regex
+ * built for exactly that label sequence: Irregexp scans the line in native code, several times
+ * faster than walking it label by label. A line that does not match takes the full walk.
+ */
+interface LineTemplate {
+  re: RegExp;
+  /** Setters of the kept labels, in capture-group order. */
+  setters: Array<(s: RawSeries, value: string) => void>;
+}
+
+function buildTemplate(metric: string, labels: readonly string[]): LineTemplate | undefined {
+  if (!labels.every((n) => LABEL_NAME.test(n))) return undefined;
+  const setters: LineTemplate['setters'] = [];
+  const VALUE = '[^"\\\\\\n]*';
+  const parts = labels.map((n) => {
+    const set = WANTED.has(n) ? labelSetter(n) : undefined;
+    if (set === undefined) return `${n}="${VALUE}"`;
+    setters.push(set);
+    return `${n}="(${VALUE})"`;
+  });
+  const src = `${metric}\\{${parts.join(',')}\\}[ \\t]+([^ \\t\\r\\n]+)`;
+  return { re: new RegExp(src, 'y'), setters };
+}
+
 export function createPrometheusParser(
   sink: Aggregator,
   opts: { maxLineLength?: number; metrics?: readonly IstioMetric[] } = {},
@@ -76,9 +108,16 @@ export function createPrometheusParser(
   // before j" is O(1) amortised (most pages have none at all).
   let nextBs = -1;
   let nextHigh = -1;
+  /** The current text is known to be pure ASCII (checked on the bytes with simdutf). */
+  let asciiText = false;
+  const templates = new Map<IstioMetric, LineTemplate>();
+  const labelsSeen: string[] = [];
+  // Regexes learned on this page; bounded so a page mixing label orders cannot make us compile one per line.
+  let learnings = 0;
 
   /** Position of the next non-ASCII byte at or after `from` (same amortised scheme). */
   const highFrom = (t: string, from: number): number => {
+    if (asciiText) return Number.MAX_SAFE_INTEGER;
     if (nextHigh < from) {
       HIGH.lastIndex = from;
       const m = HIGH.exec(t);
@@ -114,10 +153,32 @@ export function createPrometheusParser(
     }
     if (metric === undefined) return undefined;
     const s = emptyRawSeries(metric);
+    const tpl = templates.get(metric);
+    if (tpl !== undefined) {
+      tpl.re.lastIndex = i - metric.length;
+      const m = tpl.re.exec(t);
+      if (m !== null) {
+        const decode = highFrom(t, i) < le;
+        const n = tpl.setters.length;
+        for (let g = 0; g < n; g++) {
+          const v = m[g + 1] as string;
+          (tpl.setters[g] as (s: RawSeries, value: string) => void)(s, decode ? utf8(v) : v);
+        }
+        const value = Number(m[n + 1]);
+        if (!Number.isFinite(value) || value < 0) return 'invalid-value';
+        s.value = value;
+        sink.add(s);
+        return undefined;
+      }
+    }
+    // The full walk. While no template fits, note whether the line is plain and its label order.
+    let plain = t.charCodeAt(i) === 123;
+    labelsSeen.length = 0;
     while (i < le && isBlank(t.charCodeAt(i))) i++;
     if (t.charCodeAt(i) === 123) {
       i++;
       for (;;) {
+        if (isBlank(t.charCodeAt(i))) plain = false;
         while (i < le && isBlank(t.charCodeAt(i))) i++;
         if (i >= le) return 'malformed-line';
         if (t.charCodeAt(i) === 125 /* } */) {
@@ -134,6 +195,8 @@ export function createPrometheusParser(
         if (t.charCodeAt(eq) !== 61 /* = */) return 'malformed-line';
         let ne = eq;
         while (ne > ns && isBlank(t.charCodeAt(ne - 1))) ne--;
+        if (eq !== oq - 1 || ne !== eq) plain = false;
+        if (plain) labelsSeen.push(t.slice(ns, ne));
         const vs = oq + 1;
         let ve = t.indexOf('"', vs);
         if (ve < 0 || ve >= le) return 'malformed-line';
@@ -141,6 +204,7 @@ export function createPrometheusParser(
         if (backslashFrom(t, vs) < ve) {
           // Slow path: the value holds escapes; walk it to find the real closing quote.
           escaped = true;
+          plain = false;
           let k = vs;
           for (;;) {
             if (k >= le) return 'malformed-line';
@@ -164,10 +228,13 @@ export function createPrometheusParser(
           }
         }
         i = ve + 1;
+        if (isBlank(t.charCodeAt(i))) plain = false;
         while (i < le && isBlank(t.charCodeAt(i))) i++;
         const c = t.charCodeAt(i);
-        if (c === 44 /* , */) i++;
-        else if (c === 125) {
+        if (c === 44 /* , */) {
+          i++;
+          if (t.charCodeAt(i) === 125) plain = false; // trailing comma
+        } else if (c === 125) {
           i++;
           break;
         } else return 'malformed-line';
@@ -182,6 +249,11 @@ export function createPrometheusParser(
     // Anything after the value is the optional timestamp; it is not needed.
     s.value = value;
     sink.add(s);
+    if (plain && learnings < 16) {
+      learnings++;
+      const learned = buildTemplate(metric, labelsSeen);
+      if (learned !== undefined) templates.set(metric, learned);
+    }
     return undefined;
   }
 
@@ -201,7 +273,7 @@ export function createPrometheusParser(
     }
   }
 
-  function pushText(t: string): void {
+  function pushText(t: string, ascii: boolean): void {
     let start = 0;
     if (skipping) {
       const nl = t.indexOf('\n');
@@ -218,11 +290,14 @@ export function createPrometheusParser(
         // string stays flat (a concatenated string makes every charCodeAt slow).
         const line = carry + t.slice(start, first + 1);
         carry = '';
+        asciiText = false; // the carried part was not checked
         runLines(line, 0, line.length - 1);
         start = first + 1;
       }
       const last = t.lastIndexOf('\n');
+      asciiText = ascii;
       if (last >= start) runLines(t, start, last);
+      asciiText = false;
       carry = t.slice(last + 1);
     }
     if (carry.length > maxLine) {
@@ -235,11 +310,12 @@ export function createPrometheusParser(
   return {
     push(chunk) {
       for (let off = 0; off < chunk.length; off += SLICE) {
-        pushText(chunk.toString('latin1', off, Math.min(off + SLICE, chunk.length)));
+        const end = Math.min(off + SLICE, chunk.length);
+        pushText(chunk.toString('latin1', off, end), isAscii(chunk.subarray(off, end)));
       }
     },
     end() {
-      if (carry.length > 0 && !skipping) pushText('\n');
+      if (carry.length > 0 && !skipping) pushText('\n', false);
       carry = '';
       skipping = false;
     },

@@ -44,6 +44,51 @@ export function emptyRawSeries(metric: IstioMetric): RawSeries {
   };
 }
 
+/** A setter per kept label name, so a hot loop can resolve the name once, not per series. */
+export function labelSetter(name: string): ((s: RawSeries, value: string) => void) | undefined {
+  switch (name) {
+    case 'reporter':
+      return (s, v) => {
+        s.reporter = v;
+      };
+    case 'source_workload':
+      return (s, v) => {
+        s.sourceWorkload = v;
+      };
+    case 'source_workload_namespace':
+      return (s, v) => {
+        s.sourceNamespace = v;
+      };
+    case 'destination_workload':
+      return (s, v) => {
+        s.destinationWorkload = v;
+      };
+    case 'destination_workload_namespace':
+      return (s, v) => {
+        s.destinationNamespace = v;
+      };
+    case 'destination_service':
+      return (s, v) => {
+        s.destinationService = v;
+      };
+    case 'destination_service_name':
+      return (s, v) => {
+        s.destinationServiceName = v;
+      };
+    case 'request_method':
+      return (s, v) => {
+        s.method = v;
+      };
+    case 'request_path':
+    case 'request_url_path':
+      return (s, v) => {
+        setLabel(s, name, v);
+      };
+    default:
+      return undefined;
+  }
+}
+
 /** Sets one label by its Istio name; unknown names are ignored. Returns true when it was used. */
 export function setLabel(s: RawSeries, name: string, value: string): boolean {
   switch (name) {
