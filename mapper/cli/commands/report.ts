@@ -60,6 +60,27 @@ function nonNegativeInt(flag: string, v: string | undefined, dflt: number): numb
   return n;
 }
 
+const DIFF_LISTS = [
+  'newEdges',
+  'vanishedEdges',
+  'newPorts',
+  'newHttp',
+  'removedHttp',
+  'newKafka',
+  'removedKafka',
+  'newDeniedKafka',
+  'newExternals',
+  'namespaces',
+] as const;
+
+/** Shape check of a diff answer (the mapper is another process; never trust it blindly). */
+export function isDiff(v: unknown): v is SnapshotDiff {
+  const d = v as Partial<Record<string, unknown>> | null;
+  if (!d || typeof d !== 'object' || typeof d['totals'] !== 'object' || d['totals'] === null) return false;
+  if (d['from'] !== null && typeof d['from'] !== 'object') return false;
+  return DIFF_LISTS.every((k) => Array.isArray(d[k]));
+}
+
 /** Renders the report in a format; HTML draws the map with Graphviz (a failed drawing keeps the page). */
 export async function renderReport(r: Report, format: ReportFormat): Promise<string> {
   if (format === 'json') return `${JSON.stringify(r, null, 2)}\n`;
@@ -138,6 +159,12 @@ export const command: Command = {
         undefined,
         ctx.signal,
       );
+      if (!isDiff(diff)) {
+        throw new CallmapError(
+          'MAPPER_BAD_RESPONSE',
+          `mapper at ${mapperUrl} answered GET /api/v1/snapshots/${snapshot.id}/diff with something that is not a snapshot diff; is it a callmap mapper of the same version?`,
+        );
+      }
     } finally {
       await client.close();
     }

@@ -187,3 +187,42 @@ test('bad flags: exit 64 with a clear message; --help documents exit codes', asy
   const mapperHelp = await runMain(['mapper', '--help']);
   t.regex(mapperHelp.stdout, /--snapshot-schedule CRON/);
 });
+
+test('a mapper without snapshot support or with a malformed answer: exit 1 with a clear line, nothing written', async (t) => {
+  // An "old mapper": 404 error body for the snapshots route; a "broken mapper": a diff without lists.
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith('/old/')) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such API endpoint: POST /api/v1/snapshots' } }),
+      );
+      return;
+    }
+    res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+    res.end(
+      req.method === 'POST'
+        ? JSON.stringify({
+            id: 1,
+            takenAt: 0,
+            namespaces: [],
+            trigger: 'api',
+            mapVersion: 0,
+            totals: {},
+            intents: [],
+            kafkaAcl: [],
+          })
+        : JSON.stringify({ totals: {} }),
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const out = path.join(tempDir(), 'out');
+  const broken = await runMain(['report', '--mapper-url', base, '--out', out]);
+  t.is(broken.code, 1, broken.stderr);
+  t.regex(broken.stderr, /not a snapshot diff.*\[MAPPER_BAD_RESPONSE\]/);
+  t.false(fs.existsSync(out));
+  const old = await runMain(['report', '--mapper-url', `${base}/old`]);
+  t.is(old.code, 1, old.stderr);
+  t.regex(old.stderr, /mapper: no such API endpoint: POST \/api\/v1\/snapshots \[NOT_FOUND\]/);
+});
