@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import test from 'ava';
+import { main } from '../../../mapper/cli/main.ts';
 import type { DnsObservation, TcpObservation } from '../../../mapper/contract/index.ts';
 import { encodePcap } from '../../../sniffer/index.ts';
 import { mixedPackets, writeDnsPcap } from '../../helpers/pcap-traffic.ts';
@@ -102,17 +104,42 @@ test('receiver restarted mid-run: nothing is lost within the retry window', asyn
   );
 });
 
-test('bad flags and missing files are clear errors', async (t) => {
-  const bad = await cli(['--report-interval', 'often']);
+/** Runs `callmap sniffer …` in this process (cheaper than a child for quick failures). */
+async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (f: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        f(String(chunk));
+        cb();
+      },
+    });
+  const code = await main(['sniffer', ...args], {
+    env: {},
+    stdout: sink((x) => (stdout += x)),
+    stderr: sink((x) => (stderr += x)),
+    signal: new AbortController().signal,
+  });
+  return { code, stdout, stderr };
+}
+
+test('bad flags, missing files and unknown devices are clear errors', async (t) => {
+  const bad = await inProcess(['--report-interval', 'often']);
   t.is(bad.code, 64);
   t.regex(bad.stderr, /--report-interval must be a duration/);
-  const missing = await cli(['--pcap', join(dir, 'nope.pcap'), '--mapper-url', 'http://127.0.0.1:9']);
+  const missing = await inProcess(['--pcap', join(dir, 'nope.pcap'), '--mapper-url', 'http://127.0.0.1:9']);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /cannot open .*nope\.pcap.*SNIFFER_PCAP_OPEN/);
-  const noDevice = await cli(['--interface', 'nope0', '--metrics-port', '0', '--metrics-host', '127.0.0.1']);
+  const notPcap = join(dir, 'text.pcap');
+  writeFileSync(notPcap, 'just some text, definitely not a capture');
+  const wrong = await inProcess(['--pcap', notPcap, '--mapper-url', 'http://127.0.0.1:9']);
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /not a pcap or pcapng file/);
+  const noDevice = await inProcess(['--interface', 'nope0', '--metrics-port', '0', '--metrics-host', '127.0.0.1']);
   t.is(noDevice.code, 1);
   t.regex(noDevice.stderr, /no capture device "nope0"|needs the optional "cap" package/);
-  const help = await cli(['--help']);
+  const help = await inProcess(['--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /--pcap FILE/);
 });
