@@ -31,6 +31,32 @@ export function inlineSvg(svg: string): string {
     .replace(/\son[a-z]+\s*=\s*("[^"]*"|'[^']*')/gi, '');
 }
 
+const decodeXml = (s: string): string =>
+  s.replace(/&(#x[0-9a-f]+|#[0-9]+|amp|lt|gt|quot|apos);/gi, (m, e: string) => {
+    const k = e.toLowerCase();
+    if (k === 'amp') return '&';
+    if (k === 'lt') return '<';
+    if (k === 'gt') return '>';
+    if (k === 'quot') return '"';
+    if (k === 'apos') return "'";
+    const n = k.startsWith('#x') ? Number.parseInt(k.slice(2), 16) : Number.parseInt(k.slice(1), 10);
+    return Number.isFinite(n) && n >= 0 && n <= 0x10ffff ? String.fromCodePoint(n) : m;
+  });
+
+/** The Graphviz edge name of a diff edge (`buildGraph` ids: `ns/name`, `ext:domain`). */
+export const graphEdgeId = (e: EdgeRef): string =>
+  `${e.client.namespace}/${e.client.name}->${e.server ? `${e.server.namespace}/${e.server.name}` : `ext:${e.external ?? ''}`}`;
+
+/** Adds class `new` to the Graphviz edge groups whose `<title>` names one of `ids`. */
+export function markEdges(svg: string, ids: ReadonlySet<string>): string {
+  if (ids.size === 0) return svg;
+  return svg.replace(
+    /(<g id="[^"]*" class="edge)([^"]*)(">\s*<title>)([^<]*)(<\/title>)/g,
+    (all, a: string, rest: string, b: string, title: string, c: string) =>
+      ids.has(decodeXml(title)) ? `${a}${rest} new${b}${title}${c}` : all,
+  );
+}
+
 const w = (r: WorkloadRef): string => esc(`${r.namespace}/${r.name}`);
 const edge = (e: EdgeRef): string =>
   `${w(e.client)} → ${e.server ? w(e.server) : `${esc(e.external ?? '?')} <span class="ext">external</span>`}`;
@@ -49,6 +75,7 @@ code{background:#f3f4f6;padding:0 3px;border-radius:3px;font-size:13px}
 .new{color:#047857}.gone{color:#b91c1c}.denied{color:#b91c1c}
 figure{margin:12px 0;border:1px solid #e5e7eb;border-radius:6px;padding:8px;overflow:auto}
 figure svg{max-width:100%;height:auto}
+figure svg g.edge.new path{stroke:#047857;stroke-width:3}figure svg g.edge.new polygon{fill:#047857;stroke:#047857}
 `;
 
 export function renderHtml(r: Report, svg: string | undefined, pictureError?: string): string {
@@ -70,10 +97,16 @@ export function renderHtml(r: Report, svg: string | undefined, pictureError?: st
   );
 
   out.push('<h2>Map</h2>');
-  const body = svg ? inlineSvg(svg) : '';
+  // Highlight new edges only against a real baseline (on a first snapshot everything is "new").
+  const fresh = new Set(r.previous ? d.newEdges.map(graphEdgeId) : []);
+  const body = svg ? markEdges(inlineSvg(svg), fresh) : '';
+  const note =
+    r.previous && d.newEdges.length > 0
+      ? `<p class="meta">Edges new since snapshot ${r.previous.id} are drawn <span class="new">thick green</span>.</p>`
+      : '';
   out.push(
     body !== ''
-      ? `<figure id="map" aria-label="map of who talks to whom">${body}</figure>`
+      ? `<figure id="map" aria-label="map of who talks to whom">${body}</figure>${note}`
       : `<p id="map-missing">The picture could not be drawn${pictureError ? `: ${esc(pictureError)}` : ''}.</p>`,
   );
 

@@ -52,6 +52,12 @@ test('HTML report: inline SVG map is visible with its nodes and edges, no extern
   const nodes = await page.locator('figure#map svg g.node').count();
   t.true(nodes >= 5, `nodes: ${nodes}`); // frontend, checkout, payments, kafka, api.stripe.com
   t.true((await page.locator('figure#map svg g.edge').count()) >= 4);
+  t.is(await page.locator('figure#map svg g.edge.new').count(), 3, 'the three new edges are highlighted');
+  const stroke = await page
+    .locator('figure#map svg g.edge.new path')
+    .first()
+    .evaluate((el) => getComputedStyle(el).stroke);
+  t.is(stroke, 'rgb(4, 120, 87)');
   const labels = await page.locator('figure#map svg g.node text').allTextContents();
   t.true(
     labels.some((l) => l.includes('checkout.shop')),

@@ -3,7 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import test from 'ava';
 import type { Transport, TransportResponse } from '../../../mapper/client/index.ts';
 import { diffBodies, summarize } from '../../../mapper/snapshots/diff.ts';
-import { esc, inlineSvg, renderHtml } from '../../../mapper/snapshots/html.ts';
+import { esc, graphEdgeId, inlineSvg, markEdges, renderHtml } from '../../../mapper/snapshots/html.ts';
 import { code, renderMarkdown, text } from '../../../mapper/snapshots/markdown.ts';
 import { buildReport, compactTime, hasNewEdges, reportFileName } from '../../../mapper/snapshots/report.ts';
 import { parseLimit, parseSnapshotId, parseTakeRequest, snapshotDiff } from '../../../mapper/snapshots/router.ts';
@@ -209,4 +209,37 @@ test('webhook URLs must be http(s)', (t) => {
   for (const bad of ['not a url', 'ftp://x/', 'file:///etc/passwd']) {
     t.is((t.throws(() => parseWebhookUrl(bad)) as { code?: string }).code, 'BAD_WEBHOOK_URL');
   }
+});
+
+test('HTML: new edges are marked in the Graphviz SVG by their edge title, only against a baseline', (t) => {
+  const svg = [
+    '<svg xmlns="http://www.w3.org/2000/svg">',
+    '<g id="edge1" class="edge l4">\n<title>shop/a&#45;&gt;shop/b</title><path d="M0,0"/></g>',
+    '<g id="edge2" class="edge http">\n<title>shop/a&#45;&gt;ext:x&#45;y.example</title><path d="M0,0"/></g>',
+    '<g id="edge3" class="edge kafka">\n<title>shop/c&#45;&gt;shop/b</title><path d="M0,0"/></g>',
+    '</svg>',
+  ].join('');
+  const ids = new Set([
+    graphEdgeId({
+      client: { name: 'a', namespace: 'shop', kind: 'Deployment' },
+      server: { name: 'b', namespace: 'shop', kind: 'Deployment' },
+    }),
+    graphEdgeId({ client: { name: 'a', namespace: 'shop', kind: 'Deployment' }, external: 'x-y.example' }),
+  ]);
+  const marked = markEdges(svg, ids);
+  t.regex(marked, /<g id="edge1" class="edge l4 new">/);
+  t.regex(marked, /<g id="edge2" class="edge http new">/);
+  t.regex(marked, /<g id="edge3" class="edge kafka">/);
+  t.is(markEdges(svg, new Set()), svg);
+  const withPrev = renderHtml(
+    report(snap(1, before), snap(2, after)),
+    svg.replace('shop/a&#45;&gt;shop/b', 'shop/checkout&#45;&gt;data/kafka'),
+  );
+  t.regex(withPrev, /class="edge l4 new"/);
+  t.regex(withPrev, /drawn <span class="new">thick green<\/span>/);
+  const firstSnap = renderHtml(
+    report(null, snap(1, after)),
+    svg.replace('shop/a&#45;&gt;shop/b', 'shop/checkout&#45;&gt;data/kafka'),
+  );
+  t.false(firstSnap.includes(' new"'), 'nothing is highlighted without a baseline');
 });
