@@ -107,21 +107,24 @@ async function startStatsServers(pods: DemoPod[]): Promise<StatsServers> {
   throw new CallmapError('DEMO_PORTS', 'could not find a free port for the demo Envoy stats servers; try again');
 }
 
-/** Builds the demo capture: DNS answers then SYNs, one second apart per client, starting at `start`. */
+/** Builds the demo capture: DNS answers, then SYN and SYN-ACK per connection, 3 ms apart from `start`. */
 async function writeDemoPcap(path: string, start: number): Promise<number> {
   const { buildDnsResponse, buildTcpSyn, writePcap } = await import('../../sniffer/index.ts');
   const { dns, connections } = demoTraffic();
   const packets: Array<{ data: Buffer; time: number }> = [];
   // 3 ms between packets; each connection gets its own client port (SYN then SYN-ACK).
   const at = (i: number) => start + i * 3;
-  for (const d of dns) {
+  // Like a real resolver's clients, every query has its own source port and DNS id (the sniffer
+  // de-duplicates copies of one response by client address, port and id).
+  dns.forEach((d, i) => {
     const answers = d.ips.map((ip) => ({
       type: ip.includes(':') ? ('AAAA' as const) : ('A' as const),
       value: ip,
       ttl: 30,
     }));
-    packets.push({ time: at(packets.length), data: buildDnsResponse({ clientIp: d.clientIp, name: d.name, answers }) });
-  }
+    const spec = { clientIp: d.clientIp, clientPort: 30000 + i, id: (i * 7919) & 0xffff, name: d.name, answers };
+    packets.push({ time: at(packets.length), data: buildDnsResponse(spec) });
+  });
   connections.forEach((c, i) => {
     const spec = {
       clientIp: c.clientIp,
@@ -255,28 +258,39 @@ export async function runDemo(opts: DemoOptions, ctx: CliContext): Promise<numbe
     if (opts.exit) return 0;
 
     say(`\nLive map: ${url}/   (new traffic every ${Math.round(opts.roundMs / 1000)} s; Ctrl-C to stop)`);
-    await liveRounds(opts, ctx, stats, appendKafka, async () => {
-      await opts.run(
-        ['watch', 'istio', '--once', '--mapper-url', url, '--kubeconfig', kube.kubeconfigPath],
+    // While serving, the watchers run as the daemons they are: Istio scrapes every round and
+    // reports counter deltas; Kafka follows kafka-0's log. New traffic arrives every round.
+    const daemons = [
+      opts.run(
+        ['watch', 'istio', '--interval', `${opts.roundMs}ms`, '--mapper-url', url, '--kubeconfig', kube.kubeconfigPath],
         sub('      istio: '),
-      );
-      await opts.run(
+      ),
+      opts.run(
         [
           'watch',
           'kafka',
-          '--once',
           '--server',
           `${kafkaPod.name}.${kafkaPod.namespace}`,
+          '--report-interval',
+          `${opts.roundMs}ms`,
           '--mapper-url',
           url,
           '--kubeconfig',
           kube.kubeconfigPath,
         ],
         sub('      kafka: '),
-      );
-    });
+      ),
+    ];
+    await liveRounds(opts, ctx, stats, appendKafka);
+    await Promise.allSettled(daemons);
     say('callmap demo: stopped');
     return 0;
+  } catch (e) {
+    if (ctx.signal.aborted) {
+      say('callmap demo: interrupted while starting; stopped');
+      return 130;
+    }
+    throw e;
   } finally {
     await cleanup();
   }
@@ -301,13 +315,12 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Keeps traffic flowing until the signal aborts: counters grow, Kafka logs more lines. */
+/** Makes new traffic every round until the signal aborts: Envoy counters grow, kafka-0 logs more lines. */
 async function liveRounds(
   opts: DemoOptions,
   ctx: CliContext,
   stats: StatsServers,
   appendKafka: (time: number) => void,
-  tick: () => Promise<void>,
 ): Promise<void> {
   while (!ctx.signal.aborted) {
     await new Promise<void>((resolve) => {
@@ -324,6 +337,5 @@ async function liveRounds(
     if (ctx.signal.aborted) break;
     stats.round += 1;
     appendKafka(Date.now());
-    await tick();
   }
 }
