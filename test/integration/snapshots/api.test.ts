@@ -156,6 +156,9 @@ test('errors go through the mapper error body: 404 SNAPSHOT_NOT_FOUND, 400 bad i
   });
   t.is(raw.status, 400);
   t.is(((await raw.json()) as ErrorBody).error.code, 'BAD_JSON');
+  const huge = await m.json<ErrorBody>('POST', '/api/v1/snapshots', { namespaces: Array(20_000).fill('shop') });
+  t.is(huge.status, 413);
+  t.is(huge.body.error.code, 'BODY_TOO_LARGE');
   const list = (await m.json<{ snapshots: SnapshotMeta[] }>('GET', '/api/v1/snapshots')).body.snapshots;
   t.is(list.length, 1, 'rejected requests took no snapshot');
 });
