@@ -8,7 +8,7 @@
  *    sources (pods) that vanished are dropped with `retain`.
  */
 import type { HttpObservation, Observation, WorkloadTcpObservation } from '../../mapper/contract/index.ts';
-import type { Edge, PageAggregate } from './series.ts';
+import type { Edge, EdgeTable, PageAggregate } from './series.ts';
 
 export interface EdgeDelta {
   edge: Edge;
@@ -23,30 +23,90 @@ export interface DeltaResult {
   resets: number;
 }
 
-export class CounterDeltas {
-  readonly #bySource = new Map<string, Map<string, number>>();
+interface Tracked {
+  edge: Edge;
+  /** Value at the last committed page; undefined until one was. */
+  last: number | undefined;
+  /** Sum on the page being read (valid when gen is the current page's). */
+  cur: number;
+  gen: number;
+}
 
-  /** Applies one successfully scraped page of `sourceId` and returns what changed since the last one. */
-  apply(sourceId: string, page: PageAggregate): DeltaResult {
-    const prev = this.#bySource.get(sourceId);
-    const next = new Map<string, number>();
-    const out: DeltaResult = { deltas: [], firstSeen: 0, resets: 0 };
-    for (const [key, { edge, value }] of page.edges) {
-      next.set(key, value);
-      const before = prev?.get(key);
-      let delta: number;
-      if (before === undefined) {
-        out.firstSeen++;
-        delta = value;
-      } else if (value < before) {
-        out.resets++;
-        delta = value;
-      } else delta = value - before;
-      const count = Math.round(delta);
-      if (count >= 1) out.deltas.push({ edge, count });
+/**
+ * One proxy's series, updated in place while its page is parsed: a steady page costs one map
+ * lookup per series and allocates nothing. Values of a page count only once it is committed.
+ */
+class SourceState implements EdgeTable {
+  readonly map = new Map<string, Tracked>();
+  gen = 0;
+  addTo(key: string, value: number): boolean {
+    const t = this.map.get(key);
+    if (t === undefined) return false;
+    if (t.gen === this.gen) t.cur += value;
+    else {
+      t.gen = this.gen;
+      t.cur = value;
     }
-    this.#bySource.set(sourceId, next);
-    return out;
+    return true;
+  }
+  insert(key: string, edge: Edge, value: number): void {
+    this.map.set(key, { edge, last: undefined, cur: value, gen: this.gen });
+  }
+}
+
+/** A page being read for one source: feed `table` to an aggregator, then `commit()` if it was read whole. */
+export interface PageRun {
+  table: EdgeTable;
+  /** Turns the page into deltas; adds the servers the page reported as destination to `covered`. */
+  commit(covered?: Set<string>): DeltaResult;
+}
+
+export class CounterDeltas {
+  readonly #bySource = new Map<string, SourceState>();
+
+  begin(sourceId: string): PageRun {
+    let state = this.#bySource.get(sourceId);
+    if (state === undefined) {
+      state = new SourceState();
+      this.#bySource.set(sourceId, state);
+    }
+    state.gen++;
+    const st = state;
+    const gen = state.gen;
+    return {
+      table: st,
+      commit(covered) {
+        const out: DeltaResult = { deltas: [], firstSeen: 0, resets: 0 };
+        for (const [key, t] of st.map) {
+          if (t.gen !== gen) {
+            st.map.delete(key); // not on this page any more: forget it
+            continue;
+          }
+          let delta: number;
+          if (t.last === undefined) {
+            out.firstSeen++;
+            delta = t.cur;
+          } else if (t.cur < t.last) {
+            out.resets++;
+            delta = t.cur;
+          } else delta = t.cur - t.last;
+          t.last = t.cur;
+          const count = Math.round(delta);
+          if (count >= 1) out.deltas.push({ edge: t.edge, count });
+          if (covered !== undefined && t.edge.reporter === 'destination') covered.add(serverKey(t.edge));
+        }
+        return out;
+      },
+    };
+  }
+
+  /** Applies a whole page aggregated on its own (tests, tools): begin + copy + commit. */
+  apply(sourceId: string, page: PageAggregate): DeltaResult {
+    const run = this.begin(sourceId);
+    for (const [key, { edge, value }] of page.edges) {
+      if (!run.table.addTo(key, value)) run.table.insert(key, edge, value);
+    }
+    return run.commit();
   }
 
   /** Forgets every source not in `alive`; returns how many were dropped. */

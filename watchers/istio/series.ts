@@ -157,9 +157,30 @@ export type SkipReason = (typeof SKIP_REASONS)[number];
 export type SkipCounts = Record<SkipReason, number>;
 export const emptySkipCounts = (): SkipCounts => Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts;
 
+/** Where the aggregator puts edges: a per-page map, or a proxy's running state (delta.ts). */
+export interface EdgeTable {
+  /** Adds `value` to the edge with this key; false when the key is new (then `insert` follows). */
+  addTo(key: string, value: number): boolean;
+  insert(key: string, edge: Edge, value: number): void;
+}
+
+/** The plain table: this page's edges and their summed values. */
+export class PageEdges implements EdgeTable {
+  readonly map = new Map<string, { edge: Edge; value: number }>();
+  addTo(key: string, value: number): boolean {
+    const hit = this.map.get(key);
+    if (hit === undefined) return false;
+    hit.value += value;
+    return true;
+  }
+  insert(key: string, edge: Edge, value: number): void {
+    this.map.set(key, { edge, value });
+  }
+}
+
 export interface PageAggregate {
-  /** Edge key → edge and the summed counter value on this page. */
-  edges: Map<string, { edge: Edge; value: number }>;
+  /** Edge key → edge and the summed counter value on this page (empty when another table was given). */
+  edges: ReadonlyMap<string, { edge: Edge; value: number }>;
   /** Series of the wanted metrics that were read (before skipping). */
   parsed: number;
   skipped: SkipCounts;
@@ -201,9 +222,9 @@ export interface Aggregator {
   result(): PageAggregate;
 }
 
-export function createAggregator(opts: AggregatorOptions): Aggregator {
+export function createAggregator(opts: AggregatorOptions, table: EdgeTable = new PageEdges()): Aggregator {
   const agg: PageAggregate = {
-    edges: new Map(),
+    edges: table instanceof PageEdges ? table.map : new Map(),
     parsed: 0,
     skipped: emptySkipCounts(),
     withoutPathLabel: 0,
@@ -262,11 +283,7 @@ export function createAggregator(opts: AggregatorOptions): Aggregator {
       const methodKey = method ?? '';
       const pathKey = path ?? '';
       const key = `${s.metric}\u0001${reporter}\u0001${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svcKey}\u0001${methodKey}\u0001${pathKey}`;
-      const hit = agg.edges.get(key);
-      if (hit) {
-        hit.value += s.value;
-        return;
-      }
+      if (table.addTo(key, s.value)) return;
       // The edge's strings are cut from the (now flat, hashed) key rather than kept from the label
       // values: those may be slices of a 64 KiB page chunk and would keep every chunk alive.
       let at = s.metric.length + reporter.length + 2;
@@ -287,7 +304,7 @@ export function createAggregator(opts: AggregatorOptions): Aggregator {
       if (svc !== undefined) edge.serverService = svcCut;
       if (method !== undefined) edge.method = methodCut;
       if (path !== undefined) edge.path = pathCut;
-      agg.edges.set(key, { edge, value: s.value });
+      table.insert(key, edge, s.value);
     },
     result: () => agg,
   };

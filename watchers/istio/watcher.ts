@@ -7,7 +7,7 @@
 
 import type { Dispatcher } from 'undici';
 import type { Observation } from '../../mapper/contract/index.ts';
-import { CounterDeltas, coveredServers, dedupeReporters, type EdgeDelta, toObservation } from './delta.ts';
+import { CounterDeltas, dedupeReporters, type EdgeDelta, toObservation } from './delta.ts';
 import { type DiscoverySkip, discoverTargets, type PodLister, type TargetKind } from './discovery.ts';
 import { createPageParser } from './page.ts';
 import { mapBounded, type PageSource, SCRAPE_FAILURES, type ScrapeFailure, scrapePage } from './scrape.ts';
@@ -119,17 +119,17 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
       };
       const todo = await jobs(report, signal);
       report.targets = todo.length;
-      // Only the set of covered servers outlives a page; its edge map is garbage once applied.
+      // Servers whose own proxy reported (destination series) in this tick.
       const covered = new Set<string>();
       const all: EdgeDelta[] = [];
       const alive = new Set<string>();
       await mapBounded(todo, config.concurrency, async (job) => {
         alive.add(job.id); // a failed scrape keeps its state: the pod is still there
-        const agg = createAggregator({
-          templatePaths: config.templatePaths,
-          namespaces,
-          metrics: METRICS_FOR[job.kind],
-        });
+        const run = deltas.begin(job.id);
+        const agg = createAggregator(
+          { templatePaths: config.templatePaths, namespaces, metrics: METRICS_FOR[job.kind] },
+          run.table,
+        );
         const parser = createPageParser(agg);
         const outcome = await scrapePage(job.source, (c) => parser.push(c), {
           timeoutMs: config.timeoutMs,
@@ -147,7 +147,6 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
         }
         report.scraped++;
         const page = agg.result();
-        coveredServers(page, covered);
         report.seriesParsed += page.parsed;
         report.pathsDropped += page.pathsDropped;
         for (const [k, v] of Object.entries(page.skipped)) report.seriesSkipped[k as keyof SkipCounts] += v;
@@ -155,7 +154,7 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
           hinted = true;
           log(`istio watcher: ${PATH_HINT}`);
         }
-        const r = deltas.apply(job.id, page);
+        const r = run.commit(covered);
         report.firstSeen += r.firstSeen;
         report.resets += r.resets;
         for (const d of r.deltas) all.push(d);
