@@ -70,8 +70,28 @@ export class PacketProcessor {
     this.#onFull = opts.onFull;
   }
 
+  /**
+   * Times below the processor are integer ms since `#base` (small integers stay unboxed in V8,
+   * which measurably speeds up the per-packet path); drain() adds the base back.
+   */
+  #base = Number.NaN;
+  /** Observations drained early because time moved more than 2^30 ms away from the base. */
+  #carry: Observation[] = [];
+
+  #relative(time: number): number {
+    let t = Math.floor(time) - this.#base;
+    if (!(t >= 0 && t < 0x40000000)) {
+      // first packet, or ~12 days from the base (or backwards): start a new base
+      if (!Number.isNaN(this.#base)) for (const o of this.#drainRelative()) this.#carry.push(o);
+      this.#base = Math.floor(time);
+      t = 0;
+    }
+    return t | 0;
+  }
+
   /** Processes one packet `buf[off, off + len)` of link type `linkType` captured at `time` (ms). */
-  handle(buf: Buffer, off: number, len: number, linkType: number, time: number): void {
+  handle(buf: Buffer, off: number, len: number, linkType: number, absTime: number): void {
+    const time = this.#relative(absTime);
     const s = this.stats;
     s.seen++;
     const f = this.#frame;
@@ -198,18 +218,28 @@ export class PacketProcessor {
     if (this.#onFull !== undefined && this.#agg.size >= this.#maxEntries) this.#onFull();
   }
 
+  #drainRelative(): Observation[] {
+    const out = this.#agg.drain();
+    for (const o of out) o.time += this.#base;
+    return out;
+  }
+
   /** Aggregated observations since the last drain (counts per distinct pair). */
   drain(): Observation[] {
-    return this.#agg.drain();
+    const out = this.#drainRelative();
+    if (this.#carry.length === 0) return out;
+    const all = this.#carry.concat(out);
+    this.#carry = [];
+    return all;
   }
 
   /** Adds a socket-scan connection (already filtered) to the aggregation. */
-  addSocket(clientIp: string, serverIp: string, serverPort: number, time: number): void {
-    this.#agg.addTcp(clientIp, serverIp, serverPort, 'socket-scan', time);
+  addSocket(clientIp: string, serverIp: string, serverPort: number, absTime: number): void {
+    this.#agg.addTcp(clientIp, serverIp, serverPort, 'socket-scan', this.#relative(absTime));
     this.#checkFull();
   }
 
   get pending(): number {
-    return this.#agg.size;
+    return this.#agg.size + this.#carry.length;
   }
 }

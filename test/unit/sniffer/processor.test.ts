@@ -200,3 +200,25 @@ test('IPv6 text is RFC 5952 and parseIp round-trips', (t) => {
   t.throws(() => parseIp('300.1.1.1'), { message: /not an IPv4 or IPv6/ });
   t.throws(() => parseIp('1::2::3'));
 });
+
+test('times far apart (beyond the relative-time range) keep their absolute values', (t) => {
+  const a = buildTcpSyn({ clientIp: '10.0.0.1', serverIp: '10.0.0.2', serverPort: 80 });
+  const b = buildTcpSyn({ clientIp: '10.0.0.3', serverIp: '10.0.0.4', serverPort: 81 });
+  const later = T0 + 20 * 86_400_000;
+  const { obs } = run([
+    { data: a, time: T0 + 0.7 },
+    { data: b, time: later },
+    { data: a, time: later + 5000 },
+  ]);
+  t.deepEqual(
+    obs.map((o) => [(o as TcpObservation).serverPort, o.time, o.count]).sort(),
+    [
+      [80, T0, 1],
+      [80, later + 5000, 1],
+      [81, later, 1],
+    ].sort(),
+  );
+  const proc = new PacketProcessor();
+  proc.addSocket('10.0.0.9', '10.0.0.8', 443, T0);
+  t.like(proc.drain()[0], { source: 'socket-scan', time: T0 });
+});
