@@ -78,3 +78,29 @@ test('observations built from deltas pass the wire contract', (t) => {
   );
   t.like(batch.observations[0], { kind: 'http', method: 'GET', path: '/x', count: 3, reporter: 'destination' });
 });
+
+test('a page that was not committed (failed scrape) leaves the state as it was', (t) => {
+  const d = new CounterDeltas();
+  const feed = (text: string) => {
+    const run = d.begin('pod-a');
+    parsePrometheusText(text, createAggregator({ templatePaths: false }, run.table));
+    return run;
+  };
+  t.deepEqual(counts(feed(line('destination', 'a', 'b', '/x', 10)).commit()), { '/x': 10 });
+  feed(line('destination', 'a', 'b', '/x', 50) + line('destination', 'a', 'b', '/new', 5)); // never committed
+  const r = feed(line('destination', 'a', 'b', '/x', 12)).commit();
+  t.deepEqual(counts(r), { '/x': 2 }, 'relative to the last committed page; /new forgotten');
+  const covered = new Set<string>();
+  feed(line('destination', 'a', 'b', '/x', 13)).commit(covered);
+  t.is(covered.size, 1, 'destination series mark their server as covered');
+});
+
+test('duplicate series on one page are summed before the delta', (t) => {
+  const d = new CounterDeltas();
+  const run = d.begin('p');
+  parsePrometheusText(
+    line('destination', 'a', 'b', '/x?q=1', 3) + line('destination', 'a', 'b', '/x?q=2', 4),
+    createAggregator({ templatePaths: false }, run.table),
+  );
+  t.deepEqual(counts(run.commit()), { '/x': 7 });
+});
