@@ -179,7 +179,7 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     send(
       res,
       cache.get(`intents:${q.key}`, store.version, () => ({
-        body: Buffer.from(intentsJson(store, q.filter)),
+        body: intentsJson(store, q.filter),
         contentType: 'application/json',
       })),
     );

@@ -241,7 +241,10 @@ interface Grouped {
 }
 
 const groupedCache = new WeakMap<MapStore, Grouped>();
-const fragments = new WeakMap<EdgeRecord, { rev: number; idv: number; json: string }>();
+const fragments = new WeakMap<
+  EdgeRecord,
+  { rev: number; client: WorkloadIdentity | undefined; server: WorkloadIdentity | undefined; json: Buffer }
+>();
 
 const groupKey = (e: EdgeRecord): string =>
   `${e.client.namespace}/${e.client.name}>${e.extDomain !== undefined ? `\uffff${e.extDomain}` : `${e.server?.namespace}/${e.server?.name}`}`;
@@ -291,22 +294,31 @@ function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
   return finish(acc);
 }
 
-function groupJson(store: MapStore, group: readonly EdgeRecord[]): string {
-  if (group.length !== 1) return JSON.stringify(groupIntent(store, group));
+function groupJson(store: MapStore, group: readonly EdgeRecord[]): Buffer {
+  if (group.length !== 1) return Buffer.from(`,${JSON.stringify(groupIntent(store, group))}`);
   const e = group[0] as EdgeRecord;
+  // Valid while the edge and both workload identity objects are unchanged (the store replaces an
+  // identity object when its kind or labels change).
+  const client = store.workload(e.client);
+  const server = e.server ? store.workload(e.server) : undefined;
   const hit = fragments.get(e);
-  if (hit && hit.rev === e.rev && hit.idv === store.identityVersion) return hit.json;
-  const json = JSON.stringify(groupIntent(store, group));
-  fragments.set(e, { rev: e.rev, idv: store.identityVersion, json });
+  if (hit && hit.rev === e.rev && hit.client === client && hit.server === server) return hit.json;
+  // Stored with a leading comma; the first element of a response drops it.
+  const json = Buffer.from(`,${JSON.stringify(groupIntent(store, group))}`);
+  fragments.set(e, { rev: e.rev, client, server, json });
   return json;
 }
 
-/** The `IntentsResponse` JSON text; same content as `JSON.stringify({ intents: buildIntents(store, f) })`. */
-export function intentsJson(store: MapStore, f: IntentsFilter = {}): string {
-  if (f.asKubernetesService || f.server) return JSON.stringify({ intents: buildIntents(store, f) });
+const OPEN = Buffer.from('{"intents":[');
+const CLOSE = Buffer.from(']}');
+
+/** The `IntentsResponse` JSON; same bytes as `JSON.stringify({ intents: buildIntents(store, f) })`. */
+export function intentsJson(store: MapStore, f: IntentsFilter = {}): Buffer {
+  if (f.asKubernetesService || f.server) return Buffer.from(JSON.stringify({ intents: buildIntents(store, f) }));
   const ns = f.namespaces && f.namespaces.length > 0 ? new Set(f.namespaces) : undefined;
   const exclude = f.excludeLabels && f.excludeLabels.length > 0 ? f.excludeLabels : undefined;
-  const parts: string[] = [];
+  const parts: Buffer[] = [OPEN];
+  let first = true;
   for (const g of groupedEdges(store)) {
     const e = g[0] as EdgeRecord;
     if (e.extDomain !== undefined && !f.external) continue;
@@ -317,7 +329,10 @@ export function intentsJson(store: MapStore, f: IntentsFilter = {}): string {
     ) {
       continue;
     }
-    parts.push(groupJson(store, g));
+    const frag = groupJson(store, g);
+    parts.push(first ? frag.subarray(1) : frag);
+    first = false;
   }
-  return `{"intents":[${parts.join(',')}]}`;
+  parts.push(CLOSE);
+  return Buffer.concat(parts);
 }

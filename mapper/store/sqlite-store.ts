@@ -161,6 +161,8 @@ class SqliteMapStore implements MapStore {
   #workloads = new Map<string, WorkloadIdentity>();
   #workloadLabelsJson = new Map<string, string>();
   #refs = new Map<string, WorkloadRef>();
+  /** Identity by interned ref object: the hot read path avoids building string keys. */
+  #byRef = new WeakMap<WorkloadRef, WorkloadIdentity>();
   /** The last identity object seen per workload: the resolver usually hands out the same one. */
   #lastInput = new Map<string, WorkloadIdentity>();
   #listeners = new Set<ChangeListener>();
@@ -440,6 +442,7 @@ class SqliteMapStore implements MapStore {
         after.push(() => {
           this.#workloads.set(k, w);
           this.#workloadLabelsJson.set(k, json);
+          this.#byRef.set(this.ref(w.namespace, w.name), w);
           identity = true;
         });
       }
@@ -534,7 +537,11 @@ class SqliteMapStore implements MapStore {
   }
 
   workload(ref: WorkloadRef): WorkloadIdentity | undefined {
-    return this.#workloads.get(workloadKey(ref));
+    const hit = this.#byRef.get(ref);
+    if (hit) return hit;
+    const w = this.#workloads.get(workloadKey(ref));
+    if (w && this.#refs.get(workloadKey(ref)) === ref) this.#byRef.set(ref, w);
+    return w;
   }
 
   kafkaAcl(): KafkaAclRecord[] {
@@ -576,6 +583,7 @@ class SqliteMapStore implements MapStore {
     this.#workloads.clear();
     this.#workloadLabelsJson.clear();
     this.#lastInput.clear();
+    this.#byRef = new WeakMap();
     this.#structureVersion++;
     this.#identityVersion++;
     this.changed();

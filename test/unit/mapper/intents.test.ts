@@ -64,7 +64,7 @@ test('property: the cached JSON fast path equals serialising buildIntents, acros
         for (const obs of batches) {
           await pipe.ingest(batch(obs));
           for (const f of filters) {
-            const fast = intentsJson(store, f);
+            const fast = intentsJson(store, f).toString();
             const slow = JSON.stringify({ intents: buildIntents(store, f) });
             if (fast !== slow) throw new Error(`mismatch for ${JSON.stringify(f)}:\n${fast}\n${slow}`);
           }
@@ -82,13 +82,13 @@ test('a workload identity change invalidates cached fragments', async (t) => {
   const resolver = shopResolver();
   const pipe = createIngestPipeline({ resolver, store, clock: () => T0 });
   await pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80)]));
-  t.regex(intentsJson(store), /"tier":"web"/);
+  t.regex(intentsJson(store).toString(), /"tier":"web"/);
   resolver.tables.ips = {
     ...resolver.tables.ips,
     '10.0.0.1': { ...W.frontend, labels: { app: 'frontend', tier: 'edge' } },
   };
   await pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.3', 80)]));
-  const json = intentsJson(store);
+  const json = intentsJson(store).toString();
   t.notRegex(json, /"tier":"web"/);
   t.is(json, JSON.stringify({ intents: buildIntents(store) }));
 });
