@@ -106,11 +106,15 @@ export function retryAfterMs(value: string | undefined, now: number): number | u
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * Waits `ms` or until `signal` aborts. The timer is deliberately NOT unref'd: a caller awaiting a
+ * retry (a one-shot `--once` or `--pcap` run) must keep the process alive until delivery is done
+ * or given up; daemons bound the wait with the signal (shutdown deadline) instead.
+ */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(done, ms);
-    t.unref?.();
     function done(): void {
       signal?.removeEventListener('abort', done);
       clearTimeout(t);

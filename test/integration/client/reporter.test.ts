@@ -13,7 +13,7 @@ const tcp = (i: number, extra: Partial<TcpObservation> = {}): TcpObservation => 
   time: T + i,
   ...extra,
 });
-const fastRetry = { initialDelayMs: 5, maxDelayMs: 50, maxElapsedMs: 3_000 };
+const fastRetry = { initialDelayMs: 5, maxDelayMs: 50, maxElapsedMs: 15_000 };
 
 test('aggregates identical observations and splits batches at maxBatchSize', async (t) => {
   const rx = await startReportReceiver();
@@ -71,7 +71,7 @@ test('nothing is lost while the mapper restarts within the retry window', async 
     transport: httpTransport(rx.url, { timeoutMs: 1000 }),
     reporter: { component: 'sniffer', instance: 'node-a' },
     maxBatchSize: 50,
-    retry: { initialDelayMs: 20, maxDelayMs: 200, maxElapsedMs: 5_000 },
+    retry: { initialDelayMs: 20, maxDelayMs: 200, maxElapsedMs: 20_000 },
   });
   for (let i = 0; i < 100; i++) rep.add(tcp(i));
   await rep.flush();
@@ -181,9 +181,31 @@ test('start() flushes periodically without overlapping', async (t) => {
   });
   rep.start();
   rep.add(tcp(1));
-  await rx.waitFor(() => rx.batches.length === 1, 3000);
+  await rx.waitFor(() => rx.batches.length === 1, 15_000);
   rep.add(tcp(2));
-  await rx.waitFor(() => rx.batches.length === 2, 3000);
+  await rx.waitFor(() => rx.batches.length === 2, 15_000);
   t.pass();
   await rep.shutdown();
+});
+
+test('a one-shot process waits for retries to finish instead of exiting mid-backoff', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const rx = await startReportReceiver();
+  await rx.close(); // nothing listens: every attempt fails, the reporter backs off between them
+  const script = `
+    import { httpTransport, ObservationReporter } from './mapper/client/index.ts';
+    const rep = new ObservationReporter({
+      transport: httpTransport('${rx.url}'),
+      reporter: { component: 'sniffer', instance: 'once' },
+      retry: { initialDelayMs: 200, maxDelayMs: 400, maxElapsedMs: 1200 },
+    });
+    rep.add({ kind: 'tcp', clientIp: '10.0.0.1', serverIp: '10.0.0.2', serverPort: 80, source: 'capture', time: ${T} });
+    rep.flush().then(() => console.log('flushed failedSends=' + rep.stats().failedSends));
+  `;
+  const r = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /flushed failedSends=1/, 'the process stayed alive through the backoff');
 });
