@@ -11,8 +11,8 @@ interface TcpEntry {
   obs: TcpObservation;
 }
 
-// DNS entries live in one flat Int32Array, STRIDE ints each, so the per-packet path touches one
-// cache line per entry plus one hash-table slot, and allocates nothing.
+// DNS entries live in one flat Int32Array, STRIDE ints each, which is also the hash table, so the
+// per-packet path touches one cache line and allocates nothing.
 const CLIENT = 0;
 const H1 = 1;
 const H2 = 2;
@@ -31,14 +31,16 @@ const V6_FLAG = 1 << 16;
  * collision is astronomically unlikely, and it saves comparing name bytes on every packet.
  */
 export class Aggregator {
-  #cap = 1024;
-  #n = 0;
-  #e = new Int32Array(1024 * STRIDE);
-  /** Open-addressing table of entry index + 1 (0 = empty), twice the entry capacity. */
-  #table = new Int32Array(2048);
-  #names: string[] = [];
-  #ips: Array<Set<number> | undefined> = [];
-  #v6ips: Array<Set<string> | undefined> = [];
+  /** Open-addressing table whose slots ARE the entries (STRIDE ints each; used iff COUNT > 0), so
+   * a packet touches one cache line; kept at most half full. */
+  #slots = 2048;
+  #e = new Int32Array(2048 * STRIDE);
+  /** Used slots in insertion order (drain order, and what to clear). */
+  #order: number[] = [];
+  // side arrays indexed by slot: preallocated (holey, not dictionary-mode) at the table's size
+  #names = new Array<string>(2048);
+  #ips = new Array<Set<number> | undefined>(2048);
+  #v6ips = new Array<Set<string> | undefined>(2048);
   #v6clients: string[] = [];
   #v6index = new Map<string, number>();
   #base = Number.NaN;
@@ -46,28 +48,38 @@ export class Aggregator {
 
   /** Distinct entries held (DNS + TCP). */
   get size(): number {
-    return this.#n + this.#tcp.size;
+    return this.#order.length + this.#tcp.size;
+  }
+
+  #slotOf(client: number, h1: number, mask: number): number {
+    return ((h1 ^ Math.imul(client, 0x9e3779b1)) >>> 0) & mask;
   }
 
   #grow(): void {
-    const cap = this.#cap * 2;
-    const e = new Int32Array(cap * STRIDE);
-    e.set(this.#e);
-    this.#e = e;
-    this.#cap = cap;
-    const table = new Int32Array(cap * 2);
-    const mask = table.length - 1;
-    for (let i = 0; i < this.#n; i++) {
-      const o = i * STRIDE;
-      let s = this.#slotHash(e[o + CLIENT]!, e[o + H1]!) & mask;
-      while (table[s] !== 0) s = (s + 1) & mask;
-      table[s] = i + 1;
+    const old = this.#e;
+    const slots = this.#slots * 2;
+    const e = new Int32Array(slots * STRIDE);
+    const mask = slots - 1;
+    const names = new Array<string>(slots);
+    const ips = new Array<Set<number> | undefined>(slots);
+    const v6ips = new Array<Set<string> | undefined>(slots);
+    const order: number[] = [];
+    for (const from of this.#order) {
+      const fo = from * STRIDE;
+      let to = this.#slotOf(old[fo + CLIENT]!, old[fo + H1]!, mask);
+      while (e[to * STRIDE + COUNT] !== 0) to = (to + 1) & mask;
+      e.set(old.subarray(fo, fo + STRIDE), to * STRIDE);
+      names[to] = this.#names[from]!;
+      ips[to] = this.#ips[from];
+      v6ips[to] = this.#v6ips[from];
+      order.push(to);
     }
-    this.#table = table;
-  }
-
-  #slotHash(client: number, h1: number): number {
-    return (h1 ^ Math.imul(client, 0x9e3779b1)) >>> 0;
+    this.#slots = slots;
+    this.#e = e;
+    this.#names = names;
+    this.#ips = ips;
+    this.#v6ips = v6ips;
+    this.#order = order;
   }
 
   /**
@@ -91,73 +103,59 @@ export class Aggregator {
     const h2 = a.nameHash2;
     if (Number.isNaN(this.#base) || time - this.#base > 2 ** 30 || time < this.#base) this.#rebase(time);
     const t = Math.floor(time - this.#base);
+    if (this.#order.length * 2 >= this.#slots) this.#grow();
     const e = this.#e;
-    const table = this.#table;
-    const mask = table.length - 1;
-    let s = this.#slotHash(client, h1) & mask;
-    let o = -1;
+    const mask = this.#slots - 1;
+    let slot = this.#slotOf(client, h1, mask);
+    let o = slot * STRIDE;
     for (;;) {
-      const idx = table[s]!;
-      if (idx === 0) break;
-      const q = (idx - 1) * STRIDE;
-      if (e[q + CLIENT] === client && e[q + H1] === h1 && e[q + H2] === h2 && e[q + LEN] === len) {
-        o = q;
+      if (e[o + COUNT] === 0) {
+        // new entry
+        e[o + CLIENT] = client;
+        e[o + H1] = h1;
+        e[o + H2] = h2;
+        e[o + LEN] = len;
+        e[o + TTL] = -1;
+        e[o + TIME] = t;
+        e[o + LAST_N] = -1;
+        this.#names[slot] = answerName(a);
+        this.#ips[slot] = undefined;
+        this.#v6ips[slot] = undefined;
+        this.#order.push(slot);
         break;
       }
-      s = (s + 1) & mask;
+      if (e[o + CLIENT] === client && e[o + H1] === h1 && e[o + H2] === h2 && e[o + LEN] === len) break;
+      slot = (slot + 1) & mask;
+      o = slot * STRIDE;
     }
-    if (o < 0) {
-      if (this.#n >= this.#cap) {
-        this.#grow();
-        this.addDns(clientV4, clientV6, a, msg, time);
-        return;
-      }
-      const i = this.#n++;
-      table[s] = i + 1;
-      o = i * STRIDE;
-      e[o + CLIENT] = client;
-      e[o + H1] = h1;
-      e[o + H2] = h2;
-      e[o + LEN] = len;
-      e[o + COUNT] = 0;
-      e[o + TTL] = -1;
-      e[o + TIME] = t;
-      e[o + LAST_N] = -1;
-      this.#names[i] = answerName(a);
-      this.#ips[i] = undefined;
-      this.#v6ips[i] = undefined;
-    }
-    const ee = this.#e;
-    ee[o + COUNT]!++;
-    if (t > ee[o + TIME]!) ee[o + TIME] = t;
+    e[o + COUNT]!++;
+    if (t > e[o + TIME]!) e[o + TIME] = t;
     const ttl = Math.min(a.ttl, 0x7fffffff);
-    if (ttl >= 0 && (ee[o + TTL]! < 0 || ttl < ee[o + TTL]!)) ee[o + TTL] = ttl;
+    if (ttl >= 0 && (e[o + TTL]! < 0 || ttl < e[o + TTL]!)) e[o + TTL] = ttl;
     const n = a.v4Count;
     if (n > 0) {
-      let same = n === ee[o + LAST_N];
-      for (let i = 0; same && i < n; i++) same = ee[o + LAST + i] === (a.v4[i]! | 0);
+      let same = n === e[o + LAST_N];
+      for (let i = 0; same && i < n; i++) same = e[o + LAST + i] === (a.v4[i]! | 0);
       if (!same) {
-        const idx = o / STRIDE;
-        let set = this.#ips[idx];
+        let set = this.#ips[slot];
         if (set === undefined) {
           set = new Set();
-          this.#ips[idx] = set;
+          this.#ips[slot] = set;
         }
         for (let i = 0; i < n && set.size < MAX_IPS; i++) set.add(a.v4[i]! | 0);
         if (n <= 4) {
-          for (let i = 0; i < n; i++) ee[o + LAST + i] = a.v4[i]! | 0;
-          ee[o + LAST_N] = n;
-        } else ee[o + LAST_N] = -1;
+          for (let i = 0; i < n; i++) e[o + LAST + i] = a.v4[i]! | 0;
+          e[o + LAST_N] = n;
+        } else e[o + LAST_N] = -1;
       }
     }
     if (a.v6Count > 0) {
-      const idx = o / STRIDE;
-      let set = this.#v6ips[idx];
+      let set = this.#v6ips[slot];
       if (set === undefined) {
         set = new Set();
-        this.#v6ips[idx] = set;
+        this.#v6ips[slot] = set;
       }
-      const v4n = this.#ips[idx]?.size ?? 0;
+      const v4n = this.#ips[slot]?.size ?? 0;
       for (let i = 0; i < a.v6Count && v4n + set.size < MAX_IPS; i++) set.add(formatIpv6(msg, a.v6Off[i]!));
     }
   }
@@ -167,8 +165,8 @@ export class Aggregator {
     const old = this.#base;
     this.#base = time;
     if (Number.isNaN(old)) return;
-    for (let i = 0; i < this.#n; i++) {
-      const o = i * STRIDE + TIME;
+    for (const slot of this.#order) {
+      const o = slot * STRIDE + TIME;
       const abs = old + this.#e[o]!;
       this.#e[o] = Math.max(-(2 ** 31), Math.floor(abs - time));
     }
@@ -189,31 +187,31 @@ export class Aggregator {
   drain(): Observation[] {
     const out: Observation[] = [];
     const e = this.#e;
-    for (let i = 0; i < this.#n; i++) {
-      const o = i * STRIDE;
+    for (const slot of this.#order) {
+      const o = slot * STRIDE;
       const ips: string[] = [];
-      const set = this.#ips[i];
+      const set = this.#ips[slot];
       if (set) for (const v of set) ips.push(formatIpv4(v >>> 0));
-      const v6 = this.#v6ips[i];
+      const v6 = this.#v6ips[slot];
       if (v6) for (const x of v6) if (ips.length < MAX_IPS) ips.push(x);
       const len = e[o + LEN]!;
       const obs: DnsObservation = {
         kind: 'dns',
         clientIp: len & V6_FLAG ? this.#v6clients[e[o + CLIENT]!]! : formatIpv4(e[o + CLIENT]! >>> 0),
-        name: this.#names[i]!,
+        name: this.#names[slot]!,
         ips,
         time: Math.floor(this.#base + e[o + TIME]!),
         count: e[o + COUNT]!,
       };
       if (e[o + TTL]! >= 0) obs.ttl = e[o + TTL]!;
       out.push(obs);
+      e[o + COUNT] = 0;
     }
     for (const t of this.#tcp.values()) out.push(t.obs);
-    this.#n = 0;
-    this.#table.fill(0);
-    this.#names = [];
-    this.#ips = [];
-    this.#v6ips = [];
+    this.#order = [];
+    this.#names = new Array<string>(this.#slots);
+    this.#ips = new Array<Set<number> | undefined>(this.#slots);
+    this.#v6ips = new Array<Set<string> | undefined>(this.#slots);
     this.#v6clients = [];
     this.#v6index.clear();
     this.#tcp.clear();

@@ -222,3 +222,32 @@ test('times far apart (beyond the relative-time range) keep their absolute value
   proc.addSocket('10.0.0.9', '10.0.0.8', 443, T0);
   t.like(proc.drain()[0], { source: 'socket-scan', time: T0 });
 });
+
+test('aggregation table grows: thousands of distinct pairs, each counted exactly, across drains', (t) => {
+  const proc = new PacketProcessor({ maxEntries: 100_000 });
+  for (let round = 0; round < 2; round++) {
+    let time = T0 + round * 60_000;
+    for (let rep = 0; rep < 3; rep++) {
+      for (let c = 0; c < 100; c++) {
+        for (let n = 0; n < 40; n++) {
+          const d = buildDnsResponse({
+            clientIp: `10.1.${c}.${n % 3}`,
+            clientPort: 1000 + rep,
+            id: n,
+            name: `s${n}.ns.svc`,
+            answers: [{ type: 'A', value: `10.96.0.${n}` }],
+            link: 'raw',
+          });
+          proc.handle(d, 0, d.length, 101, time++);
+        }
+      }
+    }
+    const obs = proc.drain() as DnsObservation[];
+    // 100 clients × 3 last octets share names by n % 3: pairs = 100 × 40
+    t.is(obs.length, 4000, `round ${round}`);
+    t.true(
+      obs.every((o) => o.count === 3 && o.ips.length === 1 && o.ips[0] === `10.96.0.${o.name.slice(1).split('.')[0]}`),
+    );
+    t.is(new Set(obs.map((o) => `${o.clientIp} ${o.name}`)).size, 4000);
+  }
+});
