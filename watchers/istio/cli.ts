@@ -200,6 +200,11 @@ export async function runIstioWatcher(
       const report = await watcher.tick(ctx.signal);
       metrics.record(report, Date.now() - started);
       log(summary(report));
+      if (ctx.signal.aborted) {
+        log('istio watcher: interrupted; what was read is flushed, the rest is not reported');
+        await reporter.flush(AbortSignal.timeout(5_000));
+        return EXIT.failure;
+      }
       if (cfg.watcher.staticSources && report.scraped === 0) {
         const first = report.failed[0];
         throw new CallmapError(

@@ -189,3 +189,22 @@ test('--once with only unreadable --stats-file pages → exit 1 naming the file'
   t.is(code, 1);
   t.regex(ctx.err(), /\/nonexistent\/stats\.prom: error, ENOENT no such file.*\[STATS_UNREADABLE\]/);
 });
+
+test('--once interrupted (SIGINT) while a pod is slow → exit 1, says so, does not blame the mapper', async (t) => {
+  const stats = await startStatsServer('127.0.0.25', requestsLine('destination', 'a', 'b', '/x', 1));
+  stats.delayMs = 60_000;
+  const kube = await startKubeApiServer({ objects: [pod('b', { ip: stats.ip, port: stats.port })] });
+  const mapper = await startMapperStub();
+  t.teardown(async () => {
+    await kube.close();
+    await stats.close();
+    await mapper.close();
+  });
+  const ctx = captureCtx({ CALLMAP_MAPPER_URL: mapper.url });
+  const running = main(['watch', 'istio', '--once', '--kubeconfig', kube.kubeconfigPath, '--timeout', '30s'], ctx);
+  for (let i = 0; i < 600 && stats.hits === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  ctx.abort();
+  t.is(await running, 1);
+  t.regex(ctx.err(), /interrupted/);
+  t.notRegex(ctx.err(), /cannot reach the mapper/);
+});
