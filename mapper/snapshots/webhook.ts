@@ -51,22 +51,6 @@ export function parseWebhookUrl(raw: string): URL {
   return url;
 }
 
-/**
- * A sleep that keeps the process alive (the client library's sleep is unref'd for background
- * reporters; a one-shot CLI waiting on a retry would otherwise exit mid-backoff). Ends early on abort.
- */
-export const refSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
 /** The URL without user info or query, for messages. */
 export const redactUrl = (u: URL): string => `${u.protocol}//${u.host}${u.pathname}`;
 
@@ -79,7 +63,7 @@ export async function postWebhook(url: URL, json: string, opts: WebhookOptions =
     initialDelayMs: 250,
     maxDelayMs: 5_000,
     maxElapsedMs: opts.maxElapsedMs ?? 60_000,
-    sleep: opts.sleep ?? refSleep,
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
     onRetry: (info) => {
       attempts = info.attempt + 1;
       opts.onRetry?.(info);
