@@ -42,13 +42,18 @@ export class StaticResolver implements Resolver {
     this.readyFlag = tables.ready ?? true;
   }
 
-  private found(e: StaticEntry, at: number): Resolution {
+  #hits = new WeakMap<object, Resolution>();
+
+  private found(e: StaticEntry, at: number, key: object = e): Resolution {
     if ((e.from !== undefined && at < e.from) || (e.until !== undefined && at > e.until)) {
       return { ok: false, reason: 'not-alive-at-time' };
     }
+    const cached = this.#hits.get(key);
+    if (cached) return cached;
     const r: Resolution = { ok: true, workload: e.workload };
     if (e.service) r.service = e.service;
     if (e.pod) r.pod = e.pod;
+    this.#hits.set(key, r);
     return r;
   }
 
@@ -60,7 +65,7 @@ export class StaticResolver implements Resolver {
     this.calls.resolveIp++;
     if (this.tables.nodeIps?.includes(ip)) return this.miss('host-network');
     const v = this.tables.ips?.[ip];
-    return v === undefined ? this.miss('unknown-ip') : this.found(entry(v), at);
+    return v === undefined ? this.miss('unknown-ip') : this.found(entry(v), at, v);
   }
 
   resolveDnsName(name: string, _ips: readonly string[], at: number, clientNamespace?: string): Resolution {
@@ -71,7 +76,7 @@ export class StaticResolver implements Resolver {
     if (clientNamespace && !name.includes('.')) candidates.push(`${name}.${clientNamespace}.svc.${domain}`);
     for (const c of candidates) {
       const v = names[c];
-      if (v !== undefined) return this.found(entry(v), at);
+      if (v !== undefined) return this.found(entry(v), at, v);
     }
     return this.miss('unknown-name');
   }
