@@ -81,8 +81,20 @@ export interface PodLister {
 }
 
 export function kubeError(e: unknown, server: string): CallmapError {
+  const name = (e as { name?: unknown })?.name;
+  if (name === 'AbortError' || name === 'TimeoutError') {
+    // DOMException carries a numeric `code` (20/23) that is not an HTTP status.
+    return new CallmapError(
+      'KUBE_ABORTED',
+      `listing pods at ${server} was cancelled (shutting down or tick deadline)`,
+      {
+        status: 503,
+        cause: e,
+      },
+    );
+  }
   const status = (e as { code?: unknown })?.code;
-  if (typeof status === 'number') {
+  if (typeof status === 'number' && status >= 100 && status <= 599) {
     const hint =
       status === 401 || status === 403
         ? 'grant the watcher `list` on `pods` (cluster-wide, or in each --namespace)'

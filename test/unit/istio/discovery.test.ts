@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import test from 'ava';
-import { discoverTargets, kindOf, type PodLister, podTarget } from '../../../watchers/istio/discovery.ts';
+import { discoverTargets, kindOf, kubeError, type PodLister, podTarget } from '../../../watchers/istio/discovery.ts';
 
 const base = (
   over: Partial<{
@@ -90,4 +90,16 @@ test('discovery lists per namespace, ztunnel cluster-wide, and de-duplicates pod
   const d = await discoverTargets(lister, ['shop']);
   t.deepEqual(calls.sort(), ['* app=ztunnel', 'shop gateway.istio.io/managed', 'shop security.istio.io/tlsMode']);
   t.is(d.targets.length, 1, 'the same uid is scraped once');
+});
+
+test('kubeError tells an aborted list apart from an HTTP status (DOMException codes are not statuses)', (t) => {
+  const aborted = kubeError(new DOMException('This operation was aborted', 'AbortError'), 'http://api');
+  t.is(aborted.code, 'KUBE_ABORTED');
+  t.notRegex(aborted.message, /answered 20/);
+  t.is(kubeError(Object.assign(new Error('forbidden'), { code: 403 }), 'http://api').code, 'KUBE_API_ERROR');
+  t.regex(
+    kubeError(Object.assign(new Error('x'), { code: 403 }), 'http://api').message,
+    /grant the watcher `list` on `pods`/,
+  );
+  t.is(kubeError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 'http://api').code, 'KUBE_UNREACHABLE');
 });
