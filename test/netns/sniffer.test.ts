@@ -10,15 +10,22 @@ import test from 'ava';
 import type { DnsObservation, Observation, ReportBatch, TcpObservation } from '../../mapper/contract/index.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
-const isRoot = process.getuid?.() === 0;
-const hasTools = (() => {
+/** Why the test cannot run here, or undefined when it can (root, iproute2, dnsmasq, netns allowed). */
+const cannotRun = ((): string | undefined => {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, raw capture)';
   try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
     execFileSync('test', ['-x', '/usr/sbin/dnsmasq']);
-    return true;
   } catch {
-    return false;
+    return 'needs /usr/sbin/dnsmasq';
   }
+  const probe = `cmsnprobe${process.pid}`;
+  try {
+    execFileSync('ip', ['netns', 'add', probe], { stdio: 'ignore' });
+    execFileSync('ip', ['netns', 'delete', probe], { stdio: 'ignore' });
+  } catch {
+    return 'cannot create network namespaces here (needs iproute2 and CAP_SYS_ADMIN)';
+  }
+  return undefined;
 })();
 
 const PREFIX = 'cmsn';
@@ -100,10 +107,8 @@ const NODE = process.execPath;
 const TSX = ['--import=tsx'];
 
 test('sniffer in the node namespace sees pod DNS, new connections and pre-existing sockets', async (t) => {
-  if (!isRoot || !hasTools) {
-    t.log(
-      `skipped: ${!isRoot ? 'needs root (network namespaces, raw capture)' : 'needs iproute2 `ip netns` and /usr/sbin/dnsmasq'}`,
-    );
+  if (cannotRun !== undefined) {
+    t.log(`skipped: ${cannotRun}`);
     t.pass();
     return;
   }
