@@ -4,7 +4,7 @@
  * hashes given as two 32-bit lanes; the table is a fixed open-addressing array with a timestamp
  * per slot, so the hot path allocates nothing and expired slots are simply reused.
  */
-const PROBES = 8;
+const PROBES = 4;
 /** Slot layout in one Int32Array (one cache line covers the probe run): key lane a, lane b, time. */
 const SLOT = 4;
 const EMPTY = -(2 ** 31);

@@ -112,6 +112,10 @@ function validName(buf: Buffer, off: number, start: number, end: number): boolea
 
 const lower = (c: number): number => (c >= 65 && c <= 90 ? c | 0x20 : c);
 
+/** Byte → lower-cased name character, or 0 for bytes not allowed in a name (controls, space, '.', ≥ 0x7f). */
+const NAME_BYTE = new Uint8Array(256);
+for (let c = 0x21; c < 0x7f; c++) if (c !== 0x2e) NAME_BYTE[c] = lower(c);
+
 /**
  * Case-insensitive comparison of two compressed names in the same message. Both were checked by
  * validName; the label bound is a second line of defence.
@@ -183,9 +187,9 @@ function readQuestionName(buf: Buffer, off: number, start: number, end: number, 
       hash2 = (Math.imul(hash2, 31) + 0x2e) | 0;
     }
     for (let i = 1; i <= b; i++) {
-      const c = lower(buf[off + i]!);
       // printable ASCII except '.', which would make the dotted form ambiguous
-      if (c <= 0x20 || c >= 0x7f || c === 0x2e) return -1;
+      const c = NAME_BYTE[buf[off + i]!]!;
+      if (c === 0) return -1;
       dst[len++] = c;
       hash = Math.imul(hash ^ c, 0x01000193);
       hash2 = (Math.imul(hash2, 31) + c) | 0;
