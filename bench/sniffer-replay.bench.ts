@@ -24,7 +24,7 @@ async function child(file: string): Promise<void> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const proc: PacketProcessor = new PacketProcessor({ onFull: () => (observations += proc.drain().length) });
-  const res = await readPcapFile(file, (buf, off, len, lt, time) => proc.handle(buf, off, len, lt, time));
+  const res = await readPcapFile(file, (buf, off, len, lt, sec, ms) => proc.handleAt(buf, off, len, lt, sec, ms));
   observations += proc.drain().length;
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(c0);

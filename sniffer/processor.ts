@@ -81,17 +81,35 @@ export class PacketProcessor {
   #relative(time: number): number {
     let t = Math.floor(time) - this.#base;
     if (!(t >= 0 && t < 0x40000000)) {
-      // first packet, or ~12 days from the base (or backwards): start a new base
+      // first packet, or ~11 days past the base (or a day before it): start a new base, in whole
+      // seconds and a day early so slightly out-of-order timestamps stay non-negative
       if (!Number.isNaN(this.#base)) for (const o of this.#drainRelative()) this.#carry.push(o);
-      this.#base = Math.floor(time);
-      t = 0;
+      this.#baseSec = Math.floor(time / 1000) - 86_400;
+      this.#base = this.#baseSec * 1000;
+      t = Math.floor(time) - this.#base;
     }
     return t | 0;
   }
 
+  #baseSec = 0;
+
+  /**
+   * As `handle`, with the capture time split into whole seconds and milliseconds (what the pcap
+   * reader delivers): the common path stays in small integers.
+   */
+  handleAt(buf: Buffer, off: number, len: number, linkType: number, sec: number, ms: number): void {
+    const ds = sec - this.#baseSec;
+    if (ds >= 0 && ds < 1_000_000 && !Number.isNaN(this.#base))
+      this.#handleRel(buf, off, len, linkType, (ds * 1000 + ms) | 0);
+    else this.#handleRel(buf, off, len, linkType, this.#relative(sec * 1000 + ms));
+  }
+
   /** Processes one packet `buf[off, off + len)` of link type `linkType` captured at `time` (ms). */
   handle(buf: Buffer, off: number, len: number, linkType: number, absTime: number): void {
-    const time = this.#relative(absTime);
+    this.#handleRel(buf, off, len, linkType, this.#relative(absTime));
+  }
+
+  #handleRel(buf: Buffer, off: number, len: number, linkType: number, time: number): void {
     const s = this.stats;
     s.seen++;
     const f = this.#frame;

@@ -46,7 +46,7 @@ export async function replayPcap(
     onFull: drain,
   });
   const flushEvery = opts.flushEvery ?? 10_000;
-  const res = await readPcapFile(file, (buf, off, len, lt, t) => proc.handle(buf, off, len, lt, t), {
+  const res = await readPcapFile(file, (buf, off, len, lt, sec, ms) => proc.handleAt(buf, off, len, lt, sec, ms), {
     afterChunk: async () => {
       if (sinceFlush >= flushEvery && reporter.flush) {
         sinceFlush = 0;

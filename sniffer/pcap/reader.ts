@@ -8,7 +8,19 @@
 import { open } from 'node:fs/promises';
 import { CallmapError } from '../../mapper/contract/index.ts';
 
-export type PacketCallback = (buf: Buffer, off: number, len: number, linkType: number, timeMs: number) => void;
+/**
+ * One packet: `buf[off, off + len)` of pcap LINKTYPE `linkType`, captured at
+ * `timeSec * 1000 + timeMs` ms since the epoch. The time comes split in whole seconds and
+ * milliseconds (0-999) so that no floating-point number is allocated per packet.
+ */
+export type PacketCallback = (
+  buf: Buffer,
+  off: number,
+  len: number,
+  linkType: number,
+  timeSec: number,
+  timeMs: number,
+) => void;
 
 export interface PcapReadResult {
   format: 'pcap' | 'pcapng';
@@ -128,7 +140,7 @@ function classicParser(st: ClassicState, onPacket: PacketCallback): Parser {
         }
         st.lastSec = sec;
         result.packets++;
-        onPacket(buf, pos + 16, incl, lt, sec * 1000 + Math.floor(frac / div));
+        onPacket(buf, pos + 16, incl, lt, sec, (frac / div) | 0);
         pos += 16 + incl;
       }
     },
@@ -229,7 +241,9 @@ function ngParser(st: NgState, onPacket: PacketCallback): Parser {
             result.corrupt++;
           } else {
             result.packets++;
-            onPacket(buf, pos + 28, cap, iface.linkType, Math.floor((hi * 4294967296 + lo) / iface.unitsPerMs));
+            const ms = Math.floor((hi * 4294967296 + lo) / iface.unitsPerMs);
+            const sec = Math.floor(ms / 1000);
+            onPacket(buf, pos + 28, cap, iface.linkType, sec, ms - sec * 1000);
           }
         } else if (type === 3 && total >= 16) {
           const iface = st.ifaces[0];
@@ -238,7 +252,7 @@ function ngParser(st: NgState, onPacket: PacketCallback): Parser {
           if (iface === undefined) result.corrupt++;
           else {
             result.packets++;
-            onPacket(buf, pos + 12, cap, iface.linkType, 0);
+            onPacket(buf, pos + 12, cap, iface.linkType, 0, 0);
           }
         }
         pos += total;

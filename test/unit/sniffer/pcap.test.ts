@@ -14,7 +14,8 @@ async function readAll(path: string, chunkSize?: number) {
   const packets: Array<{ hex: string; lt: number; time: number }> = [];
   const res = await readPcapFile(
     path,
-    (buf, off, len, lt, time) => packets.push({ hex: buf.toString('hex', off, off + len), lt, time }),
+    (buf, off, len, lt, sec, ms) =>
+      packets.push({ hex: buf.toString('hex', off, off + len), lt, time: sec * 1000 + ms }),
     chunkSize === undefined ? {} : { chunkSize },
   );
   return { res, packets };

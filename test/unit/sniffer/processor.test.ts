@@ -251,3 +251,21 @@ test('aggregation table grows: thousands of distinct pairs, each counted exactly
     t.is(new Set(obs.map((o) => `${o.clientIp} ${o.name}`)).size, 4000);
   }
 });
+
+test('slightly out-of-order timestamps (merged interfaces) aggregate into one entry', (t) => {
+  const proc = new PacketProcessor();
+  for (let i = 0; i < 20; i++) {
+    const d = buildTcpSyn({
+      clientIp: '10.0.0.1',
+      clientPort: 2000 + i,
+      serverIp: '10.0.0.2',
+      serverPort: 80,
+      link: 'raw',
+    });
+    const time = T0 + 10_000 + (i % 2 ? -i * 100 : i * 100);
+    proc.handleAt(d, 0, d.length, 101, Math.floor(time / 1000), time % 1000);
+  }
+  const obs = proc.drain();
+  t.is(obs.length, 1);
+  t.like(obs[0], { count: 20, time: T0 + 10_000 + 1800 });
+});
