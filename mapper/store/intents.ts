@@ -278,6 +278,23 @@ export function groupedEdges(store: MapStore): readonly EdgeRecord[][] {
 
 function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
   const first = group[0] as EdgeRecord;
+  if (group.length === 1 && first.http === undefined && first.kafka === undefined) {
+    // Plain L4/DNS edge: no merging needed, build it directly (no temporary sets and maps).
+    const intent: Intent = {
+      client: identity(store, first.client),
+      ports: [...first.ports],
+      http: [],
+      kafka: [],
+      firstSeen: first.firstSeen,
+      lastSeen: first.lastSeen,
+      count: first.count,
+    };
+    if (first.server) intent.server = identity(store, first.server);
+    if (first.extDomain !== undefined)
+      intent.external = { domain: first.extDomain, ips: [...(first.extIps ?? [])].sort() };
+    if (first.via) intent.viaService = { name: first.via.name, namespace: first.via.namespace };
+    return intent;
+  }
   const intent: Intent = {
     client: identity(store, first.client),
     ports: [],
