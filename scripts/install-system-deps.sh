@@ -13,6 +13,7 @@ PACKAGES=(
   prometheus          # promtool check metrics
   chromium            # headless browser tests of the web map and HTML reports
   ripgrep             # benchmark reference scans
+  time                # /usr/bin/time: CPU and peak RSS figures in benchmarks
   fonts-liberation    # a sans-serif font so PNG/JPG pictures have text
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev  # Helm-compatible chart rendering in tests
   python3 make g++    # native addons (better-sqlite3, cap) when no prebuilt binary fits

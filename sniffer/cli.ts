@@ -102,8 +102,6 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     },
     log,
   });
-  // The client's retry sleeps and flush timers are unref'd; keep the process alive while we await them.
-  const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     if (cfg.pcap !== undefined) {
       const { formatReplaySummary, replayPcap } = await import('./replay.ts');
@@ -143,7 +141,6 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     );
     return EXIT.ok;
   } finally {
-    clearInterval(keepAlive);
     await transport.close();
   }
 }

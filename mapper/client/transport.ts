@@ -3,7 +3,7 @@
  * `retryingTransport` wraps any Transport with jittered exponential backoff that honours
  * 429/503 Retry-After. Tests pass their own Transport or a real server URL.
  */
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { CallmapError } from '../contract/index.ts';
 
 export interface TransportResponse {
@@ -61,11 +61,24 @@ export function unreachable(baseUrl: string, cause: unknown): CallmapError {
   );
 }
 
+/**
+ * Real HTTP transport over undici. undici is loaded on the first request, not at import time, so
+ * an idle reporter (a sniffer on a quiet node) does not carry its ~18 MB until it has something
+ * to send.
+ */
 export function httpTransport(baseUrl: string, opts: HttpTransportOptions = {}): Transport {
   const timeout = opts.timeoutMs ?? 30_000;
-  const dispatcher = new Agent({ headersTimeout: timeout, bodyTimeout: timeout, connections: 4 });
+  let undici: Promise<{ dispatcher: Agent; request: typeof import('undici').request }> | undefined;
+  const load = () => {
+    undici ??= import('undici').then((u) => ({
+      dispatcher: new u.Agent({ headersTimeout: timeout, bodyTimeout: timeout, connections: 4 }),
+      request: u.request,
+    }));
+    return undici;
+  };
   return {
     async send(method, path, body, signal) {
+      const { dispatcher, request } = await load();
       const res = await request(`${baseUrl}${path}`, {
         method,
         dispatcher,
@@ -77,7 +90,9 @@ export function httpTransport(baseUrl: string, opts: HttpTransportOptions = {}):
       for (const [k, v] of Object.entries(res.headers)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
       return { status: res.statusCode, headers, body: text };
     },
-    close: () => dispatcher.close(),
+    async close() {
+      if (undici) await (await undici).dispatcher.close();
+    },
   };
 }
 
