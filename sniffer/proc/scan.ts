@@ -1,9 +1,15 @@
 /**
  * I/O edge of the socket scan: walks <procRoot>/<pid>, reads net/tcp and net/tcp6 once per
- * network namespace (deduplicated by the inode in <procRoot>/<pid>/ns/net) and returns the
- * client-side connections of every namespace. Processes that vanish mid-scan are skipped.
+ * network namespace and returns the client-side connections of every namespace. Processes that
+ * vanish mid-scan are skipped.
+ *
+ * Namespaces are told apart by the inode of <procRoot>/<pid>/net/tcp: the kernel registers one
+ * proc entry per network namespace for it, with an inode number that is unique while the
+ * namespace lives, and stat(2) on it passes no ptrace check. Reading the `ns/net` link instead
+ * needs PTRACE_MODE_READ access to the process (CAP_SYS_PTRACE for processes of other users or
+ * with more capabilities), which the sniffer does not have by default. See ADR 0043.
  */
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { type ClientConnection, clientConnections, type ProcSocket, parseProcNetTcp } from './parse.ts';
@@ -23,6 +29,19 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Identity of the network namespace of process `pid`: device and inode of its `net/tcp` entry.
+ * Undefined when the process is gone (or is a zombie without a namespace).
+ */
+export async function netnsKey(procRoot: string, pid: string): Promise<string | undefined> {
+  try {
+    const s = await stat(join(procRoot, pid, 'net', 'tcp'));
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function scanSockets(procRoot: string, littleEndian = endianness() === 'LE'): Promise<ScanResult> {
   let entries: string[];
   try {
@@ -36,13 +55,8 @@ export async function scanSockets(procRoot: string, littleEndian = endianness() 
   let errors = 0;
   for (const pid of entries) {
     if (!/^\d+$/.test(pid)) continue;
-    let ns: string;
-    try {
-      ns = await readlink(join(procRoot, pid, 'ns', 'net'));
-    } catch {
-      continue; // gone, or a kernel thread we may not inspect
-    }
-    if (seenNs.has(ns)) continue;
+    const ns = await netnsKey(procRoot, pid);
+    if (ns === undefined || seenNs.has(ns)) continue;
     seenNs.add(ns);
     const sockets: ProcSocket[] = [];
     let readAny = false;

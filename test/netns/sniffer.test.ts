@@ -2,7 +2,8 @@
  * Root-only: real packets through real namespaces. Pods are network namespaces on a bridge in a
  * "node" namespace; dnsmasq is cluster DNS; a client opens a TCP connection BEFORE the sniffer
  * starts (found by the /proc socket scan), then resolves names (A, and a CNAME chain) and opens
- * a new connection (found by SYN capture). The sniffer runs in the node namespace on `any`.
+ * a new connection (found by SYN capture). The sniffer runs in the node namespace on `any`, with
+ * the chart's default capabilities (NET_RAW only).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import test from 'ava';
 import type { DnsObservation, Observation, ReportBatch, TcpObservation } from '../../mapper/contract/index.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
+const SETPRIV = '/usr/bin/setpriv';
 /** Why the test cannot run here, or undefined when it can (root, iproute2, dnsmasq, netns allowed). */
 const cannotRun = ((): string | undefined => {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, raw capture)';
@@ -17,6 +19,11 @@ const cannotRun = ((): string | undefined => {
     execFileSync('test', ['-x', '/usr/sbin/dnsmasq']);
   } catch {
     return 'needs /usr/sbin/dnsmasq';
+  }
+  try {
+    execFileSync('test', ['-x', SETPRIV]);
+  } catch {
+    return `needs ${SETPRIV} (util-linux) to run the sniffer with NET_RAW only`;
   }
   const probe = `cmsnprobe${process.pid}`;
   try {
@@ -154,7 +161,14 @@ test('sniffer in the node namespace sees pod DNS, new connections and pre-existi
   procs.push(rx);
   const url = await waitFor('receiver', () => /listening (\S+)/.exec(rx.out)?.[1]);
 
-  const sniffer = inNs(NS.node, NODE, [
+  // The sniffer gets what the chart gives it by default: root with every capability dropped but
+  // NET_RAW (no SYS_PTRACE), so the /proc scan must find pod A's root-owned, fully capable
+  // processes without ptrace access to them.
+  const sniffer = inNs(NS.node, SETPRIV, [
+    '--bounding-set=-all,+net_raw',
+    '--inh-caps=-all,+net_raw',
+    '--no-new-privs',
+    NODE,
     ...TSX,
     join(root, 'mapper/cli/bin.ts'),
     'sniffer',

@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { clientConnections, parseProcNetTcp, TCP_ESTABLISHED, TCP_LISTEN } from '../../../sniffer/proc/parse.ts';
-import { scanSockets } from '../../../sniffer/proc/scan.ts';
+import { netnsKey, scanSockets } from '../../../sniffer/proc/scan.ts';
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../../fixtures/sniffer/proc/${name}`, import.meta.url), 'utf8');
@@ -62,22 +63,24 @@ test('garbage input never throws', (t) => {
   }
 });
 
-test('scanSockets: one read per network namespace across processes; vanished processes skipped', async (t) => {
+test('scanSockets: one read per network namespace (keyed by the net/tcp inode); vanished processes skipped', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'callmap-proc-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  const proc = (pid: string, ns: string, tcp: string | undefined, tcp6?: string): void => {
-    mkdirSync(join(root, pid, 'ns'), { recursive: true });
+  const proc = (pid: string, tcp: string | undefined, tcp6?: string): void => {
     mkdirSync(join(root, pid, 'net'), { recursive: true });
-    symlinkSync(`net:[${ns}]`, join(root, pid, 'ns', 'net'));
     if (tcp !== undefined) writeFileSync(join(root, pid, 'net', 'tcp'), tcp);
     if (tcp6 !== undefined) writeFileSync(join(root, pid, 'net', 'tcp6'), tcp6);
   };
-  proc('1', '4026531992', fixture('tcp'), fixture('tcp6'));
-  proc('2', '4026531992', 'should not be read: same namespace as pid 1');
-  proc('30', '4026532500', 'sl\n 0: 0A00F40A:A000 1400600A:01BB 01 0 0 0\n');
-  proc('31', '4026532600', undefined); // unreadable files
+  proc('1', fixture('tcp'), fixture('tcp6'));
+  // pid 2 shares pid 1's namespace: the same net/tcp inode, so its tcp6 must not be read
+  proc('2', undefined, 'sl\n 0: 0A00F40A:A001 6300600A:01BB 01 0 0 0\n');
+  linkSync(join(root, '1', 'net', 'tcp'), join(root, '2', 'net', 'tcp'));
+  proc('30', 'sl\n 0: 0A00F40A:A000 1400600A:01BB 01 0 0 0\n');
+  proc('31', undefined); // net/tcp cannot be read (a directory here) and there is no tcp6
+  mkdirSync(join(root, '31', 'net', 'tcp'));
+  // no ns/net link anywhere: the scan must not need it (reading it needs ptrace access)
   mkdirSync(join(root, 'self'));
-  mkdirSync(join(root, '99')); // no ns link: vanished process
+  mkdirSync(join(root, '99')); // no net/tcp: vanished process
   const r = await scanSockets(root, true);
   t.is(r.namespaces, 2);
   t.is(r.errors, 2 + 1); // two bad fixture lines + one namespace without readable files
@@ -89,4 +92,30 @@ test('scanSockets: one read per network namespace across processes; vanished pro
   ]);
   const missing = await scanSockets(join(root, 'nope'));
   t.deepEqual(missing, { connections: [], namespaces: 0, errors: 1 });
+});
+
+test('scanSockets: a namespace unreadable through one process is read through the next', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'callmap-proc-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, '10', 'net', 'tcp'), { recursive: true }); // unreadable
+  mkdirSync(join(root, '11', 'net'), { recursive: true });
+  writeFileSync(join(root, '11', 'net', 'tcp'), 'sl\n 0: 0A00F40A:A000 1400600A:01BB 01 0 0 0\n');
+  const r = await scanSockets(root, true);
+  t.is(r.namespaces, 1);
+  t.is(r.errors, 1);
+  t.deepEqual(r.connections, [{ clientIp: '10.244.0.10', serverIp: '10.96.0.20', serverPort: 443 }]);
+});
+
+test('netnsKey on the real /proc: same key for two processes in one namespace, undefined when gone', async (t) => {
+  if (!existsSync('/proc/self/net/tcp')) {
+    t.log('skipped: no /proc/self/net/tcp on this system');
+    t.pass();
+    return;
+  }
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  const own = await netnsKey('/proc', String(process.pid));
+  t.regex(own ?? '', /^\d+:\d+$/);
+  t.is(await netnsKey('/proc', String(child.pid)), own);
+  t.is(await netnsKey('/proc', '999999999'), undefined);
 });
