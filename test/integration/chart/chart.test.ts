@@ -54,6 +54,7 @@ mapper:
 sniffer:
   metricsPort: 9555
   tolerations: [{operator: Exists}]
+  sysPtrace: true
 istio: {enabled: true, interval: 45s}
 kafka: {enabled: true, servers: [kafka-0.kafka, kafka-1.kafka, broker-0.events]}
 reports:
@@ -311,7 +312,7 @@ function defineTests(): void {
     }
   });
 
-  test('sniffer: host network, read-only host /proc, NET_RAW + SYS_PTRACE only, root without privilege escalation', async (t) => {
+  test('sniffer: host network, read-only host /proc, NET_RAW only, root without privilege escalation', async (t) => {
     const { manifests } = await defaults();
     const ds = find(manifests, 'DaemonSet', 'callmap-sniffer', NS);
     const pod = podSpec(ds);
@@ -324,7 +325,7 @@ function defineTests(): void {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       privileged: false,
-      capabilities: { drop: ['ALL'], add: ['NET_RAW', 'SYS_PTRACE'] },
+      capabilities: { drop: ['ALL'], add: ['NET_RAW'] },
     });
     t.deepEqual(
       c?.volumeMounts?.find((v) => v.name === 'host-proc'),
@@ -352,11 +353,11 @@ function defineTests(): void {
     t.is(pod.tolerations, undefined);
   });
 
-  test('sniffer: metrics port, tolerations and the SYS_PTRACE opt-out follow values', async (t) => {
-    const { manifests } = await renderChart([allOn, valuesFile('no-ptrace', 'sniffer: {sysPtrace: false}')]);
+  test('sniffer: metrics port, tolerations and the SYS_PTRACE opt-in follow values', async (t) => {
+    const { manifests } = await everything();
     const pod = podSpec(find(manifests, 'DaemonSet', 'callmap-sniffer', NS));
     const [c] = pod.containers;
-    t.deepEqual(c?.securityContext?.capabilities, { drop: ['ALL'], add: ['NET_RAW'] });
+    t.deepEqual(c?.securityContext?.capabilities, { drop: ['ALL'], add: ['NET_RAW', 'SYS_PTRACE'] });
     t.deepEqual(c?.ports, [{ name: 'metrics', containerPort: 9555, protocol: 'TCP' }]);
     t.is(c?.args?.[c.args.indexOf('--metrics-port') + 1], '9555');
     t.is(podAnnotations(find(manifests, 'DaemonSet', 'callmap-sniffer', NS))['prometheus.io/port'], '9555');
