@@ -162,7 +162,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       const key = edgeKey(client, target.server, target.via, target.extDomain);
       let e = edges.get(key);
       if (!e) {
-        e = { client, ports: [], http: [], kafka: [], extIps: [], firstSeen: time, lastSeen: time, count: 0 };
+        e = { key, client, ports: [], http: [], kafka: [], extIps: [], firstSeen: time, lastSeen: time, count: 0 };
         if (target.server) e.server = target.server;
         if (target.via) e.via = target.via;
         if (target.extDomain !== undefined) e.extDomain = target.extDomain;

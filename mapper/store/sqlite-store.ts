@@ -38,6 +38,10 @@ export interface StoreOptions {
 type Row = Record<string, unknown>;
 
 const PRUNE_EVERY = 512;
+/** Rows per multi-row INSERT / UPDATE statement (12 and 4 parameters per row). */
+const CHUNK = 64;
+const EDGE_INSERT = `INSERT INTO edges (id, client_ns, client_name, server_ns, server_name, via_ns, via_name,
+  ext_domain, ports, first_seen, last_seen, count) VALUES`;
 
 function sqliteCode(e: unknown): string {
   return typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
@@ -163,8 +167,17 @@ class SqliteMapStore implements MapStore {
   #refs = new Map<string, WorkloadRef>();
   /** Identity by interned ref object: the hot read path avoids building string keys. */
   #byRef = new WeakMap<WorkloadRef, WorkloadIdentity>();
-  /** The last identity object seen per workload: the resolver usually hands out the same one. */
-  #lastInput = new Map<string, WorkloadIdentity>();
+  /**
+   * Resolver-supplied identity objects (the resolver usually hands out the same one per workload)
+   * → the stored identity they matched; valid while that stored object is `#current`.
+   */
+  #inputs = new WeakMap<WorkloadIdentity, WorkloadIdentity>();
+  /** The stored identity objects that are current (replaced ones are removed). */
+  #current = new WeakSet<WorkloadIdentity>();
+  /** Highest edge id (ids are assigned here: one writer holds the file, ADR 0030). */
+  #maxId = 0;
+  /** Detail-row writes planned for the running transaction. */
+  #detailWrites: Array<() => void> = [];
   #listeners = new Set<ChangeListener>();
   #batchesSincePrune = 0;
   #retentionMs: number;
@@ -192,12 +205,17 @@ class SqliteMapStore implements MapStore {
         `INSERT INTO workloads (namespace, name, kind, labels) VALUES (?, ?, ?, ?)
          ON CONFLICT (namespace, name) DO UPDATE SET kind = excluded.kind, labels = excluded.labels`,
       ),
-      edgeInsert: db.prepare(
-        `INSERT INTO edges (client_ns, client_name, server_ns, server_name, via_ns, via_name, ext_domain,
-                            ports, first_seen, last_seen, count)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      edgeInsert: db.prepare(`${EDGE_INSERT} (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      edgeInsertMany: db.prepare(
+        `${EDGE_INSERT} ${Array.from({ length: CHUNK }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
       ),
       edgeUpdate: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ? WHERE id = ?'),
+      // One statement per CHUNK edges; VALUES columns are column1..column4 = id, first, last, count.
+      edgeUpdateMany: db.prepare(
+        `UPDATE edges SET first_seen = v.column2, last_seen = v.column3, count = v.column4
+         FROM (VALUES ${Array.from({ length: CHUNK }, () => '(?, ?, ?, ?)').join(', ')}) AS v
+         WHERE edges.id = v.column1`,
+      ),
       edgeUpdatePorts: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ?, ports = ? WHERE id = ?'),
       httpInsert: db.prepare('INSERT OR IGNORE INTO edge_http (edge_id, method, path) VALUES (?, ?, ?)'),
       kafkaInsert: db.prepare(
@@ -231,6 +249,7 @@ class SqliteMapStore implements MapStore {
       if (labels) w.labels = labels;
       const k = workloadKey(w);
       this.#workloads.set(k, w);
+      this.#current.add(w);
       this.#workloadLabelsJson.set(k, String(r['labels']));
     }
     const byId = new Map<number, EdgeRecord>();
@@ -264,6 +283,7 @@ class SqliteMapStore implements MapStore {
       };
       byId.set(rec.id, rec);
       this.#edges.set(rec.key, rec);
+      if (rec.id > this.#maxId) this.#maxId = rec.id;
     }
     for (const r of db.prepare('SELECT edge_id, method, path FROM edge_http').iterate() as Iterable<Row>) {
       const rec = byId.get(Number(r['edge_id']));
@@ -346,9 +366,71 @@ class SqliteMapStore implements MapStore {
   applyGroup(batches: ReadonlyArray<{ batchId: string; accepted: number }>, delta: BatchDelta, now: number): void {
     this.ensureOpen();
     const s = this.#s;
+    // Plan first (no mirror changes): which edges are new, which change, with their new values.
+    // Rows are then written with multi-row statements (one native call per chunk instead of per
+    // edge) and the mirror is updated from the same plain arrays after the commit.
     const after: Array<() => void> = [];
-    let structural = false;
-    let identity = false;
+    const fresh: EdgeRecord[] = [];
+    const updRecs: EdgeRecord[] = [];
+    /** Per updated edge: firstSeen, lastSeen, count. */
+    const updVals: number[] = [];
+    /** Per updated edge: its new sorted port list, or undefined when the ports did not change. */
+    const updPorts: Array<number[] | undefined> = [];
+    let nextId = this.#maxId;
+    const seenWorkloads = new Map<string, WorkloadIdentity>();
+    const planned = new Map<string, EdgeRecord>();
+    for (const e of delta.edges) {
+      this.noteWorkload(e.client, seenWorkloads);
+      if (e.server) this.noteWorkload(e.server, seenWorkloads);
+      const key = e.key ?? edgeKey(e.client, e.server, e.via, e.extDomain);
+      const rec = this.#edges.get(key) ?? planned.get(key);
+      if (rec === undefined) {
+        const ports = e.ports.length > 1 ? [...e.ports].sort((a, b) => a - b) : [...e.ports];
+        const r: EdgeRecord = {
+          id: ++nextId,
+          key,
+          client: this.ref(e.client.namespace, e.client.name),
+          server: e.server ? this.ref(e.server.namespace, e.server.name) : undefined,
+          via: e.via ? this.ref(e.via.namespace, e.via.name) : undefined,
+          extDomain: e.extDomain,
+          ports,
+          http: undefined,
+          kafka: undefined,
+          extIps: undefined,
+          firstSeen: e.firstSeen,
+          lastSeen: e.lastSeen,
+          count: e.count,
+          rev: 0,
+        };
+        fresh.push(r);
+        planned.set(key, r);
+        this.details(r, e, after, true);
+        continue;
+      }
+      if (planned.has(key)) {
+        // The same edge twice in one delta (callers normally merge): fold into the planned row.
+        rec.firstSeen = Math.min(rec.firstSeen, e.firstSeen);
+        rec.lastSeen = Math.max(rec.lastSeen, e.lastSeen);
+        rec.count += e.count;
+        for (const p of e.ports) if (!rec.ports.includes(p)) rec.ports.push(p);
+        rec.ports.sort((a, b) => a - b);
+        this.details(rec, e, after, true);
+        continue;
+      }
+      let ports: number[] | undefined;
+      for (const p of e.ports) {
+        if (!rec.ports.includes(p) && !ports?.includes(p)) {
+          ports ??= [...rec.ports];
+          ports.push(p);
+        }
+      }
+      if (ports) ports.sort((a, b) => a - b);
+      updRecs.push(rec);
+      updVals.push(Math.min(rec.firstSeen, e.firstSeen), Math.max(rec.lastSeen, e.lastSeen), rec.count + e.count);
+      updPorts.push(ports);
+      this.details(rec, e, after, false);
+    }
+
     const run = this.#db.transaction((): void => {
       for (const b of batches) {
         if (s.batchInsert.run(b.batchId, now, b.accepted).changes === 0) {
@@ -359,101 +441,16 @@ class SqliteMapStore implements MapStore {
           );
         }
       }
-      this.#batchesSincePrune += batches.length;
-      if (this.#batchesSincePrune >= PRUNE_EVERY) {
-        this.#batchesSincePrune = 0;
+      if (this.#batchesSincePrune + batches.length >= PRUNE_EVERY) {
         s.batchPrune.run(now - this.#retentionMs, this.#retentionCount);
         s.dnsPrune.run(now - 3_600_000);
       }
-      const seenWorkloads = new Map<string, WorkloadIdentity>();
-      for (const e of delta.edges) {
-        this.noteWorkload(e.client, seenWorkloads);
-        if (e.server) this.noteWorkload(e.server, seenWorkloads);
-        const key = edgeKey(e.client, e.server, e.via, e.extDomain);
-        const rec = this.#edges.get(key);
-        let ports: number[] | undefined;
-        if (rec === undefined) {
-          ports = e.ports.length > 1 ? [...e.ports].sort((a, b) => a - b) : e.ports;
-          const id = Number(
-            s.edgeInsert.run(
-              e.client.namespace,
-              e.client.name,
-              e.server?.namespace ?? null,
-              e.server?.name ?? null,
-              e.via?.namespace ?? null,
-              e.via?.name ?? null,
-              e.extDomain ?? null,
-              ports.join(','),
-              e.firstSeen,
-              e.lastSeen,
-              e.count,
-            ).lastInsertRowid,
-          );
-          const fresh: EdgeRecord = {
-            id,
-            key,
-            client: this.ref(e.client.namespace, e.client.name),
-            server: e.server ? this.ref(e.server.namespace, e.server.name) : undefined,
-            via: e.via ? this.ref(e.via.namespace, e.via.name) : undefined,
-            extDomain: e.extDomain,
-            ports,
-            http: undefined,
-            kafka: undefined,
-            extIps: undefined,
-            firstSeen: e.firstSeen,
-            lastSeen: e.lastSeen,
-            count: e.count,
-            rev: 0,
-          };
-          after.push(() => {
-            this.#edges.set(key, fresh);
-            structural = true;
-          });
-          this.details(fresh, e, after, true);
-        } else {
-          const firstSeen = Math.min(rec.firstSeen, e.firstSeen);
-          const lastSeen = Math.max(rec.lastSeen, e.lastSeen);
-          const count = rec.count + e.count;
-          for (const p of e.ports) {
-            if (!rec.ports.includes(p) && !ports?.includes(p)) {
-              ports ??= [...rec.ports];
-              ports.push(p);
-            }
-          }
-          if (ports) {
-            ports.sort((a, b) => a - b);
-            s.edgeUpdatePorts.run(firstSeen, lastSeen, count, ports.join(','), rec.id);
-          } else s.edgeUpdate.run(firstSeen, lastSeen, count, rec.id);
-          const newPorts = ports;
-          after.push(() => {
-            rec.firstSeen = firstSeen;
-            rec.lastSeen = lastSeen;
-            rec.count = count;
-            rec.rev++;
-            if (newPorts) rec.ports = newPorts;
-          });
-          this.details(rec, e, after, false);
-        }
-      }
+      this.writeInserts(fresh);
+      this.writeUpdates(updRecs, updVals, updPorts);
       for (const w of seenWorkloads.values()) {
-        const k = workloadKey(w);
-        const json = JSON.stringify(w.labels ?? {});
-        s.workloadUpsert.run(w.namespace, w.name, w.kind, json);
-        after.push(() => {
-          this.#workloads.set(k, w);
-          this.#workloadLabelsJson.set(k, json);
-          this.#byRef.set(this.ref(w.namespace, w.name), w);
-          identity = true;
-        });
+        s.workloadUpsert.run(w.namespace, w.name, w.kind, JSON.stringify(w.labels ?? {}));
       }
-      for (const e of delta.edges) {
-        const c = e.client;
-        const sv = e.server;
-        after.push(() => {
-          this.#lastInput.set(workloadKey(c), c);
-          if (sv) this.#lastInput.set(workloadKey(sv), sv);
-        });
-      }
+      for (const f of this.#detailWrites) f();
       for (const a of delta.acl) {
         s.aclUpsert.run(
           a.client.namespace,
@@ -473,20 +470,121 @@ class SqliteMapStore implements MapStore {
       }
       for (const d of delta.dnsAnswers) s.dnsUpsert.run(d.ip, d.domain, d.expiresAt);
     });
-    run.immediate();
+    try {
+      run.immediate();
+    } finally {
+      this.#detailWrites.length = 0;
+    }
+
+    // Committed: update the mirror.
+    this.#batchesSincePrune += batches.length;
+    if (this.#batchesSincePrune >= PRUNE_EVERY) this.#batchesSincePrune = 0;
+    this.#maxId = nextId;
+    for (const r of fresh) this.#edges.set(r.key, r);
+    for (let i = 0; i < updRecs.length; i++) {
+      const rec = updRecs[i] as EdgeRecord;
+      rec.firstSeen = updVals[3 * i] as number;
+      rec.lastSeen = updVals[3 * i + 1] as number;
+      rec.count = updVals[3 * i + 2] as number;
+      const p = updPorts[i];
+      if (p) rec.ports = p;
+      rec.rev++;
+    }
     for (const f of after) f();
-    if (structural) this.#structureVersion++;
-    if (identity) this.#identityVersion++;
+    for (const [k, w] of seenWorkloads) {
+      const old = this.#workloads.get(k);
+      if (old) this.#current.delete(old);
+      this.#workloads.set(k, w);
+      this.#current.add(w);
+      this.#workloadLabelsJson.set(k, JSON.stringify(w.labels ?? {}));
+      this.#byRef.set(this.ref(w.namespace, w.name), w);
+    }
+    for (const e of delta.edges) {
+      this.noteInput(e.client);
+      if (e.server) this.noteInput(e.server);
+    }
+    if (fresh.length > 0) this.#structureVersion++;
+    if (seenWorkloads.size > 0) this.#identityVersion++;
     if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
   }
 
-  /** Writes HTTP / Kafka / external-IP details the edge does not have yet (mirror updated after commit). */
+  /** Remembers that this resolver-supplied identity object matches what is stored for its workload. */
+  private noteInput(w: WorkloadIdentity): void {
+    if (this.#current.has(this.#inputs.get(w) as WorkloadIdentity)) return;
+    const stored = this.#workloads.get(workloadKey(w));
+    if (stored) this.#inputs.set(w, stored);
+  }
+
+  private writeInserts(rows: readonly EdgeRecord[]): void {
+    const cols = 12;
+    let i = 0;
+    const put = (a: unknown[], r: EdgeRecord, o: number): void => {
+      a[o] = r.id;
+      a[o + 1] = r.client.namespace;
+      a[o + 2] = r.client.name;
+      a[o + 3] = r.server?.namespace ?? null;
+      a[o + 4] = r.server?.name ?? null;
+      a[o + 5] = r.via?.namespace ?? null;
+      a[o + 6] = r.via?.name ?? null;
+      a[o + 7] = r.extDomain ?? null;
+      a[o + 8] = r.ports.join(',');
+      a[o + 9] = r.firstSeen;
+      a[o + 10] = r.lastSeen;
+      a[o + 11] = r.count;
+    };
+    if (rows.length >= CHUNK) {
+      const a: unknown[] = new Array(CHUNK * cols);
+      for (; i + CHUNK <= rows.length; i += CHUNK) {
+        for (let j = 0; j < CHUNK; j++) put(a, rows[i + j] as EdgeRecord, j * cols);
+        this.#s.edgeInsertMany.run(a);
+      }
+    }
+    const one: unknown[] = new Array(cols);
+    for (; i < rows.length; i++) {
+      put(one, rows[i] as EdgeRecord, 0);
+      this.#s.edgeInsert.run(one);
+    }
+  }
+
+  private writeUpdates(
+    recs: readonly EdgeRecord[],
+    vals: readonly number[],
+    ports: ReadonlyArray<number[] | undefined>,
+  ): void {
+    const s = this.#s;
+    const a: number[] = new Array(CHUNK * 4);
+    let n = 0;
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i] as EdgeRecord;
+      const p = ports[i];
+      if (p) {
+        s.edgeUpdatePorts.run(vals[3 * i], vals[3 * i + 1], vals[3 * i + 2], p.join(','), rec.id);
+        continue;
+      }
+      a[n] = rec.id;
+      a[n + 1] = vals[3 * i] as number;
+      a[n + 2] = vals[3 * i + 1] as number;
+      a[n + 3] = vals[3 * i + 2] as number;
+      n += 4;
+      if (n === a.length) {
+        s.edgeUpdateMany.run(a);
+        n = 0;
+      }
+    }
+    for (let o = 0; o < n; o += 4) s.edgeUpdate.run(a[o + 1], a[o + 2], a[o + 3], a[o]);
+  }
+
+  /**
+   * Plans HTTP / Kafka / external-IP detail rows the edge does not have yet: the SQL goes to
+   * `#detailWrites` (run inside the transaction), the mirror change to `after` (run after commit).
+   */
   private details(r: EdgeRecord, e: BatchDelta['edges'][number], after: Array<() => void>, fresh: boolean): void {
     const s = this.#s;
+    const w = this.#detailWrites;
     for (const h of e.http) {
       const k = `${h.method} ${h.path}`;
       if (fresh || !r.http?.has(k)) {
-        s.httpInsert.run(r.id, h.method, h.path);
+        w.push(() => s.httpInsert.run(r.id, h.method, h.path));
         after.push(() => {
           r.http ??= new Map();
           r.http.set(k, { method: h.method, path: h.path });
@@ -496,7 +594,7 @@ class SqliteMapStore implements MapStore {
     for (const a of e.kafka) {
       const k = kafkaKey(a.topic, a.operation, a.allowed);
       if (fresh || !r.kafka?.has(k)) {
-        s.kafkaInsert.run(r.id, a.topic, a.operation, a.allowed ? 1 : 0);
+        w.push(() => s.kafkaInsert.run(r.id, a.topic, a.operation, a.allowed ? 1 : 0));
         after.push(() => {
           r.kafka ??= new Map();
           r.kafka.set(k, { topic: a.topic, operation: a.operation, allowed: a.allowed });
@@ -505,7 +603,7 @@ class SqliteMapStore implements MapStore {
     }
     for (const ip of e.extIps) {
       if (fresh || !r.extIps?.includes(ip)) {
-        s.extIpInsert.run(r.id, ip);
+        w.push(() => s.extIpInsert.run(r.id, ip));
         after.push(() => {
           r.extIps ??= [];
           if (!r.extIps.includes(ip)) r.extIps.push(ip);
@@ -516,8 +614,8 @@ class SqliteMapStore implements MapStore {
 
   /** Records a workload identity if it is new or changed; never downgrades a known kind to Unknown. */
   private noteWorkload(w: WorkloadIdentity, seen: Map<string, WorkloadIdentity>): void {
+    if (this.#current.has(this.#inputs.get(w) as WorkloadIdentity)) return;
     const k = workloadKey(w);
-    if (this.#lastInput.get(k) === w) return;
     const known = seen.get(k) ?? this.#workloads.get(k);
     if (known === undefined) {
       seen.set(k, normWorkload(w));
@@ -582,7 +680,8 @@ class SqliteMapStore implements MapStore {
     this.#edges.clear();
     this.#workloads.clear();
     this.#workloadLabelsJson.clear();
-    this.#lastInput.clear();
+    this.#inputs = new WeakMap();
+    this.#current = new WeakSet();
     this.#byRef = new WeakMap();
     this.#structureVersion++;
     this.#identityVersion++;

@@ -15,6 +15,8 @@ export interface KafkaAccess {
 
 /** Aggregated change to one edge, produced by the ingest pipeline for one batch. */
 export interface EdgeDelta {
+  /** `edgeKey(client, server, via, extDomain)` when the producer already has it (saves rebuilding it). */
+  key?: string;
   client: WorkloadIdentity;
   /** Exactly one of `server` and `extDomain` is set. */
   server?: WorkloadIdentity;

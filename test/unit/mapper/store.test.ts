@@ -193,3 +193,82 @@ test('a known workload kind is not downgraded to Unknown, labels update', (t) =>
   t.deepEqual(s.workload(W.frontend)?.labels, { app: 'v2' });
   s.close();
 });
+
+/** `n` plain edges w-i → w-(i+1) in namespace big, port 80 + (i % 3). */
+const manyEdges = (n: number, t0: number, count: number, extraPort?: number): BatchDelta => ({
+  edges: Array.from({ length: n }, (_, i) => ({
+    client: { name: `w-${i}`, namespace: 'big', kind: 'Deployment' },
+    server: { name: `w-${i + 1}`, namespace: 'big', kind: 'Deployment' },
+    ports: extraPort !== undefined && i % 50 === 0 ? [80 + (i % 3), extraPort] : [80 + (i % 3)],
+    http: [],
+    kafka: [],
+    extIps: [],
+    firstSeen: t0 + i,
+    lastSeen: t0 + i,
+    count,
+  })),
+  acl: [],
+  dnsAnswers: [],
+});
+
+test('multi-row writes: 150 new edges, then 150 updates (some with a new port) survive reopen', (t) => {
+  const file = path.join(tempDir(), 'many.db');
+  const s1 = openMapStore({ path: file });
+  s1.applyGroup([{ batchId: 'a', accepted: 150 }], manyEdges(150, T0, 2), T0);
+  s1.applyGroup([{ batchId: 'b', accepted: 150 }], manyEdges(150, T0 + 1000, 3, 9999), T0);
+  const before = JSON.stringify(buildIntents(s1));
+  t.is(s1.edgeCount, 150);
+  s1.close();
+  const s2 = openMapStore({ path: file });
+  const intents = buildIntents(s2);
+  t.is(JSON.stringify(intents), before);
+  t.is(intents.length, 150);
+  for (const it of intents) {
+    const i = Number(it.client.name.slice(2));
+    t.is(it.count, 5);
+    t.is(it.firstSeen, T0 + i);
+    t.is(it.lastSeen, T0 + 1000 + i);
+    t.deepEqual(it.ports, i % 50 === 0 ? [80 + (i % 3), 9999] : [80 + (i % 3)]);
+  }
+  // New edges after reopen get fresh ids (no clash with the loaded ones).
+  s2.applyGroup([{ batchId: 'c', accepted: 1 }], manyEdges(151, T0, 1), T0);
+  t.is(s2.edgeCount, 151);
+  s2.close();
+  const s3 = openMapStore({ path: file });
+  t.is(s3.edgeCount, 151);
+  t.is(buildIntents(s3).find((it) => it.client.name === 'w-150')?.count, 1);
+  s3.close();
+});
+
+test('a failed group commit writes nothing and leaves the mirror and later ids intact', (t) => {
+  const file = path.join(tempDir(), 'fail.db');
+  const s = openMapStore({ path: file });
+  s.applyGroup([{ batchId: 'a', accepted: 1 }], manyEdges(70, T0, 1), T0);
+  const v = s.version;
+  const before = JSON.stringify(buildIntents(s));
+  const err = t.throws(() =>
+    s.applyGroup(
+      [
+        { batchId: 'b', accepted: 1 },
+        { batchId: 'a', accepted: 1 },
+      ],
+      manyEdges(140, T0, 5, 7),
+      T0,
+    ),
+  );
+  t.is((err as CallmapError).code, 'BATCH_ALREADY_APPLIED');
+  t.is(s.version, v);
+  t.is(s.edgeCount, 70);
+  t.is(JSON.stringify(buildIntents(s)), before);
+  t.is(s.acceptedBatch('b'), undefined);
+  s.applyGroup([{ batchId: 'b', accepted: 1 }], manyEdges(140, T0, 5, 7), T0);
+  t.is(s.edgeCount, 140);
+  s.close();
+  const s2 = openMapStore({ path: file });
+  t.is(s2.edgeCount, 140);
+  t.is(
+    buildIntents(s2).reduce((a, it) => a + it.count, 0),
+    70 * 6 + 70 * 5,
+  );
+  s2.close();
+});
