@@ -9,7 +9,10 @@ let total = 0;
 const rl = createInterface({ input: process.stdin });
 for await (const line of rl) {
   process.stdout.write(`${line}\n`);
-  const m = /^\s*(\d+) (tests?|known failures?|tests? skipped|tests? todo|uncaught exceptions?|unhandled rejections?) ?(passed|failed|skipped)?/.exec(line);
+  const m =
+    /^\s*(\d+) (tests?|known failures?|tests? skipped|tests? todo|uncaught exceptions?|unhandled rejections?) ?(passed|failed|skipped)?/.exec(
+      line,
+    );
   if (!m) continue;
   const n = Number(m[1]);
   if (m[3] === 'passed') passed = n;
