@@ -22,6 +22,10 @@ export const command: Command = {
   usage,
   async run(argv: string[], ctx: CliContext): Promise<number> {
     const [which, ...rest] = argv;
+    if (which === '--help' || which === '-h') {
+      ctx.stdout.write(`${usage}\n`);
+      return EXIT.ok;
+    }
     const load = which === undefined ? undefined : WATCHERS[which];
     if (!load) {
       ctx.stderr.write(`callmap watch: expected istio or kafka, got ${JSON.stringify(which ?? '')}\n${usage}\n`);

@@ -3,7 +3,6 @@
  * (and ambient L4 edges) to the mapper. Reads the environment only through ctx.env.
  */
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Agent } from 'undici';
 import { duration, list, parseCli, port, positiveInt } from '../../mapper/cli/args.ts';
 import { type CliContext, type Command, EXIT, UsageError } from '../../mapper/cli/command.ts';
@@ -15,9 +14,11 @@ import {
   unreachable,
 } from '../../mapper/client/index.ts';
 import { CallmapError } from '../../mapper/contract/index.ts';
+import { firstKubeconfigFile, loadKubeConfig } from '../common/kubeconfig.ts';
+import { type MetricsServer, serveMetrics } from '../common/metrics-server.ts';
 import { createPeriodic } from '../common/periodic.ts';
 import { kubePodLister, type PodLister } from './discovery.ts';
-import { createWatcherMetrics, serveMetrics } from './metrics.ts';
+import { createWatcherMetrics } from './metrics.ts';
 import type { PageSource } from './scrape.ts';
 import { createIstioWatcher, type IstioWatcherConfig, type TickReport } from './watcher.ts';
 
@@ -75,6 +76,13 @@ export interface IstioCliConfig {
 /** Flags > env > defaults, validated. Pure (env passed in). */
 export function parseIstioArgs(argv: string[], env: Readonly<Record<string, string | undefined>>): IstioCliConfig {
   const { values: v } = parseCli(argv, OPTIONS);
+  for (const flag of ['stats-file', 'stats-url'] as const) {
+    if ((v[flag] ?? []).some((s) => s.trim() === '')) {
+      throw new UsageError(
+        `--${flag} must not be empty; give a ${flag === 'stats-file' ? 'file path' : 'http(s) URL'}`,
+      );
+    }
+  }
   const sources: PageSource[] = [
     ...list(v['stats-file']).map((path): PageSource => ({ kind: 'file', path })),
     ...list(v['stats-url']).map((url): PageSource => {
@@ -102,7 +110,7 @@ export function parseIstioArgs(argv: string[], env: Readonly<Record<string, stri
     mapperUrl: resolveMapperUrl(v['mapper-url'], env),
     intervalMs: duration('interval', v.interval, 30_000),
     once: v.once === true,
-    kubeconfig: v.kubeconfig ?? env['KUBECONFIG'] ?? undefined,
+    kubeconfig: v.kubeconfig ?? firstKubeconfigFile(env['KUBECONFIG']),
     inCluster: env['KUBERNETES_SERVICE_HOST'] !== undefined,
     metricsPort,
     watcher: {
@@ -114,32 +122,6 @@ export function parseIstioArgs(argv: string[], env: Readonly<Record<string, stri
       ...(sources.length > 0 ? { staticSources: sources } : {}),
     },
   };
-}
-
-function loadKubeConfig(cfg: IstioCliConfig): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (cfg.kubeconfig !== undefined) {
-      // KUBECONFIG may hold several files; the first one that exists is used.
-      const first = cfg.kubeconfig.split(':').find((p) => p.length > 0) ?? cfg.kubeconfig;
-      kc.loadFromFile(first);
-    } else if (cfg.inCluster) kc.loadFromCluster();
-    else kc.loadFromDefault();
-  } catch (e) {
-    throw new CallmapError(
-      'KUBECONFIG_INVALID',
-      `cannot load the kubeconfig (${(e as Error).message}); pass --kubeconfig PATH, or use --stats-file/--stats-url outside Kubernetes`,
-      { status: 400, cause: e },
-    );
-  }
-  if (!kc.getCurrentCluster()) {
-    throw new CallmapError(
-      'KUBECONFIG_INVALID',
-      'the kubeconfig has no current cluster; pass --kubeconfig PATH or set its current-context',
-      { status: 400 },
-    );
-  }
-  return kc;
 }
 
 const summary = (r: TickReport): string => {
@@ -156,7 +138,17 @@ export async function runIstioWatcher(
   const log = (line: string): void => {
     ctx.stderr.write(`${line}\n`);
   };
-  const lister = cfg.watcher.staticSources ? undefined : (seams.lister ?? kubePodLister(loadKubeConfig(cfg)));
+  const lister = cfg.watcher.staticSources
+    ? undefined
+    : (seams.lister ??
+      kubePodLister(
+        loadKubeConfig({
+          path: cfg.kubeconfig,
+          inCluster: cfg.inCluster,
+          code: 'KUBECONFIG_INVALID',
+          hint: 'pass --kubeconfig PATH, or use --stats-file/--stats-url outside Kubernetes',
+        }),
+      ));
   const transport = httpTransport(cfg.mapperUrl, { timeoutMs: 10_000 });
   const reporter = new ObservationReporter({
     transport,
@@ -177,10 +169,16 @@ export async function runIstioWatcher(
   });
   const watcher = createIstioWatcher(cfg.watcher, { ...(lister ? { lister } : {}), sink: reporter, dispatcher, log });
   const metrics = createWatcherMetrics(() => reporter.stats());
-  const metricsServer =
-    cfg.metricsPort === undefined
-      ? undefined
-      : await serveMetrics(metrics.registry, cfg.metricsPort, seams.metricsHost);
+  let metricsServer: MetricsServer | undefined;
+  try {
+    metricsServer =
+      cfg.metricsPort === undefined
+        ? undefined
+        : await serveMetrics(metrics.registry, cfg.metricsPort, seams.metricsHost);
+  } catch (e) {
+    await Promise.allSettled([dispatcher.close(), transport.close()]);
+    throw e;
+  }
   if (metricsServer) seams.onMetricsPort?.(metricsServer.port);
   const cleanup = async (): Promise<ReporterStats> => {
     const stats = await reporter.shutdown(cfg.once ? 5_000 : 10_000);

@@ -1,9 +1,7 @@
 /**
- * The watcher's own Prometheus metrics (prom-client, private registry) and the tiny HTTP server
- * that exposes them on --metrics-port.
+ * The watcher's own Prometheus metrics (prom-client, private registry), served on --metrics-port
+ * by `serveMetrics` (watchers/common/metrics-server.ts).
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ReporterStats } from '../../mapper/client/index.ts';
 import type { TickReport } from './watcher.ts';
@@ -78,51 +76,5 @@ export function createWatcherMetrics(reporterStats?: () => ReporterStats): Watch
     tickFailed() {
       tickFailures.inc();
     },
-  };
-}
-
-/** Serves GET /metrics and /healthz. Resolves once listening. */
-export async function serveMetrics(
-  registry: Registry,
-  port: number,
-  host?: string,
-): Promise<{ server: Server; port: number; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(text);
-        },
-        (e: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(e));
-        },
-      );
-      return;
-    }
-    if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found; try /metrics\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
   };
 }

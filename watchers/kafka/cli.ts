@@ -2,16 +2,15 @@
  * `callmap watch kafka`: follows Kafka authorizer logs (pod logs through the Kubernetes API, or a
  * file) and reports topic-level access to the mapper.
  */
-import { existsSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import { delimiter } from 'node:path';
 import { duration, list, nameDotNamespace, parseCli, port as portFlag } from '../../mapper/cli/args.ts';
 import { type CliContext, type Command, EXIT, UsageError } from '../../mapper/cli/command.ts';
 import { httpTransport, ObservationReporter, resolveMapperUrl, unreachable } from '../../mapper/client/index.ts';
 import { CallmapError, type WorkloadRef } from '../../mapper/contract/index.ts';
-import { kubeAccess, loadKubeConfig } from './kube.ts';
-import { kafkaRegistry, metricsPort, serveMetrics } from './metrics.ts';
+import { firstKubeconfigFile, loadKubeConfig } from '../common/kubeconfig.ts';
+import { type MetricsServer, serveMetrics } from '../common/metrics-server.ts';
+import { KUBE_ERROR_CODES, kubeAccess } from './kube.ts';
+import { kafkaRegistry } from './metrics.ts';
 import { SKIP_REASONS } from './parse.ts';
 import { KafkaStats } from './stats.ts';
 import { type KafkaSource, KafkaWatcher } from './watcher.ts';
@@ -115,8 +114,7 @@ export function parseKafkaArgs(argv: string[], env: Readonly<Record<string, stri
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  // KUBECONFIG may list several files (`a:b`); like kubectl's first-file rule, take the first that exists.
-  const kubeconfig = v.kubeconfig ?? (env['KUBECONFIG'] ?? '').split(delimiter).find((p) => p !== '' && existsSync(p));
+  const kubeconfig = v.kubeconfig ?? firstKubeconfigFile(env['KUBECONFIG']);
   const mp = v['metrics-port'] === undefined ? undefined : portFlag('metrics-port', v['metrics-port'], 0);
   return {
     mapperUrl,
@@ -143,7 +141,16 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const log = (line: string) => {
     ctx.stderr.write(`${line}\n`);
   };
-  const kube = cfg.source.kind === 'file' ? undefined : kubeAccess(loadKubeConfig(cfg.kubeconfig));
+  const kube =
+    cfg.source.kind === 'file'
+      ? undefined
+      : kubeAccess(
+          loadKubeConfig({
+            path: cfg.kubeconfig,
+            code: KUBE_ERROR_CODES.kubeconfig,
+            hint: 'pass --kubeconfig PATH or set KUBECONFIG',
+          }),
+        );
   const transport = httpTransport(cfg.mapperUrl, { timeoutMs: 15_000 });
   const reporter = new ObservationReporter({
     transport,
@@ -163,7 +170,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     },
     { sink: reporter, stats, log, now: Date.now, ...(kube === undefined ? {} : { kube }) },
   );
-  let metrics: Server | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     if (cfg.once) {
       // Fail fast (exit 2) when the mapper is not there, before reading anything.
@@ -193,7 +200,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         cfg.metricsPort,
         cfg.metricsHost,
       );
-      log(`kafka watcher: metrics on :${metricsPort(metrics)}/metrics`);
+      log(`kafka watcher: metrics on :${metrics.port}/metrics`);
     }
     const what =
       cfg.source.kind === 'file'
@@ -208,10 +215,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   } finally {
     await reporter.shutdown(cfg.once ? 1_000 : 10_000);
     await transport.close().catch(() => {});
-    if (metrics !== undefined) {
-      const m = metrics;
-      await new Promise<void>((resolve) => m.close(() => resolve()));
-    }
+    await metrics?.close();
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { CallmapError } from '../../mapper/contract/index.ts';
 
 export interface PodInfo {
@@ -73,28 +73,6 @@ export function describeKubeError(e: unknown): string {
   const cause = (e as { cause?: { code?: string } })?.cause?.code;
   const code = (e as { code?: string })?.code;
   return String(cause ?? code ?? (e as Error)?.message ?? e);
-}
-
-/** Loads a kubeconfig: an explicit path, else the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
-export function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (path !== undefined) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-  } catch (e) {
-    throw new CallmapError(
-      KUBE_ERROR_CODES.kubeconfig,
-      `cannot load kubeconfig${path === undefined ? '' : ` ${path}`}: ${(e as Error).message}; pass --kubeconfig PATH or set KUBECONFIG`,
-      { cause: e },
-    );
-  }
-  if (kc.getCurrentCluster() === null) {
-    throw new CallmapError(
-      KUBE_ERROR_CODES.kubeconfig,
-      'the kubeconfig has no current cluster; pass --kubeconfig PATH or set KUBECONFIG',
-    );
-  }
-  return kc;
 }
 
 export function kubeAccess(kc: KubeConfig): KubeAccess {

@@ -1,6 +1,4 @@
-/** Prometheus metrics of the Kafka watcher (own registry, served by a tiny HTTP server). */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+/** Prometheus metrics of the Kafka watcher (own registry, served by watchers/common/metrics-server.ts). */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ReporterStats } from '../../mapper/client/index.ts';
 import { SKIP_REASONS } from './parse.ts';
@@ -63,39 +61,3 @@ export function kafkaRegistry(stats: KafkaStats, reporter?: () => ReporterStats)
   }
   return registry;
 }
-
-/** Serves `GET /metrics` (and `/healthz`). Resolves once listening. */
-export async function serveMetrics(registry: Registry, port: number, host?: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry
-        .metrics()
-        .then((text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(text);
-        })
-        .catch((e: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(e));
-        });
-      return;
-    }
-    if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found; try /metrics\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
-}
-
-export const metricsPort = (s: Server): number => (s.address() as AddressInfo).port;

@@ -132,9 +132,10 @@ test('bad flags are usage errors (exit 64)', async (t) => {
 });
 
 test('flags > env > defaults', (t) => {
-  const c = parseIstioArgs([], { CALLMAP_MAPPER_URL: 'http://m:1', KUBECONFIG: '/k' });
+  const here = fileURLToPath(import.meta.url);
+  const c = parseIstioArgs([], { CALLMAP_MAPPER_URL: 'http://m:1', KUBECONFIG: `/nonexistent/k:${here}` });
   t.is(c.mapperUrl, 'http://m:1');
-  t.is(c.kubeconfig, '/k');
+  t.is(c.kubeconfig, here, 'first existing file of a KUBECONFIG list');
   t.is(c.intervalMs, 30_000);
   t.is(c.watcher.concurrency, 8);
   t.is(c.watcher.timeoutMs, 5_000);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { main } from '../../../mapper/cli/main.ts';
 import type { KafkaObservation, Observation } from '../../../mapper/contract/index.ts';
-import { kubeAccess, loadKubeConfig } from '../../../watchers/kafka/kube.ts';
+import { loadKubeConfig } from '../../../watchers/common/kubeconfig.ts';
+import { KUBE_ERROR_CODES, kubeAccess } from '../../../watchers/kafka/kube.ts';
 import { KafkaStats } from '../../../watchers/kafka/stats.ts';
 import { type KafkaSource, KafkaWatcher } from '../../../watchers/kafka/watcher.ts';
 import { type KubeApiTestServer, kubeconfigYaml, startKubeApiServer } from '../../kube-api-server/index.ts';
@@ -73,7 +74,13 @@ async function follow(
       stats,
       log: (l) => logs.push(l),
       now: Date.now,
-      kube: kubeAccess(loadKubeConfig(opts.kubeconfigPath ?? kube.kubeconfigPath)),
+      kube: kubeAccess(
+        loadKubeConfig({
+          path: opts.kubeconfigPath ?? kube.kubeconfigPath,
+          code: KUBE_ERROR_CODES.kubeconfig,
+          hint: 'pass --kubeconfig PATH',
+        }),
+      ),
     },
   );
   const ac = new AbortController();

@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -71,6 +73,21 @@ test('bad flags are usage errors; a bad fixture or kubeconfig path is a clear er
     code: 'KUBE_KUBECONFIG_WRITE',
     message: /--kubeconfig-out/,
   });
+  await t.throwsAsync(run('--host', 'no-such-host.invalid'), {
+    code: 'KUBE_LISTEN',
+    message: /^cannot listen on no-such-host\.invalid port 0 \(E[A-Z_]+\); choose a free --port/,
+  });
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  try {
+    const busyPort = String((busy.address() as AddressInfo).port);
+    await t.throwsAsync(run('--port', busyPort), {
+      code: 'KUBE_LISTEN',
+      message: `cannot listen on 127.0.0.1 port ${busyPort} (EADDRINUSE); choose a free --port (0 = any) or another --host`,
+    });
+  } finally {
+    await new Promise<void>((r) => busy.close(() => r()));
+  }
   const help = ctx(ac.signal);
   t.is(await command.run(['--help'], help.ctx), 0);
   t.regex(help.out(), /Usage: callmap kube-test-server/);

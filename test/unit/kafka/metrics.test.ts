@@ -1,6 +1,7 @@
 import test from 'ava';
+import { serveMetrics } from '../../../watchers/common/metrics-server.ts';
 import { parseKafkaArgs, summary } from '../../../watchers/kafka/cli.ts';
-import { kafkaRegistry, metricsPort, serveMetrics } from '../../../watchers/kafka/metrics.ts';
+import { kafkaRegistry } from '../../../watchers/kafka/metrics.ts';
 import { KafkaStats } from '../../../watchers/kafka/stats.ts';
 
 test('registry exposes lines read, parsed, skipped by reason, reconnects, observations reported', async (t) => {
@@ -27,8 +28,8 @@ test('metrics are served over HTTP on 127.0.0.1', async (t) => {
   const s = new KafkaStats();
   s.parsed = 3;
   const server = await serveMetrics(kafkaRegistry(s), 0, '127.0.0.1');
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  const base = `http://127.0.0.1:${metricsPort(server)}`;
+  t.teardown(() => server.close());
+  const base = `http://127.0.0.1:${server.port}`;
   const res = await fetch(`${base}/metrics`);
   t.is(res.status, 200);
   t.regex(await res.text(), /callmap_kafka_authorizer_lines_parsed_total 3/);
