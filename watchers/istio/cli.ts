@@ -32,7 +32,8 @@ Options:
   --namespace NS[,NS…]    Only these namespaces (repeatable; default: all)
   --interval DURATION     Time between scrapes (default 30s)
   --once                  Scrape once, report, exit (CronJob / serverless mode)
-  --kubeconfig PATH       Kubeconfig (env KUBECONFIG; in-cluster config inside a pod; else ~/.kube/config)
+  --kubeconfig PATH       Kubeconfig (env KUBECONFIG: its first existing file; in-cluster config
+                          inside a pod; else ~/.kube/config)
   --concurrency N         Pages scraped at the same time (default 8)
   --timeout DURATION      Deadline per stats page (default 5s)
   --max-page-mb N         Largest stats page read, MiB (default 256)
@@ -40,13 +41,17 @@ Options:
   --stats-file FILE       Read this stats page instead of asking Kubernetes (repeatable)
   --stats-url URL         Scrape this URL instead of asking Kubernetes (repeatable);
                           Prometheus text or Envoy admin JSON (/stats?format=json)
-  --metrics-port PORT     Serve the watcher's own /metrics on this port
+  --metrics-port PORT     Serve the watcher's own /metrics and /healthz on this port (0 = any free port)
   -h, --help              This help
 
 Pods scraped: running pods labelled security.istio.io/tlsMode (sidecars) or
 gateway.istio.io/managed (waypoints) at :15090/stats/prometheus, and app=ztunnel at
 :15020/stats/prometheus; prometheus.io/port and prometheus.io/path annotations override.
-Needs RBAC: list pods. Paths need a Telemetry tagOverrides config: see docs/istio-watcher.md.`;
+Needs RBAC: list pods. Paths need a Telemetry tagOverrides config: see docs/istio-watcher.md.
+
+Exit codes: 0 ok (--once) or stopped by SIGINT/SIGTERM, 1 failure (kubeconfig or Kubernetes API,
+no --stats-file/--stats-url page readable, batches rejected, metrics port taken), 2 mapper
+unreachable (--once), 64 bad flag.`;
 
 const OPTIONS = {
   'mapper-url': { type: 'string' },

@@ -30,16 +30,19 @@ Sources (pick one):
 
 Options:
   --container NAME          Container holding Kafka (default: the only one, else "kafka", else the first)
-  --kubeconfig PATH         Kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)
+  --kubeconfig PATH         Kubeconfig (default: the first existing file of KUBECONFIG, ~/.kube/config,
+                            or in-cluster)
   --mapper-url URL          Mapper to report to (env CALLMAP_MAPPER_URL, default http://localhost:9090)
   --report-interval DUR     How often observations are sent (default 10s)
   --pod-check-interval DUR  How often a followed pod is re-checked for restarts (default 10s)
-  --metrics-port PORT       Serve Prometheus metrics on this port (/metrics)
+  --metrics-port PORT       Serve Prometheus metrics on this port (/metrics, /healthz; 0 = any free port)
   --metrics-host HOST       Address for --metrics-port (default: all interfaces)
   --once                    Read what is there now (pod logs without follow; a file: all of it),
-                            report, and exit. Exit 2 when the mapper is unreachable, 1 when the
-                            Kubernetes API or the file cannot be read.
-  -h, --help                Show this help`;
+                            report, and exit
+  -h, --help                Show this help
+
+Exit codes: 0 ok (--once) or stopped by SIGINT/SIGTERM, 1 the kubeconfig, the Kubernetes API or the
+file cannot be read (or the metrics port is taken), 2 mapper unreachable (--once), 64 bad flag.`;
 
 const OPTIONS = {
   'mapper-url': { type: 'string' },
