@@ -118,7 +118,7 @@ export class Aggregator {
         e[o + TTL] = -1;
         e[o + TIME] = t;
         e[o + LAST_N] = -1;
-        this.#names[slot] = answerName(a);
+        this.#names[slot] = answerName(a, msg);
         this.#ips[slot] = undefined;
         this.#v6ips[slot] = undefined;
         this.#order.push(slot);

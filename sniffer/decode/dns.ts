@@ -22,12 +22,14 @@ const HEADER = 12;
 
 export interface DnsAnswer {
   id: number;
-  /** Lower-case dotted question name (no trailing dot) in `name[0..nameLen)`, ASCII. */
-  name: Buffer;
+  /** Offset of the question name in the buffer (text: `answerName`) and of the message. */
+  qOff: number;
+  msgStart: number;
+  /** Length of the dotted question name. */
   nameLen: number;
-  /** FNV-1a hash of the name bytes (signed 32-bit, so V8 keeps it a small integer). */
+  /** 32-bit hash of the name (signed, so V8 keeps it a small integer). */
   nameHash: number;
-  /** A second, independent 32-bit hash of the name bytes (64 bits with nameHash). */
+  /** A second, independent 32-bit hash of the name (64 bits with nameHash). */
   nameHash2: number;
   qtype: number;
   /** IPv4 answers as unsigned 32-bit numbers. */
@@ -43,7 +45,8 @@ export interface DnsAnswer {
 export function newDnsAnswer(): DnsAnswer {
   return {
     id: 0,
-    name: Buffer.alloc(256),
+    qOff: 0,
+    msgStart: 0,
     nameLen: 0,
     nameHash: 0,
     nameHash2: 0,
@@ -56,13 +59,11 @@ export function newDnsAnswer(): DnsAnswer {
   };
 }
 
-/** The question name as a string (allocates; call once per distinct name). */
-export const answerName = (a: DnsAnswer): string => a.name.toString('latin1', 0, a.nameLen);
-
 // Per-record scratch, module level: the decoder is synchronous and single-threaded.
 const recOwner = new Int32Array(MAX_RECORDS);
 const recType = new Uint16Array(MAX_RECORDS);
-const recTtl = new Float64Array(MAX_RECORDS);
+const recTtl = new Int32Array(MAX_RECORDS);
+const recAt = new Int32Array(MAX_RECORDS);
 const recData = new Int32Array(MAX_RECORDS);
 const recLen = new Uint16Array(MAX_RECORDS);
 
@@ -150,26 +151,46 @@ function skipName(buf: Buffer, off: number, end: number): number {
   return -1;
 }
 
+// DataView over the last packet buffer seen (replays and live capture reuse one buffer), for
+// 32-bit loads. It keeps that one buffer reachable until the next message from another buffer.
+let viewOf: Buffer | undefined;
+let view: DataView = new DataView(new ArrayBuffer(4));
+
 /**
- * Decodes the uncompressed question name at `off` (pointers in the question are followed too)
- * into `out.name`, lower-cased and dotted. Returns the offset after the name field or -1.
+ * Validates and hashes the question name at `off` (pointers in the question are followed too):
+ * labels of printable ASCII other than '.', lower-cased for the hash. Four bytes at a time
+ * (SWAR tests on 32-bit words); the dotted text is only made on demand (`answerName`).
+ * Returns the offset after the name field or -1.
  */
 function readQuestionName(buf: Buffer, off: number, start: number, end: number, out: DnsAnswer): number {
-  const dst = out.name;
+  if (buf !== viewOf) {
+    viewOf = buf;
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  const dv = view;
   let len = 0;
-  let hash = 0x811c9dc5 | 0;
-  let hash2 = 0;
+  let h1 = 0x2f0b3c1d;
+  let h2 = 0x165667b1;
   let after = -1;
   let limit = off;
+  out.qOff = off;
   for (let n = 0; n < 128; n++) {
     if (off >= end) return -1;
     const b = buf[off]!;
     if (b === 0) {
       if (after < 0) after = off + 1;
-      out.nameLen = len;
-      out.nameHash = hash | 0;
-      out.nameHash2 = hash2;
-      return len === 0 ? -1 : after;
+      if (len === 0) return -1;
+      h1 ^= len;
+      h1 ^= h1 >>> 16;
+      h1 = Math.imul(h1, 0x85ebca6b);
+      h1 ^= h1 >>> 13;
+      h2 ^= h2 >>> 15;
+      h2 = Math.imul(h2, 0xc2b2ae3d);
+      h2 ^= h2 >>> 16;
+      out.nameLen = len - 1; // dotted length: no dot before the first label
+      out.nameHash = h1 | 0;
+      out.nameHash2 = h2 | 0;
+      return after;
     }
     if ((b & 0xc0) === 0xc0) {
       if (off + 1 >= end) return -1;
@@ -180,23 +201,59 @@ function readQuestionName(buf: Buffer, off: number, start: number, end: number, 
       off = target;
       continue;
     }
-    if ((b & 0xc0) !== 0 || off + 1 + b > end || len + b + 1 > 254) return -1;
-    if (len > 0) {
-      dst[len++] = 0x2e;
-      hash = Math.imul(hash ^ 0x2e, 0x01000193);
-      hash2 = (Math.imul(hash2, 31) + 0x2e) | 0;
+    // A label is followed by at least a terminator or pointer and the question's type and class,
+    // so the 32-bit load of its last bytes stays inside the message.
+    const e = off + 1 + b;
+    if ((b & 0xc0) !== 0 || e + 3 > end || len + b > 254) return -1;
+    h1 = Math.imul(h1 ^ b, 0x01000193);
+    h2 = (Math.imul(h2, 31) + b) | 0;
+    let bad = 0;
+    for (let i = off + 1; i < e; i += 4) {
+      let x = dv.getInt32(i);
+      const r = e - i;
+      // a short last word: fill the bytes past the label with 'a' (valid), zero them after
+      const m = r < 4 ? -1 << (32 - 8 * r) : -1;
+      x = (x & m) | (0x61616161 & ~m);
+      const dot = x ^ 0x2e2e2e2e;
+      // any byte < 0x21, any byte > 0x7e, any '.' (classic has-less / has-more / has-zero tests)
+      bad |= (((x - 0x21212121) | 0) & ~x) | ((x + 0x01010101) | 0) | x | (((dot - 0x01010101) | 0) & ~dot);
+      // 'A'..'Z' → 'a'..'z': 0x20 where byte + 0x3f reaches 0x80 but byte + 0x25 does not
+      x = (x | ((((x + 0x3f3f3f3f) | 0) & ~((x + 0x25252525) | 0) & 0x80808080) >>> 2)) & m;
+      let k = Math.imul(x, 0xcc9e2d51);
+      k = (k << 15) | (k >>> 17);
+      h1 ^= Math.imul(k, 0x1b873593);
+      h1 = (h1 << 13) | (h1 >>> 19);
+      h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
+      h2 = (h2 + Math.imul(x, 0x85ebca77)) | 0;
+      h2 = (h2 << 13) | (h2 >>> 19);
+      h2 = Math.imul(h2, 0x9e3779b1);
     }
-    for (let i = 1; i <= b; i++) {
-      // printable ASCII except '.', which would make the dotted form ambiguous
-      const c = NAME_BYTE[buf[off + i]!]!;
-      if (c === 0) return -1;
-      dst[len++] = c;
-      hash = Math.imul(hash ^ c, 0x01000193);
-      hash2 = (Math.imul(hash2, 31) + c) | 0;
-    }
-    off += 1 + b;
+    if ((bad & 0x80808080) !== 0) return -1;
+    len += b + 1;
+    off = e;
   }
   return -1;
+}
+
+/**
+ * The question name of the last decoded message as lower-case dotted text (allocates; call once
+ * per distinct name). `buf` is the buffer that message was decoded from.
+ */
+export function answerName(a: DnsAnswer, buf: Buffer): string {
+  let s = '';
+  let off = a.qOff;
+  for (let n = 0; n < 128 && off < buf.length; n++) {
+    const b = buf[off]!;
+    if (b === 0) break;
+    if ((b & 0xc0) === 0xc0) {
+      off = a.msgStart + (((b & 0x3f) << 8) | (buf[off + 1] ?? 0));
+      continue;
+    }
+    if (s !== '') s += '.';
+    for (let i = off + 1; i <= off + b; i++) s += String.fromCharCode(NAME_BYTE[buf[i]!]!);
+    off += 1 + b;
+  }
+  return s;
 }
 
 /**
@@ -208,6 +265,7 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
   out.v6Count = 0;
   out.ttl = -1;
   if (end > buf.length || end - start < HEADER) return DNS_MALFORMED;
+  out.msgStart = start;
   out.id = (buf[start]! << 8) | buf[start + 1]!;
   const flags = (buf[start + 2]! << 8) | buf[start + 3]!;
   const qd = (buf[start + 4]! << 8) | buf[start + 5]!;
@@ -228,10 +286,14 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
   if ((flags & 0x000f) !== 0) return DNS_IGNORED; // NXDOMAIN, SERVFAIL, REFUSED, …
   if ((out.qtype !== 1 && out.qtype !== 28) || (qclass & 0x7fff) !== 1) return DNS_IGNORED;
 
+  const question = start + HEADER;
   let n = 0;
+  let cnames = 0;
   for (let r = 0; r < an; r++) {
     const owner = p;
-    p = skipName(buf, p, end);
+    // Fast path: the owner is a pointer to the question (0xc00c), as in almost every answer.
+    const ownerIsQuestion = buf[p] === 0xc0 && buf[p + 1] === HEADER;
+    p = ownerIsQuestion ? p + 2 : skipName(buf, p, end);
     if (p < 0 || p + 10 > end) return DNS_MALFORMED;
     const type = (buf[p]! << 8) | buf[p + 1]!;
     const cls = (buf[p + 2]! << 8) | buf[p + 3]!;
@@ -242,9 +304,14 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
     if (p > end) return DNS_MALFORMED;
     if ((cls & 0x7fff) !== 1 || (type !== 1 && type !== 28 && type !== 5)) continue;
     if ((type === 1 && rdlen !== 4) || (type === 28 && rdlen !== 16)) return DNS_MALFORMED;
-    if (!validName(buf, owner, start, end)) return DNS_MALFORMED;
-    if (type === 5 && (skipName(buf, data, p) < 0 || !validName(buf, data, start, p))) return DNS_MALFORMED;
+    if (!ownerIsQuestion && !validName(buf, owner, start, end)) return DNS_MALFORMED;
+    if (type === 5) {
+      if (skipName(buf, data, p) < 0 || !validName(buf, data, start, p)) return DNS_MALFORMED;
+      cnames++;
+    }
     recOwner[n] = owner;
+    // where the owner's labels start: equal offsets mean equal names without comparing bytes
+    recAt[n] = ownerIsQuestion ? question : resolve(buf, owner, start, end, end);
     recType[n] = type;
     recTtl[n] = ttl > 0x7fffffff ? 0 : ttl; // RFC 2181: a TTL with the top bit set means zero
     recData[n] = data;
@@ -253,24 +320,29 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
   }
 
   // Follow the CNAME chain from the question name.
-  let cur = start + HEADER;
-  let ttl = Number.POSITIVE_INFINITY;
-  for (let hop = 0; hop < MAX_CNAME_HOPS; hop++) {
+  let cur = question;
+  let curAt = question;
+  let ttl = -1;
+  for (let hop = 0; cnames > 0 && hop < MAX_CNAME_HOPS; hop++) {
     let next = -1;
     for (let i = 0; i < n; i++) {
-      if (recType[i] === 5 && nameEquals(buf, recOwner[i]!, cur, start, end)) {
+      if (recType[i] === 5 && (recAt[i] === curAt || nameEquals(buf, recOwner[i]!, cur, start, end))) {
         next = recData[i]!;
-        ttl = Math.min(ttl, recTtl[i]!);
+        const rt = recTtl[i]!;
+        if (ttl < 0 || rt < ttl) ttl = rt;
         break;
       }
     }
     if (next < 0 || next === cur) break;
     cur = next;
+    curAt = resolve(buf, cur, start, end, end);
+    if (curAt < 0) curAt = -2; // matches no record (recAt is never below -1); nameEquals decides
   }
   for (let i = 0; i < n; i++) {
     const t = recType[i];
-    if (t === 5 || !nameEquals(buf, recOwner[i]!, cur, start, end)) continue;
-    ttl = Math.min(ttl, recTtl[i]!);
+    if (t === 5 || !(recAt[i] === curAt || nameEquals(buf, recOwner[i]!, cur, start, end))) continue;
+    const rt = recTtl[i]!;
+    if (ttl < 0 || rt < ttl) ttl = rt;
     if (t === 1) {
       if (out.v4Count < MAX_IPS) {
         const d = recData[i]!;
@@ -280,6 +352,6 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
       out.v6Off[out.v6Count++] = recData[i]!;
     }
   }
-  out.ttl = ttl === Number.POSITIVE_INFINITY ? -1 : ttl;
+  out.ttl = ttl;
   return DNS_OK;
 }

@@ -1,5 +1,6 @@
 import test from 'ava';
 import {
+  answerName,
   DNS_IGNORED,
   DNS_MALFORMED,
   DNS_OK,
@@ -16,7 +17,7 @@ function decode(msg: Buffer): { status: number; a: DnsAnswer; name: string; ips:
   const ips: string[] = [];
   for (let i = 0; i < a.v4Count; i++) ips.push(formatIpv4(a.v4[i]!));
   for (let i = 0; i < a.v6Count; i++) ips.push(formatIpv6(msg, a.v6Off[i]!));
-  return { status, a, name: a.name.toString('latin1', 0, a.nameLen), ips };
+  return { status, a, name: status === DNS_OK ? answerName(a, msg) : '', ips };
 }
 
 const msg = (spec: Omit<DnsResponseSpec, 'clientIp'>): Buffer => buildDnsMessage({ clientIp: '10.0.0.1', ...spec });
@@ -163,4 +164,53 @@ test('names with control bytes or dots inside labels are malformed', (t) => {
   t.is(decode(m).status, DNS_MALFORMED);
   m[13] = 0x07;
   t.is(decode(m).status, DNS_MALFORMED);
+});
+
+test('every label length and byte position: bad bytes are malformed, good ones decode (word-wise checks)', (t) => {
+  const good = 'aZ09-_~!';
+  const bad = [0x00, 0x07, 0x20, 0x2e, 0x7f, 0x80, 0xc1, 0xff];
+  for (let len = 1; len <= 13; len++) {
+    const label = Array.from({ length: len }, (_, i) => good[i % good.length]).join('');
+    const m = msg({ name: `x.${label}.svc`, answers: [{ type: 'A', value: '10.0.0.9' }] });
+    const r = decode(m);
+    t.is(r.status, DNS_OK, label);
+    t.is(r.name, `x.${label.toLowerCase()}.svc`);
+    t.is(r.a.nameLen, r.name.length);
+    for (let pos = 0; pos < len; pos++) {
+      for (const b of bad) {
+        const copy = Buffer.from(m);
+        copy[12 + 2 + 1 + pos] = b; // header, "x" label (2 bytes), length byte of the label
+        t.is(decode(copy).status, DNS_MALFORMED, `len ${len} pos ${pos} byte ${b}`);
+      }
+    }
+  }
+});
+
+test('name hashes: case-insensitive, and differ for different names and label splits', (t) => {
+  const hash = (name: string): string => {
+    const r = decode(msg({ name, answers: [] }));
+    t.is(r.status, DNS_OK, name);
+    return `${r.a.nameHash}:${r.a.nameHash2}:${r.a.nameLen}`;
+  };
+  t.is(hash('Web.Default.SVC.cluster.local'), hash('web.default.svc.cluster.local'));
+  const names = [
+    'ab.c',
+    'a.bc',
+    'abc',
+    'abca',
+    'abc.a',
+    'web.default.svc.cluster.local',
+    'web.default.svc.cluster.locak',
+    'wfb.default.svc.cluster.local',
+    'a',
+    'b',
+    'aaaa',
+    'aaaaa',
+  ];
+  const seen = new Map<string, string>();
+  for (const n of names) {
+    const h = hash(n);
+    t.is(seen.get(h), undefined, `${n} collides with ${seen.get(h)}`);
+    seen.set(h, n);
+  }
 });
