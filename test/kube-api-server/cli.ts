@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseCli, port } from '../../mapper/cli/args.ts';
 import { type Command, EXIT, UsageError } from '../../mapper/cli/command.ts';
-import { CallmapError } from '../../mapper/contract/index.ts';
+import { CallmapError, isCallmapError } from '../../mapper/contract/index.ts';
 import { startKubeApiServer } from './index.ts';
 
 const USAGE = `Usage: callmap kube-test-server [--fixture FILE.yaml] [--port N] [--host ADDR] [--kubeconfig-out PATH]
@@ -43,10 +43,16 @@ export const command: Command = {
     }
     const host = values.host ?? '127.0.0.1';
     if (host.trim() === '') throw new UsageError('--host must not be empty');
-    const server = await startKubeApiServer({
-      fixture: values.fixture,
-      port: port('port', values.port, 0),
-      host,
+    const listenPort = port('port', values.port, 0);
+    const server = await startKubeApiServer({ fixture: values.fixture, port: listenPort, host }).catch((e: unknown) => {
+      if (isCallmapError(e)) throw e;
+      // A socket error (port taken, host unknown): one line, not a stack trace.
+      const why = (e as NodeJS.ErrnoException)?.code ?? (e as Error)?.message ?? String(e);
+      throw new CallmapError(
+        'KUBE_LISTEN',
+        `cannot listen on ${host} port ${listenPort} (${why}); choose a free --port (0 = any) or another --host`,
+        { cause: e },
+      );
     });
     try {
       const out = values['kubeconfig-out'];

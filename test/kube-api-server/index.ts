@@ -134,18 +134,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   );
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException) => {
-      reject(
-        new CallmapError(
-          'KUBE_LISTEN',
-          `cannot listen on ${host} port ${options.port ?? 0} (${e.code ?? e.message}); choose a free --port (0 = any) or another --host`,
-          { cause: e },
-        ),
-      );
-    };
-    server.once('error', onError);
+    server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
-      server.off('error', onError);
+      server.off('error', reject);
       resolve();
     });
   });

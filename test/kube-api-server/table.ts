@@ -143,6 +143,16 @@ function nodeRoles(o: KubeObject): string {
   return roles.length ? roles.sort().join(',') : '<none>';
 }
 
+/** `-o wide` columns of workloads with a pod template (Deployment, ReplicaSet, StatefulSet, DaemonSet, …). */
+const templateField = (field: 'name' | 'image') => (o: KubeObject) =>
+  containers(o, 'spec.template')
+    .map((c) => str(rec(c)[field]))
+    .join(',');
+const templateColumns: Column[] = [
+  col('Containers', templateField('name'), 1),
+  col('Images', templateField('image'), 1),
+];
+
 const COLUMNS: Record<string, Column[]> = {
   Pod: [
     name,
@@ -166,22 +176,7 @@ const COLUMNS: Record<string, Column[]> = {
     col('Up-to-date', (o) => num(rec(o.status).updatedReplicas), 0, 'integer'),
     col('Available', (o) => num(rec(o.status).availableReplicas), 0, 'integer'),
     age,
-    col(
-      'Containers',
-      (o) =>
-        containers(o, 'spec.template')
-          .map((c) => str(rec(c).name))
-          .join(','),
-      1,
-    ),
-    col(
-      'Images',
-      (o) =>
-        containers(o, 'spec.template')
-          .map((c) => str(rec(c).image))
-          .join(','),
-      1,
-    ),
+    ...templateColumns,
     col('Selector', (o) => selectorText(rec(o.spec).selector), 1),
   ],
   ReplicaSet: [
@@ -190,44 +185,14 @@ const COLUMNS: Record<string, Column[]> = {
     col('Current', (o) => num(rec(o.status).replicas), 0, 'integer'),
     col('Ready', (o) => num(rec(o.status).readyReplicas), 0, 'integer'),
     age,
-    col(
-      'Containers',
-      (o) =>
-        containers(o, 'spec.template')
-          .map((c) => str(rec(c).name))
-          .join(','),
-      1,
-    ),
-    col(
-      'Images',
-      (o) =>
-        containers(o, 'spec.template')
-          .map((c) => str(rec(c).image))
-          .join(','),
-      1,
-    ),
+    ...templateColumns,
     col('Selector', (o) => selectorText(rec(o.spec).selector), 1),
   ],
   StatefulSet: [
     name,
     col('Ready', (o) => `${num(rec(o.status).readyReplicas)}/${num(rec(o.spec).replicas)}`),
     age,
-    col(
-      'Containers',
-      (o) =>
-        containers(o, 'spec.template')
-          .map((c) => str(rec(c).name))
-          .join(','),
-      1,
-    ),
-    col(
-      'Images',
-      (o) =>
-        containers(o, 'spec.template')
-          .map((c) => str(rec(c).image))
-          .join(','),
-      1,
-    ),
+    ...templateColumns,
   ],
   DaemonSet: [
     name,

@@ -11,6 +11,7 @@
  */
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { CallmapError } from '../../mapper/contract/index.ts';
+import { sleep } from '../common/sleep.ts';
 import { LineScanner } from './lines.ts';
 import type { KafkaLineProcessor } from './processor.ts';
 import type { KafkaStats } from './stats.ts';
@@ -28,19 +29,6 @@ export interface FileTailerOptions {
 }
 
 export const KAFKA_LOG_FILE = 'KAFKA_LOG_FILE';
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    t.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 const errCode = (e: unknown): string | undefined => (e as { code?: string })?.code;
 

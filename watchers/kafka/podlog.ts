@@ -12,6 +12,7 @@
  *   exponential backoff, forever (follow mode) — or a CallmapError (once mode).
  */
 import { CallmapError, type WorkloadRef } from '../../mapper/contract/index.ts';
+import { sleep } from '../common/sleep.ts';
 import { describeKubeError, KUBE_ERROR_CODES, type KubeAccess, type PodInfo } from './kube.ts';
 import { LineScanner } from './lines.ts';
 import type { KafkaLineProcessor } from './processor.ts';
@@ -53,19 +54,6 @@ export function backoffDelay(attempt: number, b: BackoffOptions, random: () => n
   const step = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(step / 2 + (random() * step) / 2);
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    t.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 type StreamEnd = 'ended' | 'cut' | 'pod-changed' | 'aborted';
 

@@ -10,8 +10,9 @@ import {
   renderDocuments,
   toClientIntents,
 } from '../../export/clientintents.ts';
-import { list, nameDotNamespace, oneOf, parseCli } from '../args.ts';
+import { oneOf, parseCli } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
+import { INTENT_FILTER_OPTIONS, intentFilter } from './list.ts';
 
 const OUTPUT_TYPES = ['single-file', 'dir'] as const;
 
@@ -45,17 +46,12 @@ export const command: Command = {
   usage,
   async run(argv, ctx) {
     const { values } = parseCli(argv, {
-      namespaces: { type: 'string', short: 'n', multiple: true },
-      server: { type: 'string' },
-      'exclude-labels': { type: 'string', multiple: true },
+      ...INTENT_FILTER_OPTIONS,
       'distinct-by-label': { type: 'string' },
-      external: { type: 'boolean' },
-      'as-kubernetes-service': { type: 'boolean' },
       format: { type: 'string' },
       'output-version': { type: 'string' },
       output: { type: 'string', short: 'o' },
       'output-type': { type: 'string' },
-      'mapper-url': { type: 'string' },
     });
     const format = oneOf('format', values.format, EXPORT_FORMATS, 'yaml');
     const outputVersion = oneOf('output-version', values['output-version'], OUTPUT_VERSIONS, 'v2beta1');
@@ -65,21 +61,14 @@ export const command: Command = {
     }
     const distinct = values['distinct-by-label'];
     if (distinct !== undefined && distinct.trim() === '') throw new UsageError('--distinct-by-label needs a label key');
-    const server = values.server === undefined ? undefined : nameDotNamespace('server', values.server);
-    const external = values.external === true;
+    const query = intentFilter(values);
+    const external = query.external === true;
 
     const client = new MapperClient(resolveMapperUrl(values['mapper-url'], ctx.env));
     let intents: Awaited<ReturnType<MapperClient['intents']>>['intents'];
     try {
       ({ intents } = await client.intents(
-        {
-          namespaces: list(values.namespaces),
-          excludeLabels: list(values['exclude-labels']),
-          external,
-          asKubernetesService: values['as-kubernetes-service'] === true,
-          ...(server ? { server: `${server.name}.${server.namespace}` } : {}),
-          ...(distinct ? { distinctByLabel: distinct } : {}),
-        },
+        { ...query, ...(distinct ? { distinctByLabel: distinct } : {}) },
         ctx.signal,
       ));
     } finally {

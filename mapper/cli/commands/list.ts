@@ -1,5 +1,5 @@
 /** `callmap list`: who calls whom, per client workload, from the mapper's query API. */
-import { MapperClient, resolveMapperUrl } from '../../client/index.ts';
+import { type IntentsQuery, MapperClient, resolveMapperUrl } from '../../client/index.ts';
 import { formatIntentsList } from '../../export/list-text.ts';
 import { list, nameDotNamespace, parseCli } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -26,32 +26,44 @@ Options:
 Exit codes: 0 ok, 2 mapper unreachable, 64 bad flag.
 `;
 
+/** The filter flags `callmap list` and `callmap export` share (plus --mapper-url). */
+export const INTENT_FILTER_OPTIONS = {
+  namespaces: { type: 'string', short: 'n', multiple: true },
+  server: { type: 'string' },
+  'exclude-labels': { type: 'string', multiple: true },
+  external: { type: 'boolean' },
+  'as-kubernetes-service': { type: 'boolean' },
+  'mapper-url': { type: 'string' },
+} as const;
+
+/** The intents query those flags ask for; a bad --server is a usage error. */
+export function intentFilter(values: {
+  namespaces?: string[] | undefined;
+  server?: string | undefined;
+  'exclude-labels'?: string[] | undefined;
+  external?: boolean | undefined;
+  'as-kubernetes-service'?: boolean | undefined;
+}): IntentsQuery {
+  const server = values.server === undefined ? undefined : nameDotNamespace('server', values.server);
+  return {
+    namespaces: list(values.namespaces),
+    excludeLabels: list(values['exclude-labels']),
+    external: values.external === true,
+    asKubernetesService: values['as-kubernetes-service'] === true,
+    ...(server ? { server: `${server.name}.${server.namespace}` } : {}),
+  };
+}
+
 export const command: Command = {
   name: 'list',
   summary: 'Print who calls whom, per client workload',
   usage,
   async run(argv, ctx) {
-    const { values } = parseCli(argv, {
-      namespaces: { type: 'string', short: 'n', multiple: true },
-      server: { type: 'string' },
-      'exclude-labels': { type: 'string', multiple: true },
-      external: { type: 'boolean' },
-      'as-kubernetes-service': { type: 'boolean' },
-      'mapper-url': { type: 'string' },
-    });
-    const server = values.server === undefined ? undefined : nameDotNamespace('server', values.server);
+    const { values } = parseCli(argv, INTENT_FILTER_OPTIONS);
+    const query = intentFilter(values);
     const client = new MapperClient(resolveMapperUrl(values['mapper-url'], ctx.env));
     try {
-      const { intents } = await client.intents(
-        {
-          namespaces: list(values.namespaces),
-          excludeLabels: list(values['exclude-labels']),
-          external: values.external === true,
-          asKubernetesService: values['as-kubernetes-service'] === true,
-          ...(server ? { server: `${server.name}.${server.namespace}` } : {}),
-        },
-        ctx.signal,
-      );
+      const { intents } = await client.intents(query, ctx.signal);
       const text = formatIntentsList(intents);
       ctx.stdout.write(text === '' ? 'No intents found.\n' : text);
       return 0;
