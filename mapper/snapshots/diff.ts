@@ -15,9 +15,20 @@ import type {
   NamespaceTotals,
   PortChange,
   SnapshotBody,
+  SnapshotMeta,
   SnapshotSummary,
   SnapshotTotals,
 } from './types.ts';
+
+/** The metadata of a snapshot (or of a meta object), without the body or any extra field. */
+export const snapshotMeta = (s: SnapshotMeta): SnapshotMeta => ({
+  id: s.id,
+  takenAt: s.takenAt,
+  namespaces: s.namespaces,
+  trigger: s.trigger,
+  mapVersion: s.mapVersion,
+  totals: s.totals,
+});
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const wkey = (w: WorkloadRef): string => `${w.namespace}/${w.name}`;

@@ -2,7 +2,7 @@
  * The report document (JSON for tools, versioned; schema in report.schema.json and docs/reports.md)
  * and its file naming. Pure.
  */
-import { summarize } from './diff.ts';
+import { snapshotMeta as meta, summarize } from './diff.ts';
 import type { Snapshot, SnapshotAclEntry, SnapshotDiff, SnapshotMeta, SnapshotSummary } from './types.ts';
 
 export const REPORT_KIND = 'callmap.report';
@@ -27,15 +27,6 @@ export interface Report {
   intents: Snapshot['intents'];
   kafkaAcl: SnapshotAclEntry[];
 }
-
-const meta = (s: SnapshotMeta): SnapshotMeta => ({
-  id: s.id,
-  takenAt: s.takenAt,
-  namespaces: s.namespaces,
-  trigger: s.trigger,
-  mapVersion: s.mapVersion,
-  totals: s.totals,
-});
 
 export function buildReport(snapshot: Snapshot, diff: SnapshotDiff, opts: { mapperUrl: string; now: number }): Report {
   const { from: _from, to: _to, ...changes } = diff;

@@ -4,7 +4,7 @@
  */
 import express, { type Request, type Router } from 'express';
 import { CallmapError } from '../contract/index.ts';
-import { diffBodies } from './diff.ts';
+import { diffBodies, snapshotMeta as meta } from './diff.ts';
 import type { SnapshotStore } from './store.ts';
 import type { Snapshot, SnapshotDiff } from './types.ts';
 
@@ -76,14 +76,6 @@ const notFound = (id: number): CallmapError =>
 
 /** Diff of `to` against `from` (null: no previous snapshot). */
 export function snapshotDiff(from: Snapshot | null, to: Snapshot): SnapshotDiff {
-  const meta = (s: Snapshot) => ({
-    id: s.id,
-    takenAt: s.takenAt,
-    namespaces: s.namespaces,
-    trigger: s.trigger,
-    mapVersion: s.mapVersion,
-    totals: s.totals,
-  });
   return { from: from ? meta(from) : null, to: meta(to), ...diffBodies(from, to) };
 }
 

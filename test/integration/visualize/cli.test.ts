@@ -1,35 +1,23 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { type MapperService, startMapperService } from '../../../mapper/service.ts';
+import type { MapperService } from '../../../mapper/service.ts';
 import { shopIntents } from '../../unit/visualize/fixtures.ts';
 import { runCli } from '../mapper/harness.ts';
-import { fixtureFeed, postReport, reportBatch } from '../web/shop-mapper.ts';
+import { type ShopMapper, startShopMapper } from '../web/shop-mapper.ts';
 import { jpegSize, pngSize, svgTexts } from './images.ts';
 
+let shop: ShopMapper;
 let mapper: MapperService;
 let dir: string;
 
 test.before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-visualize-'));
-  const intents = shopIntents();
-  const feed = fixtureFeed(intents);
-  mapper = await startMapperService({
-    port: 0,
-    host: '127.0.0.1',
-    db: { path: path.join(dir, 'map.db') },
-    resolver: feed.resolver,
-    web: null,
-    log: () => {},
-  });
-  const now = Date.now();
-  await postReport(mapper.url, reportBatch(feed.observations(intents, now), now));
+  shop = await startShopMapper({ prefix: 'callmap-visualize-', intents: shopIntents(), service: { web: null } });
+  ({ mapper, dir } = shop);
 });
 
 test.after.always(async () => {
-  await mapper?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await shop?.close();
 });
 
 test('writes an SVG with every workload, HTTP path and Kafka topic', async (t) => {

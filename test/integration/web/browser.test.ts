@@ -6,17 +6,16 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import express from 'express';
 import type { Browser, Page } from 'playwright-core';
 import { CallmapError } from '../../../mapper/contract/index.ts';
-import { type MapperService, startMapperService } from '../../../mapper/service.ts';
+import type { MapperService } from '../../../mapper/service.ts';
 import { webRouter } from '../../../mapper/web/router.ts';
 import { browserUnavailable, collectPageErrors, launchChromium } from '../../helpers/browser.ts';
 import { intent, shopIntents, wl } from '../../unit/visualize/fixtures.ts';
-import { type FixtureFeed, fixtureFeed, postReport, reportBatch } from './shop-mapper.ts';
+import { type FixtureFeed, postReport, reportBatch, type ShopMapper, startShopMapper } from './shop-mapper.ts';
 
 const skip = browserUnavailable();
 if (skip) console.log(skip);
@@ -26,6 +25,7 @@ let mapper: MapperService;
 let browser: Browser;
 let page: Page;
 let errors: string[];
+let shop: ShopMapper;
 let feed: FixtureFeed;
 let dir: string;
 
@@ -37,19 +37,13 @@ const liveIntent = intent(newsletter, wl('email', 'shop'), {
 
 test.before(async () => {
   if (skip) return;
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-web-e2e-'));
-  const intents = shopIntents();
-  feed = fixtureFeed([...intents, liveIntent]);
-  mapper = await startMapperService({
-    port: 0,
-    host: '127.0.0.1',
-    db: { path: path.join(dir, 'map.db') },
-    resolver: feed.resolver,
-    events: { throttleMs: 200 },
-    log: () => {},
+  shop = await startShopMapper({
+    prefix: 'callmap-web-e2e-',
+    intents: shopIntents(),
+    alsoKnown: [liveIntent],
+    service: { events: { throttleMs: 200 } },
   });
-  const now = Date.now();
-  await postReport(mapper.url, reportBatch(feed.observations(intents, now), now));
+  ({ mapper, feed, dir } = shop);
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, acceptDownloads: true });
   page = await context.newPage();
@@ -58,9 +52,8 @@ test.before(async () => {
 
 test.after.always(async () => {
   await browser?.close();
-  await mapper?.close();
   // keep only the screenshot (its path is logged) so it can be looked at after the run
-  if (dir) for (const f of fs.readdirSync(dir)) if (!f.endsWith('.png')) fs.rmSync(path.join(dir, f), { force: true });
+  await shop?.close((f) => f.endsWith('.png'));
 });
 
 /** Workload nodes drawn (namespace groups excluded). */

@@ -1,40 +1,27 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import test from 'ava';
 import express from 'express';
 import { CallmapError, type GraphResponse } from '../../../mapper/contract/index.ts';
-import { type MapperService, startMapperService } from '../../../mapper/service.ts';
+import type { MapperService } from '../../../mapper/service.ts';
 import { intentsToGraph } from '../../../mapper/visualize/index.ts';
 import { cytoscapePath, LayoutCache, type WebMap, webRouter } from '../../../mapper/web/router.ts';
 import { shopIntents } from '../../unit/visualize/fixtures.ts';
 import { pngSize, svgTexts } from '../visualize/images.ts';
-import { fixtureFeed, postReport, reportBatch } from './shop-mapper.ts';
+import { type ShopMapper, startShopMapper } from './shop-mapper.ts';
 
+let shop: ShopMapper;
 let mapper: MapperService;
-let dir: string;
 
 test.before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-web-'));
-  const intents = shopIntents();
-  const feed = fixtureFeed(intents);
   // the real mapper with its default web router (mounted at /)
-  mapper = await startMapperService({
-    port: 0,
-    host: '127.0.0.1',
-    db: { path: path.join(dir, 'map.db') },
-    resolver: feed.resolver,
-    log: () => {},
-  });
-  const now = Date.now();
-  await postReport(mapper.url, reportBatch(feed.observations(intents, now), now));
+  shop = await startShopMapper({ prefix: 'callmap-web-', intents: shopIntents() });
+  mapper = shop.mapper;
 });
 
 test.after.always(async () => {
-  await mapper?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await shop?.close();
 });
 
 const get = (p: string) => fetch(`${mapper.url}${p}`);

@@ -2,6 +2,9 @@
  * Feeds a real mapper with a fixture map: turns Intent fixtures into the observations a sniffer,
  * Istio watcher and Kafka watcher would report, plus the StaticResolver tables that name them.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type {
   Intent,
   KafkaObservation,
@@ -9,6 +12,7 @@ import type {
   ReportBatch,
   WorkloadIdentity,
 } from '../../../mapper/contract/index.ts';
+import { type MapperService, type MapperServiceOptions, startMapperService } from '../../../mapper/service.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
 
 const key = (w: { name: string; namespace: string }) => `${w.namespace}/${w.name}`;
@@ -113,4 +117,47 @@ export async function postReport(mapperUrl: string, batch: ReportBatch): Promise
     body: JSON.stringify(batch),
   });
   if (res.status !== 202) throw new Error(`POST /api/v1/reports answered ${res.status}: ${await res.text()}`);
+}
+
+export interface ShopMapper {
+  mapper: MapperService;
+  /** Temp directory holding the map database (removed by `close()` unless told to keep files). */
+  dir: string;
+  feed: FixtureFeed;
+  /** Closes the mapper; removes `dir` except the files `keep` accepts. */
+  close(keep?: (file: string) => boolean): Promise<void>;
+}
+
+/**
+ * A real mapper on 127.0.0.1:0 with a fresh database, whose resolver knows every workload of
+ * `intents` and `alsoKnown`, already fed the observations of `intents`.
+ */
+export async function startShopMapper(opts: {
+  prefix: string;
+  intents: readonly Intent[];
+  alsoKnown?: readonly Intent[];
+  service?: Omit<MapperServiceOptions, 'port' | 'host' | 'db' | 'resolver'>;
+}): Promise<ShopMapper> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), opts.prefix));
+  const feed = fixtureFeed([...opts.intents, ...(opts.alsoKnown ?? [])]);
+  const mapper = await startMapperService({
+    log: () => {},
+    ...opts.service,
+    port: 0,
+    host: '127.0.0.1',
+    db: { path: path.join(dir, 'map.db') },
+    resolver: feed.resolver,
+  });
+  const now = Date.now();
+  await postReport(mapper.url, reportBatch(feed.observations(opts.intents, now), now));
+  return {
+    mapper,
+    dir,
+    feed,
+    async close(keep) {
+      await mapper.close();
+      if (keep === undefined) fs.rmSync(dir, { recursive: true, force: true });
+      else for (const f of fs.readdirSync(dir)) if (!keep(f)) fs.rmSync(path.join(dir, f), { force: true });
+    },
+  };
 }
