@@ -2,26 +2,12 @@
  * End to end: Istio stats pages on loopback "pods" (Kubernetes API test server) →
  * `callmap watch istio --once` → the real mapper service (SQLite, KubeResolver) → HTTP intents.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
 import { main } from '../../../mapper/cli/main.ts';
 import type { IntentsResponse } from '../../../mapper/contract/index.ts';
-import { createKubeResolver } from '../../../mapper/k8s/resolver.ts';
-import { startMapperService } from '../../../mapper/service.ts';
-import { startKubeApiServer } from '../../kube-api-server/index.ts';
+import { owner, startResolvedMapper, workload } from '../../helpers/resolved-mapper.ts';
 import { captureCtx, requestsLine, startStatsServer } from './helpers.ts';
 
-const owner = (kind: string, name: string) => [
-  { apiVersion: 'apps/v1', kind, name, uid: `uid-${kind}-${name}`, controller: true },
-];
-const workload = (kind: string, name: string, ns: string, ownerRefs?: object[]) => ({
-  apiVersion: 'apps/v1',
-  kind,
-  metadata: { name, namespace: ns, uid: `uid-${kind}-${name}`, ...(ownerRefs ? { ownerReferences: ownerRefs } : {}) },
-  spec: {},
-});
 const meshPod = (name: string, ns: string, ip: string, port: number, ownerRefs: object[]) => ({
   apiVersion: 'v1',
   kind: 'Pod',
@@ -66,8 +52,9 @@ test('Envoy stats become HTTP intents (paths + methods) on the workload pair in 
     await front.close();
     await orders.close();
   });
-  const kube = await startKubeApiServer({
-    objects: [
+  const { kube, mapper } = await startResolvedMapper(
+    t,
+    [
       workload('Deployment', 'frontend', 'shop'),
       workload('ReplicaSet', 'frontend-6c8d', 'shop', owner('Deployment', 'frontend')),
       meshPod('frontend-6c8d-aaaaa', 'shop', front.ip, front.port, owner('ReplicaSet', 'frontend-6c8d')),
@@ -75,26 +62,8 @@ test('Envoy stats become HTTP intents (paths + methods) on the workload pair in 
       workload('ReplicaSet', 'orders-7d9f', 'shop', owner('Deployment', 'orders')),
       meshPod('orders-7d9f-bbbbb', 'shop', orders.ip, orders.port, owner('ReplicaSet', 'orders-7d9f')),
     ],
-  });
-  t.teardown(() => kube.close());
-  const resolver = createKubeResolver({
-    kubeconfig: { kind: 'file', path: kube.kubeconfigPath },
-    informer: { backoffInitialMs: 20, backoffMaxMs: 200 },
-  });
-  resolver.start();
-  t.teardown(() => resolver.shutdown());
-  t.true(await resolver.waitForSync(10_000));
-  const dir = mkdtempSync(join(tmpdir(), 'callmap-istio-e2e-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const mapper = await startMapperService({
-    port: 0,
-    host: '127.0.0.1',
-    db: { path: join(dir, 'map.db') },
-    resolver: resolver.resolver,
-    web: null,
-    log: () => {},
-  });
-  t.teardown(() => mapper.close());
+    'callmap-istio-e2e-',
+  );
 
   const ctx = captureCtx();
   const code = await main(

@@ -2,26 +2,12 @@
  * End to end: broker pod logs (Kubernetes API test server) → `callmap watch kafka --once` → the real
  * mapper service (SQLite store, KubeResolver over the same test server) → Kafka intents.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
 import { main } from '../../../mapper/cli/main.ts';
 import type { IntentsResponse } from '../../../mapper/contract/index.ts';
-import { createKubeResolver } from '../../../mapper/k8s/resolver.ts';
-import { startMapperService } from '../../../mapper/service.ts';
-import { startKubeApiServer } from '../../kube-api-server/index.ts';
+import { owner, startResolvedMapper, workload } from '../../helpers/resolved-mapper.ts';
 import { fakeCtx } from './helpers.ts';
 
-const owner = (kind: string, name: string) => [
-  { apiVersion: 'apps/v1', kind, name, uid: `uid-${kind}-${name}`, controller: true },
-];
-const workload = (kind: string, name: string, ns: string, ownerRefs?: object[]) => ({
-  apiVersion: 'apps/v1',
-  kind,
-  metadata: { name, namespace: ns, uid: `uid-${kind}-${name}`, ...(ownerRefs ? { ownerReferences: ownerRefs } : {}) },
-  spec: {},
-});
 const pod = (name: string, ns: string, ip: string, ownerRefs: object[], container = 'main') => ({
   apiVersion: 'v1',
   kind: 'Pod',
@@ -31,8 +17,9 @@ const pod = (name: string, ns: string, ip: string, ownerRefs: object[], containe
 });
 
 test('authorizer lines become Kafka intents in the mapper (allowed and denied)', async (t) => {
-  const kube = await startKubeApiServer({
-    objects: [
+  const { kube, mapper } = await startResolvedMapper(
+    t,
+    [
       workload('StatefulSet', 'kafka', 'data'),
       pod('kafka-0', 'data', '10.60.0.10', owner('StatefulSet', 'kafka'), 'kafka'),
       workload('Deployment', 'orders', 'shop'),
@@ -42,26 +29,8 @@ test('authorizer lines become Kafka intents in the mapper (allowed and denied)',
       workload('ReplicaSet', 'billing-55f', 'shop', owner('Deployment', 'billing')),
       pod('billing-55f-xyz12', 'shop', '10.60.1.6', owner('ReplicaSet', 'billing-55f')),
     ],
-  });
-  t.teardown(() => kube.close());
-  const resolver = createKubeResolver({
-    kubeconfig: { kind: 'file', path: kube.kubeconfigPath },
-    informer: { backoffInitialMs: 20, backoffMaxMs: 200 },
-  });
-  resolver.start();
-  t.teardown(() => resolver.shutdown());
-  t.true(await resolver.waitForSync(10_000));
-  const dir = mkdtempSync(join(tmpdir(), 'callmap-kafka-e2e-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const mapper = await startMapperService({
-    port: 0,
-    host: '127.0.0.1',
-    db: { path: join(dir, 'map.db') },
-    resolver: resolver.resolver,
-    web: null,
-    log: () => {},
-  });
-  t.teardown(() => mapper.close());
+    'callmap-kafka-e2e-',
+  );
 
   const apache = (ip: string, verdict: string, op: string, topic: string) =>
     `[2024-05-01 12:00:00,000] INFO Principal = User:CN=svc,O=Corp is ${verdict} Operation = ${op} from host = ${ip} on resource = Topic:LITERAL:${topic} for request = Fetch with resourceRefCount = 1 (kafka.authorizer.logger)`;
