@@ -10,13 +10,13 @@ import { CallmapError, type ErrorBody, isCallmapError, parseReportBatch } from '
 import { documentFileName, renderDocuments, toClientIntents } from '../export/clientintents.ts';
 import { createIngestPipeline, type IngestOptions, type IngestPipeline } from '../ingest/index.ts';
 import type { Resolver } from '../k8s/types.ts';
-import { buildGraph, buildIntents, countIntents, intentsJson } from '../store/intents.ts';
+import { buildIntents, countIntents, graphJsonChunks, intentsJsonChunks } from '../store/intents.ts';
 import type { MapStore } from '../store/types.ts';
 import { webRouter } from '../web/router.ts';
 import { createEventHub, type EventHub } from './events.ts';
 import { createMapperMetrics, type MapperMetrics, sourceLabel } from './metrics.ts';
 import { parseClientIntentsQuery, parseIntentsQuery } from './query.ts';
-import { type CachedBody, createQueryCache } from './query-cache.ts';
+import { bodyLength, type CachedBody, createQueryCache } from './query-cache.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -171,7 +171,18 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
   const send = (res: Response, c: CachedBody): void => {
     res.status(200).type(c.contentType);
     if (c.headers) for (const [k, v] of Object.entries(c.headers)) res.setHeader(k, v);
-    res.end(c.body);
+    if (Buffer.isBuffer(c.body)) {
+      res.end(c.body);
+      return;
+    }
+    // Large bodies are ≤ 1 MiB chunks (no 28 MB contiguous copy), written in order. The body is
+    // held until the response is closed: its chunks go back to the pool only after that.
+    const body = c.body;
+    body.retain();
+    res.once('close', () => body.release());
+    res.setHeader('Content-Length', String(bodyLength(c)));
+    for (const chunk of body.chunks) res.write(chunk);
+    res.end();
   };
 
   app.get('/api/v1/intents', (req, res) => {
@@ -179,7 +190,7 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     send(
       res,
       cache.get(`intents:${q.key}`, store.version, () => ({
-        body: intentsJson(store, q.filter),
+        body: intentsJsonChunks(store, q.filter),
         contentType: 'application/json',
       })),
     );
@@ -190,7 +201,7 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     send(
       res,
       cache.get(`graph:${q.key}`, store.version, () => ({
-        body: Buffer.from(JSON.stringify(buildGraph(buildIntents(store, q.filter)))),
+        body: graphJsonChunks(store, q.filter),
         contentType: 'application/json',
       })),
     );

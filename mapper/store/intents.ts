@@ -230,10 +230,12 @@ export function buildGraph(intents: readonly Intent[]): GraphResponse {
 }
 
 // ---------------------------------------------------------------------------
-// Fast path for `GET /api/v1/intents`: edges grouped per (client, target) in output order, kept
-// until edges are added or removed; each single-edge group's JSON is cached on the edge until it
-// (or any workload identity) changes. A cold response after a small change is then a join of
-// cached strings instead of rebuilding and re-serialising every intent.
+// Fast paths for `GET /api/v1/intents` and `GET /api/v1/graph` (no `server`/`asKubernetesService`
+// filter): edges grouped per (client, target) in output order, kept until edges are added or
+// removed; the response is written straight from the edge records into ≤ 1 MiB Buffer chunks
+// (no Intent object tree, no whole-response string). An unchanged single edge's intent JSON is
+// copied from the last full intents body (the edge record remembers where it is); each workload
+// identity's JSON is cached on its (immutable, replaced-on-change) identity object. See ADR 0034.
 
 interface Grouped {
   structure: number;
@@ -241,10 +243,6 @@ interface Grouped {
 }
 
 const groupedCache = new WeakMap<MapStore, Grouped>();
-const fragments = new WeakMap<
-  EdgeRecord,
-  { rev: number; client: WorkloadIdentity | undefined; server: WorkloadIdentity | undefined; json: Buffer }
->();
 
 const groupKey = (e: EdgeRecord): string =>
   `${e.client.namespace}/${e.client.name}>${e.extDomain !== undefined ? `\uffff${e.extDomain}` : `${e.server?.namespace}/${e.server?.name}`}`;
@@ -276,9 +274,12 @@ export function groupedEdges(store: MapStore): readonly EdgeRecord[][] {
   return groups;
 }
 
+const isPlain = (group: readonly EdgeRecord[]): boolean =>
+  group.length === 1 && (group[0] as EdgeRecord).http === undefined && (group[0] as EdgeRecord).kafka === undefined;
+
 function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
   const first = group[0] as EdgeRecord;
-  if (group.length === 1 && first.http === undefined && first.kafka === undefined) {
+  if (isPlain(group)) {
     // Plain L4/DNS edge: no merging needed, build it directly (no temporary sets and maps).
     const intent: Intent = {
       client: identity(store, first.client),
@@ -311,31 +312,232 @@ function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
   return finish(acc);
 }
 
-function groupJson(store: MapStore, group: readonly EdgeRecord[]): Buffer {
-  if (group.length !== 1) return Buffer.from(`,${JSON.stringify(groupIntent(store, group))}`);
-  const e = group[0] as EdgeRecord;
-  // Valid while the edge and both workload identity objects are unchanged (the store replaces an
-  // identity object when its kind or labels change).
-  const client = store.workload(e.client);
-  const server = e.server ? store.workload(e.server) : undefined;
-  const hit = fragments.get(e);
-  if (hit && hit.rev === e.rev && hit.client === client && hit.server === server) return hit.json;
-  // Stored with a leading comma; the first element of a response drops it.
-  const json = Buffer.from(`,${JSON.stringify(groupIntent(store, group))}`);
-  fragments.set(e, { rev: e.rev, client, server, json });
-  return json;
+/**
+ * Spare 1 MiB chunks of released bodies, reused by the next writer so a rebuilt response does not
+ * leave ~30 MB of garbage per store version for the GC to find (at most `POOL_MAX` kept).
+ */
+const pool: ArrayBuffer[] = [];
+const POOL_MAX = 32;
+
+function takeChunk(size: number): Buffer {
+  if (size <= CHUNK) {
+    const ab = pool.pop();
+    if (ab !== undefined) return Buffer.from(ab, 0, CHUNK);
+    return Buffer.allocUnsafeSlow(CHUNK);
+  }
+  return Buffer.allocUnsafeSlow(size);
 }
 
-const OPEN = Buffer.from('{"intents":[');
-const CLOSE = Buffer.from(']}');
+const CHUNK = 1 << 20;
 
-/** The `IntentsResponse` JSON; same bytes as `JSON.stringify({ intents: buildIntents(store, f) })`. */
-export function intentsJson(store: MapStore, f: IntentsFilter = {}): Buffer {
-  if (f.asKubernetesService || f.server) return Buffer.from(JSON.stringify({ intents: buildIntents(store, f) }));
+/** Spare chunks held for reuse (tests). */
+export const pooledChunks = (): number => pool.length;
+
+/**
+ * A response body written by `ChunkWriter`. Holders (a cache, the copy source, each response
+ * being sent) `retain()` it and `release()` it when done; when the count returns to 0 its chunks
+ * go back to the pool and the body must not be used again. A body nobody retained is left to GC.
+ */
+export class JsonBody {
+  #refs = 0;
+  #chunks: Buffer[];
+  readonly length: number;
+
+  constructor(chunks: Buffer[], length: number) {
+    this.#chunks = chunks;
+    this.length = length;
+  }
+
+  get chunks(): readonly Buffer[] {
+    return this.#chunks;
+  }
+
+  retain(): void {
+    this.#refs++;
+  }
+
+  release(): void {
+    if (this.#refs <= 0) return;
+    if (--this.#refs > 0) return;
+    for (const c of this.#chunks) {
+      const ab = c.buffer;
+      if (ab instanceof ArrayBuffer && ab.byteLength === CHUNK && c.byteOffset === 0 && pool.length < POOL_MAX) {
+        pool.push(ab);
+      }
+    }
+    this.#chunks = [];
+  }
+}
+
+/** Writes JSON text straight into ≤ 1 MiB Buffers (no intermediate strings or concatenation). */
+export class ChunkWriter {
+  static readonly CHUNK = CHUNK;
+  readonly chunks: Buffer[] = [];
+  #cur: Buffer | undefined;
+  #off = 0;
+  #length = 0;
+
+  /** Bytes written so far. */
+  get position(): number {
+    return this.#length + this.#off;
+  }
+
+  /** Copies `len` bytes at `at` of a finished body (its chunks and their start offsets). */
+  copy(src: SourceBody, at: number, len: number): void {
+    let i = chunkIndex(src.starts, at);
+    let from = at - (src.starts[i] as number);
+    while (len > 0) {
+      const c = src.chunks[i] as Buffer;
+      const n = Math.min(len, c.length - from);
+      this.ensure(n);
+      c.copy(this.#cur as Buffer, this.#off, from, from + n);
+      this.#off += n;
+      len -= n;
+      i++;
+      from = 0;
+    }
+  }
+
+  private ensure(max: number): void {
+    if (this.#cur === undefined || this.#cur.length - this.#off < max) {
+      this.seal();
+      this.#cur = takeChunk(max);
+    }
+  }
+
+  write(s: string): void {
+    const max = s.length * 3;
+    if (this.#cur === undefined || this.#cur.length - this.#off < max) {
+      if (max === 0) return;
+      this.seal();
+      this.#cur = takeChunk(max);
+    }
+    this.#off += this.#cur.write(s, this.#off);
+  }
+
+  private seal(): void {
+    const cur = this.#cur;
+    this.#cur = undefined;
+    const used = this.#off;
+    this.#off = 0;
+    if (cur === undefined || used === 0) return;
+    // A mostly empty last chunk is copied so the response does not pin a whole MiB.
+    const chunk = used < cur.length / 2 ? Buffer.from(cur.subarray(0, used)) : cur.subarray(0, used);
+    this.chunks.push(chunk);
+    this.#length += chunk.length;
+  }
+
+  /** The finished body (the writer is done). */
+  end(): JsonBody {
+    this.seal();
+    return new JsonBody(this.chunks, this.#length);
+  }
+}
+
+/** A workload identity's JSON, graph node id and quoted node id. */
+interface IdentityText {
+  json: string;
+  id: string;
+  qid: string;
+}
+
+/** Cached per identity object (the store replaces, never mutates, them). */
+const identityTextCache = new WeakMap<WorkloadIdentity, IdentityText>();
+
+function identityText(store: MapStore, ref: WorkloadRef): IdentityText {
+  const w = store.workload(ref);
+  let t = w === undefined ? undefined : identityTextCache.get(w);
+  if (t === undefined) {
+    const ident = w ?? identity(store, ref);
+    const id = nodeId(ident);
+    t = { json: JSON.stringify(ident), id, qid: JSON.stringify(id) };
+    if (w !== undefined) identityTextCache.set(w, t);
+  }
+  return t;
+}
+
+const identityJson = (store: MapStore, ref: WorkloadRef): string => identityText(store, ref).json;
+
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
+
+/** A finished full intents body whose bytes later responses copy (see EdgeRecord.jsonGen). */
+export interface SourceBody {
+  gen: number;
+  body: JsonBody;
+  chunks: readonly Buffer[];
+  /** Byte offset of each chunk. */
+  starts: readonly number[];
+}
+
+function chunkIndex(starts: readonly number[], at: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((starts[mid] as number) <= at) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Per store: the last full intents body (only one is kept). */
+const sources = new WeakMap<MapStore, SourceBody>();
+let nextGen = 1;
+
+/** `JSON.stringify(groupIntent(store, group))`, plain edges written directly. */
+function groupIntentJson(store: MapStore, group: readonly EdgeRecord[]): string {
+  return isPlain(group) ? plainIntentJson(store, group[0] as EdgeRecord) : JSON.stringify(groupIntent(store, group));
+}
+
+/**
+ * Writes one group's intent JSON: a single edge unchanged since the last full body is copied from
+ * it; otherwise serialised. With `record`, the edge's position in this body is remembered.
+ */
+function writeGroupIntent(
+  w: ChunkWriter,
+  store: MapStore,
+  group: readonly EdgeRecord[],
+  src: SourceBody | undefined,
+  record: number | undefined,
+): void {
+  if (group.length !== 1) {
+    w.write(groupIntentJson(store, group));
+    return;
+  }
+  const e = group[0] as EdgeRecord;
+  const idv = store.identityVersion;
+  const at = w.position;
+  if (src !== undefined && e.jsonGen === src.gen && e.jsonRev === e.rev && e.jsonIdv === idv) {
+    w.copy(src, e.jsonAt, e.jsonLen);
+  } else {
+    w.write(groupIntentJson(store, group));
+  }
+  if (record !== undefined) {
+    e.jsonRev = e.rev;
+    e.jsonIdv = idv;
+    e.jsonGen = record;
+    e.jsonAt = at;
+    e.jsonLen = w.position - at;
+  }
+}
+
+/** The intent JSON of a plain edge, written directly (same bytes as stringifying groupIntent). */
+function plainIntentJson(store: MapStore, e: EdgeRecord): string {
+  let s = `{"client":${identityJson(store, e.client)},"ports":[${e.ports.map(num).join(',')}],"http":[],"kafka":[],"firstSeen":${num(e.firstSeen)},"lastSeen":${num(e.lastSeen)},"count":${num(e.count)}`;
+  if (e.server) s += `,"server":${identityJson(store, e.server)}`;
+  if (e.extDomain !== undefined)
+    s += `,"external":${JSON.stringify({ domain: e.extDomain, ips: [...(e.extIps ?? [])].sort() })}`;
+  if (e.via) s += `,"viaService":${JSON.stringify({ name: e.via.name, namespace: e.via.namespace })}`;
+  return `${s}}`;
+}
+
+/** True when the fast paths can serve this filter (no re-keying of intents). */
+export const fastFilter = (f: IntentsFilter): boolean => !f.asKubernetesService && !f.server;
+
+/** The groups a fast-path filter keeps, in output order. */
+function* filteredGroups(store: MapStore, f: IntentsFilter): Generator<readonly EdgeRecord[]> {
   const ns = f.namespaces && f.namespaces.length > 0 ? new Set(f.namespaces) : undefined;
   const exclude = f.excludeLabels && f.excludeLabels.length > 0 ? f.excludeLabels : undefined;
-  const parts: Buffer[] = [OPEN];
-  let first = true;
   for (const g of groupedEdges(store)) {
     const e = g[0] as EdgeRecord;
     if (e.extDomain !== undefined && !f.external) continue;
@@ -346,10 +548,121 @@ export function intentsJson(store: MapStore, f: IntentsFilter = {}): Buffer {
     ) {
       continue;
     }
-    const frag = groupJson(store, g);
-    parts.push(first ? frag.subarray(1) : frag);
+    yield g;
+  }
+}
+
+/** The `IntentsResponse` JSON as Buffer chunks; same bytes as `JSON.stringify({ intents: buildIntents(store, f) })`. */
+export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBody {
+  const w = new ChunkWriter();
+  if (!fastFilter(f)) {
+    w.write(JSON.stringify({ intents: buildIntents(store, f) }));
+    return w.end();
+  }
+  const src = sources.get(store);
+  // Only a body of the whole map (external or not) becomes the next source.
+  const full = !(f.namespaces && f.namespaces.length > 0) && !(f.excludeLabels && f.excludeLabels.length > 0);
+  const gen = full ? nextGen++ : undefined;
+  w.write('{"intents":[');
+  let first = true;
+  for (const g of filteredGroups(store, f)) {
+    if (!first) w.write(',');
+    writeGroupIntent(w, store, g, src, gen);
     first = false;
   }
-  parts.push(CLOSE);
-  return Buffer.concat(parts);
+  w.write(']}');
+  const out = w.end();
+  if (gen !== undefined) {
+    const starts: number[] = [];
+    let n = 0;
+    for (const c of out.chunks) {
+      starts.push(n);
+      n += c.length;
+    }
+    out.retain();
+    sources.set(store, { gen, body: out, chunks: out.chunks, starts });
+    src?.body.release();
+  }
+  return out;
+}
+
+/** The `IntentsResponse` JSON in one Buffer (tests, small maps). */
+export function intentsJson(store: MapStore, f: IntentsFilter = {}): Buffer {
+  return Buffer.concat([...intentsJsonChunks(store, f).chunks]);
+}
+
+/**
+ * The `GraphResponse` JSON as Buffer chunks; same bytes as
+ * `JSON.stringify(buildGraph(buildIntents(store, f)))`, without the intents or graph object tree.
+ */
+export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBody {
+  const w = new ChunkWriter();
+  if (!fastFilter(f)) {
+    w.write(JSON.stringify(buildGraph(buildIntents(store, f))));
+    return w.end();
+  }
+  const body = sources.get(store);
+  // Pass 1: nodes (first occurrence wins, as in buildGraph), sorted by id.
+  const nodes = new Map<string, string>();
+  const groups: Array<readonly EdgeRecord[]> = [];
+  const ends: Array<IdentityText | string> = [];
+  for (const g of filteredGroups(store, f)) {
+    const e = g[0] as EdgeRecord;
+    const source = identityText(store, e.client);
+    if (!nodes.has(source.id)) nodes.set(source.id, `{"id":${source.qid},"workload":${source.json}}`);
+    let target: IdentityText | string;
+    if (e.server) {
+      target = identityText(store, e.server);
+      if (!nodes.has(target.id)) nodes.set(target.id, `{"id":${target.qid},"workload":${target.json}}`);
+    } else {
+      target = `ext:${e.extDomain ?? '?'}`;
+      if (!nodes.has(target)) {
+        const ips = new Set<string>();
+        for (const x of g) if (x.extIps) for (const ip of x.extIps) ips.add(ip);
+        const external = { domain: e.extDomain ?? '?', ips: [...ips].sort() };
+        nodes.set(target, `{"id":${JSON.stringify(target)},"external":${JSON.stringify(external)}}`);
+      }
+    }
+    groups.push(g);
+    ends.push(source, target);
+  }
+  const ids = [...nodes.keys()].sort(cmp);
+  w.write('{"nodes":[');
+  for (let i = 0; i < ids.length; i++) {
+    const n = nodes.get(ids[i] as string) as string;
+    if (i > 0) w.write(',');
+    w.write(n);
+  }
+  nodes.clear();
+  w.write('],"edges":[');
+  // Pass 2: edges with their intent.
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i] as readonly EdgeRecord[];
+    const src = ends[2 * i] as IdentityText;
+    const tgt = ends[2 * i + 1] as IdentityText | string;
+    const tq = typeof tgt === 'string' ? JSON.stringify(tgt) : tgt.qid;
+    // JSON.stringify(`${a}->${b}`) is the two quoted ids joined (node ids hold no lone surrogates).
+    const id = `${src.qid.slice(0, -1)}->${tq.slice(1)}`;
+    let kinds = '"l4"';
+    if (!isPlain(g)) {
+      let hasPorts = false;
+      let hasHttp = false;
+      let hasKafka = false;
+      for (const e of g) {
+        if (e.ports.length > 0) hasPorts = true;
+        if (e.http !== undefined && e.http.size > 0) hasHttp = true;
+        if (e.kafka !== undefined && e.kafka.size > 0) hasKafka = true;
+      }
+      const k: string[] = [];
+      if (hasPorts || (!hasHttp && !hasKafka)) k.push('"l4"');
+      if (hasHttp) k.push('"http"');
+      if (hasKafka) k.push('"kafka"');
+      kinds = k.join(',');
+    }
+    w.write(`${i === 0 ? '{' : ',{'}"id":${id},"source":${src.qid},"target":${tq},"kinds":[${kinds}],"intent":`);
+    writeGroupIntent(w, store, g, body, undefined);
+    w.write('}');
+  }
+  w.write(']}');
+  return w.end();
 }

@@ -280,6 +280,11 @@ class SqliteMapStore implements MapStore {
         lastSeen: Number(r['last_seen']),
         count: Number(r['count']),
         rev: 0,
+        jsonGen: -1,
+        jsonAt: 0,
+        jsonLen: 0,
+        jsonRev: -1,
+        jsonIdv: -1,
       };
       byId.set(rec.id, rec);
       this.#edges.set(rec.key, rec);
@@ -401,6 +406,11 @@ class SqliteMapStore implements MapStore {
           lastSeen: e.lastSeen,
           count: e.count,
           rev: 0,
+          jsonGen: -1,
+          jsonAt: 0,
+          jsonLen: 0,
+          jsonRev: -1,
+          jsonIdv: -1,
         };
         fresh.push(r);
         planned.set(key, r);
@@ -491,9 +501,13 @@ class SqliteMapStore implements MapStore {
       rec.rev++;
     }
     for (const f of after) f();
+    let replaced = false;
     for (const [k, w] of seenWorkloads) {
       const old = this.#workloads.get(k);
-      if (old) this.#current.delete(old);
+      if (old) {
+        this.#current.delete(old);
+        replaced = true;
+      }
       this.#workloads.set(k, w);
       this.#current.add(w);
       this.#workloadLabelsJson.set(k, JSON.stringify(w.labels ?? {}));
@@ -504,7 +518,7 @@ class SqliteMapStore implements MapStore {
       if (e.server) this.noteInput(e.server);
     }
     if (fresh.length > 0) this.#structureVersion++;
-    if (seenWorkloads.size > 0) this.#identityVersion++;
+    if (replaced) this.#identityVersion++;
     if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
   }
 

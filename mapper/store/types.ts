@@ -79,6 +79,17 @@ export interface EdgeRecord {
   count: number;
   /** Bumped on every change of this edge (lets readers cache what they derive from it). */
   rev: number;
+  /**
+   * Reader cache (mapper/store/intents.ts): where this edge's intent JSON sits in the last full
+   * intents response body (generation `jsonGen`, byte offset `jsonAt`, `jsonLen` bytes), valid
+   * while `jsonRev === rev` and `jsonIdv` equals the store's `identityVersion`. The next response
+   * copies those bytes instead of re-serialising; nothing but the body itself is kept.
+   */
+  jsonGen: number;
+  jsonAt: number;
+  jsonLen: number;
+  jsonRev: number;
+  jsonIdv: number;
 }
 
 export interface ApplyResult {
@@ -96,7 +107,7 @@ export interface MapStore {
   readonly version: number;
   /** Increases when edges are added or removed (not when they only change): orderings stay valid. */
   readonly structureVersion: number;
-  /** Increases when a workload's kind or labels change. */
+  /** Increases when a known workload's kind or labels change (not when a new workload appears). */
   readonly identityVersion: number;
   /** Number of edges in the map. */
   readonly edgeCount: number;

@@ -2,7 +2,17 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { Observation } from '../../../mapper/contract/index.ts';
 import { createIngestPipeline } from '../../../mapper/ingest/index.ts';
-import { buildIntents, type IntentsFilter, intentsJson, openMapStore } from '../../../mapper/store/index.ts';
+import {
+  buildGraph,
+  buildIntents,
+  ChunkWriter,
+  graphJsonChunks,
+  type IntentsFilter,
+  intentsJson,
+  type JsonBody,
+  openMapStore,
+  pooledChunks,
+} from '../../../mapper/store/index.ts';
 import { batch, shopResolver, T0, tcp, W } from './fixtures.ts';
 
 const filters: IntentsFilter[] = [
@@ -54,7 +64,7 @@ const obsArb: fc.Arbitrary<Observation> = fc.oneof(
   }),
 );
 
-test('property: the cached JSON fast path equals serialising buildIntents, across updates', async (t) => {
+test('property: the streamed intents and graph JSON equal serialising buildIntents / buildGraph, across updates', async (t) => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(obsArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 5 }),
@@ -67,6 +77,10 @@ test('property: the cached JSON fast path equals serialising buildIntents, acros
             const fast = intentsJson(store, f).toString();
             const slow = JSON.stringify({ intents: buildIntents(store, f) });
             if (fast !== slow) throw new Error(`mismatch for ${JSON.stringify(f)}:\n${fast}\n${slow}`);
+            const graph = Buffer.concat([...graphJsonChunks(store, f).chunks]).toString();
+            const graphSlow = JSON.stringify(buildGraph(buildIntents(store, f)));
+            if (graph !== graphSlow)
+              throw new Error(`graph mismatch for ${JSON.stringify(f)}:\n${graph}\n${graphSlow}`);
           }
         }
         store.close();
@@ -91,4 +105,71 @@ test('a workload identity change invalidates cached fragments', async (t) => {
   const json = intentsJson(store).toString();
   t.notRegex(json, /"tier":"web"/);
   t.is(json, JSON.stringify({ intents: buildIntents(store) }));
+});
+
+test('ChunkWriter: chunks of at most 1 MiB (or one long string), multi-byte text intact, total length exact', (t) => {
+  const w = new ChunkWriter();
+  const parts: string[] = [];
+  for (let i = 0; i < 40_000; i++) parts.push(`{"i":${i},"s":"ä€😀 ${'x'.repeat(i % 97)}"}`);
+  parts.push('y'.repeat(1_500_000));
+  for (const p of parts) w.write(p);
+  const { chunks, length } = w.end();
+  t.true(chunks.length > 2);
+  t.true(chunks.slice(0, -1).every((c) => c.length <= ChunkWriter.CHUNK || c.length >= 1_500_000));
+  const all = Buffer.concat(chunks);
+  t.is(all.length, length);
+  t.is(all.toString('utf8'), parts.join(''));
+  t.is(new ChunkWriter().end().length, 0);
+});
+
+test('a response after a change copies unchanged edges from the last full body and re-serialises changed ones', async (t) => {
+  const store = openMapStore({ path: ':memory:' });
+  const pipe = createIngestPipeline({ resolver: shopResolver(), store, clock: () => T0 });
+  await pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80), tcp('10.0.0.3', '10.0.0.4', 81, T0 + 5)]));
+  const slow = (): string => JSON.stringify({ intents: buildIntents(store) });
+  t.is(intentsJson(store).toString(), slow());
+  // filtered bodies and graphs read the source but do not replace it
+  t.is(
+    intentsJson(store, { namespaces: ['shop'] }).toString(),
+    JSON.stringify({ intents: buildIntents(store, { namespaces: ['shop'] }) }),
+  );
+  await pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 8080, T0 + 99)]));
+  t.is(Buffer.concat([...graphJsonChunks(store).chunks]).toString(), JSON.stringify(buildGraph(buildIntents(store))));
+  t.is(intentsJson(store).toString(), slow());
+  t.regex(intentsJson(store).toString(), /"ports":\[80,8080\]/);
+  await pipe.ingest(batch([tcp('10.0.0.3', '10.0.0.4', 82, T0 + 100)]));
+  t.is(
+    intentsJson(store, { external: true }).toString(),
+    JSON.stringify({ intents: buildIntents(store, { external: true }) }),
+  );
+  t.is(intentsJson(store).toString(), slow());
+  store.close();
+});
+
+test('a released body returns its chunks to the pool; a retained one keeps its bytes', (t) => {
+  const fill = (ch: string): JsonBody => {
+    const w = new ChunkWriter();
+    for (let i = 0; i < 30; i++) w.write(ch.repeat(100_000));
+    return w.end();
+  };
+  const only = (b: JsonBody, byte: number): boolean => b.chunks.every((c) => c.every((x) => x === byte));
+  const a = fill('a');
+  t.true(a.chunks.length >= 3);
+  a.retain();
+  a.retain();
+  a.release();
+  const before = pooledChunks();
+  const b = fill('b'); // a is still held: its chunks are not reused
+  t.true(only(a, 0x61));
+  a.release();
+  t.is(a.chunks.length, 0);
+  t.true(pooledChunks() > before);
+  b.retain();
+  const c = fill('c'); // reuses a's chunks
+  t.true(only(c, 0x63));
+  t.true(only(b, 0x62));
+  t.is(Buffer.concat([...c.chunks]).toString(), 'c'.repeat(3_000_000));
+  b.release();
+  b.release(); // extra releases are ignored
+  t.pass();
 });

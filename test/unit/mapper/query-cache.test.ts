@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createQueryCache } from '../../../mapper/api/query-cache.ts';
+import { ChunkWriter } from '../../../mapper/store/index.ts';
 
 const body = (n: number) => ({ body: Buffer.alloc(n), contentType: 'application/json' });
 
@@ -31,4 +32,24 @@ test('the cache keeps to its entry and byte budgets and skips oversized bodies',
   c.get('d', 1, () => body(90));
   t.is(c.size(), 1);
   t.is(c.bytes(), 90);
+});
+
+test('chunked bodies are retained while cached and released when the version changes or they are evicted', (t) => {
+  const c = createQueryCache(1, 1 << 30);
+  const w = new ChunkWriter();
+  w.write('x'.repeat(10));
+  const a = w.end();
+  let released = 0;
+  const orig = a.release.bind(a);
+  a.release = () => {
+    released++;
+    orig();
+  };
+  c.get('a', 1, () => ({ body: a, contentType: 'application/json' }));
+  t.is(released, 0);
+  c.get('b', 1, () => body(1)); // evicts a (one entry)
+  t.is(released, 1);
+  c.get('a', 2, () => ({ body: a, contentType: 'application/json' }));
+  c.get('x', 3, () => body(1)); // new version: a released again
+  t.is(released, 2);
 });
