@@ -1,9 +1,6 @@
 /** Loopback stand-ins for Istio proxies and for the mapper's ingest endpoint. */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import type { CliContext } from '../../../mapper/cli/command.ts';
-import { type Observation, parseReportBatch, type ReportBatch } from '../../../mapper/contract/index.ts';
 
 export interface StatsServer {
   ip: string;
@@ -62,59 +59,6 @@ export async function startStatsServer(ip: string, body: string | Buffer = ''): 
   return state;
 }
 
-export interface MapperStub {
-  url: string;
-  batches: ReportBatch[];
-  observations(): Observation[];
-  /** Status answered to POST /api/v1/reports. */
-  status: number;
-  close(): Promise<void>;
-}
-
-/** Records report batches (validated with the contract) on 127.0.0.1. */
-export async function startMapperStub(): Promise<MapperStub> {
-  const stub: MapperStub = {
-    url: '',
-    batches: [],
-    observations: () => stub.batches.flatMap((b) => b.observations),
-    status: 202,
-    close: () => closeServer(server),
-  };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (req.method === 'GET' && req.url === '/healthz') {
-        res.writeHead(200).end('ok');
-        return;
-      }
-      if (req.method === 'POST' && req.url === '/api/v1/reports') {
-        if (stub.status !== 202) {
-          res.writeHead(stub.status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: { code: 'TEST', message: 'refused by test' } }));
-          return;
-        }
-        let batch: ReportBatch;
-        try {
-          batch = parseReportBatch(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch (e) {
-          res.writeHead(400, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: { code: 'CONTRACT_INVALID', message: String(e) } }));
-          return;
-        }
-        stub.batches.push(batch);
-        res.writeHead(202, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ batchId: batch.batchId, accepted: batch.observations.length, duplicate: false }));
-        return;
-      }
-      res.writeHead(404).end();
-    });
-  });
-  const port = await listen(server, '127.0.0.1');
-  stub.url = `http://127.0.0.1:${port}`;
-  return stub;
-}
-
 /** A sidecar-injected pod as the Kubernetes API reports it. */
 export function pod(
   name: string,
@@ -163,34 +107,4 @@ export function requestsLine(
   return `istio_requests_total{reporter="${reporter}",source_workload="${client}",source_workload_namespace="${ns}",destination_workload="${server}",destination_workload_namespace="${ns}",destination_service_name="${server}"${p}} ${value}\n`;
 }
 
-export interface CapturedCtx extends CliContext {
-  out(): string;
-  err(): string;
-  abort(): void;
-}
-
-export function captureCtx(env: Record<string, string | undefined> = {}): CapturedCtx {
-  let out = '';
-  let err = '';
-  const ac = new AbortController();
-  const sink = (append: (s: string) => void): Writable =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        append(chunk.toString('utf8'));
-        cb();
-      },
-    });
-  return {
-    env,
-    stdout: sink((s) => {
-      out += s;
-    }),
-    stderr: sink((s) => {
-      err += s;
-    }),
-    signal: ac.signal,
-    out: () => out,
-    err: () => err,
-    abort: () => ac.abort(),
-  };
-}
+export { type CapturedCtx, captureCtx, type MapperStub, startMapperStub } from '../../helpers/mapper-stub.ts';

@@ -1,71 +1,20 @@
-/** Test helpers for the Kafka watcher integration tests: a report receiver and a cutting TCP proxy. */
-import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
 import type { CliContext } from '../../../mapper/cli/command.ts';
-import {
-  type KafkaObservation,
-  type Observation,
-  parseReportBatch,
-  type ReportBatch,
-} from '../../../mapper/contract/index.ts';
+import type { KafkaObservation, Observation } from '../../../mapper/contract/index.ts';
+import { captureCtx, type MapperStub, startMapperStub } from '../../helpers/mapper-stub.ts';
 
-export interface Receiver {
-  url: string;
-  batches: ReportBatch[];
-  /** Bodies that failed parseReportBatch (must stay empty). */
-  invalid: string[];
+export interface Receiver extends Omit<MapperStub, 'observations'> {
+  /** The Kafka observations accepted. */
   observations(): KafkaObservation[];
-  close(): Promise<void>;
 }
 
-/** A minimal mapper stand-in on 127.0.0.1: validates every batch with parseReportBatch, answers 202. */
+/** A minimal mapper stand-in on 127.0.0.1 (test/helpers/mapper-stub.ts) that reads back Kafka observations. */
 export async function startReceiver(): Promise<Receiver> {
-  const batches: ReportBatch[] = [];
-  const invalid: string[] = [];
-  const server: Server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok');
-      return;
-    }
-    if (req.method !== 'POST' || req.url !== '/api/v1/reports') {
-      res.writeHead(404);
-      res.end();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      try {
-        const b = parseReportBatch(JSON.parse(text));
-        // Like the mapper: a retried batch (same batchId) is acknowledged but counted once.
-        const duplicate = batches.some((x) => x.batchId === b.batchId);
-        if (!duplicate) batches.push(b);
-        res.writeHead(202, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ batchId: b.batchId, accepted: b.observations.length, duplicate }));
-      } catch (e) {
-        invalid.push(`${String(e)}: ${text.slice(0, 500)}`);
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'CONTRACT_INVALID', message: String(e) } }));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    batches,
-    invalid,
+  const stub = await startMapperStub();
+  return Object.assign(stub, {
     observations: () =>
-      batches.flatMap((b) => b.observations).filter((o: Observation): o is KafkaObservation => o.kind === 'kafka'),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+      stub.batches.flatMap((b) => b.observations).filter((o: Observation): o is KafkaObservation => o.kind === 'kafka'),
+  });
 }
 
 /** Sum of counts per (client, topic, operation, allowed) key. */
@@ -151,18 +100,8 @@ export interface FakeCtx {
 }
 
 export function fakeCtx(env: Record<string, string | undefined> = {}): FakeCtx {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  stderr.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const ac = new AbortController();
-  return { ctx: { env, stdout, stderr, signal: ac.signal }, out: () => out, err: () => err, abort: () => ac.abort() };
+  const ctx = captureCtx(env);
+  return { ctx, out: ctx.out, err: ctx.err, abort: ctx.abort };
 }
 
 /** Polls `cond` every 20 ms until true or `ms` elapse. */
