@@ -148,30 +148,33 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       dropped.set(k, (dropped.get(k) ?? 0) + n);
     };
 
+    /** Exactly one of `server` and `extDomain` is given (positional: no target object per observation). */
     function edge(
       kind: ObservationKind,
       client: WorkloadIdentity,
-      target: { server?: WorkloadIdentity; via?: WorkloadRef; extDomain?: string },
+      server: WorkloadIdentity | undefined,
+      via: WorkloadRef | undefined,
+      extDomain: string | undefined,
       time: number,
       count: number,
     ): EdgeDelta | undefined {
-      if (target.server && sameWorkload(client, target.server)) {
+      if (server && sameWorkload(client, server)) {
         drop(kind, 'self-call', count);
         return undefined;
       }
-      const key = edgeKey(client, target.server, target.via, target.extDomain);
+      const key = edgeKey(client, server, via, extDomain);
       let e = edges.get(key);
       if (!e) {
         e = { key, client, ports: [], http: [], kafka: [], extIps: [], firstSeen: time, lastSeen: time, count: 0 };
-        if (target.server) e.server = target.server;
-        if (target.via) e.via = target.via;
-        if (target.extDomain !== undefined) e.extDomain = target.extDomain;
+        if (server) e.server = server;
+        if (via) e.via = via;
+        if (extDomain !== undefined) e.extDomain = extDomain;
         edges.set(key, e);
       } else {
         if (time < e.firstSeen) e.firstSeen = time;
         if (time > e.lastSeen) e.lastSeen = time;
         // identities resolved later in the batch win (labels/kind may have been learnt)
-        if (target.server && target.server.kind !== 'Unknown') e.server = target.server;
+        if (server && server.kind !== 'Unknown') e.server = server;
       }
       e.count += count;
       return e;
@@ -195,12 +198,12 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       if (!client) return;
       const r = resolver.resolveIp(o.serverIp, o.time);
       if (r.ok) {
-        addPort(edge('tcp', client, target(r), o.time, count), o.serverPort);
+        addPort(edge('tcp', client, r.workload, viaOf(r), undefined, o.time, count), o.serverPort);
         return;
       }
       const ext = dnsCache.get(o.serverIp);
       if (ext && ext.expiresAt >= o.time) {
-        const e = edge('tcp', client, { extDomain: ext.domain }, o.time, count);
+        const e = edge('tcp', client, undefined, undefined, ext.domain, o.time, count);
         addPort(e, o.serverPort);
         if (e && !e.extIps.includes(o.serverIp)) e.extIps.push(o.serverIp);
         return;
@@ -225,10 +228,10 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
           miss('dns', r.reason, count);
           return;
         }
-        edge('dns', client, target(r), o.time, count);
+        edge('dns', client, r.workload, viaOf(r), undefined, o.time, count);
         return;
       }
-      const e = edge('dns', client, { extDomain: o.name }, o.time, count);
+      const e = edge('dns', client, undefined, undefined, o.name, o.time, count);
       if (e) for (const ip of o.ips) if (!e.extIps.includes(ip)) e.extIps.push(ip);
     }
 
@@ -236,7 +239,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       const client = resolver.resolveWorkloadName(o.client);
       const server = resolver.resolveWorkloadName(o.server);
       const via = o.serverService ? { name: o.serverService, namespace: o.server.namespace } : undefined;
-      const e = edge('http', client, via ? { server, via } : { server }, o.time, o.count);
+      const e = edge('http', client, server, via, undefined, o.time, o.count);
       if (!e) return;
       addPort(e, o.port);
       if (o.path !== undefined) {
@@ -248,7 +251,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     function onWorkloadTcp(o: WorkloadTcpObservation): void {
       const client = resolver.resolveWorkloadName(o.client);
       const server = resolver.resolveWorkloadName(o.server);
-      addPort(edge('workload-tcp', client, { server }, o.time, o.count), o.port);
+      addPort(edge('workload-tcp', client, server, undefined, undefined, o.time, o.count), o.port);
     }
 
     function onKafka(o: KafkaObservation): void {
@@ -297,7 +300,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
         } else acl.set(k, rec);
         return;
       }
-      const e = edge('kafka', client, { server: r.workload }, o.time, o.count);
+      const e = edge('kafka', client, r.workload, undefined, undefined, o.time, o.count);
       if (!e) return;
       const topic = o.patternType === 'PREFIXED' ? `${o.resourceName}*` : o.resourceName;
       if (!e.kafka.some((a) => a.topic === topic && a.operation === o.operation && a.allowed === o.allowed)) {
@@ -425,8 +428,15 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
   };
 }
 
-function target(r: Extract<Resolution, { ok: true }>): { server: WorkloadIdentity; via?: WorkloadRef } {
-  return r.service
-    ? { server: r.workload, via: { name: r.service.name, namespace: r.service.namespace } }
-    : { server: r.workload };
+/** The Service a resolved call went through, as a ref (one object per Service object, cached). */
+const viaRefs = new WeakMap<object, WorkloadRef>();
+function viaOf(r: Extract<Resolution, { ok: true }>): WorkloadRef | undefined {
+  const svc = r.service;
+  if (!svc) return undefined;
+  let ref = viaRefs.get(svc);
+  if (ref === undefined || ref.name !== svc.name || ref.namespace !== svc.namespace) {
+    ref = { name: svc.name, namespace: svc.namespace };
+    viaRefs.set(svc, ref);
+  }
+  return ref;
 }

@@ -383,10 +383,16 @@ class SqliteMapStore implements MapStore {
     const updPorts: Array<number[] | undefined> = [];
     let nextId = this.#maxId;
     const seenWorkloads = new Map<string, WorkloadIdentity>();
+    /** Identity objects not yet known to match what is stored (remembered after the commit). */
+    const unchecked: WorkloadIdentity[] = [];
+    let lastChecked: WorkloadIdentity | undefined;
     const planned = new Map<string, EdgeRecord>();
     for (const e of delta.edges) {
-      this.noteWorkload(e.client, seenWorkloads);
-      if (e.server) this.noteWorkload(e.server, seenWorkloads);
+      if (e.client !== lastChecked) {
+        if (!this.noteWorkload(e.client, seenWorkloads)) unchecked.push(e.client);
+        lastChecked = e.client;
+      }
+      if (e.server && !this.noteWorkload(e.server, seenWorkloads)) unchecked.push(e.server);
       const key = e.key ?? edgeKey(e.client, e.server, e.via, e.extDomain);
       const rec = this.#edges.get(key) ?? planned.get(key);
       if (rec === undefined) {
@@ -513,10 +519,7 @@ class SqliteMapStore implements MapStore {
       this.#workloadLabelsJson.set(k, JSON.stringify(w.labels ?? {}));
       this.#byRef.set(this.ref(w.namespace, w.name), w);
     }
-    for (const e of delta.edges) {
-      this.noteInput(e.client);
-      if (e.server) this.noteInput(e.server);
-    }
+    for (const w of unchecked) this.noteInput(w);
     if (fresh.length > 0) this.#structureVersion++;
     if (replaced) this.#identityVersion++;
     if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
@@ -593,6 +596,7 @@ class SqliteMapStore implements MapStore {
    * `#detailWrites` (run inside the transaction), the mirror change to `after` (run after commit).
    */
   private details(r: EdgeRecord, e: BatchDelta['edges'][number], after: Array<() => void>, fresh: boolean): void {
+    if (e.http.length === 0 && e.kafka.length === 0 && e.extIps.length === 0) return;
     const s = this.#s;
     const w = this.#detailWrites;
     for (const h of e.http) {
@@ -627,21 +631,22 @@ class SqliteMapStore implements MapStore {
   }
 
   /** Records a workload identity if it is new or changed; never downgrades a known kind to Unknown. */
-  private noteWorkload(w: WorkloadIdentity, seen: Map<string, WorkloadIdentity>): void {
-    if (this.#current.has(this.#inputs.get(w) as WorkloadIdentity)) return;
+  private noteWorkload(w: WorkloadIdentity, seen: Map<string, WorkloadIdentity>): boolean {
+    if (this.#current.has(this.#inputs.get(w) as WorkloadIdentity)) return true;
     const k = workloadKey(w);
     const known = seen.get(k) ?? this.#workloads.get(k);
     if (known === undefined) {
       seen.set(k, normWorkload(w));
-      return;
+      return false;
     }
-    if (w.kind === 'Unknown' && known.kind !== 'Unknown') return;
+    if (w.kind === 'Unknown' && known.kind !== 'Unknown') return false;
     const labelsJson = JSON.stringify(w.labels ?? {});
     const knownJson = seen.has(k) ? JSON.stringify(known.labels ?? {}) : this.#workloadLabelsJson.get(k);
     if (known.kind !== w.kind || (w.labels !== undefined && labelsJson !== knownJson)) {
       const merged = normWorkload({ ...w, labels: w.labels ?? known.labels });
       seen.set(k, merged);
     }
+    return false;
   }
 
   edges(): Iterable<EdgeRecord> {
