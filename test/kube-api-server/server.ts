@@ -47,6 +47,22 @@ export interface OpenStream {
   abort(): void;
 }
 
+/** A streaming response that `end()`s cleanly or `abort()`s like a crashed server; both run `cleanup` first. */
+function openStream(kind: OpenStream['kind'], res: ServerResponse, cleanup: () => void): OpenStream {
+  return {
+    kind,
+    end: () => {
+      cleanup();
+      if (!res.writableEnded) res.end();
+    },
+    abort: () => {
+      cleanup();
+      res.socket?.destroy();
+      res.destroy();
+    },
+  };
+}
+
 export interface HandlerOptions {
   store: KubeStore;
   streams: Set<OpenStream>;
@@ -533,18 +549,7 @@ function watch(
     t.unref();
     timers.push(t);
   }
-  const stream: OpenStream = {
-    kind: 'watch',
-    end: () => {
-      cleanup();
-      if (!res.writableEnded) res.end();
-    },
-    abort: () => {
-      cleanup();
-      res.socket?.destroy();
-      res.destroy();
-    },
-  };
+  const stream = openStream('watch', res, () => cleanup());
   if (timeoutSeconds !== undefined && timeoutSeconds > 0) {
     const t = setTimeout(() => stream.end(), timeoutSeconds * 1000);
     t.unref();
@@ -634,18 +639,7 @@ function podLog(
       if (e.object.metadata.name === podName) stream.end();
     }
   });
-  const stream: OpenStream = {
-    kind: 'log',
-    end: () => {
-      cleanup();
-      if (!res.writableEnded) res.end();
-    },
-    abort: () => {
-      cleanup();
-      res.socket?.destroy();
-      res.destroy();
-    },
-  };
+  const stream = openStream('log', res, () => cleanup());
   function cleanup() {
     unsubLogs();
     unsubPods();

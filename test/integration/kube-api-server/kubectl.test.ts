@@ -142,33 +142,34 @@ kt('logs POD prints stored lines; --timestamps and --tail work', async (t) => {
   t.regex(await kubectlFails('logs', '-n', 'shop', 'ghost'), /pods "ghost" not found/);
 });
 
-kt('logs -f receives lines appended while following', async (t) => {
-  server.appendLog('kafka', 'kafka-0', undefined, 'broker started');
-  const child = spawn(
-    KUBECTL as string,
-    [
-      '--server',
-      server.url,
-      '--insecure-skip-tls-verify',
-      '--request-timeout=0',
-      'logs',
-      '-f',
-      '-n',
-      'kafka',
-      'kafka-0',
-    ],
-    { env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', KUBECONFIG: '/dev/null' } },
-  );
+/** A long-running kubectl (follow / watch) against the test server, with its stdout collected. */
+function spawnKubectl(...args: string[]): { out(): string; kill(): Promise<void> } {
+  const child = spawn(KUBECTL as string, ['--server', server.url, '--insecure-skip-tls-verify', ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', KUBECONFIG: '/dev/null' },
+  });
   let out = '';
   child.stdout.on('data', (c: Buffer) => {
     out += c.toString();
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    out: () => out,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+kt('logs -f receives lines appended while following', async (t) => {
+  server.appendLog('kafka', 'kafka-0', undefined, 'broker started');
+  const follow = spawnKubectl('--request-timeout=0', 'logs', '-f', '-n', 'kafka', 'kafka-0');
   try {
     const waitFor = async (s: string) => {
       const deadline = Date.now() + 8000;
-      while (!out.includes(s)) {
-        if (Date.now() > deadline) throw new Error(`kubectl logs -f never printed ${JSON.stringify(s)}; got ${out}`);
+      while (!follow.out().includes(s)) {
+        if (Date.now() > deadline)
+          throw new Error(`kubectl logs -f never printed ${JSON.stringify(s)}; got ${follow.out()}`);
         await new Promise((r) => setTimeout(r, 25));
       }
     };
@@ -176,35 +177,15 @@ kt('logs -f receives lines appended while following', async (t) => {
     server.appendLog('kafka', 'kafka-0', 'kafka', 'topic orders created');
     server.appendLog('kafka', 'kafka-0', 'kafka', 'consumer group billing joined');
     await waitFor('consumer group billing joined\n');
-    t.is(out, 'broker started\ntopic orders created\nconsumer group billing joined\n');
+    t.is(follow.out(), 'broker started\ntopic orders created\nconsumer group billing joined\n');
     t.is(server.openStreams().logs, 1);
   } finally {
-    child.kill('SIGKILL');
-    await exited;
+    await follow.kill();
   }
 });
 
 kt('get -w prints pods added and deleted at run time; kubectl delete removes one', async (t) => {
-  const child = spawn(
-    KUBECTL as string,
-    [
-      '--server',
-      server.url,
-      '--insecure-skip-tls-verify',
-      'get',
-      'pods',
-      '-n',
-      'default',
-      '-w',
-      '--output-watch-events',
-    ],
-    { env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', KUBECONFIG: '/dev/null' } },
-  );
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const watch = spawnKubectl('get', 'pods', '-n', 'default', '-w', '--output-watch-events');
   try {
     const deadline = Date.now() + 8000;
     while (server.openStreams().watches === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
@@ -216,15 +197,14 @@ kt('get -w prints pods added and deleted at run time; kubectl delete removes one
       status: { phase: 'Pending' },
     });
     server.remove('pod', 'default', 'watch-me');
-    while (!out.includes('DELETED') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (!watch.out().includes('DELETED') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     // Watch events arrive as one-row Tables, like the real server sends them to kubectl.
     t.regex(
-      out,
+      watch.out(),
       /^EVENT\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\nADDED\s+watch-me\s+0\/1\s+Pending\s+0\s+\d+s\nDELETED\s+watch-me/,
     );
   } finally {
-    child.kill('SIGKILL');
-    await exited;
+    await watch.kill();
   }
   t.regex(await kubectl('delete', 'pod', 'debug-shell', '-n', 'shop', '--wait=false'), /pod "debug-shell" deleted/);
   t.is(server.get('Pod', 'shop', 'debug-shell'), undefined);
