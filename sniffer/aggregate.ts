@@ -11,28 +11,30 @@ interface TcpEntry {
   obs: TcpObservation;
 }
 
-// DNS entries live in one flat Int32Array, STRIDE ints each, which is also the hash table, so the
-// per-packet path touches one cache line and allocates nothing.
-const CLIENT = 0;
+// DNS entries live in one flat Int32Array, STRIDE ints (32 bytes) each, which is also the hash
+// table, so the per-packet path touches one cache line and allocates nothing.
+const CLIENT = 0; // IPv4 address, or an index into #v6clients (then H2 is xored with V6_MARK)
 const H1 = 1;
 const H2 = 2;
-const LEN = 3; // name length; bit 16 set for IPv6 clients (the client field then holds a v6 index)
-const COUNT = 4;
-const TTL = 5;
-const TIME = 6; // ms since #base
-const LAST_N = 7;
-const LAST = 8; // up to 4 addresses of the previous answer: identical answers skip the Set
-const STRIDE = 12;
-const V6_FLAG = 1 << 16;
+const COUNT = 3;
+const TTL = 4;
+const TIME = 5; // ms since #base
+// 0: no IPv4 address yet; 1: the previous answer was exactly [LAST] (identical answers skip the
+// Set; without a Set, LAST is the entry's only address); 2: the previous answer was another list
+const LAST_N = 6;
+const LAST = 7;
+const STRIDE = 8;
+const V6_MARK = 0x5bd1e995;
 
 /**
  * A (client, name) pair is identified by the client address and a 64-bit hash of the name (two
- * independent 32-bit lanes) plus its length: with tens of thousands of names per interval a
- * collision is astronomically unlikely, and it saves comparing name bytes on every packet.
+ * independent 32-bit lanes, the name length mixed in): with tens of thousands of names per
+ * interval a collision is astronomically unlikely, and it saves comparing name bytes on every
+ * packet.
  */
 export class Aggregator {
   /** Open-addressing table whose slots ARE the entries (STRIDE ints each; used iff COUNT > 0), so
-   * a packet touches one cache line; kept at most half full. */
+   * a packet touches one cache line; kept at most 3/4 full (small enough to stay in L2). */
   #slots = 2048;
   #e = new Int32Array(2048 * STRIDE);
   /** Used slots in insertion order (drain order, and what to clear). */
@@ -41,6 +43,8 @@ export class Aggregator {
   #names = new Array<string>(2048);
   #ips = new Array<Set<number> | undefined>(2048);
   #v6ips = new Array<Set<string> | undefined>(2048);
+  /** The IPv6 client's text for entries of IPv6 clients (undefined for IPv4 ones). */
+  #v6client = new Array<string | undefined>(2048);
   #v6clients: string[] = [];
   #v6index = new Map<string, number>();
   #base = Number.NaN;
@@ -63,6 +67,7 @@ export class Aggregator {
     const names = new Array<string>(slots);
     const ips = new Array<Set<number> | undefined>(slots);
     const v6ips = new Array<Set<string> | undefined>(slots);
+    const v6client = new Array<string | undefined>(slots);
     const order: number[] = [];
     for (const from of this.#order) {
       const fo = from * STRIDE;
@@ -72,6 +77,7 @@ export class Aggregator {
       names[to] = this.#names[from]!;
       ips[to] = this.#ips[from];
       v6ips[to] = this.#v6ips[from];
+      v6client[to] = this.#v6client[from];
       order.push(to);
     }
     this.#slots = slots;
@@ -79,6 +85,7 @@ export class Aggregator {
     this.#names = names;
     this.#ips = ips;
     this.#v6ips = v6ips;
+    this.#v6client = v6client;
     this.#order = order;
   }
 
@@ -88,7 +95,7 @@ export class Aggregator {
    */
   addDns(clientV4: number, clientV6: string | undefined, a: DnsAnswer, msg: Buffer, time: number): void {
     let client = clientV4 | 0;
-    let len = a.nameLen;
+    let h2 = a.nameHash2;
     if (clientV6 !== undefined) {
       let v = this.#v6index.get(clientV6);
       if (v === undefined) {
@@ -97,13 +104,12 @@ export class Aggregator {
         this.#v6index.set(clientV6, v);
       }
       client = v;
-      len |= V6_FLAG;
+      h2 ^= V6_MARK;
     }
     const h1 = a.nameHash;
-    const h2 = a.nameHash2;
     if (Number.isNaN(this.#base) || time - this.#base > 2 ** 30 || time < this.#base) this.#rebase(time);
     const t = Math.floor(time - this.#base);
-    if (this.#order.length * 2 >= this.#slots) this.#grow();
+    if (this.#order.length * 4 >= this.#slots * 3) this.#grow();
     const e = this.#e;
     const mask = this.#slots - 1;
     let slot = this.#slotOf(client, h1, mask);
@@ -114,17 +120,17 @@ export class Aggregator {
         e[o + CLIENT] = client;
         e[o + H1] = h1;
         e[o + H2] = h2;
-        e[o + LEN] = len;
         e[o + TTL] = -1;
         e[o + TIME] = t;
-        e[o + LAST_N] = -1;
+        e[o + LAST_N] = 0;
         this.#names[slot] = answerName(a, msg);
         this.#ips[slot] = undefined;
         this.#v6ips[slot] = undefined;
+        this.#v6client[slot] = clientV6;
         this.#order.push(slot);
         break;
       }
-      if (e[o + CLIENT] === client && e[o + H1] === h1 && e[o + H2] === h2 && e[o + LEN] === len) break;
+      if (e[o + CLIENT] === client && e[o + H1] === h1 && e[o + H2] === h2) break;
       slot = (slot + 1) & mask;
       o = slot * STRIDE;
     }
@@ -134,19 +140,22 @@ export class Aggregator {
     if (ttl >= 0 && (e[o + TTL]! < 0 || ttl < e[o + TTL]!)) e[o + TTL] = ttl;
     const n = a.v4Count;
     if (n > 0) {
-      let same = n === e[o + LAST_N];
-      for (let i = 0; same && i < n; i++) same = e[o + LAST + i] === (a.v4[i]! | 0);
-      if (!same) {
+      const first = a.v4[0]! | 0;
+      const lastN = e[o + LAST_N]!;
+      if (n !== 1 || lastN !== 1 || e[o + LAST] !== first) {
         let set = this.#ips[slot];
-        if (set === undefined) {
-          set = new Set();
-          this.#ips[slot] = set;
+        // An entry's first single address lives in LAST alone; a Set is made only when a second
+        // distinct address turns up (and from then on holds every address of the entry).
+        if (set !== undefined || n !== 1 || lastN !== 0) {
+          if (set === undefined) {
+            set = new Set();
+            this.#ips[slot] = set;
+            if (lastN === 1) set.add(e[o + LAST]!);
+          }
+          for (let i = 0; i < n && set.size < MAX_IPS; i++) set.add(a.v4[i]! | 0);
         }
-        for (let i = 0; i < n && set.size < MAX_IPS; i++) set.add(a.v4[i]! | 0);
-        if (n <= 4) {
-          for (let i = 0; i < n; i++) e[o + LAST + i] = a.v4[i]! | 0;
-          e[o + LAST_N] = n;
-        } else e[o + LAST_N] = -1;
+        e[o + LAST_N] = n === 1 ? 1 : 2;
+        e[o + LAST] = first;
       }
     }
     if (a.v6Count > 0) {
@@ -155,7 +164,7 @@ export class Aggregator {
         set = new Set();
         this.#v6ips[slot] = set;
       }
-      const v4n = this.#ips[slot]?.size ?? 0;
+      const v4n = this.#ips[slot]?.size ?? (e[o + LAST_N] === 1 ? 1 : 0);
       for (let i = 0; i < a.v6Count && v4n + set.size < MAX_IPS; i++) set.add(formatIpv6(msg, a.v6Off[i]!));
     }
   }
@@ -192,12 +201,12 @@ export class Aggregator {
       const ips: string[] = [];
       const set = this.#ips[slot];
       if (set) for (const v of set) ips.push(formatIpv4(v >>> 0));
+      else if (e[o + LAST_N] === 1) ips.push(formatIpv4(e[o + LAST]! >>> 0));
       const v6 = this.#v6ips[slot];
       if (v6) for (const x of v6) if (ips.length < MAX_IPS) ips.push(x);
-      const len = e[o + LEN]!;
       const obs: DnsObservation = {
         kind: 'dns',
-        clientIp: len & V6_FLAG ? this.#v6clients[e[o + CLIENT]!]! : formatIpv4(e[o + CLIENT]! >>> 0),
+        clientIp: this.#v6client[slot] ?? formatIpv4(e[o + CLIENT]! >>> 0),
         name: this.#names[slot]!,
         ips,
         time: Math.floor(this.#base + e[o + TIME]!),
@@ -212,6 +221,7 @@ export class Aggregator {
     this.#names = new Array<string>(this.#slots);
     this.#ips = new Array<Set<number> | undefined>(this.#slots);
     this.#v6ips = new Array<Set<string> | undefined>(this.#slots);
+    this.#v6client = new Array<string | undefined>(this.#slots);
     this.#v6clients = [];
     this.#v6index.clear();
     this.#tcp.clear();

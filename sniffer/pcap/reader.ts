@@ -299,40 +299,56 @@ export async function readPcapFile(
     });
   }
   try {
-    // Room for one chunk plus the largest record carried over from the previous chunk.
-    let buf = Buffer.allocUnsafe(chunk + MAX_BLOCK);
-    let end = 0;
-    let eof = false;
-    const fill = async (): Promise<void> => {
-      while (end < buf.length && !eof) {
-        const { bytesRead } = await fh.read(buf, end, Math.min(chunk, buf.length - end), null);
-        if (bytesRead === 0) eof = true;
+    // Two buffers: while one is parsed, the next chunk is read into the other (the read runs on
+    // libuv's thread pool, so I/O overlaps parsing). Each buffer has `room` bytes in front for
+    // the incomplete record carried over from the previous chunk.
+    let room = MAX_BLOCK;
+    const bufs = [Buffer.allocUnsafe(room + chunk), Buffer.allocUnsafe(room + chunk)];
+    const readInto = async (b: Buffer, at: number): Promise<{ end: number; eof: boolean }> => {
+      let end = at;
+      while (end < at + chunk) {
+        const { bytesRead } = await fh.read(b, end, at + chunk - end, null);
+        if (bytesRead === 0) return { end, eof: true };
         end += bytesRead;
-        if (end >= chunk) break;
       }
+      return { end, eof: false };
     };
-    await fill();
-    const { parser, skip } = headerParser(buf.subarray(0, end), onPacket, path);
-    let pos = skip;
+    let which = 0;
+    let buf = bufs[0]!;
+    let { end, eof } = await readInto(buf, room);
+    const { parser, skip } = headerParser(buf.subarray(room, end), onPacket, path);
+    let pos = room + skip;
     for (;;) {
+      const other = bufs[which ^ 1]!;
+      const next = eof ? undefined : readInto(other, room);
+      // the read may fail while we parse: handled when awaited, never left unobserved
+      next?.catch(() => {});
       pos = parser.parse(buf, pos, end, eof);
-      if (eof && pos >= end) break;
-      if (eof) {
+      if (next === undefined) {
         // the parser declined the tail even at EOF: it is a truncated record
-        parser.result.truncated = true;
+        if (pos < end) parser.result.truncated = true;
         break;
       }
-      buf.copyWithin(0, pos, end);
-      end -= pos;
-      pos = 0;
-      if (end >= buf.length - 16) {
-        // a block larger than our window: grow once (pcapng blocks may legitimately be large)
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, end);
-        buf = bigger;
-      }
       if (opts.afterChunk) await opts.afterChunk();
-      await fill();
+      const r = await next;
+      const carry = end - pos;
+      let into = other;
+      if (carry > room) {
+        // a block larger than the carry room (pcapng blocks may legitimately be large): grow both
+        const bigger = carry * 2;
+        into = Buffer.allocUnsafe(bigger + chunk);
+        other.copy(into, bigger, room, r.end);
+        r.end += bigger - room;
+        room = bigger;
+        bufs[which ^ 1] = into;
+        bufs[which] = Buffer.allocUnsafe(room + chunk);
+      }
+      buf.copy(into, room - carry, pos, end);
+      buf = into;
+      which ^= 1;
+      pos = room - carry;
+      end = r.end;
+      eof = r.eof;
     }
     return parser.result;
   } catch (e) {

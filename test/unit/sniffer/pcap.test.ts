@@ -98,7 +98,7 @@ test('not a pcap file: clear error', async (t) => {
 });
 
 /** Builds a little pcapng file: SHB, IDB (ns resolution), EPBs, a custom block, an SPB. */
-function pcapng(packets: Buffer[], time: number): Buffer {
+function pcapng(packets: Buffer[], time: number, customBytes?: number): Buffer {
   const block = (type: number, body: Buffer): Buffer => {
     const pad = (4 - (body.length % 4)) % 4;
     const len = 12 + body.length + pad;
@@ -119,7 +119,11 @@ function pcapng(packets: Buffer[], time: number): Buffer {
   idb.writeUInt16LE(9, 8); // if_tsresol
   idb.writeUInt16LE(1, 10);
   idb[12] = 9; // 10^-9
-  const parts = [block(0x0a0d0d0a, shb), block(1, idb), block(0x0bad, Buffer.from('custom'))];
+  const parts = [
+    block(0x0a0d0d0a, shb),
+    block(1, idb),
+    block(0x0bad, customBytes === undefined ? Buffer.from('custom') : Buffer.alloc(customBytes, 7)),
+  ];
   for (const p of packets) {
     const head = Buffer.alloc(20);
     const ts = BigInt(Math.floor(time)) * 1_000_000n;
@@ -147,6 +151,18 @@ test('pcapng: EPB and SPB packets, nanosecond resolution, unknown blocks skipped
   t.is(res.corrupt, 0);
   t.is(packets[0]?.time, time);
   t.is(packets[1]?.hex, pk[1]?.toString('hex'));
+});
+
+test('pcapng: a block far larger than a chunk and the carry room is read across many chunks', async (t) => {
+  const pk = mixedPackets(T0).map((x) => x.data);
+  const p = file();
+  writeFileSync(p, pcapng(pk, Date.UTC(2026, 0, 2), 1_500_000));
+  const { res, packets } = await readAll(p, 64 * 1024);
+  t.deepEqual(res, { format: 'pcapng', packets: pk.length + 1, corrupt: 0, truncated: false });
+  t.deepEqual(
+    packets.slice(0, pk.length).map((x) => x.hex),
+    pk.map((x) => x.toString('hex')),
+  );
 });
 
 test('pcapng: a corrupt block is skipped and counted; truncation ends cleanly', async (t) => {
