@@ -73,8 +73,10 @@ async function child(): Promise<void> {
       const maxRssKb = process.resourceUsage().maxRSS;
       (globalThis as { gc?: () => void }).gc?.();
       const mem = process.memoryUsage();
+      const cpu = process.cpuUsage();
       process.send?.({
         maxRssKb,
+        cpuMs: (cpu.user + cpu.system) / 1000,
         edges: svc.store.edgeCount,
         liveHeapMb: mem.heapUsed / 2 ** 20,
         rssMb: mem.rss / 2 ** 20,
@@ -111,7 +113,14 @@ function reference(rows: number): number {
   return rows / secs;
 }
 
-type Msg = { url?: string; maxRssKb?: number; edges?: number; liveHeapMb?: number; rssMb?: number };
+type Msg = {
+  url?: string;
+  maxRssKb?: number;
+  cpuMs?: number;
+  edges?: number;
+  liveHeapMb?: number;
+  rssMb?: number;
+};
 
 async function parent(): Promise<void> {
   const arg = (name: string, d: string): string => {
@@ -175,6 +184,8 @@ async function parent(): Promise<void> {
   const buildBatches = Math.min(batches, (WORKLOADS * EDGES_PER_CLIENT) / BATCH);
   const buildSecs = await post(bodies.slice(0, buildBatches));
   const steadyBodies = bodies.slice(buildBatches);
+  proc.send({ cmd: 'stats' });
+  const built = await next();
   const secs = await post(steadyBodies);
   proc.send({ cmd: 'stats' });
   const stats = await next();
@@ -196,6 +207,7 @@ async function parent(): Promise<void> {
       `mapper ingest over HTTP: ${f(total)} observations in ${batches} batches of ${BATCH} (${(bytes / 1e6).toFixed(1)} MB JSON), 8 connections, db sync=${sync}`,
       `  build phase (${buildBatches} batches, every observation a new edge): ${f(buildRate)} observations/s`,
       `  steady state (${steadyBodies.length} batches over known edges): ${f(rate)} observations/s (${(steadyBodies.length / secs).toFixed(0)} batches/s); target >= 200,000/s: ${rate >= 200_000 ? 'met' : 'NOT met'}`,
+      `  mapper CPU (user+sys) in the steady state: ${(((stats.cpuMs ?? 0) - (built.cpuMs ?? 0)) / (steadyTotal / 1000)).toFixed(2)} ms per 1,000 observations (${f((steadyTotal / ((stats.cpuMs ?? 0) - (built.cpuMs ?? 0))) * 1000)} observations per CPU-second; less sensitive to machine load than the wall-clock rate)`,
       `  ${failed} non-202 answers`,
       `  edges in the map: ${f(stats.edges ?? 0)}; mapper peak RSS ${((stats.maxRssKb ?? 0) / 1024).toFixed(0)} MB (target <= 250 MB); after GC: heap ${(stats.liveHeapMb ?? 0).toFixed(0)} MB, RSS ${(stats.rssMb ?? 0).toFixed(0)} MB`,
       `  idle mapper before ingest (same tsx loader): RSS ${((idle.maxRssKb ?? 0) / 1024).toFixed(0)} MB, heap ${(idle.liveHeapMb ?? 0).toFixed(0)} MB`,

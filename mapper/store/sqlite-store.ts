@@ -423,8 +423,9 @@ class SqliteMapStore implements MapStore {
         this.details(r, e, after, true);
         continue;
       }
-      if (planned.has(key)) {
-        // The same edge twice in one delta (callers normally merge): fold into the planned row.
+      if (rec.id > this.#maxId) {
+        // Planned earlier in this group (ids above #maxId are this group's): the same new edge
+        // twice in one delta (callers normally merge) is folded into the planned row.
         rec.firstSeen = Math.min(rec.firstSeen, e.firstSeen);
         rec.lastSeen = Math.max(rec.lastSeen, e.lastSeen);
         rec.count += e.count;

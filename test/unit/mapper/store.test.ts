@@ -272,3 +272,24 @@ test('a failed group commit writes nothing and leaves the mirror and later ids i
   );
   s2.close();
 });
+
+test('the same new edge twice in one delta becomes one row with both counts', (t) => {
+  const file = path.join(tempDir(), 'twice.db');
+  const s = openMapStore({ path: file });
+  const d = manyEdges(1, T0, 2);
+  const e = d.edges[0]!;
+  s.applyGroup(
+    [{ batchId: 'a', accepted: 2 }],
+    { ...d, edges: [e, { ...e, ports: [443], lastSeen: T0 + 9, count: 3 }] },
+    T0,
+  );
+  t.is(s.edgeCount, 1);
+  s.close();
+  const s2 = openMapStore({ path: file });
+  const [it] = buildIntents(s2);
+  t.is(it?.count, 5);
+  t.deepEqual(it?.ports, [80, 443]);
+  t.is(it?.lastSeen, T0 + 9);
+  t.is(s2.edgeCount, 1);
+  s2.close();
+});
