@@ -1,6 +1,6 @@
 /** `callmap watch istio` end to end through the CLI dispatcher, reporting to a recording mapper stub. */
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { main } from '../../../mapper/cli/main.ts';
 import type { HttpObservation } from '../../../mapper/contract/index.ts';
 import { parseIstioArgs, runIstioWatcher } from '../../../watchers/istio/cli.ts';
@@ -9,19 +9,27 @@ import { captureCtx, pod, requestsLine, startMapperStub, startStatsServer } from
 
 const fixturePath = (name: string): string => fileURLToPath(new URL(`../../fixtures/istio/${name}`, import.meta.url));
 
-test('--once: one tick, flush, exit 0; batches pass the contract', async (t) => {
-  const stats = await startStatsServer(
-    '127.0.0.20',
-    requestsLine('destination', 'frontend', 'orders', '/api/orders/17?x=1', 3) +
-      requestsLine('destination', 'frontend', 'orders', '/api/orders/18', 2),
-  );
-  const kube = await startKubeApiServer({ objects: [pod('orders', { ip: stats.ip, port: stats.port })] });
+/** One sidecar pod serving `body` as its stats page at `ip`, the test API server listing it, and a mapper stub. */
+async function oneMeshPod(t: ExecutionContext, ip: string, body: string, podName = 'b') {
+  const stats = await startStatsServer(ip, body);
+  const kube = await startKubeApiServer({ objects: [pod(podName, { ip: stats.ip, port: stats.port })] });
   const mapper = await startMapperStub();
   t.teardown(async () => {
     await kube.close();
     await stats.close();
     await mapper.close();
   });
+  return { stats, kube, mapper };
+}
+
+test('--once: one tick, flush, exit 0; batches pass the contract', async (t) => {
+  const { kube, mapper } = await oneMeshPod(
+    t,
+    '127.0.0.20',
+    requestsLine('destination', 'frontend', 'orders', '/api/orders/17?x=1', 3) +
+      requestsLine('destination', 'frontend', 'orders', '/api/orders/18', 2),
+    'orders',
+  );
   const ctx = captureCtx({ CALLMAP_MAPPER_URL: mapper.url });
   const code = await main(['watch', 'istio', '--once', '--kubeconfig', kube.kubeconfigPath, '--template-paths'], ctx);
   t.is(code, 0, ctx.err());
@@ -73,15 +81,8 @@ test('--once: Kubernetes API unreachable → exit 1 naming the API server', asyn
 });
 
 test('--once: the mapper rejecting batches → exit 1', async (t) => {
-  const stats = await startStatsServer('127.0.0.22', requestsLine('destination', 'a', 'b', '/x', 1));
-  const kube = await startKubeApiServer({ objects: [pod('b', { ip: stats.ip, port: stats.port })] });
-  const mapper = await startMapperStub();
+  const { kube, mapper } = await oneMeshPod(t, '127.0.0.22', requestsLine('destination', 'a', 'b', '/x', 1));
   mapper.status = 400;
-  t.teardown(async () => {
-    await kube.close();
-    await stats.close();
-    await mapper.close();
-  });
   const ctx = captureCtx({ CALLMAP_MAPPER_URL: mapper.url });
   const code = await main(['watch', 'istio', '--once', '--kubeconfig', kube.kubeconfigPath], ctx);
   t.is(code, 1);
@@ -152,14 +153,7 @@ test('flags > env > defaults', (t) => {
 });
 
 test('periodic mode: ticks report, /metrics counts, shutdown on signal', async (t) => {
-  const stats = await startStatsServer('127.0.0.24', requestsLine('destination', 'a', 'b', '/x', 1));
-  const kube = await startKubeApiServer({ objects: [pod('b', { ip: stats.ip, port: stats.port })] });
-  const mapper = await startMapperStub();
-  t.teardown(async () => {
-    await kube.close();
-    await stats.close();
-    await mapper.close();
-  });
+  const { stats, kube, mapper } = await oneMeshPod(t, '127.0.0.24', requestsLine('destination', 'a', 'b', '/x', 1));
   const ctx = captureCtx({ CALLMAP_MAPPER_URL: mapper.url });
   let metricsPort = 0;
   const cfg = parseIstioArgs(
@@ -192,15 +186,8 @@ test('--once with only unreadable --stats-file pages → exit 1 naming the file'
 });
 
 test('--once interrupted (SIGINT) while a pod is slow → exit 1, says so, does not blame the mapper', async (t) => {
-  const stats = await startStatsServer('127.0.0.25', requestsLine('destination', 'a', 'b', '/x', 1));
+  const { stats, kube, mapper } = await oneMeshPod(t, '127.0.0.25', requestsLine('destination', 'a', 'b', '/x', 1));
   stats.delayMs = 60_000;
-  const kube = await startKubeApiServer({ objects: [pod('b', { ip: stats.ip, port: stats.port })] });
-  const mapper = await startMapperStub();
-  t.teardown(async () => {
-    await kube.close();
-    await stats.close();
-    await mapper.close();
-  });
   const ctx = captureCtx({ CALLMAP_MAPPER_URL: mapper.url });
   const running = main(['watch', 'istio', '--once', '--kubeconfig', kube.kubeconfigPath, '--timeout', '30s'], ctx);
   for (let i = 0; i < 600 && stats.hits === 0; i++) await new Promise((r) => setTimeout(r, 50));
