@@ -235,12 +235,15 @@ function readQuestionName(buf: Buffer, off: number, start: number, end: number, 
   return -1;
 }
 
+const nameScratch = Buffer.alloc(320);
+
 /**
  * The question name of the last decoded message as lower-case dotted text (allocates; call once
  * per distinct name). `buf` is the buffer that message was decoded from.
  */
 export function answerName(a: DnsAnswer, buf: Buffer): string {
-  let s = '';
+  const dst = nameScratch;
+  let len = 0;
   let off = a.qOff;
   for (let n = 0; n < 128 && off < buf.length; n++) {
     const b = buf[off]!;
@@ -249,11 +252,12 @@ export function answerName(a: DnsAnswer, buf: Buffer): string {
       off = a.msgStart + (((b & 0x3f) << 8) | (buf[off + 1] ?? 0));
       continue;
     }
-    if (s !== '') s += '.';
-    for (let i = off + 1; i <= off + b; i++) s += String.fromCharCode(NAME_BYTE[buf[i]!]!);
+    if (len > 0) dst[len++] = 0x2e;
+    for (let i = off + 1; i <= off + b && len < dst.length; i++) dst[len++] = NAME_BYTE[buf[i]!]!;
     off += 1 + b;
   }
-  return s;
+  // one flat string, without Buffer#toString's encoding dispatch (name bytes are ASCII)
+  return String.fromCharCode.apply(null, dst.subarray(0, len) as unknown as number[]);
 }
 
 /**
