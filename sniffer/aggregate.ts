@@ -25,6 +25,8 @@ const LAST_N = 6;
 const LAST = 7;
 const STRIDE = 8;
 const V6_MARK = 0x5bd1e995;
+/** 6144 entries before the first growth (256 KiB of entries): a typical node never grows it. */
+const INITIAL_SLOTS = 8192;
 
 /**
  * A (client, name) pair is identified by the client address and a 64-bit hash of the name (two
@@ -35,16 +37,16 @@ const V6_MARK = 0x5bd1e995;
 export class Aggregator {
   /** Open-addressing table whose slots ARE the entries (STRIDE ints each; used iff COUNT > 0), so
    * a packet touches one cache line; kept at most 3/4 full (small enough to stay in L2). */
-  #slots = 2048;
-  #e = new Int32Array(2048 * STRIDE);
+  #slots = INITIAL_SLOTS;
+  #e = new Int32Array(INITIAL_SLOTS * STRIDE);
   /** Used slots in insertion order (drain order, and what to clear). */
   #order: number[] = [];
   // side arrays indexed by slot: preallocated (holey, not dictionary-mode) at the table's size
-  #names = new Array<string>(2048);
-  #ips = new Array<Set<number> | undefined>(2048);
-  #v6ips = new Array<Set<string> | undefined>(2048);
+  #names = new Array<string>(INITIAL_SLOTS);
+  #ips = new Array<Set<number> | undefined>(INITIAL_SLOTS);
+  #v6ips = new Array<Set<string> | undefined>(INITIAL_SLOTS);
   /** The IPv6 client's text for entries of IPv6 clients (undefined for IPv4 ones). */
-  #v6client = new Array<string | undefined>(2048);
+  #v6client = new Array<string | undefined>(INITIAL_SLOTS);
   #v6clients: string[] = [];
   #v6index = new Map<string, number>();
   #base = Number.NaN;
