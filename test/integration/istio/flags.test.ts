@@ -25,6 +25,8 @@ test('callmap watch with an unknown watcher: exit 64', async (t) => {
 const USAGE_CASES: [string, string[], RegExp][] = [
   ['istio zero interval', ['watch', 'istio', '--interval', '0'], /--interval must be greater than zero/],
   ['istio negative interval', ['watch', 'istio', '--interval=-5s'], /--interval must be a duration/],
+  ['istio interval over the timer limit', ['watch', 'istio', '--interval', '30d'], /--interval must be at most 24d/],
+  ['istio timeout over the timer limit', ['watch', 'istio', '--timeout', '25d'], /--timeout must be at most 24d/],
   ['istio port 70000', ['watch', 'istio', '--metrics-port', '70000'], /--metrics-port must be a port 0-65535/],
   ['istio concurrency 0', ['watch', 'istio', '--concurrency', '0'], /--concurrency must be a positive integer/],
   ['istio empty --stats-url', ['watch', 'istio', '--stats-url', ''], /--stats-url must not be empty/],
@@ -44,6 +46,16 @@ const USAGE_CASES: [string, string[], RegExp][] = [
     'kafka negative pod-check interval',
     ['watch', 'kafka', '--server', 'a.b', '--pod-check-interval=-1s'],
     /--pod-check-interval must be a duration/,
+  ],
+  [
+    'kafka report interval over the timer limit',
+    ['watch', 'kafka', '--server', 'a.b', '--report-interval', '30d'],
+    /--report-interval must be at most 24d/,
+  ],
+  [
+    'kafka pod-check interval over the timer limit',
+    ['watch', 'kafka', '--server', 'a.b', '--pod-check-interval', '999999999d'],
+    /--pod-check-interval must be at most 24d/,
   ],
   [
     'kafka port 70000',
