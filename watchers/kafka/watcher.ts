@@ -4,6 +4,7 @@
  */
 import { CallmapError, type Observation, type WorkloadRef } from '../../mapper/contract/index.ts';
 import { createPeriodic, type Periodic } from '../common/periodic.ts';
+import { sleep } from '../common/sleep.ts';
 import { FileTailer } from './file.ts';
 import type { KubeAccess } from './kube.ts';
 import { type BackoffOptions, PodLogFollower } from './podlog.ts';
@@ -208,16 +209,7 @@ export class KafkaWatcher {
         if (lastProblem !== msg) this.#d.log(msg);
         lastProblem = msg;
       }
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(t);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const t = setTimeout(done, interval);
-        t.unref();
-        signal.addEventListener('abort', done, { once: true });
-      });
+      await sleep(interval, signal);
     }
     for (const r of running.values()) r.ac.abort();
     await Promise.all([...running.values()].map((r) => r.done));
