@@ -11,21 +11,23 @@ interface TcpEntry {
   obs: TcpObservation;
 }
 
-// DNS entries live in one flat Int32Array, STRIDE ints (32 bytes) each, which is also the hash
-// table, so the per-packet path touches one cache line and allocates nothing.
+// DNS entries live in one flat Int32Array, STRIDE ints (40 bytes) each, which is also the hash
+// table, so the per-packet path touches one or two cache lines and allocates nothing.
 const CLIENT = 0; // IPv4 address, or an index into #v6clients (then H2 is xored with V6_MARK)
 const H1 = 1;
 const H2 = 2;
 const COUNT = 3;
 const TTL = 4;
 const TIME = 5; // ms since #base
-// 0: no IPv4 address yet; 1: the previous answer was exactly [LAST] (identical answers skip the
-// Set; without a Set, LAST is the entry's only address); 2: the previous answer was another list
+// 0: no IPv4 address yet; 1-3: the previous answer was exactly LAST[0, LAST_N) (identical answers
+// skip the Set; an entry without a Set has only ever seen that list); MANY: another list
 const LAST_N = 6;
 const LAST = 7;
-const STRIDE = 8;
+const LAST_MAX = 3;
+const MANY = 7;
+const STRIDE = 10;
 const V6_MARK = 0x5bd1e995;
-/** 6144 entries before the first growth (256 KiB of entries): a typical node never grows it. */
+/** 6144 entries before the first growth (320 KiB of entries): a typical node never grows it. */
 const INITIAL_SLOTS = 8192;
 
 /**
@@ -142,22 +144,25 @@ export class Aggregator {
     if (ttl >= 0 && (e[o + TTL]! < 0 || ttl < e[o + TTL]!)) e[o + TTL] = ttl;
     const n = a.v4Count;
     if (n > 0) {
-      const first = a.v4[0]! | 0;
       const lastN = e[o + LAST_N]!;
-      if (n !== 1 || lastN !== 1 || e[o + LAST] !== first) {
+      let same = n <= LAST_MAX && n === lastN;
+      for (let i = 0; same && i < n; i++) same = e[o + LAST + i] === (a.v4[i]! | 0);
+      if (!same) {
         let set = this.#ips[slot];
-        // An entry's first single address lives in LAST alone; a Set is made only when a second
-        // distinct address turns up (and from then on holds every address of the entry).
-        if (set !== undefined || n !== 1 || lastN !== 0) {
+        // Until an entry sees a second, different list, LAST alone holds its addresses; from then
+        // on a Set holds every address of the entry.
+        if (set !== undefined || lastN !== 0 || n > LAST_MAX) {
           if (set === undefined) {
             set = new Set();
             this.#ips[slot] = set;
-            if (lastN === 1) set.add(e[o + LAST]!);
+            for (let i = 0; i < lastN && i < LAST_MAX; i++) set.add(e[o + LAST + i]!);
           }
           for (let i = 0; i < n && set.size < MAX_IPS; i++) set.add(a.v4[i]! | 0);
         }
-        e[o + LAST_N] = n === 1 ? 1 : 2;
-        e[o + LAST] = first;
+        if (n <= LAST_MAX) {
+          for (let i = 0; i < n; i++) e[o + LAST + i] = a.v4[i]! | 0;
+          e[o + LAST_N] = n;
+        } else e[o + LAST_N] = MANY;
       }
     }
     if (a.v6Count > 0) {
@@ -166,7 +171,7 @@ export class Aggregator {
         set = new Set();
         this.#v6ips[slot] = set;
       }
-      const v4n = this.#ips[slot]?.size ?? (e[o + LAST_N] === 1 ? 1 : 0);
+      const v4n = this.#ips[slot]?.size ?? Math.min(e[o + LAST_N]!, LAST_MAX);
       for (let i = 0; i < a.v6Count && v4n + set.size < MAX_IPS; i++) set.add(formatIpv6(msg, a.v6Off[i]!));
     }
   }
@@ -203,7 +208,7 @@ export class Aggregator {
       const ips: string[] = [];
       const set = this.#ips[slot];
       if (set) for (const v of set) ips.push(formatIpv4(v >>> 0));
-      else if (e[o + LAST_N] === 1) ips.push(formatIpv4(e[o + LAST]! >>> 0));
+      else for (let i = 0; i < e[o + LAST_N]! && i < LAST_MAX; i++) ips.push(formatIpv4(e[o + LAST + i]! >>> 0));
       const v6 = this.#v6ips[slot];
       if (v6) for (const x of v6) if (ips.length < MAX_IPS) ips.push(x);
       const obs: DnsObservation = {

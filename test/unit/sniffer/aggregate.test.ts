@@ -39,6 +39,14 @@ test('addresses: a lone address, repeats, changes and multi-address answers all 
   add(agg, 3, 'multi.svc', ['10.0.1.2', '10.0.1.1']);
   add(agg, 4, 'empty.svc', []);
   add(agg, 4, 'empty.svc', ['10.0.2.1']);
+  const seven = Array.from({ length: 7 }, (_, i) => `10.0.4.${i + 1}`);
+  add(agg, 6, 'seven.svc', seven);
+  add(agg, 6, 'seven.svc', seven);
+  add(agg, 6, 'seven.svc', ['10.0.4.1', '10.0.4.2', '10.0.4.3', '10.0.4.4', '10.0.4.5', '10.0.4.6', '10.0.4.99']);
+  add(agg, 7, 'three.svc', ['10.0.5.1', '10.0.5.2', '10.0.5.3']);
+  add(agg, 7, 'three.svc', ['10.0.5.1', '10.0.5.2', '10.0.5.3']);
+  add(agg, 8, 'three-then-other.svc', ['10.0.6.1', '10.0.6.2', '10.0.6.3']);
+  add(agg, 8, 'three-then-other.svc', ['10.0.6.1', '10.0.6.2', '10.0.6.4']);
   add(agg, 5, 'mixed.svc', ['10.0.3.1'], ['fd00::1']);
   add(agg, 5, 'mixed.svc', ['10.0.3.1']);
   const got = new Map(dns(agg).map((o) => [o.name, o]));
@@ -49,6 +57,9 @@ test('addresses: a lone address, repeats, changes and multi-address answers all 
   t.deepEqual(got.get('multi.svc')?.ips, ['10.0.1.1', '10.0.1.2']);
   t.deepEqual(got.get('empty.svc')?.ips, ['10.0.2.1']);
   t.deepEqual(got.get('mixed.svc')?.ips, ['10.0.3.1', 'fd00::1']);
+  t.deepEqual(got.get('seven.svc')?.ips, [...seven, '10.0.4.99'].sort());
+  t.deepEqual(got.get('three.svc')?.ips, ['10.0.5.1', '10.0.5.2', '10.0.5.3']);
+  t.deepEqual(got.get('three-then-other.svc')?.ips, ['10.0.6.1', '10.0.6.2', '10.0.6.3', '10.0.6.4']);
   // drained: a new interval starts empty, and a lone address does not leak from the last one
   add(agg, 1, 'one.svc', []);
   t.deepEqual(
