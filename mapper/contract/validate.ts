@@ -113,7 +113,10 @@ function workloadRef(v: unknown, path: string): WorkloadRef {
 }
 
 function withOptional<T extends object>(base: T, extra: Record<string, unknown>): T {
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) (base as Record<string, unknown>)[k] = v;
+  for (const k in extra) {
+    const v = extra[k];
+    if (v !== undefined) (base as Record<string, unknown>)[k] = v;
+  }
   return base;
 }
 
@@ -249,6 +252,15 @@ export function parseReportBatch(v: unknown): ReportBatch {
     batchId,
     reporter: reporter(o['reporter'], 'batch.reporter'),
     sentAt: int(o, 'sentAt', 'batch', MIN_TIME, MAX_TIME) as number,
-    observations: obs.map((x, i) => parseObservation(x, `batch.observations[${i}]`)),
+    // The field path is only built when an observation is rejected (this runs per observation on
+    // the ingest hot path).
+    observations: obs.map((x, i) => {
+      try {
+        return parseObservation(x, '$');
+      } catch (e) {
+        if (!(e instanceof ContractError)) throw e;
+        throw new ContractError(`batch.observations[${i}]${e.path.slice(1)}`, e.message.slice(e.path.length + 2));
+      }
+    }),
   };
 }
