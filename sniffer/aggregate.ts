@@ -199,31 +199,47 @@ export class Aggregator {
     if (time > e.obs.time) e.obs.time = time;
   }
 
-  /** Returns everything aggregated since the last drain, and starts afresh. */
-  drain(): Observation[] {
+  /**
+   * Returns everything aggregated since the last drain, and starts afresh. `timeOffset` (ms) is
+   * added to every time: observations are made with their final, absolute times (changing a field
+   * from a small integer to a double afterwards costs a hidden-class migration per object).
+   */
+  drain(timeOffset = 0): Observation[] {
     const out: Observation[] = [];
     const e = this.#e;
+    // a few hundred clients and addresses recur across thousands of entries: one string each
+    const text = new Map<number, string>();
+    const ip4 = (v: number): string => {
+      let s = text.get(v);
+      if (s === undefined) {
+        s = formatIpv4(v >>> 0);
+        text.set(v, s);
+      }
+      return s;
+    };
+    const base = this.#base + timeOffset;
     for (const slot of this.#order) {
       const o = slot * STRIDE;
       const ips: string[] = [];
       const set = this.#ips[slot];
-      if (set) for (const v of set) ips.push(formatIpv4(v >>> 0));
-      else for (let i = 0; i < e[o + LAST_N]! && i < LAST_MAX; i++) ips.push(formatIpv4(e[o + LAST + i]! >>> 0));
+      if (set) for (const v of set) ips.push(ip4(v));
+      else for (let i = 0; i < e[o + LAST_N]! && i < LAST_MAX; i++) ips.push(ip4(e[o + LAST + i]!));
       const v6 = this.#v6ips[slot];
       if (v6) for (const x of v6) if (ips.length < MAX_IPS) ips.push(x);
       const obs: DnsObservation = {
         kind: 'dns',
-        clientIp: this.#v6client[slot] ?? formatIpv4(e[o + CLIENT]! >>> 0),
+        clientIp: this.#v6client[slot] ?? ip4(e[o + CLIENT]!),
         name: this.#names[slot]!,
         ips,
-        time: Math.floor(this.#base + e[o + TIME]!),
+        time: Math.floor(base + e[o + TIME]!),
         count: e[o + COUNT]!,
       };
       if (e[o + TTL]! >= 0) obs.ttl = e[o + TTL]!;
       out.push(obs);
       e[o + COUNT] = 0;
     }
-    for (const t of this.#tcp.values()) out.push(t.obs);
+    for (const t of this.#tcp.values())
+      out.push(timeOffset === 0 ? t.obs : { ...t.obs, time: t.obs.time + timeOffset });
     this.#order = [];
     this.#names = new Array<string>(this.#slots);
     this.#ips = new Array<Set<number> | undefined>(this.#slots);

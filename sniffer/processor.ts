@@ -237,9 +237,7 @@ export class PacketProcessor {
   }
 
   #drainRelative(): Observation[] {
-    const out = this.#agg.drain();
-    for (const o of out) o.time += this.#base;
-    return out;
+    return this.#agg.drain(this.#base);
   }
 
   /** Aggregated observations since the last drain (counts per distinct pair). */
