@@ -11,7 +11,13 @@ export function parseCli<O extends OptionSpec>(argv: string[], options: O, allow
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.split('\n')[0]} (see --help)`);
+    const msg = (e as Error).message.split('\n')[0] ?? '';
+    const ambiguous = /Option '(-[^' ]+)[^']*' argument is ambiguous/.exec(msg);
+    if (ambiguous) {
+      const flag = ambiguous[1] as string;
+      throw new UsageError(`${flag} needs a value; write a value that starts with "-" as ${flag}=VALUE (see --help)`);
+    }
+    throw new UsageError(`${msg} (see --help)`);
   }
 }
 
@@ -51,6 +57,9 @@ export function positiveInt(flag: string, v: string | undefined, dflt: number): 
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** Largest delay a Node timer honours. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Parses `500ms`, `30s`, `5m`, `1h`, `7d` (or a bare number of seconds) into milliseconds. */
 export function duration(flag: string, v: string | undefined, dfltMs: number): number {
   if (v === undefined) return dfltMs;
@@ -58,6 +67,8 @@ export function duration(flag: string, v: string | undefined, dfltMs: number): n
   if (!m) throw new UsageError(`--${flag} must be a duration like 30s, 5m or 1h; got ${JSON.stringify(v)}`);
   const ms = Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000);
   if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`--${flag} must be greater than zero`);
+  // Node timers silently turn anything above 2^31-1 ms (~24.8 days) into 1 ms: a hot loop.
+  if (ms > MAX_TIMER_MS) throw new UsageError(`--${flag} must be at most 24d; got ${JSON.stringify(v)}`);
   return Math.round(ms);
 }
 

@@ -22,6 +22,9 @@ Options:
       --exit           Stop after printing the map (no live map)
       --round DURATION Interval of new demo traffic while serving (default 10s)
   -h, --help           This help
+
+Exit codes: 0 done (or stopped with Ctrl-C), 1 a step failed (port in use, loopback range missing),
+64 bad flag, 130 interrupted while starting.
 `;
 
 export const command: Command = {

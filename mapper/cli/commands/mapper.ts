@@ -27,8 +27,9 @@ Options:
       --kubeconfig PATH               Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)
       --context NAME                  Kubeconfig context to use
       --cluster-domain DOMAIN         Cluster DNS domain (default cluster.local)
-      --service-name-annotation KEY   Pod annotation that overrides the workload name
-                                      (intents.otterize.com/service-name is always honoured)
+      --service-name-annotation KEY   Pod annotation that overrides the workload name (default
+                                      callmap.io/workload-name; intents.otterize.com/service-name
+                                      is always honoured)
       --snapshot-schedule CRON        Take a map snapshot on this cron schedule, e.g. "0 * * * *"
                                       (hourly); default: only when asked (callmap report)
       --snapshot-keep N               Keep at most N snapshots, at least 2 (default 168)
