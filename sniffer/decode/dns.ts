@@ -138,6 +138,18 @@ function nameEquals(buf: Buffer, a: number, b: number, start: number, end: numbe
   return false;
 }
 
+/**
+ * Whether record `i`'s owner is the name at `cur` (whose labels start at `curAt`): the same label
+ * offset means the same name; different first-label lengths mean different names; otherwise the
+ * names are compared label by label.
+ */
+function sameName(buf: Buffer, i: number, cur: number, curAt: number, start: number, end: number): boolean {
+  const at = recAt[i]!;
+  if (at === curAt) return true;
+  if (at < 0 || curAt < 0 || buf[at] !== buf[curAt]) return false;
+  return nameEquals(buf, recOwner[i]!, cur, start, end);
+}
+
 /** Offset just past the name at `off` (not following pointers), or -1 when it runs past `end`. */
 function skipName(buf: Buffer, off: number, end: number): number {
   for (let n = 0; n < 128; n++) {
@@ -330,7 +342,7 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
   for (let hop = 0; cnames > 0 && hop < MAX_CNAME_HOPS; hop++) {
     let next = -1;
     for (let i = 0; i < n; i++) {
-      if (recType[i] === 5 && (recAt[i] === curAt || nameEquals(buf, recOwner[i]!, cur, start, end))) {
+      if (recType[i] === 5 && sameName(buf, i, cur, curAt, start, end)) {
         next = recData[i]!;
         const rt = recTtl[i]!;
         if (ttl < 0 || rt < ttl) ttl = rt;
@@ -344,7 +356,7 @@ export function decodeDnsResponse(buf: Buffer, start: number, end: number, out: 
   }
   for (let i = 0; i < n; i++) {
     const t = recType[i];
-    if (t === 5 || !(recAt[i] === curAt || nameEquals(buf, recOwner[i]!, cur, start, end))) continue;
+    if (t === 5 || !sameName(buf, i, cur, curAt, start, end)) continue;
     const rt = recTtl[i]!;
     if (ttl < 0 || rt < ttl) ttl = rt;
     if (t === 1) {
