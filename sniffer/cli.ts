@@ -28,6 +28,10 @@ Options:
   -h, --help              Show this help
 
 Live capture needs CAP_NET_RAW (root) and libpcap. SIGTERM stops capture and flushes the queue.
+
+Exit codes: 0 done (replay delivered, or stopped by SIGTERM/SIGINT), 1 capture or file error
+(no libpcap, unknown interface, unreadable pcap), 2 observations not delivered to the mapper,
+64 bad flag.
 `;
 
 const OPTIONS = {
