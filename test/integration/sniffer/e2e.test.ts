@@ -2,27 +2,14 @@
  * End to end: a generated capture → `callmap sniffer --pcap` → the real mapper service (SQLite,
  * KubeResolver over the Kubernetes API test server) → intents between the workloads.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import test from 'ava';
 import { main } from '../../../mapper/cli/main.ts';
 import type { IntentsResponse } from '../../../mapper/contract/index.ts';
-import { createKubeResolver } from '../../../mapper/k8s/resolver.ts';
-import { startMapperService } from '../../../mapper/service.ts';
 import { buildDnsResponse, buildTcpSyn, writePcap } from '../../../sniffer/index.ts';
-import { startKubeApiServer } from '../../kube-api-server/index.ts';
+import { captureCtx } from '../../helpers/mapper-stub.ts';
+import { owner, startResolvedMapper, workload } from '../../helpers/resolved-mapper.ts';
 
-const owner = (kind: string, name: string) => [
-  { apiVersion: 'apps/v1', kind, name, uid: `uid-${kind}-${name}`, controller: true },
-];
-const workload = (kind: string, name: string, ns: string, ownerRefs?: object[]) => ({
-  apiVersion: 'apps/v1',
-  kind,
-  metadata: { name, namespace: ns, uid: `uid-${kind}-${name}`, ...(ownerRefs ? { ownerReferences: ownerRefs } : {}) },
-  spec: {},
-});
 const pod = (name: string, ns: string, ip: string, ownerRefs: object[]) => ({
   apiVersion: 'v1',
   kind: 'Pod',
@@ -31,31 +18,10 @@ const pod = (name: string, ns: string, ip: string, ownerRefs: object[]) => ({
   status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], containerStatuses: [{ name: 'main', restartCount: 0 }] },
 });
 
-function ctx() {
-  let out = '';
-  let err = '';
-  const sink = (f: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        f(String(chunk));
-        cb();
-      },
-    });
-  return {
-    ctx: {
-      env: {},
-      stdout: sink((s) => (out += s)),
-      stderr: sink((s) => (err += s)),
-      signal: new AbortController().signal,
-    },
-    out: () => out,
-    err: () => err,
-  };
-}
-
 test('a replayed capture becomes intents in the real mapper', async (t) => {
-  const kube = await startKubeApiServer({
-    objects: [
+  const { mapper, dir } = await startResolvedMapper(
+    t,
+    [
       workload('Deployment', 'web', 'shop'),
       workload('ReplicaSet', 'web-5d8', 'shop', owner('Deployment', 'web')),
       pod('web-5d8-abcde', 'shop', '10.244.1.5', owner('ReplicaSet', 'web-5d8')),
@@ -65,26 +31,8 @@ test('a replayed capture becomes intents in the real mapper', async (t) => {
       workload('StatefulSet', 'db', 'data'),
       pod('db-0', 'data', '10.244.3.9', owner('StatefulSet', 'db')),
     ],
-  });
-  t.teardown(() => kube.close());
-  const resolver = createKubeResolver({
-    kubeconfig: { kind: 'file', path: kube.kubeconfigPath },
-    informer: { backoffInitialMs: 20, backoffMaxMs: 200 },
-  });
-  resolver.start();
-  t.teardown(() => resolver.shutdown());
-  t.true(await resolver.waitForSync(10_000));
-  const dir = mkdtempSync(join(tmpdir(), 'callmap-sniffer-e2e-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const mapper = await startMapperService({
-    port: 0,
-    host: '127.0.0.1',
-    db: { path: join(dir, 'map.db') },
-    resolver: resolver.resolver,
-    web: null,
-    log: () => {},
-  });
-  t.teardown(() => mapper.close());
+    'callmap-sniffer-e2e-',
+  );
 
   // packets stamped "now", after the pods were created (IP ownership has lifetimes)
   const now = Date.now();
@@ -119,8 +67,8 @@ test('a replayed capture becomes intents in the real mapper', async (t) => {
     { linkType: 113 },
   );
 
-  const c = ctx();
-  const code = await main(['sniffer', '--pcap', file, '--mapper-url', mapper.url, '--node-name', 'node-1'], c.ctx);
+  const c = captureCtx();
+  const code = await main(['sniffer', '--pcap', file, '--mapper-url', mapper.url, '--node-name', 'node-1'], c);
   t.is(code, 0, c.err());
   t.regex(c.out(), /3 packets, 1 DNS answers, 2 TCP connections, 0 malformed skipped/);
 
