@@ -20,42 +20,7 @@ import { Pool } from 'undici';
 import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
 import { startMapperService } from '../mapper/service.ts';
 import type { SyncMode } from '../mapper/store/sqlite-store.ts';
-import { StaticResolver } from '../test/helpers/static-resolver.ts';
-
-const WORKLOADS = 10_000;
-const EDGES_PER_CLIENT = 10;
-const BATCH = 1_000;
-const T0 = 1_750_000_000_000;
-
-const ipOf = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-
-function syntheticResolver(): StaticResolver {
-  const ips: Record<string, { name: string; namespace: string; kind: string; labels: Record<string, string> }> = {};
-  for (let i = 0; i < WORKLOADS; i++) {
-    ips[ipOf(i)] = {
-      name: `w-${i % 100}`,
-      namespace: `ns-${Math.floor(i / 100)}`,
-      kind: 'Deployment',
-      labels: { app: `w-${i}` },
-    };
-  }
-  return new StaticResolver({ ips });
-}
-
-/** Observation n of the run: client n/10 mod 10k, its (n mod 10)-th server. */
-function observation(n: number): Observation {
-  const client = Math.floor(n / EDGES_PER_CLIENT) % WORKLOADS;
-  const k = n % EDGES_PER_CLIENT;
-  const server = (client + 1 + k * 997) % WORKLOADS;
-  return {
-    kind: 'tcp',
-    clientIp: ipOf(client),
-    serverIp: ipOf(server),
-    serverPort: 8000 + k,
-    source: 'capture',
-    time: T0 + n,
-  };
-}
+import { BATCH, EDGES_PER_CLIENT, observation, syntheticResolver, T0, WORKLOADS } from './lib/synthetic-map.ts';
 
 async function child(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-bench-'));
