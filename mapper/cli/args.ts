@@ -68,7 +68,8 @@ export function duration(flag: string, v: string | undefined, dfltMs: number): n
   const ms = Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000);
   if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`--${flag} must be greater than zero`);
   // Node timers silently turn anything above 2^31-1 ms (~24.8 days) into 1 ms: a hot loop.
-  if (ms > MAX_TIMER_MS) throw new UsageError(`--${flag} must be at most 24d; got ${JSON.stringify(v)}`);
+  if (ms > MAX_TIMER_MS)
+    throw new UsageError(`--${flag} must be at most 24d (timers hold at most 2^31-1 ms); got ${JSON.stringify(v)}`);
   return Math.round(ms);
 }
 

@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { Agent } from 'undici';
-import { list, parseCli, port, positiveInt } from '../../mapper/cli/args.ts';
+import { duration, list, parseCli, port, positiveInt } from '../../mapper/cli/args.ts';
 import { type CliContext, type Command, EXIT, UsageError } from '../../mapper/cli/command.ts';
 import {
   httpTransport,
@@ -14,7 +14,6 @@ import {
   unreachable,
 } from '../../mapper/client/index.ts';
 import { CallmapError } from '../../mapper/contract/index.ts';
-import { timerDuration } from '../common/flags.ts';
 import { firstKubeconfigFile, loadKubeConfig } from '../common/kubeconfig.ts';
 import { type MetricsServer, serveMetrics } from '../common/metrics-server.ts';
 import { createPeriodic } from '../common/periodic.ts';
@@ -114,7 +113,7 @@ export function parseIstioArgs(argv: string[], env: Readonly<Record<string, stri
   const metricsPort = v['metrics-port'] === undefined ? undefined : port('metrics-port', v['metrics-port'], 0);
   return {
     mapperUrl: resolveMapperUrl(v['mapper-url'], env),
-    intervalMs: timerDuration('interval', v.interval, 30_000),
+    intervalMs: duration('interval', v.interval, 30_000),
     once: v.once === true,
     kubeconfig: v.kubeconfig ?? firstKubeconfigFile(env['KUBECONFIG']),
     inCluster: env['KUBERNETES_SERVICE_HOST'] !== undefined,
@@ -122,7 +121,7 @@ export function parseIstioArgs(argv: string[], env: Readonly<Record<string, stri
     watcher: {
       namespaces,
       concurrency: positiveInt('concurrency', v.concurrency, 8),
-      timeoutMs: timerDuration('timeout', v.timeout, 5_000),
+      timeoutMs: duration('timeout', v.timeout, 5_000),
       maxBodyBytes: maxPageMb * 1024 * 1024,
       templatePaths: v['template-paths'] === true,
       ...(sources.length > 0 ? { staticSources: sources } : {}),

@@ -3,11 +3,10 @@
  * file) and reports topic-level access to the mapper.
  */
 import { hostname } from 'node:os';
-import { list, nameDotNamespace, parseCli, port as portFlag } from '../../mapper/cli/args.ts';
+import { duration, list, nameDotNamespace, parseCli, port as portFlag } from '../../mapper/cli/args.ts';
 import { type CliContext, type Command, EXIT, UsageError } from '../../mapper/cli/command.ts';
 import { httpTransport, ObservationReporter, resolveMapperUrl, unreachable } from '../../mapper/client/index.ts';
 import { CallmapError, type WorkloadRef } from '../../mapper/contract/index.ts';
-import { timerDuration } from '../common/flags.ts';
 import { firstKubeconfigFile, loadKubeConfig } from '../common/kubeconfig.ts';
 import { type MetricsServer, serveMetrics } from '../common/metrics-server.ts';
 import { KUBE_ERROR_CODES, kubeAccess } from './kube.ts';
@@ -125,8 +124,8 @@ export function parseKafkaArgs(argv: string[], env: Readonly<Record<string, stri
     source,
     ...(v.container === undefined ? {} : { container: v.container }),
     ...(kubeconfig === undefined || kubeconfig === '' || source.kind === 'file' ? {} : { kubeconfig }),
-    reportIntervalMs: timerDuration('report-interval', v['report-interval'], 10_000),
-    podCheckMs: timerDuration('pod-check-interval', v['pod-check-interval'], 10_000),
+    reportIntervalMs: duration('report-interval', v['report-interval'], 10_000),
+    podCheckMs: duration('pod-check-interval', v['pod-check-interval'], 10_000),
     ...(mp === undefined ? {} : { metricsPort: mp }),
     ...(v['metrics-host'] === undefined ? {} : { metricsHost: v['metrics-host'] }),
     once: v.once === true,

@@ -1,5 +1,14 @@
 import test from 'ava';
-import { duration, list, nameDotNamespace, oneOf, parseCli, port, positiveInt } from '../../../mapper/cli/args.ts';
+import {
+  duration,
+  list,
+  MAX_TIMER_MS,
+  nameDotNamespace,
+  oneOf,
+  parseCli,
+  port,
+  positiveInt,
+} from '../../../mapper/cli/args.ts';
 import { UsageError } from '../../../mapper/cli/command.ts';
 
 test('durations: units, bare seconds, and clear errors for junk, zero and timer overflow', (t) => {
@@ -12,6 +21,8 @@ test('durations: units, bare seconds, and clear errors for junk, zero and timer 
   t.throws(() => duration('interval', 'soon', 1), { instanceOf: UsageError, message: /--interval must be a duration/ });
   t.throws(() => duration('interval', '0s', 1), { instanceOf: UsageError, message: /greater than zero/ });
   t.throws(() => duration('interval', '30d', 1), { instanceOf: UsageError, message: /at most 24d/ });
+  t.is(duration('interval', `${MAX_TIMER_MS}ms`, 1), MAX_TIMER_MS);
+  t.throws(() => duration('interval', `${MAX_TIMER_MS + 1}ms`, 1), { instanceOf: UsageError });
 });
 
 test('a flag value that starts with "-" gets a one-line hint instead of parseArgs jargon', (t) => {
