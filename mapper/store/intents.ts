@@ -65,21 +65,10 @@ function identity(store: MapStore, ref: WorkloadRef): WorkloadIdentity {
 export function buildIntents(store: MapStore, f: IntentsFilter = {}): Intent[] {
   const ns = f.namespaces && f.namespaces.length > 0 ? new Set(f.namespaces) : undefined;
   const exclude = f.excludeLabels && f.excludeLabels.length > 0 ? f.excludeLabels : undefined;
-  if (!f.asKubernetesService && !f.server) {
+  if (fastFilter(f)) {
     // Common case: reuse the sorted grouping (no per-edge keys, no sort).
     const out: Intent[] = [];
-    for (const g of groupedEdges(store)) {
-      const e = g[0] as EdgeRecord;
-      if (e.extDomain !== undefined && !f.external) continue;
-      if (ns && !ns.has(e.client.namespace)) continue;
-      if (
-        exclude &&
-        (hasLabel(store.workload(e.client), exclude) || (e.server && hasLabel(store.workload(e.server), exclude)))
-      ) {
-        continue;
-      }
-      out.push(groupIntent(store, g));
-    }
+    for (const g of filteredGroups(store, f)) out.push(groupIntent(store, g));
     return out;
   }
   const groups = new Map<string, Acc>();
