@@ -35,18 +35,24 @@ export function runAsProcess(argv: string[]): void {
     });
   }
 
+  // A running command keeps the process alive until it returns. Loops, retry waits and followers
+  // unref their own timers (so libraries and tests never hang); without this hold, a daemon whose
+  // only pending work is such a timer (a watcher waiting for its Kafka pod) would exit with 0.
+  const hold = setInterval(() => {}, 2 ** 30);
   main(argv, {
     env: Object.freeze({ ...process.env }),
     stdout: process.stdout,
     stderr: process.stderr,
     signal: controller.signal,
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`callmap: ${String(e)}\n`);
-      process.exitCode = EXIT.failure;
-    },
-  );
+  })
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (e: unknown) => {
+        process.stderr.write(`callmap: ${String(e)}\n`);
+        process.exitCode = EXIT.failure;
+      },
+    )
+    .finally(() => clearInterval(hold));
 }

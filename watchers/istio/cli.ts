@@ -250,15 +250,14 @@ export async function runIstioWatcher(
   });
   reporter.start();
   periodic.start();
-  // The loop's timers are unref'd; this ref'd timer keeps the process alive until a signal.
-  const keepAlive = setInterval(() => {}, 1 << 30);
+  // The loop's timers are unref'd; the process runner (mapper/cli/process.ts) keeps the process
+  // alive while this command runs.
   try {
     await new Promise<void>((resolve) => {
       if (ctx.signal.aborted) resolve();
       else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
     });
   } finally {
-    clearInterval(keepAlive);
     await periodic.shutdown();
     await cleanup();
   }
