@@ -10,8 +10,8 @@
  * A partial last line is held until its newline arrives (or, in once mode, the end of the file).
  */
 import { type FileHandle, open, stat } from 'node:fs/promises';
+import { sleep } from '../../mapper/client/index.ts';
 import { CallmapError } from '../../mapper/contract/index.ts';
-import { sleep } from '../common/sleep.ts';
 import { LineScanner } from './lines.ts';
 import type { KafkaLineProcessor } from './processor.ts';
 import type { KafkaStats } from './stats.ts';

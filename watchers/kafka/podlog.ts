@@ -11,8 +11,9 @@
  * - A missing pod or an unreachable API: one clear log line per state change, retry with jittered
  *   exponential backoff, forever (follow mode) — or a CallmapError (once mode).
  */
+
+import { sleep } from '../../mapper/client/index.ts';
 import { CallmapError, type WorkloadRef } from '../../mapper/contract/index.ts';
-import { sleep } from '../common/sleep.ts';
 import { describeKubeError, KUBE_ERROR_CODES, type KubeAccess, type PodInfo } from './kube.ts';
 import { LineScanner } from './lines.ts';
 import type { KafkaLineProcessor } from './processor.ts';

@@ -2,9 +2,10 @@
  * The Kafka watcher: sources (pod logs or a file) → one line processor per broker pod → the
  * ObservationReporter, drained every report interval by a non-overlapping periodic loop.
  */
+
+import { sleep } from '../../mapper/client/index.ts';
 import { CallmapError, type Observation, type WorkloadRef } from '../../mapper/contract/index.ts';
 import { createPeriodic, type Periodic } from '../common/periodic.ts';
-import { sleep } from '../common/sleep.ts';
 import { FileTailer } from './file.ts';
 import type { KubeAccess } from './kube.ts';
 import { type BackoffOptions, PodLogFollower } from './podlog.ts';
