@@ -1,3 +1,5 @@
 'use strict';
-// Loads the compiled addon; throws when it was not built (the watchers then use their TS parsers).
-module.exports = require('./build/Release/callmap_watchers.node');
+// One compiled module per watcher, loaded on demand; each throws when it was not built (the
+// watcher then uses its TypeScript parser).
+exports.loadKafka = () => require('./build/Release/callmap_kafka.node');
+exports.loadIstio = () => require('./build/Release/callmap_istio.node');

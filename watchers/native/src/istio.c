@@ -1,3 +1,5 @@
-#include "addon.h"
+#include <node_api.h>
 
-napi_value istio_init(napi_env env, napi_value exports) { return exports; }
+static napi_value init(napi_env env, napi_value exports) { return exports; }
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
