@@ -3,7 +3,14 @@
  * reporting through the mapper client's ObservationReporter, and /metrics + /healthz.
  */
 import type { ObservationReporter } from '../mapper/client/index.ts';
-import { type CaptureHandle, type CaptureOpener, openCapture } from './capture.ts';
+import {
+  type CaptureHandle,
+  type CaptureOpener,
+  type CaptureStats,
+  LibpcapCounters,
+  loadPcap,
+  openCapture,
+} from './capture.ts';
 import { CAPTURE_FILTER } from './filter.ts';
 import { every, type Periodic } from './loop.ts';
 import { createMetricsRegistry, type MetricsServer, startMetricsServer } from './metrics.ts';
@@ -24,6 +31,13 @@ export interface LiveConfig {
   metricsPort: number;
   filter?: string;
   dedupeWindowMs?: number;
+  /** libpcap kernel ring per device (default CAPTURE_BUFFER_BYTES). */
+  captureBufferBytes?: number;
+}
+
+/** libpcap's counters for one capture device, as running totals (wraps of the 32-bit values counted through). */
+export interface DeviceCaptureStats extends CaptureStats {
+  device: string;
 }
 
 export interface LiveDeps {
@@ -37,6 +51,8 @@ export interface LiveDeps {
 export interface LiveSniffer {
   metricsUrl: string;
   stats(): PacketStats;
+  /** libpcap's counters per device (samples them now). */
+  libpcapStats(): DeviceCaptureStats[];
   /** Drains aggregated observations into the reporter and flushes it (used by tests and shutdown). */
   reportNow(): Promise<void>;
   scanNow(): Promise<void>;
@@ -56,35 +72,60 @@ export async function startLiveSniffer(cfg: LiveConfig, deps: LiveDeps): Promise
   };
   let truncated = 0;
   let handlerErrors = 0;
+  let captureErrors = 0;
   const scanStats = { runs: 0, connections: 0, namespaces: 0, errors: 0 };
   let closing = false;
   const handles: CaptureHandle[] = [];
+  const counters: LibpcapCounters[] = [];
   const opener = deps.openCapture ?? openCapture;
+  const onPacket = (buf: Buffer, len: number, lt: number, cut: boolean, off?: number): void => {
+    if (cut) truncated++;
+    try {
+      proc.handle(buf, off ?? 0, len, lt, now());
+    } catch (e) {
+      // never let one packet take the process down from inside libpcap's callback
+      proc.stats.malformed++;
+      if (handlerErrors++ === 0) deps.log(`callmap sniffer: packet handler failed: ${String(e)}`);
+    }
+  };
+  const onError = (message: string): void => {
+    captureErrors++;
+    deps.log(`callmap sniffer: ${message}`);
+  };
   try {
     for (const dev of cfg.interfaces) {
-      handles.push(
-        opener(dev, cfg.filter ?? CAPTURE_FILTER, (buf, len, lt, cut) => {
-          if (cut) truncated++;
-          try {
-            proc.handle(buf, 0, len, lt, now());
-          } catch (e) {
-            // never let one packet take the process down from inside libpcap's callback
-            proc.stats.malformed++;
-            if (handlerErrors++ === 0) deps.log(`callmap sniffer: packet handler failed: ${String(e)}`);
-          }
-        }),
-      );
+      const opts =
+        cfg.captureBufferBytes === undefined ? { onError } : { onError, bufferBytes: cfg.captureBufferBytes };
+      handles.push(opener(dev, cfg.filter ?? CAPTURE_FILTER, onPacket, opts));
+      counters.push(new LibpcapCounters());
     }
   } catch (e) {
     for (const h of handles) h.close();
     throw e;
   }
+  /** Samples pcap_stats of every handle into running totals (often enough that 32-bit wraps are seen). */
+  const libpcapStats = (): DeviceCaptureStats[] => {
+    const out: DeviceCaptureStats[] = [];
+    handles.forEach((h, i) => {
+      const c = counters[i];
+      if (!h.stats || !c) return;
+      try {
+        c.update(h.stats());
+      } catch (e) {
+        if (captureErrors++ === 0) deps.log(`callmap sniffer: pcap_stats on ${h.device} failed: ${String(e)}`);
+      }
+      out.push({ device: h.device, ...c.totals });
+    });
+    return out;
+  };
 
   const registry = createMetricsRegistry({
     packets: () => proc.stats,
     truncated: () => truncated,
     reporter: () => reporter.stats(),
     scan: () => scanStats,
+    libpcap: libpcapStats,
+    captureErrors: () => captureErrors,
     healthy: () => !closing && handles.length > 0,
   });
   let metrics: MetricsServer;
@@ -113,6 +154,7 @@ export async function startLiveSniffer(cfg: LiveConfig, deps: LiveDeps): Promise
   // Aborted at shutdown so a flush stuck in retries does not hold SIGTERM up; the batch stays queued.
   const stopping = new AbortController();
   const doReport = async (): Promise<void> => {
+    libpcapStats();
     drain();
     await reporter.flush(stopping.signal);
   };
@@ -123,13 +165,15 @@ export async function startLiveSniffer(cfg: LiveConfig, deps: LiveDeps): Promise
     loops.push(scanLoop);
     void scanLoop.runNow(); // first scan right away: long-lived connections show up at once
   }
+  const via = deps.openCapture ? 'a custom capture opener' : `${loadPcap().libVersion()} (callmap's binding)`;
   deps.log(
-    `callmap sniffer: capturing on ${handles.map((h) => `${h.device} (linktype ${h.linkType})`).join(', ')}; metrics on ${metrics.url}/metrics`,
+    `callmap sniffer: capturing on ${handles.map((h) => `${h.device} (linktype ${h.linkType})`).join(', ')} via ${via}; metrics on ${metrics.url}/metrics`,
   );
 
   return {
     metricsUrl: metrics.url,
     stats: () => proc.stats,
+    libpcapStats,
     reportNow: async () => {
       drain();
       await reporter.flush();
@@ -138,6 +182,7 @@ export async function startLiveSniffer(cfg: LiveConfig, deps: LiveDeps): Promise
     async shutdown(deadlineMs = 10_000) {
       closing = true;
       for (const h of handles) h.close();
+      libpcapStats(); // the last values (kept by the binding at close)
       stopping.abort();
       await Promise.all(loops.map((l) => l.shutdown()));
       drain();

@@ -20,6 +20,10 @@ export interface MetricsSources {
     pendingObservations: number;
   };
   scan: () => { runs: number; connections: number; namespaces: number; errors: number };
+  /** libpcap's pcap_stats per device as running totals (absent: not exported). */
+  libpcap?: () => Array<{ device: string; received: number; dropped: number; ifDropped: number }>;
+  /** Captures that broke while running (interface removed, ...). */
+  captureErrors?: () => number;
   /** True while the captures are open (and the sniffer is not shutting down). */
   healthy: () => boolean;
 }
@@ -119,6 +123,45 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
     'Unreadable /proc files and unparseable lines',
     () => src.scan().errors,
   );
+  const libpcap = src.libpcap;
+  if (libpcap) {
+    // each counter samples pcap_stats itself (a cheap getsockopt), so each is current on its own
+    const perDevice = (name: string, help: string, key: 'received' | 'dropped' | 'ifDropped'): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['device'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const d of libpcap()) this.inc({ device: d.device }, d[key]);
+        },
+      });
+    };
+    perDevice(
+      'callmap_sniffer_libpcap_received_total',
+      'Packets libpcap received on the device after the kernel filter (pcap_stats ps_recv; on Linux including drops)',
+      'received',
+    );
+    perDevice(
+      'callmap_sniffer_libpcap_dropped_total',
+      'Packets dropped because the capture ring was full: the sniffer did not read fast enough (pcap_stats ps_drop)',
+      'dropped',
+    );
+    perDevice(
+      'callmap_sniffer_libpcap_if_dropped_total',
+      'Packets dropped by the network interface or its driver (pcap_stats ps_ifdrop)',
+      'ifDropped',
+    );
+  }
+  const captureErrors = src.captureErrors;
+  if (captureErrors) {
+    counter(
+      'callmap_sniffer_capture_errors_total',
+      'Captures that broke while running (interface removed, ...) and pcap_stats failures',
+      captureErrors,
+    );
+  }
   return registry;
 }
 
