@@ -10,7 +10,13 @@ import { CallmapError, type ErrorBody, isCallmapError, parseReportBatch } from '
 import { documentFileName, renderDocuments, toClientIntents } from '../export/clientintents.ts';
 import { createIngestPipeline, type IngestOptions, type IngestPipeline } from '../ingest/index.ts';
 import type { Resolver } from '../k8s/types.ts';
-import { buildIntents, countIntents, graphJsonChunks, intentsJsonChunks } from '../store/intents.ts';
+import {
+  buildIntents,
+  compactIntentsJsonChunks,
+  countIntents,
+  graphJsonChunks,
+  intentsJsonChunks,
+} from '../store/intents.ts';
 import type { MapStore } from '../store/types.ts';
 import { webRouter } from '../web/router.ts';
 import { createEventHub, type EventHub } from './events.ts';
@@ -190,7 +196,7 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     send(
       res,
       cache.get(`intents:${q.key}`, store.version, () => ({
-        body: intentsJsonChunks(store, q.filter),
+        body: q.compact ? compactIntentsJsonChunks(store, q.filter) : intentsJsonChunks(store, q.filter),
         contentType: 'application/json',
       })),
     );

@@ -8,6 +8,8 @@ export type RawQuery = Record<string, unknown>;
 export interface IntentsQuery {
   filter: IntentsFilter;
   distinctByLabel?: string;
+  /** `compact=true`: identities once, referenced by index (`GET /api/v1/intents` only, ADR 0036). */
+  compact: boolean;
   /** Canonical form, used as the cache key. */
   key: string;
 }
@@ -68,8 +70,9 @@ export function parseIntentsQuery(q: RawQuery): IntentsQuery {
   if (bool(q, 'external')) filter.external = true;
   if (bool(q, 'asKubernetesService')) filter.asKubernetesService = true;
   const distinctByLabel = single(q, 'distinctByLabel');
-  const key = JSON.stringify([filter, distinctByLabel ?? null]);
-  const out: IntentsQuery = { filter, key };
+  const compact = bool(q, 'compact');
+  const key = JSON.stringify([filter, distinctByLabel ?? null, compact]);
+  const out: IntentsQuery = { filter, compact, key };
   if (distinctByLabel !== undefined) out.distinctByLabel = distinctByLabel;
   return out;
 }

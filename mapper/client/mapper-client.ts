@@ -3,7 +3,13 @@
  * Network failures become CallmapError MAPPER_UNREACHABLE; error responses become a
  * CallmapError carrying the mapper's own code and message.
  */
-import { CallmapError, type ErrorBody, type GraphResponse, type IntentsResponse } from '../contract/index.ts';
+import {
+  CallmapError,
+  type ErrorBody,
+  expandIntents,
+  type GraphResponse,
+  type IntentsResponse,
+} from '../contract/index.ts';
 import { httpTransport, type Transport, unreachable } from './transport.ts';
 
 export type QueryValue = string | number | boolean | readonly string[] | undefined;
@@ -87,8 +93,22 @@ export class MapperClient {
     }
   }
 
-  intents(q: IntentsQuery = {}, signal?: AbortSignal): Promise<IntentsResponse> {
-    return this.requestJson('GET', `/api/v1/intents${queryString({ ...q })}`, undefined, signal);
+  /**
+   * Asks for the compact shape (identities once, ADR 0036) and expands it; an older mapper that
+   * ignores `compact` answers the full shape, which is returned as it is.
+   */
+  async intents(q: IntentsQuery = {}, signal?: AbortSignal): Promise<IntentsResponse> {
+    const path = `/api/v1/intents${queryString({ ...q, compact: true })}`;
+    const body = await this.requestJson<unknown>('GET', path, undefined, signal);
+    try {
+      return expandIntents(body);
+    } catch (e) {
+      throw new CallmapError(
+        'MAPPER_BAD_RESPONSE',
+        `mapper sent an unexpected intents body for GET ${path} (${(e as Error).message}); is ${this.baseUrl} really a callmap mapper of this version?`,
+        { cause: e },
+      );
+    }
   }
 
   graph(q: IntentsQuery = {}, signal?: AbortSignal): Promise<GraphResponse> {

@@ -196,6 +196,22 @@ export interface IntentsResponse {
   intents: Intent[];
 }
 
+/**
+ * An intent whose `client` and `server` are indexes into `CompactIntentsResponse.workloads`
+ * (`GET /api/v1/intents?compact=true`): each workload identity is sent once, not once per intent.
+ */
+export interface CompactIntent extends Omit<Intent, 'client' | 'server'> {
+  client: number;
+  server?: number;
+}
+
+/** Same intents, same order as `IntentsResponse`; `expandIntents` turns it back into one. */
+export interface CompactIntentsResponse {
+  intents: CompactIntent[];
+  /** Every workload the intents name, in order of first appearance. */
+  workloads: WorkloadIdentity[];
+}
+
 export interface GraphNode {
   id: string;
   workload?: WorkloadIdentity;

@@ -2,16 +2,18 @@
  * Read side of the map: the in-memory edges → `Intent[]` with the query filters applied, and the
  * graph view. Pure over the store's read API (no SQL), so it is cheap enough to run per change.
  */
-import type {
-  GraphEdge,
-  GraphNode,
-  GraphResponse,
-  HttpResource,
-  Intent,
-  KafkaOperation,
-  KafkaTopicAccess,
-  WorkloadIdentity,
-  WorkloadRef,
+import {
+  type CompactIntent,
+  compactIntents,
+  type GraphEdge,
+  type GraphNode,
+  type GraphResponse,
+  type HttpResource,
+  type Intent,
+  type KafkaOperation,
+  type KafkaTopicAccess,
+  type WorkloadIdentity,
+  type WorkloadRef,
 } from '../contract/index.ts';
 import type { EdgeRecord, MapStore } from './types.ts';
 
@@ -573,6 +575,62 @@ export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonB
     src?.body.release();
   }
   return out;
+}
+
+/**
+ * The `CompactIntentsResponse` JSON as Buffer chunks (ADR 0036); same bytes as
+ * `JSON.stringify(compactIntents(buildIntents(store, f)))`. Written in one pass straight from the
+ * edge records: each intent names its client and server by index, and the identities follow once,
+ * after the intents. Nothing is kept between calls (no copy source, no per-edge state).
+ */
+export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBody {
+  const w = new ChunkWriter();
+  if (!fastFilter(f)) {
+    w.write(JSON.stringify(compactIntents(buildIntents(store, f))));
+    return w.end();
+  }
+  // Workloads by the store's interned ref object (one identity per ref), in order of appearance.
+  const index = new Map<WorkloadRef, number>();
+  const order: WorkloadRef[] = [];
+  const ref = (r: WorkloadRef): number => {
+    let i = index.get(r);
+    if (i === undefined) {
+      i = order.length;
+      index.set(r, i);
+      order.push(r);
+    }
+    return i;
+  };
+  w.write('{"intents":[');
+  let first = true;
+  for (const g of filteredGroups(store, f)) {
+    const e = g[0] as EdgeRecord;
+    const ci = ref(e.client);
+    const si = e.server === undefined ? undefined : ref(e.server);
+    let s: string;
+    if (isPlain(g)) {
+      s = `{"client":${ci},"ports":[${e.ports.map(num).join(',')}],"http":[],"kafka":[],"firstSeen":${num(e.firstSeen)},"lastSeen":${num(e.lastSeen)},"count":${num(e.count)}`;
+      if (si !== undefined) s += `,"server":${si}`;
+      if (e.extDomain !== undefined)
+        s += `,"external":${JSON.stringify({ domain: e.extDomain, ips: [...(e.extIps ?? [])].sort() })}`;
+      if (e.via) s += `,"viaService":${JSON.stringify({ name: e.via.name, namespace: e.via.namespace })}`;
+      s += '}';
+    } else {
+      const it = groupIntent(store, g);
+      const c = { ...it, client: ci } as unknown as CompactIntent;
+      if (si !== undefined) c.server = si;
+      s = JSON.stringify(c);
+    }
+    w.write(first ? s : `,${s}`);
+    first = false;
+  }
+  w.write('],"workloads":[');
+  for (let i = 0; i < order.length; i++) {
+    const json = identityJson(store, order[i] as WorkloadRef);
+    w.write(i === 0 ? json : `,${json}`);
+  }
+  w.write(']}');
+  return w.end();
 }
 
 /** The `IntentsResponse` JSON in one Buffer (tests, small maps). */

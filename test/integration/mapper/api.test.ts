@@ -4,7 +4,15 @@ import test from 'ava';
 import { Router } from 'express';
 import { parse, parseAllDocuments } from 'yaml';
 import { API_ROUTES, createMapperApp } from '../../../mapper/api/app.ts';
-import type { ErrorBody, GraphResponse, IngestReceipt, IntentsResponse } from '../../../mapper/contract/index.ts';
+import { MapperClient } from '../../../mapper/client/index.ts';
+import {
+  type CompactIntentsResponse,
+  type ErrorBody,
+  expandIntents,
+  type GraphResponse,
+  type IngestReceipt,
+  type IntentsResponse,
+} from '../../../mapper/contract/index.ts';
 import { SNAPSHOT_ROUTES } from '../../../mapper/snapshots/router.ts';
 import { openMapStore } from '../../../mapper/store/index.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
@@ -147,6 +155,35 @@ test('ingest before the resolver is ready is 503 with Retry-After; readyz follow
   t.is((await m.get('/healthz')).status, 200);
   resolver.readyFlag = true;
   t.is((await m.get('/readyz')).status, 200);
+});
+
+test('compact=true: the same intents with identities sent once; MapperClient asks for it and expands it', async (t) => {
+  const m = await startTestMapper();
+  t.teardown(() => m.close());
+  await m.post(sample());
+  const client = new MapperClient(m.url);
+  t.teardown(() => client.close());
+  for (const q of ['', 'external=true', 'asKubernetesService=true&namespaces=shop', 'server=payments.billing']) {
+    const full = (await (await m.get(`/api/v1/intents?${q}`)).json()) as IntentsResponse;
+    const res = await m.get(`/api/v1/intents?${q}&compact=true`);
+    t.is(res.status, 200);
+    const compact = (await res.json()) as CompactIntentsResponse;
+    t.true(Array.isArray(compact.workloads), q);
+    t.true(
+      compact.intents.every((i) => typeof i.client === 'number'),
+      q,
+    );
+    t.deepEqual(expandIntents(compact), full, q);
+    const params = Object.fromEntries(new URLSearchParams(q));
+    const viaClient = await client.intents({
+      ...(params['namespaces'] ? { namespaces: params['namespaces'].split(',') } : {}),
+      ...(params['server'] ? { server: params['server'] } : {}),
+      external: params['external'] === 'true',
+      asKubernetesService: params['asKubernetesService'] === 'true',
+    });
+    t.deepEqual(viaClient, full, q);
+  }
+  t.is((await m.get('/api/v1/intents?compact=maybe')).status, 400);
 });
 
 test('bad query parameters are 400; unknown API paths are 404 JSON', async (t) => {

@@ -1,11 +1,12 @@
 import test from 'ava';
 import fc from 'fast-check';
-import type { Observation } from '../../../mapper/contract/index.ts';
+import { compactIntents, expandIntents, type Observation } from '../../../mapper/contract/index.ts';
 import { createIngestPipeline } from '../../../mapper/ingest/index.ts';
 import {
   buildGraph,
   buildIntents,
   ChunkWriter,
+  compactIntentsJsonChunks,
   graphJsonChunks,
   type IntentsFilter,
   intentsJson,
@@ -64,7 +65,7 @@ const obsArb: fc.Arbitrary<Observation> = fc.oneof(
   }),
 );
 
-test('property: the streamed intents and graph JSON equal serialising buildIntents / buildGraph, across updates', async (t) => {
+test('property: the streamed intents, compact intents and graph JSON equal serialising buildIntents / compactIntents / buildGraph, across updates', async (t) => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(obsArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 5 }),
@@ -77,6 +78,11 @@ test('property: the streamed intents and graph JSON equal serialising buildInten
             const fast = intentsJson(store, f).toString();
             const slow = JSON.stringify({ intents: buildIntents(store, f) });
             if (fast !== slow) throw new Error(`mismatch for ${JSON.stringify(f)}:\n${fast}\n${slow}`);
+            const compact = Buffer.concat([...compactIntentsJsonChunks(store, f).chunks]).toString();
+            const compactSlow = JSON.stringify(compactIntents(buildIntents(store, f)));
+            if (compact !== compactSlow)
+              throw new Error(`compact mismatch for ${JSON.stringify(f)}:\n${compact}\n${compactSlow}`);
+            t.deepEqual(expandIntents(JSON.parse(compact)), JSON.parse(slow));
             const graph = Buffer.concat([...graphJsonChunks(store, f).chunks]).toString();
             const graphSlow = JSON.stringify(buildGraph(buildIntents(store, f)));
             if (graph !== graphSlow)
