@@ -51,6 +51,7 @@ typedef struct capture {
   size_t cap;
   size_t used;
   uint32_t count;
+  int taken; /* packets copied during the current do_dispatch */
   struct pcap_stat last; /* stats taken right before pcap_close */
 } capture_t;
 
@@ -78,6 +79,14 @@ static void put_u32le(uint8_t *d, uint32_t v) {
   d[1] = (uint8_t)(v >> 8);
   d[2] = (uint8_t)(v >> 16);
   d[3] = (uint8_t)(v >> 24);
+}
+
+/* pcap_datalink() gives DLT_ values; report the LINKTYPE_ numbers savefiles and the decoders use. */
+static int linktype_of(int dlt) {
+#ifdef DLT_RAW
+  if (dlt == DLT_RAW) return 101; /* DLT_RAW is 12 (14 on OpenBSD); LINKTYPE_RAW is 101 */
+#endif
+  return dlt;
 }
 
 /* Copies a JS string argument into a malloc'd C string (NULL + thrown error on failure). */
@@ -239,6 +248,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *d
   memcpy(d + REC_HDR, data, caplen);
   c->used += REC_HDR + caplen;
   c->count++;
+  c->taken++;
 }
 
 /*
@@ -246,12 +256,12 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *d
  * of packets, or -1 with libpcap's error in *err (err must hold PCAP_ERRBUF_SIZE).
  */
 static int do_dispatch(capture_t *c, int rounds, char *err) {
-  int total = 0, rc = 0;
+  int rc = 0;
   c->in_dispatch = 1;
   c->failed = 0;
+  c->taken = 0;
   for (int i = 0; i < rounds && c->p; i++) {
     rc = pcap_dispatch(c->p, -1, on_packet, (u_char *)c);
-    if (rc > 0) total += rc;
     if (rc == PCAP_ERROR) snprintf(err, PCAP_ERRBUF_SIZE, "%s", pcap_geterr(c->p));
     if (rc <= 0 || c->failed || c->close_pending) break;
   }
@@ -263,7 +273,7 @@ static int do_dispatch(capture_t *c, int rounds, char *err) {
     c->close_pending = 0;
     do_close(c);
   }
-  return rc == PCAP_ERROR ? -1 : total;
+  return rc == PCAP_ERROR ? -1 : c->taken;
 }
 
 /* Tells JS about a capture error: onBatch(0, 0, message). */
@@ -360,7 +370,7 @@ static napi_value make_handle(napi_env env, pcap_t *p, napi_value buffer, napi_v
   c->env = env;
   c->p = p;
   c->refs = 1;
-  c->link_type = pcap_datalink(p);
+  c->link_type = linktype_of(pcap_datalink(p));
   c->buf = bdata;
   c->cap = blen;
   napi_value resource, name, ext;
