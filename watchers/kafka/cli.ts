@@ -175,6 +175,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   );
   let metrics: MetricsServer | undefined;
   try {
+    log(`kafka watcher: parsing with the ${watcher.parser}`);
     if (cfg.once) {
       // Fail fast (exit 2) when the mapper is not there, before reading anything.
       try {

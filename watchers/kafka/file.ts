@@ -13,6 +13,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { sleep } from '../../mapper/client/index.ts';
 import { CallmapError } from '../../mapper/contract/index.ts';
 import { LineScanner } from './lines.ts';
+import { type KafkaNativeAddon, NativeLineFeed } from './native.ts';
 import type { KafkaLineProcessor } from './processor.ts';
 import type { KafkaStats } from './stats.ts';
 
@@ -26,6 +27,8 @@ export interface FileTailerOptions {
   pollMs?: number;
   /** Read buffer size. Default 1 MiB. */
   chunkBytes?: number;
+  /** The native scanner; without it the TypeScript LineScanner is used. */
+  native?: KafkaNativeAddon;
 }
 
 export const KAFKA_LOG_FILE = 'KAFKA_LOG_FILE';
@@ -34,7 +37,7 @@ const errCode = (e: unknown): string | undefined => (e as { code?: string })?.co
 
 export class FileTailer {
   readonly #o: FileTailerOptions;
-  readonly #scanner: LineScanner;
+  readonly #scanner: LineScanner | NativeLineFeed;
   readonly #buf: Buffer;
   #counted = 0;
   /** Rotations and truncations followed. */
@@ -45,10 +48,13 @@ export class FileTailer {
     this.#o = o;
     this.#buf = Buffer.allocUnsafe(o.chunkBytes ?? 1 << 20);
     const p = o.processor;
-    this.#scanner = new LineScanner(
-      { line: (l) => p.line(l), marked: (b, s, q, e) => p.marked(b, s, q, e), tooLong: () => p.tooLong() },
-      { all: false },
-    );
+    this.#scanner =
+      o.native === undefined
+        ? new LineScanner(
+            { line: (l) => p.line(l), marked: (b, s, q, e) => p.marked(b, s, q, e), tooLong: () => p.tooLong() },
+            { all: false },
+          )
+        : new NativeLineFeed({ addon: o.native, processor: p, stats: o.stats, mode: 'file' });
   }
 
   #countLines(): void {
@@ -93,6 +99,14 @@ export class FileTailer {
 
   /** Follow mode runs until `signal` aborts (never rejects on I/O trouble); once mode reads the file and resolves. */
   async run(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#run(signal);
+    } finally {
+      if (this.#scanner instanceof NativeLineFeed) this.#scanner.close();
+    }
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
     let cur = await this.#open(signal);
     if (cur === undefined) return;
     let pos = 0;

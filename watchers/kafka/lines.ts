@@ -9,12 +9,15 @@
  *   and the benchmark; `Buffer.indexOf` jumps straight to the next marker).
  *
  * Memory is bounded: a line longer than `maxLineBytes` is cut off, its rest skipped up to the next
- * newline, and reported once through `onTooLong`.
+ * newline, and reported once through `tooLong` (in both modes, whether or not it holds the marker).
  */
 
 export interface LineSink {
-  /** A complete line, without `\n` (and without a trailing `\r`). */
-  line(line: string): void;
+  /**
+   * A complete line, without `\n` (and without a trailing `\r`), decoded, and as the bytes
+   * `buf[start, end)` (valid only during the call).
+   */
+  line(line: string, buf: Buffer, start: number, end: number): void;
   /**
    * Marker mode only, optional fast path: a line holding the marker, as bytes `[start, end)` of
    * `buf` (valid only during the call; `end` excludes `\n` and `\r`) with the marker at `marker`.
@@ -131,7 +134,7 @@ export class LineScanner {
     }
     const end = e > s && buf[e - 1] === 0x0d ? e - 1 : e;
     if (marker >= 0 && this.#sink.marked !== undefined && marker < end) this.#sink.marked(buf, s, marker, end);
-    else this.#sink.line(buf.toString('utf8', s, end));
+    else this.#sink.line(buf.toString('utf8', s, end), buf, s, end);
   }
 
   #scanAll(buf: Buffer, start: number, lastNl: number): void {
@@ -145,12 +148,13 @@ export class LineScanner {
   }
 
   #countLines(buf: Buffer, from: number, to: number): void {
-    // counts newlines in [from, to)
+    // counts the lines ending in [from, to); an over-long one is reported like in `all` mode
     let i = from;
     while (i < to) {
       const e = buf.indexOf(NL, i);
       if (e < 0 || e >= to) break;
       this.lines++;
+      if (e - i > this.#max) this.#sink.tooLong?.();
       i = e + 1;
     }
   }

@@ -16,6 +16,7 @@ import { sleep } from '../../mapper/client/index.ts';
 import { CallmapError, type WorkloadRef } from '../../mapper/contract/index.ts';
 import { describeKubeError, KUBE_ERROR_CODES, type KubeAccess, type PodInfo } from './kube.ts';
 import { LineScanner } from './lines.ts';
+import { type KafkaNativeAddon, NativeLineFeed } from './native.ts';
 import type { KafkaLineProcessor } from './processor.ts';
 import { ResumeTracker } from './resume.ts';
 import type { KafkaStats } from './stats.ts';
@@ -38,6 +39,8 @@ export interface PodLogFollowerOptions {
   /** How often the pod is re-read while its log is streaming. Default 10 s. */
   podCheckMs?: number;
   random?: () => number;
+  /** The native scanner (it also de-duplicates); without it LineScanner + ResumeTracker are used. */
+  native?: KafkaNativeAddon;
 }
 
 export const KAFKA_POD_NOT_FOUND = 'KAFKA_POD_NOT_FOUND';
@@ -62,8 +65,8 @@ export class PodLogFollower {
   readonly #o: PodLogFollowerOptions;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
-  readonly #resume = new ResumeTracker();
-  readonly #scanner: LineScanner;
+  readonly #resume: Pick<ResumeTracker, 'sinceTime' | 'reconnect' | 'reset'>;
+  readonly #scanner: LineScanner | NativeLineFeed;
   #uid: string | undefined;
   #restarts: number | undefined;
   #problem = '';
@@ -73,16 +76,24 @@ export class PodLogFollower {
     this.#o = o;
     this.#backoff = o.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.#random = o.random ?? Math.random;
+    if (o.native !== undefined) {
+      const feed = new NativeLineFeed({ addon: o.native, processor: o.processor, stats: o.stats, mode: 'pod' });
+      this.#scanner = feed;
+      this.#resume = feed;
+      return;
+    }
+    const resume = new ResumeTracker();
+    this.#resume = resume;
     this.#scanner = new LineScanner(
       {
-        line: (l) => {
-          if (!this.#resume.accept(l)) {
+        line: (l, b, s, e) => {
+          if (!resume.accept(l)) {
             this.#o.stats.duplicateLines++;
             return;
           }
           this.#o.stats.linesRead++;
           this.#linesSeen++;
-          this.#o.processor.line(l);
+          this.#o.processor.lineBytes(l, b, s, e);
         },
         tooLong: () => {
           this.#o.stats.linesRead++;
@@ -104,11 +115,24 @@ export class PodLogFollower {
     this.#o.log(`kafka watcher: ${problem}${retryMs === undefined ? '' : `; retrying (next in ${retryMs} ms)`}`);
   }
 
+  /** Lines accepted so far (not duplicates). */
+  get #seen(): number {
+    return this.#scanner instanceof NativeLineFeed ? this.#scanner.accepted : this.#linesSeen;
+  }
+
   /**
    * Follow mode: runs until `signal` aborts and never rejects. Once mode: reads the current log
    * and resolves, or rejects with a CallmapError (pod missing, API unreachable).
    */
   async run(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#run(signal);
+    } finally {
+      if (this.#scanner instanceof NativeLineFeed) this.#scanner.close();
+    }
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
     const { kube, pod: ref, once } = this.#o;
     let attempt = 0;
     while (!signal.aborted) {
@@ -160,7 +184,7 @@ export class PodLogFollower {
       }
       if (restarts !== undefined) this.#restarts = restarts;
 
-      const seenBefore = this.#linesSeen;
+      const seenBefore = this.#seen;
       const started = Date.now();
       let end: StreamEnd;
       try {
@@ -182,7 +206,7 @@ export class PodLogFollower {
       }
       if (this.#scanner.discard() > 0) this.#o.stats.partialLinesDiscarded++;
       if (end === 'aborted' || signal.aborted) return;
-      if (this.#linesSeen > seenBefore || Date.now() - started > 10_000) {
+      if (this.#seen > seenBefore || Date.now() - started > 10_000) {
         attempt = 0;
         this.#problem = '';
       }

@@ -6,14 +6,7 @@
  * (authorizer logs repeat the same few hundred messages millions of times), bounded in size.
  */
 import type { KafkaObservation, WorkloadRef } from '../../mapper/contract/index.ts';
-import {
-  type AuthorizerDecision,
-  MARKER,
-  parseAuthorizerMessage,
-  prefixTime,
-  prefixTimeBytes,
-  type SkipReason,
-} from './parse.ts';
+import { type AuthorizerDecision, MARKER, parseAuthorizerMessage, prefixTimeBytes, type SkipReason } from './parse.ts';
 import type { KafkaStats } from './stats.ts';
 
 export interface ProcessorOptions {
@@ -27,13 +20,16 @@ export interface ProcessorOptions {
   overflow?: (obs: KafkaObservation[]) => void;
 }
 
-interface Memo {
+/** A parsed message text (memoised). */
+export interface ParsedKey {
   decision: AuthorizerDecision | SkipReason;
   key: string;
   /** The pending observation of this decision in generation `gen` (saves a map lookup). */
   obs: KafkaObservation | undefined;
   gen: number;
 }
+
+const MARKER_BYTES = Buffer.from(MARKER);
 
 // Accepted observation times (the contract rejects anything outside).
 const MIN_TIME = 946_684_800_000;
@@ -45,13 +41,11 @@ export class KafkaLineProcessor {
   readonly #now: () => number;
   readonly #max: number;
   readonly #overflow: ((obs: KafkaObservation[]) => void) | undefined;
-  #memo = new Map<string, Memo>();
+  #memo = new Map<string, ParsedKey>();
+  readonly #feeds = new Set<{ flush(reset: boolean): void }>();
   #pending = new Map<string, KafkaObservation>();
   /** Incremented by drain(): memoised pending observations of older generations are stale. */
   #gen = 0;
-  /** Last prefix seen and its time: consecutive lines often share the stamp prefix. */
-  #lastPrefix = '';
-  #lastPrefixTime: number | undefined;
 
   constructor(opts: ProcessorOptions) {
     this.#server = opts.serverPod;
@@ -65,41 +59,80 @@ export class KafkaLineProcessor {
     return this.#server;
   }
 
-  /** One complete log line (any logger). */
+  /**
+   * One complete log line (any logger), as a string. Parsed over its UTF-8 bytes, exactly like
+   * the line scanner's fast path, so strings and bytes give the same result.
+   */
   line(line: string): void {
-    const p = line.indexOf(MARKER);
-    if (p < 0) return;
-    this.message(line, p);
+    if (!line.includes(MARKER)) return;
+    const b = Buffer.from(line);
+    this.marked(b, 0, b.indexOf(MARKER_BYTES), b.length);
   }
 
-  /** A line known to hold the marker at `p`. */
-  message(line: string, p: number): void {
-    this.#decided(this.#memoFor(line.slice(p)), line.slice(0, p));
+  /** A complete line `buf[start, end)` and its decoded text `line` (the pod-log path). */
+  lineBytes(line: string, buf: Buffer, start: number, end: number): void {
+    if (!line.includes(MARKER)) return;
+    // The first marker in the text is the first in the bytes (ASCII always decodes to itself).
+    this.marked(buf, start, buf.indexOf(MARKER_BYTES, start), end);
   }
 
   /** Fast path from the line scanner: the line is `buf[start, end)`, the marker at `marker`. */
   marked(buf: Buffer, start: number, marker: number, end: number): void {
-    // Strimzi's log4j1 layout ends with ` [thread-name]`; leave it out of the memo key so the
-    // handful of request-handler threads do not multiply the distinct messages.
-    let keyEnd = end;
-    if (buf[end - 1] === 0x5d) {
-      for (let k = end - 2, stop = Math.max(marker, end - 256); k > stop; k--) {
-        if (buf[k] === 0x5b) {
-          if (buf[k - 1] === 0x20 && buf[k - 2] === 0x29) keyEnd = k - 1;
-          break;
-        }
-      }
-    }
-    // The memo key is decoded straight from the buffer, without the line prefix.
-    const memo = this.#memoFor(buf.toString('utf8', marker, keyEnd));
+    // The memo key is decoded straight from the buffer, without the line prefix and without a
+    // Strimzi ` [thread]` suffix that cannot change the parse (see messageKeyEnd).
+    const memo = this.#memoFor(buf.toString('utf8', marker, messageKeyEnd(buf, marker, end)));
     if (typeof memo.decision === 'string') {
       this.#stats.skip(memo.decision);
       return;
     }
-    this.#record(memo, memo.decision, prefixTimeBytes(buf, start, marker));
+    this.#stats.parsed++;
+    const lineTime = prefixTimeBytes(buf, start, marker);
+    const time = lineTime === undefined || lineTime < MIN_TIME || lineTime > MAX_TIME ? this.#now() : lineTime;
+    this.#add(memo, memo.decision, 1, time);
   }
 
-  #memoFor(body: string): Memo {
+  /**
+   * Lines pre-aggregated by the native scanner (native.ts): `rows` holds (key id, line count,
+   * newest valid line time or NaN, 1 when some line had no usable time); `keys`/`ends` the text
+   * of the keys first seen since the previous flush, ids `first`…; `memos` maps the scanner's key
+   * ids to parsed messages and is extended here. Same result as `marked()` once per line.
+   */
+  absorb(rows: Float64Array, keys: Buffer, ends: Float64Array, first: number, memos: ParsedKey[]): void {
+    if (first !== memos.length) throw new Error(`kafka native scanner: key id ${first}, expected ${memos.length}`);
+    let s = 0;
+    for (const e of ends) {
+      memos.push(this.#memoFor(keys.toString('utf8', s, e)));
+      s = e;
+    }
+    for (let r = 0; r < rows.length; r += 4) {
+      const memo = memos[rows[r] as number] as ParsedKey;
+      const count = rows[r + 1] as number;
+      const d = memo.decision;
+      if (typeof d === 'string') {
+        this.#stats.skipped[d] += count;
+        continue;
+      }
+      this.#stats.parsed += count;
+      const t = rows[r + 2] as number;
+      let time = Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+      if (rows[r + 3] === 1) {
+        const now = this.#now();
+        if (now > time) time = now;
+      }
+      this.#add(memo, d, count, time);
+    }
+  }
+
+  /** Native scanners feeding this processor: drain() flushes them first. */
+  attach(feed: { flush(reset: boolean): void }): void {
+    this.#feeds.add(feed);
+  }
+
+  detach(feed: { flush(reset: boolean): void }): void {
+    this.#feeds.delete(feed);
+  }
+
+  #memoFor(body: string): ParsedKey {
     let memo = this.#memo.get(body);
     if (memo === undefined) {
       memo = newMemo(parseAuthorizerMessage(body));
@@ -109,25 +142,7 @@ export class KafkaLineProcessor {
     return memo;
   }
 
-  #decided(memo: Memo, prefix: string): void {
-    const d = memo.decision;
-    if (typeof d === 'string') {
-      this.#stats.skip(d);
-      return;
-    }
-    let time: number | undefined;
-    if (prefix === this.#lastPrefix) time = this.#lastPrefixTime;
-    else {
-      time = prefixTime(prefix);
-      this.#lastPrefix = prefix;
-      this.#lastPrefixTime = time;
-    }
-    this.#record(memo, d, time);
-  }
-
-  #record(memo: Memo, d: AuthorizerDecision, lineTime: number | undefined): void {
-    this.#stats.parsed++;
-    const time = lineTime === undefined || lineTime < MIN_TIME || lineTime > MAX_TIME ? this.#now() : lineTime;
+  #add(memo: ParsedKey, d: AuthorizerDecision, count: number, time: number): void {
     let prev = memo.gen === this.#gen ? memo.obs : undefined;
     if (prev === undefined) {
       prev = this.#pending.get(memo.key);
@@ -137,11 +152,11 @@ export class KafkaLineProcessor {
       }
     }
     if (prev !== undefined) {
-      prev.count++;
+      prev.count += count;
       if (time > prev.time) prev.time = time;
       return;
     }
-    if (this.#pending.size >= this.#max && this.#overflow) this.#overflow(this.drain());
+    if (this.#pending.size >= this.#max && this.#overflow) this.#overflow(this.#take());
     const obs: KafkaObservation = {
       kind: 'kafka',
       clientIp: d.clientIp,
@@ -152,7 +167,7 @@ export class KafkaLineProcessor {
       operation: d.operation,
       allowed: d.allowed,
       principal: d.principal,
-      count: 1,
+      count,
       time,
     };
     this.#pending.set(memo.key, obs);
@@ -165,8 +180,13 @@ export class KafkaLineProcessor {
     this.#stats.skip('line-too-long');
   }
 
-  /** Pending observations since the last drain (and forgets them). */
+  /** Pending observations since the last drain (and forgets them); native scanners are flushed first. */
   drain(): KafkaObservation[] {
+    for (const f of this.#feeds) f.flush(false);
+    return this.#take();
+  }
+
+  #take(): KafkaObservation[] {
     const out = [...this.#pending.values()];
     this.#pending = new Map();
     this.#gen++;
@@ -178,11 +198,42 @@ export class KafkaLineProcessor {
   }
 }
 
-function newMemo(d: AuthorizerDecision | SkipReason): Memo {
+function newMemo(d: AuthorizerDecision | SkipReason): ParsedKey {
   return { decision: d, key: typeof d === 'string' ? '' : decisionKey(d), obs: undefined, gen: -1 };
 }
 
 /** Aggregation key of a decision (the server pod is fixed per processor). */
 export function decisionKey(d: AuthorizerDecision): string {
   return `${d.clientIp}\0${d.resourceType}\0${d.patternType}\0${d.resourceName}\0${d.operation}\0${d.allowed ? 1 : 0}\0${d.principal}`;
+}
+
+const isLoggerChar = (c: number): boolean =>
+  (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 36;
+
+/**
+ * End of the memo key of the line `buf[.., end)` whose message starts at `marker`. Strimzi's log4j1
+ * layout ends with ` [thread-name]`; it is left out (so the handful of request-handler threads do
+ * not multiply the distinct messages) only when it cannot change the parse: the text before it
+ * ends with ` (logger.name)` (not right after `=`, so inside the resource text of any dialect) and
+ * the thread name holds no space and no `]`, so none of the parser's search patterns (all with two
+ * or more spaces) can occur in it and the layout-suffix rule strips it either way. The native
+ * scanner (watchers/native/src/kafka.c key_end) applies the same rule.
+ */
+export function messageKeyEnd(buf: Buffer, marker: number, end: number): number {
+  if (end < 2 || buf[end - 1] !== 0x5d) return end;
+  const stop = Math.max(marker, end - 256);
+  for (let k = end - 2; k > stop; k--) {
+    const c = buf[k] as number;
+    if (c === 0x20 || c === 0x5d) return end;
+    if (c !== 0x5b) continue;
+    if (k < marker + 2 || buf[k - 1] !== 0x20 || buf[k - 2] !== 0x29) return end;
+    const r = k - 2;
+    let l = r;
+    while (l > marker && isLoggerChar(buf[l - 1] as number)) l--;
+    if (l === r) return end;
+    if (l < marker + 2 || buf[l - 1] !== 0x28 || buf[l - 2] !== 0x20) return end;
+    if (l - 2 > marker && buf[l - 3] === 0x3d) return end;
+    return k - 1;
+  }
+  return end;
 }

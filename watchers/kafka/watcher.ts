@@ -8,6 +8,7 @@ import { CallmapError, type Observation, type WorkloadRef } from '../../mapper/c
 import { createPeriodic, type Periodic } from '../common/periodic.ts';
 import { FileTailer } from './file.ts';
 import type { KubeAccess } from './kube.ts';
+import { type KafkaNativeAddon, loadKafkaNative } from './native.ts';
 import { type BackoffOptions, PodLogFollower } from './podlog.ts';
 import { KafkaLineProcessor } from './processor.ts';
 import type { KafkaStats } from './stats.ts';
@@ -44,6 +45,11 @@ export interface KafkaWatcherDeps {
   now: () => number;
   /** Required for the `servers` and `selector` sources. */
   kube?: KubeAccess;
+  /**
+   * The line scanner: omitted = the native one when built, else TypeScript (the choice is logged
+   * once); `null` = always TypeScript; an addon = that one.
+   */
+  native?: KafkaNativeAddon | null;
 }
 
 export const KAFKA_SELECTOR_EMPTY = 'KAFKA_SELECTOR_EMPTY';
@@ -55,11 +61,23 @@ export class KafkaWatcher {
   readonly #d: KafkaWatcherDeps;
   readonly #processors = new Map<string, KafkaLineProcessor>();
   #periodic: Periodic | undefined;
+  readonly #native: KafkaNativeAddon | undefined;
 
   constructor(config: KafkaWatcherConfig, deps: KafkaWatcherDeps) {
     this.#c = config;
     this.#d = deps;
+    if (deps.native === undefined) {
+      const n = loadKafkaNative();
+      this.#native = n.addon;
+      this.parser = n.addon ? n.why : `TypeScript line scanner (${n.why})`;
+    } else {
+      this.#native = deps.native ?? undefined;
+      this.parser = deps.native ? 'native scanner (callmap_kafka)' : 'TypeScript line scanner';
+    }
   }
+
+  /** Which line scanner the sources use, for the start-up log line. */
+  readonly parser: string;
 
   #processor(pod: WorkloadRef): KafkaLineProcessor {
     const k = podKey(pod);
@@ -105,6 +123,7 @@ export class KafkaWatcher {
       once,
       ...(this.#c.backoff === undefined ? {} : { backoff: this.#c.backoff }),
       ...(this.#c.podCheckMs === undefined ? {} : { podCheckMs: this.#c.podCheckMs }),
+      ...(this.#native === undefined ? {} : { native: this.#native }),
     });
   }
 
@@ -162,6 +181,7 @@ export class KafkaWatcher {
       log: this.#d.log,
       once,
       ...(this.#c.filePollMs === undefined ? {} : { pollMs: this.#c.filePollMs }),
+      ...(this.#native === undefined ? {} : { native: this.#native }),
     });
   }
 

@@ -1,0 +1,188 @@
+/**
+ * The native fast path (watchers/native/src/kafka.c, target `callmap_kafka`): a chunk scanner and
+ * pre-aggregator in C. It finds the authorizer lines of whole chunks, keeps the partial last line
+ * across chunks, and counts lines per message key with the newest line time; on flush the
+ * processor parses each distinct key once with the TypeScript parser (docs/adr/0063).
+ *
+ * The addon is optional: `loadKafkaNative()` returns undefined when it was not built, and the
+ * sources then use LineScanner + KafkaLineProcessor.marked() (the same results, slower).
+ */
+import { createRequire } from 'node:module';
+import type { KafkaLineProcessor, ParsedKey } from './processor.ts';
+import type { KafkaStats } from './stats.ts';
+
+type Handle = object;
+
+/** The C module's functions (see kafka.c). */
+export interface KafkaNativeAddon {
+  create(pod: boolean, maxLineBytes: number, scalar: boolean): Handle;
+  push(h: Handle, buf: Buffer, offset: number, counters: Float64Array): number;
+  end(h: Handle, counters: Float64Array): boolean;
+  discard(h: Handle): number;
+  heldBytes(h: Handle): number;
+  flush(h: Handle, reset: boolean): [Float64Array, Buffer, Float64Array, number] | undefined;
+  reconnect(h: Handle): void;
+  resetResume(h: Handle): void;
+  lastSeconds(h: Handle): number | undefined;
+  close(h: Handle): void;
+}
+
+const FUNCTIONS = [
+  'create',
+  'push',
+  'end',
+  'discard',
+  'heldBytes',
+  'flush',
+  'reconnect',
+  'resetResume',
+  'lastSeconds',
+  'close',
+] as const;
+
+let loaded: { addon: KafkaNativeAddon | undefined; why: string } | undefined;
+
+/** The native module, or undefined (with the reason) when it is not built or not loadable. */
+export function loadKafkaNative(): { addon: KafkaNativeAddon | undefined; why: string } {
+  if (loaded !== undefined) return loaded;
+  try {
+    const m = createRequire(import.meta.url)('@callmap/watchers-native').loadKafka() as Record<string, unknown>;
+    const missing = FUNCTIONS.filter((f) => typeof m[f] !== 'function');
+    loaded =
+      missing.length === 0
+        ? { addon: m as unknown as KafkaNativeAddon, why: 'native scanner (callmap_kafka)' }
+        : { addon: undefined, why: `callmap_kafka lacks ${missing.join(', ')} (rebuild watchers/native)` };
+  } catch (e) {
+    loaded = {
+      addon: undefined,
+      why: `native scanner not built (${String((e as Error)?.message ?? e).split('\n')[0]})`,
+    };
+  }
+  return loaded;
+}
+
+export type FeedMode = 'file' | 'pod';
+
+export interface NativeFeedOptions {
+  addon: KafkaNativeAddon;
+  processor: KafkaLineProcessor;
+  stats: KafkaStats;
+  /** `file`: only marker lines are looked at. `pod`: every line is de-duplicated (resume.ts). */
+  mode: FeedMode;
+  /** Default 64 KiB. */
+  maxLineBytes?: number;
+  /** Tests: use the portable scalar scan instead of the AVX2 one. */
+  scalar?: boolean;
+}
+
+/**
+ * One log source's native scanner. Same contract as LineScanner + the ResumeTracker (pod mode):
+ * push() any chunks, end() or discard() the partial last line. Stats are updated as lines are
+ * scanned (lines read, duplicates, over-long lines); decisions reach the processor when it
+ * drains (every report tick), when the key table is full, and on close().
+ */
+export class NativeLineFeed {
+  readonly #a: KafkaNativeAddon;
+  readonly #h: Handle;
+  readonly #p: KafkaLineProcessor;
+  readonly #stats: KafkaStats;
+  readonly #pod: boolean;
+  /** lines, duplicates, too long, accepted (cumulative, written by C). */
+  readonly #c = new Float64Array(4);
+  /** What was already added to the stats. */
+  #seen = [0, 0, 0];
+  #memos: ParsedKey[] = [];
+  #closed = false;
+
+  constructor(o: NativeFeedOptions) {
+    this.#a = o.addon;
+    this.#p = o.processor;
+    this.#stats = o.stats;
+    this.#pod = o.mode === 'pod';
+    this.#h = o.addon.create(this.#pod, o.maxLineBytes ?? 64 * 1024, o.scalar === true);
+    this.#p.attach(this);
+  }
+
+  /** Complete lines seen (delivered or not, duplicates included). */
+  get lines(): number {
+    return this.#c[0] as number;
+  }
+
+  /** Pod mode: lines accepted (not duplicates, not over-long). */
+  get accepted(): number {
+    return this.#c[3] as number;
+  }
+
+  get heldBytes(): number {
+    return this.#a.heldBytes(this.#h);
+  }
+
+  push(chunk: Buffer): void {
+    let off = 0;
+    for (;;) {
+      off = this.#a.push(this.#h, chunk, off, this.#c);
+      this.#count();
+      if (off >= chunk.length) return;
+      this.flush(true); // the key table is full: hand over and empty it, then go on
+    }
+  }
+
+  /** End of input: the partial last line is a real line. */
+  end(): void {
+    while (!this.#a.end(this.#h, this.#c)) this.flush(true);
+    this.#count();
+  }
+
+  /** Drops the partial last line; returns its length. */
+  discard(): number {
+    return this.#a.discard(this.#h);
+  }
+
+  /** Hands the aggregated lines to the processor. */
+  flush(reset: boolean): void {
+    if (this.#closed) return;
+    const r = this.#a.flush(this.#h, reset);
+    if (r !== undefined) this.#p.absorb(r[0], r[1], r[2], r[3], this.#memos);
+    if (reset) this.#memos = [];
+  }
+
+  /** Flushes, detaches from the processor and frees the C memory. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush(false);
+    this.#closed = true;
+    this.#p.detach(this);
+    this.#a.close(this.#h);
+  }
+
+  #count(): void {
+    const c = this.#c;
+    const lines = c[0] as number;
+    const dups = c[1] as number;
+    const tooLong = c[2] as number;
+    const [l0, d0, t0] = this.#seen as [number, number, number];
+    if (this.#pod) {
+      this.#stats.linesRead += lines - dups - (l0 - d0);
+      this.#stats.duplicateLines += dups - d0;
+    }
+    this.#stats.skipped['line-too-long'] += tooLong - t0;
+    this.#seen = [lines, dups, tooLong];
+  }
+
+  // --- resume (pod mode): the ResumeTracker's state lives in C
+
+  /** `sinceTime` for the next request, or undefined to read from the start. */
+  sinceTime(): string | undefined {
+    const s = this.#a.lastSeconds(this.#h);
+    if (s === undefined) return undefined;
+    return new Date(s * 1000).toISOString().replace('.000Z', 'Z');
+  }
+
+  reconnect(): void {
+    this.#a.reconnect(this.#h);
+  }
+
+  reset(): void {
+    this.#a.resetResume(this.#h);
+  }
+}
