@@ -31,6 +31,10 @@ export interface MetricsSources {
 export function createMetricsRegistry(src: MetricsSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'callmap_sniffer_' });
+  // prom-client names three gauges *_total, which `promtool check metrics` rejects; the same
+  // numbers stay available per type in callmap_sniffer_nodejs_active_{handles,requests,resources}.
+  for (const name of ['handles', 'requests', 'resources'])
+    registry.removeSingleMetric(`callmap_sniffer_nodejs_active_${name}_total`);
   const counter = (name: string, help: string, read: () => number): void => {
     new Counter({
       name,

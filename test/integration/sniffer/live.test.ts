@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import test from 'ava';
 import { httpTransport, ObservationReporter } from '../../../mapper/client/index.ts';
 import type { TcpObservation } from '../../../mapper/contract/index.ts';
@@ -147,4 +148,62 @@ test('live: a capture that cannot open closes the ones already open and throws',
     { message: 'no such device' },
   );
   t.deepEqual(closed, ['ok0']);
+});
+
+test('live: libpcap counters per device on /metrics (32-bit wraps counted through) pass promtool check metrics', async (t) => {
+  const transport = httpTransport('http://127.0.0.1:9');
+  t.teardown(() => transport.close());
+  const reporter = new ObservationReporter({ transport, reporter: { component: 'sniffer', instance: 'n1' } });
+  const raw: Record<string, { received: number; dropped: number; ifDropped: number }> = {
+    eth0: { received: 4294967000, dropped: 7, ifDropped: 1 },
+    cni0: { received: 12, dropped: 0, ifDropped: 0 },
+  };
+  const sniffer = await startLiveSniffer(
+    {
+      interfaces: ['eth0', 'cni0'],
+      scanIntervalMs: 60_000,
+      reportIntervalMs: 60_000,
+      socketScan: false,
+      procRoot: '/proc',
+      metricsHost: '127.0.0.1',
+      metricsPort: 0,
+    },
+    {
+      reporter,
+      openCapture: (device) => ({ device, linkType: 1, close: () => {}, stats: () => ({ ...raw[device]! }) }),
+      log: () => {},
+    },
+  );
+  const scrape = async (): Promise<string> => (await fetch(`${sniffer.metricsUrl}/metrics`)).text();
+  const first = await scrape();
+  t.regex(first, /callmap_sniffer_libpcap_received_total\{device="eth0"\} 4294967000\n/);
+  t.regex(first, /callmap_sniffer_libpcap_dropped_total\{device="eth0"\} 7\n/);
+  t.regex(first, /callmap_sniffer_libpcap_if_dropped_total\{device="eth0"\} 1\n/);
+  t.regex(first, /callmap_sniffer_libpcap_received_total\{device="cni0"\} 12\n/);
+  t.regex(first, /callmap_sniffer_libpcap_dropped_total\{device="cni0"\} 0\n/);
+  t.regex(first, /callmap_sniffer_capture_errors_total 0\n/);
+  // libpcap's 32-bit counter wraps: 4294967000 → 100 is 396 more packets
+  raw.eth0 = { received: 100, dropped: 9, ifDropped: 1 };
+  const second = await scrape();
+  t.regex(second, /callmap_sniffer_libpcap_received_total\{device="eth0"\} 4294967396\n/);
+  t.regex(second, /callmap_sniffer_libpcap_dropped_total\{device="eth0"\} 9\n/);
+  t.deepEqual(
+    sniffer.libpcapStats().map((d) => `${d.device} ${d.received} ${d.dropped} ${d.ifDropped}`),
+    ['eth0 4294967396 9 1', 'cni0 12 0 0'],
+  );
+  const child = execFile('/usr/bin/promtool', ['check', 'metrics']);
+  const out = new Promise<{ code: number | null; output: string }>((resolve) => {
+    let output = '';
+    child.stdout?.on('data', (d) => {
+      output += String(d);
+    });
+    child.stderr?.on('data', (d) => {
+      output += String(d);
+    });
+    child.on('close', (code) => resolve({ code, output }));
+  });
+  child.stdin?.end(second);
+  const { code, output } = await out;
+  t.is(code, 0, output);
+  await sniffer.shutdown(1000);
 });
