@@ -126,7 +126,7 @@ export class CounterDeltas {
   }
 }
 
-const serverKey = (e: Edge): string => `${e.metric}\u0001${e.server.namespace}\u0001${e.server.name}`;
+export const serverKey = (e: Edge): string => `${e.metric}\u0001${e.server.namespace}\u0001${e.server.name}`;
 
 /** Adds to `into` the servers whose own proxy reported this page (reporter="destination" series). */
 export function coveredServers(page: PageAggregate, into: Set<string> = new Set()): Set<string> {

@@ -17,7 +17,15 @@ export interface PageParser {
   format(): PageFormat | undefined;
 }
 
-export function createPageParser(sink: Aggregator, metrics: readonly IstioMetric[] = ISTIO_METRICS): PageParser {
+/**
+ * `prometheus` builds the Prometheus text reader once the format is known (default: the
+ * TypeScript one feeding `sink`; the native engine passes its own, and `sink` then only sees JSON).
+ */
+export function createPageParser(
+  sink: Aggregator,
+  metrics: readonly IstioMetric[] = ISTIO_METRICS,
+  prometheus: () => PrometheusParser = () => createPrometheusParser(sink, { metrics }),
+): PageParser {
   let format: PageFormat | undefined;
   let prom: PrometheusParser | undefined;
   const json: Buffer[] = [];
@@ -36,7 +44,7 @@ export function createPageParser(sink: Aggregator, metrics: readonly IstioMetric
         }
         format = chunk[i] === 123 ? 'envoy-json' : 'prometheus';
         if (format === 'prometheus') {
-          prom = createPrometheusParser(sink, { metrics });
+          prom = prometheus();
           for (const b of json.splice(0)) prom.push(b);
         }
       }

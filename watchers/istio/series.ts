@@ -222,6 +222,129 @@ export interface Aggregator {
   result(): PageAggregate;
 }
 
+/** What one series projects to (filled by projectSeries; reused between calls). */
+export interface Projection {
+  /** The edge key (metric and reporter letters, then the parts joined by U+0001). */
+  key: string;
+  metric: IstioMetric;
+  reporter: EdgeReporter;
+  clientNamespace: string;
+  clientName: string;
+  serverNamespace: string;
+  serverName: string;
+  serverService: string | undefined;
+  method: string | undefined;
+  path: string | undefined;
+  /** An `istio_requests_total` series without a request_path label (counted per series). */
+  withoutPathLabel: boolean;
+  /** The series had a path that was dropped (not absolute, too long). */
+  pathDropped: boolean;
+}
+
+export const emptyProjection = (): Projection => ({
+  key: '',
+  metric: 'istio_requests_total',
+  reporter: 'source',
+  clientNamespace: '',
+  clientName: '',
+  serverNamespace: '',
+  serverName: '',
+  serverService: undefined,
+  method: undefined,
+  path: undefined,
+  withoutPathLabel: false,
+  pathDropped: false,
+});
+
+/**
+ * The pure projection of one series onto an edge: 'filtered' when its metric is not wanted on
+ * this page (not counted at all), a skip reason, or undefined with `out` filled. The native
+ * parser (native.ts) caches its result per distinct label tuple, so it must depend on nothing
+ * but the series and the options.
+ */
+export function projectSeries(
+  s: RawSeries,
+  opts: AggregatorOptions,
+  out: Projection,
+): SkipReason | 'filtered' | undefined {
+  if (opts.metrics && !opts.metrics.has(s.metric)) return 'filtered';
+  const reporter = s.reporter;
+  if (
+    reporter !== 'source' &&
+    reporter !== 'destination' &&
+    (reporter !== 'waypoint' || s.metric !== 'istio_requests_total')
+  ) {
+    return 'unknown-reporter';
+  }
+  if (
+    isPassthrough(s.destinationServiceName) ||
+    isPassthrough(s.destinationService) ||
+    isPassthrough(s.destinationWorkload)
+  ) {
+    return 'passthrough';
+  }
+  const sw = s.sourceWorkload;
+  const sns = s.sourceNamespace;
+  const dw = s.destinationWorkload;
+  const dns = s.destinationNamespace;
+  if (!known(sw) || !known(sns) || !known(dw) || !known(dns)) return 'unknown-workload';
+  const nsFilter = opts.namespaces;
+  if (nsFilter && nsFilter.size > 0 && !nsFilter.has(sns) && !nsFilter.has(dns)) return 'other-namespace';
+  let method: string | undefined;
+  let path: string | undefined;
+  out.withoutPathLabel = false;
+  out.pathDropped = false;
+  const svc = known(s.destinationServiceName) ? s.destinationServiceName : undefined;
+  if (s.metric === 'istio_requests_total') {
+    method = normalizeMethod(s.method);
+    if (!s.hasPathLabel) out.withoutPathLabel = true;
+    else {
+      const p = normalizePath(s.path, opts.templatePaths);
+      if (p.ok) path = p.path;
+      else if (p.reason !== 'no-path') out.pathDropped = true;
+    }
+  }
+  // Short key (hashed once per series): metric and reporter as one letter each.
+  out.key = `${s.metric === 'istio_requests_total' ? 'h' : 't'}${reporter.charAt(0)}${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svc ?? ''}\u0001${method ?? ''}\u0001${path ?? ''}`;
+  out.metric = s.metric;
+  out.reporter = reporter;
+  out.clientNamespace = sns;
+  out.clientName = sw;
+  out.serverNamespace = dns;
+  out.serverName = dw;
+  out.serverService = svc;
+  out.method = method;
+  out.path = path;
+  return undefined;
+}
+
+/**
+ * The edge of a projection. Its strings are cut from the (flat, hashed) key rather than kept
+ * from the label values: those may be slices of a 64 KiB page chunk and would keep every chunk alive.
+ */
+export function edgeOf(p: Projection): Edge {
+  const key = p.key;
+  let at = 2;
+  const cut = (len: number): string => {
+    const v = key.slice(at, at + len);
+    at += len + 1;
+    return v;
+  };
+  const edge: Edge = {
+    metric: p.metric,
+    reporter: p.reporter,
+    client: { namespace: cut(p.clientNamespace.length), name: cut(p.clientName.length) },
+    server: { namespace: cut(p.serverNamespace.length), name: cut(p.serverName.length) },
+  };
+  const svcCut = cut((p.serverService ?? '').length);
+  const methodCut = cut((p.method ?? '').length);
+  const pathCut = cut((p.path ?? '').length);
+  if (p.serverService !== undefined) edge.serverService = svcCut;
+  if (p.method !== undefined) edge.method = methodCut;
+  if (p.path !== undefined) edge.path = pathCut;
+  return edge;
+}
+
 export function createAggregator(opts: AggregatorOptions, table: EdgeTable = new PageEdges()): Aggregator {
   const agg: PageAggregate = {
     edges: table instanceof PageEdges ? table.map : new Map(),
@@ -230,82 +353,23 @@ export function createAggregator(opts: AggregatorOptions, table: EdgeTable = new
     withoutPathLabel: 0,
     pathsDropped: 0,
   };
-  const nsFilter = opts.namespaces && opts.namespaces.size > 0 ? opts.namespaces : undefined;
+  const out = emptyProjection();
   return {
     skip(reason) {
       agg.skipped[reason]++;
     },
     add(s) {
-      if (opts.metrics && !opts.metrics.has(s.metric)) return;
+      const r = projectSeries(s, opts, out);
+      if (r === 'filtered') return;
       agg.parsed++;
-      const reporter = s.reporter;
-      if (
-        reporter !== 'source' &&
-        reporter !== 'destination' &&
-        (reporter !== 'waypoint' || s.metric !== 'istio_requests_total')
-      ) {
-        agg.skipped['unknown-reporter']++;
+      if (r !== undefined) {
+        agg.skipped[r]++;
         return;
       }
-      if (
-        isPassthrough(s.destinationServiceName) ||
-        isPassthrough(s.destinationService) ||
-        isPassthrough(s.destinationWorkload)
-      ) {
-        agg.skipped.passthrough++;
-        return;
-      }
-      const sw = s.sourceWorkload;
-      const sns = s.sourceNamespace;
-      const dw = s.destinationWorkload;
-      const dns = s.destinationNamespace;
-      if (!known(sw) || !known(sns) || !known(dw) || !known(dns)) {
-        agg.skipped['unknown-workload']++;
-        return;
-      }
-      if (nsFilter && !nsFilter.has(sns) && !nsFilter.has(dns)) {
-        agg.skipped['other-namespace']++;
-        return;
-      }
-      let method: string | undefined;
-      let path: string | undefined;
-      const svc = known(s.destinationServiceName) ? s.destinationServiceName : undefined;
-      if (s.metric === 'istio_requests_total') {
-        method = normalizeMethod(s.method);
-        if (!s.hasPathLabel) agg.withoutPathLabel++;
-        else {
-          const p = normalizePath(s.path, opts.templatePaths);
-          if (p.ok) path = p.path;
-          else if (p.reason !== 'no-path') agg.pathsDropped++;
-        }
-      }
-      const svcKey = svc ?? '';
-      const methodKey = method ?? '';
-      const pathKey = path ?? '';
-      // Short key (hashed once per series): metric and reporter as one letter each.
-      const key = `${s.metric === 'istio_requests_total' ? 'h' : 't'}${reporter.charAt(0)}${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svcKey}\u0001${methodKey}\u0001${pathKey}`;
-      if (table.addTo(key, s.value)) return;
-      // The edge's strings are cut from the (now flat, hashed) key rather than kept from the label
-      // values: those may be slices of a 64 KiB page chunk and would keep every chunk alive.
-      let at = 2;
-      const cut = (len: number): string => {
-        const v = key.slice(at, at + len);
-        at += len + 1;
-        return v;
-      };
-      const edge: Edge = {
-        metric: s.metric,
-        reporter,
-        client: { namespace: cut(sns.length), name: cut(sw.length) },
-        server: { namespace: cut(dns.length), name: cut(dw.length) },
-      };
-      const svcCut = cut(svcKey.length);
-      const methodCut = cut(methodKey.length);
-      const pathCut = cut(pathKey.length);
-      if (svc !== undefined) edge.serverService = svcCut;
-      if (method !== undefined) edge.method = methodCut;
-      if (path !== undefined) edge.path = pathCut;
-      table.insert(key, edge, s.value);
+      if (out.withoutPathLabel) agg.withoutPathLabel++;
+      if (out.pathDropped) agg.pathsDropped++;
+      if (table.addTo(out.key, s.value)) return;
+      table.insert(out.key, edgeOf(out), s.value);
     },
     result: () => agg,
   };

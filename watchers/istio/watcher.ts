@@ -7,11 +7,11 @@
 
 import type { Dispatcher } from 'undici';
 import type { Observation } from '../../mapper/contract/index.ts';
-import { CounterDeltas, dedupeReporters, type EdgeDelta, toObservation } from './delta.ts';
+import { dedupeReporters, type EdgeDelta, toObservation } from './delta.ts';
 import { type DiscoverySkip, discoverTargets, type PodLister, type TargetKind } from './discovery.ts';
-import { createPageParser } from './page.ts';
+import { type IstioEngine, loadIstioEngine } from './engine.ts';
 import { mapBounded, type PageSource, SCRAPE_FAILURES, type ScrapeFailure, scrapePage } from './scrape.ts';
-import { createAggregator, emptySkipCounts, type IstioMetric, type SkipCounts } from './series.ts';
+import { emptySkipCounts, type IstioMetric, type SkipCounts } from './series.ts';
 
 export interface IstioWatcherConfig {
   /** Namespaces to watch; empty = all. */
@@ -31,6 +31,8 @@ export interface IstioWatcherDeps {
   now?: () => number;
   log?: (line: string) => void;
   dispatcher?: Dispatcher;
+  /** Page reader + counter state (default: the native one when built, else TypeScript; logged once). */
+  engine?: IstioEngine;
 }
 
 export interface TickReport {
@@ -76,9 +78,9 @@ export interface IstioWatcher {
 }
 
 export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatcherDeps): IstioWatcher {
-  const deltas = new CounterDeltas();
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => {});
+  const deltas = deps.engine ?? loadIstioEngine(log);
   const namespaces = new Set(config.namespaces);
   let hinted = false;
 
@@ -125,20 +127,19 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
       const alive = new Set<string>();
       await mapBounded(todo, config.concurrency, async (job) => {
         alive.add(job.id); // a failed scrape keeps its state: the pod is still there
-        const run = deltas.begin(job.id);
-        const agg = createAggregator(
-          { templatePaths: config.templatePaths, namespaces, metrics: METRICS_FOR[job.kind] },
-          run.table,
-        );
-        const parser = createPageParser(agg);
-        const outcome = await scrapePage(job.source, (c) => parser.push(c), {
+        const run = deltas.begin(job.id, {
+          templatePaths: config.templatePaths,
+          namespaces,
+          metrics: METRICS_FOR[job.kind],
+        });
+        const outcome = await scrapePage(job.source, (c) => run.push(c), {
           timeoutMs: config.timeoutMs,
           maxBodyBytes: config.maxBodyBytes,
           ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
           ...(signal ? { signal } : {}),
         });
         let failure = outcome.ok ? undefined : { reason: outcome.reason, detail: outcome.detail };
-        if (outcome.ok && !parser.end())
+        if (outcome.ok && !run.end())
           failure = { reason: 'bad-page', detail: 'JSON that is not an Envoy stats document' };
         if (failure) {
           report.failures[failure.reason]++;
@@ -146,7 +147,7 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
           return;
         }
         report.scraped++;
-        const page = agg.result();
+        const page = run.result();
         report.seriesParsed += page.parsed;
         report.pathsDropped += page.pathsDropped;
         for (const [k, v] of Object.entries(page.skipped)) report.seriesSkipped[k as keyof SkipCounts] += v;

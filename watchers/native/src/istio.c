@@ -1,5 +1,875 @@
+/*
+ * callmap_istio: native fast path of the Istio watcher (docs/adr/0052-istio-native-parser.md).
+ *
+ * One "source" object per scraped proxy holds:
+ *  - the streaming Prometheus text reader (line carry across chunks, line-length cap),
+ *  - a tuple cache: the raw projection-relevant label values of a series (metric, reporter,
+ *    workloads, namespaces, services, method, path) -> what the TypeScript projection made of
+ *    them (an edge index, or a skip reason), asked once per new tuple through a JS callback,
+ *  - the counter state per edge (last committed value, sum on the current page, generation),
+ *    kept in insertion order so commit() yields deltas in the same order as the TS Map.
+ * Only edges whose counter changed cross back into JS (commit()).
+ *
+ * The line grammar mirrors watchers/istio/prometheus.ts (its full walk) byte for byte; the
+ * tests run both over the fixture corpus and random pages and compare.
+ */
+#include <emmintrin.h>
+#include <math.h>
 #include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
-static napi_value init(napi_env env, napi_value exports) { return exports; }
+#define CHECK(call)                                                                                \
+  do {                                                                                             \
+    if ((call) != napi_ok) return NULL;                                                            \
+  } while (0)
+
+enum {
+  SKIP_MALFORMED = 0,
+  SKIP_TOO_LONG = 1,
+  SKIP_INVALID_VALUE = 2,
+  NUM_SKIPS = 7,
+};
+
+/* Fields of a tuple, in key order. F_URLPATH is folded into F_PATH before keying. */
+enum { F_REPORTER, F_SW, F_SNS, F_DW, F_DNS, F_DS, F_DSN, F_METHOD, F_PATH, F_URLPATH, NF };
+#define NKEYED 9
+
+typedef struct {
+  const uint8_t *p;
+  uint32_t len;
+  uint8_t present;
+} Field;
+
+typedef struct {
+  uint64_t hash;
+  uint64_t keyoff; /* into the key arena */
+  uint32_t keylen;
+  uint32_t gen;
+  int64_t code; /* <0: -(2+skip reason); >=0: edge index * 4 + flags; -1: free slot */
+} Tuple;
+
+typedef struct {
+  double last;
+  double cur;
+  uint32_t gen;
+  uint8_t live;
+  uint8_t has_last;
+} Edge;
+
+typedef struct {
+  /* reader */
+  uint8_t *carry;
+  size_t carry_len, carry_cap;
+  int skipping;
+  size_t max_line;
+  unsigned metrics_mask;
+  /* scratch for one line */
+  uint8_t *scratch;
+  size_t scratch_cap;
+  uint8_t *key;
+  size_t key_cap;
+  /* page counters */
+  double parsed, without_path, paths_dropped;
+  double skipped[NUM_SKIPS];
+  /* tuple cache */
+  Tuple *tuples;
+  size_t tcap, tcount;
+  uint8_t *arena;
+  size_t arena_len, arena_cap;
+  /* edges */
+  Edge *edges;
+  size_t ecap;
+  uint32_t *order;
+  size_t olen, ocap;
+  uint32_t gen;
+  /* JS callbacks for the current push */
+  napi_env env;
+  napi_value resolve, number;
+  int failed; /* a JS callback threw: stop and rethrow */
+} Source;
+
+static const char *const METRICS[2] = {"istio_requests_total", "istio_tcp_connections_opened_total"};
+static const size_t METRIC_LEN[2] = {20, 34};
+
+/* ---------- small helpers ---------- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return 1;
+  size_t n = *cap ? *cap : 64;
+  while (n < need) n *= 2;
+  void *q = realloc(*p, n * elem);
+  if (!q) return 0;
+  *p = q;
+  *cap = n;
+  return 1;
+}
+
+static inline int blank(uint8_t c) { return c == ' ' || c == '\t' || c == '\r'; }
+static inline int namechar(uint8_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':';
+}
+
+static inline uint64_t rd64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+  uint64_t h = 0x243F6A8885A308D3ULL ^ (n * 0x9E3779B97F4A7C15ULL);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    h ^= rd64(p + i) * 0x87C37B91114253D5ULL;
+    h = ((h << 31) | (h >> 33)) * 0x4CF5AD432745937FULL;
+  }
+  uint64_t tail = 0;
+  for (size_t k = 0; i + k < n; k++) tail |= (uint64_t)p[i + k] << (8 * k);
+  h ^= tail * 0x87C37B91114253D5ULL;
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+/* Next '"' at or after `from` in [0, len), or len. 64-byte windows of quote bits (SSE2). */
+typedef struct {
+  const uint8_t *t;
+  size_t len, base;
+  uint64_t mask;
+  int valid;
+} QScan;
+
+static void q_load(QScan *q, size_t b) {
+  q->base = b;
+  q->valid = 1;
+  const uint8_t *p = q->t + b;
+  if (b + 64 <= q->len) {
+    const __m128i quote = _mm_set1_epi8('"');
+    uint64_t m0 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), quote));
+    uint64_t m1 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), quote));
+    uint64_t m2 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), quote));
+    uint64_t m3 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), quote));
+    q->mask = m0 | (m1 << 16) | (m2 << 32) | (m3 << 48);
+  } else {
+    uint64_t m = 0;
+    size_t n = q->len - b;
+    for (size_t j = 0; j < n; j++)
+      if (p[j] == '"') m |= 1ULL << j;
+    q->mask = m;
+  }
+}
+
+static inline size_t next_quote(QScan *q, size_t from) {
+  for (;;) {
+    if (from >= q->len) return q->len;
+    if (!q->valid || from < q->base || from >= q->base + 64) q_load(q, from);
+    uint64_t m = q->mask & (~0ULL << (from - q->base));
+    if (m) return q->base + (size_t)__builtin_ctzll(m);
+    from = q->base + 64;
+  }
+}
+
+/* ---------- tuple cache ---------- */
+
+static int tuples_init(Source *s, size_t cap) {
+  Tuple *t = malloc(cap * sizeof(Tuple));
+  if (!t) return 0;
+  for (size_t i = 0; i < cap; i++) t[i].code = -1, t[i].keylen = 0;
+  free(s->tuples);
+  s->tuples = t;
+  s->tcap = cap;
+  s->tcount = 0;
+  return 1;
+}
+
+/* Slot of the key, or of the empty slot where it belongs. */
+static size_t tuple_find(const Source *s, uint64_t h, const uint8_t *key, size_t klen) {
+  size_t mask = s->tcap - 1;
+  size_t i = (size_t)h & mask;
+  for (;;) {
+    const Tuple *t = &s->tuples[i];
+    if (t->code == -1) return i;
+    if (t->hash == h && t->keylen == klen && memcmp(s->arena + t->keyoff, key, klen) == 0) return i;
+    i = (i + 1) & mask;
+  }
+}
+
+/* Rebuilds the table keeping only tuples of generation `gen` (or none when keep_all < 0). */
+static int tuples_rebuild(Source *s, uint32_t gen, int drop_all) {
+  size_t live = 0;
+  if (!drop_all)
+    for (size_t i = 0; i < s->tcap; i++)
+      if (s->tuples[i].code != -1 && s->tuples[i].gen == gen) live++;
+  size_t cap = 1024;
+  while (cap < live * 2 + 2) cap *= 2;
+  Tuple *old = s->tuples;
+  size_t ocap = s->tcap;
+  uint8_t *oarena = s->arena;
+  s->tuples = NULL;
+  s->arena = NULL;
+  s->arena_len = s->arena_cap = 0;
+  if (!tuples_init(s, cap)) {
+    s->tuples = old;
+    s->tcap = ocap;
+    s->arena = oarena;
+    return 0;
+  }
+  size_t bytes = 0;
+  if (!drop_all)
+    for (size_t i = 0; i < ocap; i++)
+      if (old[i].code != -1 && old[i].gen == gen) bytes += old[i].keylen;
+  if (bytes > 0 && !grow((void **)&s->arena, &s->arena_cap, bytes, 1)) {
+    free(s->tuples);
+    s->tuples = old;
+    s->tcap = ocap;
+    s->arena = oarena;
+    return 0;
+  }
+  if (!drop_all)
+    for (size_t i = 0; i < ocap; i++) {
+      Tuple *t = &old[i];
+      if (t->code == -1 || t->gen != gen) continue;
+      size_t at = tuple_find(s, t->hash, oarena + t->keyoff, t->keylen);
+      Tuple *n = &s->tuples[at];
+      *n = *t;
+      n->keyoff = s->arena_len;
+      memcpy(s->arena + s->arena_len, oarena + t->keyoff, t->keylen);
+      s->arena_len += t->keylen;
+      s->tcount++;
+    }
+  free(old);
+  free(oarena);
+  return 1;
+}
+
+/* ---------- edges ---------- */
+
+static int edge_add(Source *s, uint32_t idx, double value) {
+  if (idx >= s->ecap) {
+    size_t old = s->ecap;
+    if (!grow((void **)&s->edges, &s->ecap, (size_t)idx + 1, sizeof(Edge))) return 0;
+    memset(s->edges + old, 0, (s->ecap - old) * sizeof(Edge));
+  }
+  Edge *e = &s->edges[idx];
+  if (!e->live) {
+    if (!grow((void **)&s->order, &s->ocap, s->olen + 1, sizeof(uint32_t))) return 0;
+    s->order[s->olen++] = idx;
+    e->live = 1;
+    e->has_last = 0;
+    e->last = 0;
+    e->cur = value;
+    e->gen = s->gen;
+    return 1;
+  }
+  if (e->gen == s->gen)
+    e->cur += value;
+  else {
+    e->gen = s->gen;
+    e->cur = value;
+  }
+  return 1;
+}
+
+/* ---------- one line ---------- */
+
+static napi_value field_value(napi_env env, const Field *f) {
+  napi_value v;
+  if (!f->present) {
+    napi_get_undefined(env, &v);
+    return v;
+  }
+  if (napi_create_string_utf8(env, (const char *)f->p, f->len, &v) != napi_ok) napi_get_undefined(env, &v);
+  return v;
+}
+
+/* Asks the TS projection what this tuple is; returns the code or -1 after a JS exception. */
+static int64_t resolve_tuple(Source *s, int metric, const Field *fs, int has_path) {
+  napi_env env = s->env;
+  napi_value argv[11], global, result;
+  napi_create_string_latin1(env, METRICS[metric], METRIC_LEN[metric], &argv[0]);
+  for (int f = 0; f < NKEYED; f++) argv[1 + f] = field_value(env, &fs[f]);
+  napi_get_boolean(env, has_path, &argv[10]);
+  napi_get_global(env, &global);
+  if (napi_call_function(env, global, s->resolve, 11, argv, &result) != napi_ok) return -1;
+  double d = 0;
+  if (napi_get_value_double(env, result, &d) == napi_ok && d == floor(d)) {
+    if (d <= -2 && d >= -(2 + NUM_SKIPS - 1)) return (int64_t)d;
+    if (d >= 0 && d < 9007199254740992.0) return (int64_t)d;
+  }
+  napi_throw_error(env, "ISTIO_NATIVE_RESOLVE", "resolve callback returned an invalid code");
+  return -1;
+}
+
+/* JS Number(token) for the tokens the fast path does not take (fractions, exponents, signs, hex…). */
+static int js_number(Source *s, const uint8_t *p, size_t n, double *out) {
+  napi_value str, global, result;
+  napi_env env = s->env;
+  if (napi_create_string_latin1(env, (const char *)p, n, &str) != napi_ok) return 0;
+  napi_get_global(env, &global);
+  if (napi_call_function(env, global, s->number, 1, &str, &result) != napi_ok) return 0;
+  if (napi_get_value_double(env, result, out) != napi_ok) return 0;
+  return 1;
+}
+
+static void unescape_into(const uint8_t *p, size_t n, uint8_t *out, uint32_t *outlen) {
+  size_t o = 0;
+  for (size_t k = 0; k < n; k++) {
+    uint8_t c = p[k];
+    if (c == '\\' && k + 1 < n && p[k + 1] != '\n' && p[k + 1] != '\r') {
+      uint8_t d = p[k + 1];
+      if (d == 'n')
+        out[o++] = '\n';
+      else if (d == '\\' || d == '"')
+        out[o++] = d;
+      else {
+        out[o++] = c;
+        out[o++] = d;
+      }
+      k++;
+    } else
+      out[o++] = c;
+  }
+  *outlen = (uint32_t)o;
+}
+
+static inline int field_of(const uint8_t *n, size_t len) {
+  switch (len) {
+    case 8: return memcmp(n, "reporter", 8) == 0 ? F_REPORTER : -1;
+    case 15: return memcmp(n, "source_workload", 15) == 0 ? F_SW : -1;
+    case 25: return memcmp(n, "source_workload_namespace", 25) == 0 ? F_SNS : -1;
+    case 20: return memcmp(n, "destination_workload", 20) == 0 ? F_DW : -1;
+    case 30: return memcmp(n, "destination_workload_namespace", 30) == 0 ? F_DNS : -1;
+    case 19: return memcmp(n, "destination_service", 19) == 0 ? F_DS : -1;
+    case 24: return memcmp(n, "destination_service_name", 24) == 0 ? F_DSN : -1;
+    case 14: return memcmp(n, "request_method", 14) == 0 ? F_METHOD : -1;
+    case 12: return memcmp(n, "request_path", 12) == 0 ? F_PATH : -1;
+    case 16: return memcmp(n, "request_url_path", 16) == 0 ? F_URLPATH : -1;
+    default: return -1;
+  }
+}
+
+/* Parses one line [t, t+len) (without its '\n'). Returns 0 when a JS callback threw. */
+static int parse_line(Source *s, const uint8_t *t, size_t len) {
+  if (len > s->max_line) {
+    s->skipped[SKIP_TOO_LONG]++;
+    return 1;
+  }
+  size_t i = 0;
+  while (i < len && blank(t[i])) i++;
+  if (i >= len || t[i] != 'i') return 1;
+  int metric = -1;
+  for (int m = 0; m < 2; m++) {
+    size_t ml = METRIC_LEN[m];
+    if (i + ml < len && memcmp(t + i, METRICS[m], ml) == 0) {
+      uint8_t c = t[i + ml];
+      if (c == '{' || blank(c)) {
+        metric = m;
+        i += ml;
+        break;
+      }
+    }
+  }
+  if (metric < 0) return 1;
+  Field fs[NF];
+  for (int f = 0; f < NF; f++) fs[f].present = 0;
+  if (!grow((void **)&s->scratch, &s->scratch_cap, len + 1, 1)) return 1;
+  size_t sc = 0; /* used scratch */
+  QScan q = {t, len, 0, 0, 0};
+  size_t next_bs = 0;
+  int bs_known = 0;
+  while (i < len && blank(t[i])) i++;
+  if (i < len && t[i] == '{') {
+    i++;
+    for (;;) {
+      while (i < len && blank(t[i])) i++;
+      if (i >= len) goto malformed;
+      if (t[i] == '}') {
+        i++;
+        break;
+      }
+      size_t ns = i;
+      if (!namechar(t[ns])) goto malformed;
+      size_t oq = next_quote(&q, i);
+      if (oq >= len) goto malformed;
+      size_t eq = oq - 1;
+      while (eq > ns && blank(t[eq])) eq--;
+      if (t[eq] != '=') goto malformed;
+      size_t ne = eq;
+      while (ne > ns && blank(t[ne - 1])) ne--;
+      size_t vs = oq + 1;
+      size_t ve = next_quote(&q, vs);
+      if (ve >= len) goto malformed;
+      int escaped = 0;
+      if (!bs_known || (next_bs < vs)) {
+        const uint8_t *b = vs < len ? memchr(t + vs, '\\', len - vs) : NULL;
+        next_bs = b ? (size_t)(b - t) : len;
+        bs_known = 1;
+      }
+      if (next_bs < ve) {
+        escaped = 1;
+        size_t k = vs;
+        for (;;) {
+          if (k >= len) goto malformed;
+          uint8_t c = t[k];
+          if (c == '\\')
+            k += 2;
+          else if (c == '"')
+            break;
+          else
+            k++;
+        }
+        ve = k;
+      }
+      int f = field_of(t + ns, ne - ns);
+      if (f >= 0 && !(f == F_URLPATH && fs[F_URLPATH].present)) {
+        Field *fd = &fs[f];
+        fd->present = 1;
+        if (escaped) {
+          uint32_t ol;
+          unescape_into(t + vs, ve - vs, s->scratch + sc, &ol);
+          fd->p = s->scratch + sc;
+          fd->len = ol;
+          sc += ol;
+        } else {
+          fd->p = t + vs;
+          fd->len = (uint32_t)(ve - vs);
+        }
+      }
+      i = ve + 1;
+      while (i < len && blank(t[i])) i++;
+      if (i < len && t[i] == ',')
+        i++;
+      else if (i < len && t[i] == '}') {
+        i++;
+        break;
+      } else
+        goto malformed;
+    }
+  }
+  while (i < len && blank(t[i])) i++;
+  size_t vs = i;
+  while (i < len && !blank(t[i])) i++;
+  if (i == vs) goto malformed;
+  double value;
+  {
+    size_t n = i - vs;
+    int simple = n <= 15;
+    uint64_t v = 0;
+    for (size_t k = 0; simple && k < n; k++) {
+      uint8_t c = t[vs + k];
+      if (c < '0' || c > '9')
+        simple = 0;
+      else
+        v = v * 10 + (c - '0');
+    }
+    if (simple)
+      value = (double)v;
+    else if (!js_number(s, t + vs, n, &value)) {
+      s->failed = 1;
+      return 0;
+    }
+  }
+  if (!isfinite(value) || value < 0) {
+    s->skipped[SKIP_INVALID_VALUE]++;
+    return 1;
+  }
+  if (!(s->metrics_mask & (1u << metric))) return 1;
+  s->parsed++;
+  /* request_path wins (its last occurrence); otherwise the first request_url_path. */
+  int has_path = fs[F_PATH].present || fs[F_URLPATH].present;
+  if (!fs[F_PATH].present) fs[F_PATH] = fs[F_URLPATH];
+  size_t klen = 2;
+  for (int f = 0; f < NKEYED; f++) klen += 4 + (fs[f].present ? fs[f].len : 0);
+  if (!grow((void **)&s->key, &s->key_cap, klen, 1)) return 1;
+  uint8_t *k = s->key;
+  k[0] = (uint8_t)metric;
+  k[1] = (uint8_t)has_path;
+  size_t at = 2;
+  for (int f = 0; f < NKEYED; f++) {
+    uint32_t l = fs[f].present ? fs[f].len : 0xFFFFFFFFu;
+    memcpy(k + at, &l, 4);
+    at += 4;
+    if (fs[f].present) {
+      memcpy(k + at, fs[f].p, fs[f].len);
+      at += fs[f].len;
+    }
+  }
+  uint64_t h = hash_bytes(k, klen);
+  size_t slot = tuple_find(s, h, k, klen);
+  Tuple *tp = &s->tuples[slot];
+  int64_t code;
+  if (tp->code != -1) {
+    code = tp->code;
+    tp->gen = s->gen;
+  } else {
+    code = resolve_tuple(s, metric, fs, has_path);
+    if (code == -1) {
+      s->failed = 1;
+      return 0;
+    }
+    if (!grow((void **)&s->arena, &s->arena_cap, s->arena_len + klen, 1)) return 1;
+    /* The callback may not touch this source's tables, so the slot is still right. */
+    tp = &s->tuples[slot];
+    tp->hash = h;
+    tp->keyoff = s->arena_len;
+    tp->keylen = (uint32_t)klen;
+    tp->gen = s->gen;
+    tp->code = code;
+    memcpy(s->arena + s->arena_len, k, klen);
+    s->arena_len += klen;
+    s->tcount++;
+    if (s->tcount * 2 > s->tcap) {
+      /* Grow: rebuild keeping everything (mark all as current generation first is wrong; copy). */
+      Tuple *old = s->tuples;
+      size_t ocap = s->tcap;
+      s->tuples = NULL;
+      if (!tuples_init(s, ocap * 2)) {
+        s->tuples = old;
+        s->tcap = ocap;
+        return 1;
+      }
+      for (size_t j = 0; j < ocap; j++) {
+        if (old[j].code == -1) continue;
+        size_t at2 = tuple_find(s, old[j].hash, s->arena + old[j].keyoff, old[j].keylen);
+        s->tuples[at2] = old[j];
+        s->tcount++;
+      }
+      free(old);
+    }
+  }
+  if (code <= -2) {
+    s->skipped[-code - 2]++;
+    return 1;
+  }
+  if (code & 1) s->without_path++;
+  if (code & 2) s->paths_dropped++;
+  edge_add(s, (uint32_t)(code >> 2), value);
+  return 1;
+malformed:
+  s->skipped[SKIP_MALFORMED]++;
+  return 1;
+}
+
+/* ---------- streaming ---------- */
+
+static int carry_append(Source *s, const uint8_t *p, size_t n) {
+  if (!grow((void **)&s->carry, &s->carry_cap, s->carry_len + n, 1)) return 0;
+  memcpy(s->carry + s->carry_len, p, n);
+  s->carry_len += n;
+  return 1;
+}
+
+static int feed(Source *s, const uint8_t *p, size_t n) {
+  size_t start = 0;
+  if (s->skipping) {
+    const uint8_t *nl = memchr(p, '\n', n);
+    if (!nl) return 1;
+    s->skipping = 0;
+    start = (size_t)(nl - p) + 1;
+  }
+  const uint8_t *first = start < n ? memchr(p + start, '\n', n - start) : NULL;
+  if (!first) {
+    if (s->carry_len + (n - start) > s->max_line) {
+      s->skipped[SKIP_TOO_LONG]++;
+      s->carry_len = 0;
+      s->skipping = 1;
+      return 1;
+    }
+    carry_append(s, p + start, n - start);
+    return 1;
+  }
+  size_t f = (size_t)(first - p);
+  if (s->carry_len > 0) {
+    if (s->carry_len + (f - start) > s->max_line) {
+      s->skipped[SKIP_TOO_LONG]++;
+    } else {
+      carry_append(s, p + start, f - start);
+      if (!parse_line(s, s->carry, s->carry_len)) return 0;
+    }
+    s->carry_len = 0;
+    start = f + 1;
+  }
+  size_t ls = start;
+  while (ls < n) {
+    const uint8_t *nl = memchr(p + ls, '\n', n - ls);
+    if (!nl) break;
+    size_t le = (size_t)(nl - p);
+    if (!parse_line(s, p + ls, le - ls)) return 0;
+    ls = le + 1;
+  }
+  if (ls < n) {
+    if (n - ls > s->max_line) {
+      s->skipped[SKIP_TOO_LONG]++;
+      s->skipping = 1;
+    } else
+      carry_append(s, p + ls, n - ls);
+  }
+  return 1;
+}
+
+/* ---------- Node-API surface ---------- */
+
+static void source_free(Source *s) {
+  free(s->carry);
+  free(s->scratch);
+  free(s->key);
+  free(s->tuples);
+  free(s->arena);
+  free(s->edges);
+  free(s->order);
+  memset(s, 0, sizeof(*s));
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  source_free((Source *)data);
+  free(data);
+}
+
+static Source *get_source(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ISTIO_NATIVE_HANDLE", "expected an Istio native source handle");
+    return NULL;
+  }
+  Source *s = p;
+  if (s->tuples == NULL) {
+    napi_throw_error(env, "ISTIO_NATIVE_HANDLE", "this Istio native source was destroyed");
+    return NULL;
+  }
+  return s;
+}
+
+static napi_value js_create(napi_env env, napi_callback_info info) {
+  Source *s = calloc(1, sizeof(Source));
+  if (!s || !tuples_init(s, 1024)) {
+    free(s);
+    napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
+    return NULL;
+  }
+  s->max_line = 1 << 20;
+  s->metrics_mask = 3;
+  napi_value ext;
+  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
+  return ext;
+}
+
+/* begin(handle, metricsMask, maxLine, clearTuples) -> generation */
+static napi_value js_begin(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Source *s = get_source(env, argv[0]);
+  if (!s) return NULL;
+  uint32_t mask = 3, clear = 0;
+  double maxl = 1 << 20;
+  napi_get_value_uint32(env, argv[1], &mask);
+  napi_get_value_double(env, argv[2], &maxl);
+  napi_get_value_uint32(env, argv[3], &clear);
+  s->metrics_mask = mask;
+  s->max_line = maxl >= 0 ? (size_t)maxl : 0;
+  s->carry_len = 0;
+  s->skipping = 0;
+  s->parsed = s->without_path = s->paths_dropped = 0;
+  for (int k = 0; k < NUM_SKIPS; k++) s->skipped[k] = 0;
+  if (clear) tuples_rebuild(s, 0, 1);
+  s->gen++;
+  napi_value r;
+  CHECK(napi_create_uint32(env, s->gen, &r));
+  return r;
+}
+
+static napi_value run_feed(napi_env env, napi_callback_info info, int at_end) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Source *s = get_source(env, argv[0]);
+  if (!s) return NULL;
+  s->env = env;
+  s->resolve = argv[at_end ? 1 : 2];
+  s->number = argv[at_end ? 2 : 3];
+  s->failed = 0;
+  if (!at_end) {
+    void *data = NULL;
+    size_t n = 0;
+    CHECK(napi_get_buffer_info(env, argv[1], &data, &n));
+    feed(s, data, n);
+  } else {
+    if (s->carry_len > 0 && !s->skipping) {
+      size_t n = s->carry_len;
+      s->carry_len = 0;
+      parse_line(s, s->carry, n);
+    }
+    s->carry_len = 0;
+    s->skipping = 0;
+  }
+  s->env = NULL;
+  return NULL; /* a pending exception from a callback propagates */
+}
+
+/* push(handle, buffer, resolve, number) */
+static napi_value js_push(napi_env env, napi_callback_info info) { return run_feed(env, info, 0); }
+/* end(handle, resolve, number) */
+static napi_value js_end(napi_env env, napi_callback_info info) { return run_feed(env, info, 1); }
+
+/* stats(handle, out: Float64Array(10)): parsed, 7 skip counts, withoutPathLabel, pathsDropped */
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Source *s = get_source(env, argv[0]);
+  if (!s) return NULL;
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL));
+  if (type != napi_float64_array || len < 10) {
+    napi_throw_type_error(env, "ISTIO_NATIVE_ARG", "stats needs a Float64Array of 10");
+    return NULL;
+  }
+  double *o = data;
+  o[0] = s->parsed;
+  for (int k = 0; k < NUM_SKIPS; k++) o[1 + k] = s->skipped[k];
+  o[8] = s->without_path;
+  o[9] = s->paths_dropped;
+  return NULL;
+}
+
+/* edgeAdd(handle, index, value): the Envoy JSON path adds its edges through this. */
+static napi_value js_edge_add(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Source *s = get_source(env, argv[0]);
+  if (!s) return NULL;
+  uint32_t idx;
+  double v;
+  CHECK(napi_get_value_uint32(env, argv[1], &idx));
+  CHECK(napi_get_value_double(env, argv[2], &v));
+  if (!edge_add(s, idx, v)) napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
+  return NULL;
+}
+
+static napi_value typed(napi_env env, napi_typedarray_type type, size_t elem, const void *src, size_t n) {
+  void *data;
+  napi_value ab, ta;
+  if (napi_create_arraybuffer(env, n * elem, &data, &ab) != napi_ok) return NULL;
+  if (n) memcpy(data, src, n * elem);
+  if (napi_create_typedarray(env, type, n, ab, 0, &ta) != napi_ok) return NULL;
+  return ta;
+}
+
+/* commit(handle, gen) -> [firstSeen, resets, Uint32Array changed, Float64Array counts, Uint32Array freed] */
+static napi_value js_commit(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Source *s = get_source(env, argv[0]);
+  if (!s) return NULL;
+  uint32_t gen;
+  CHECK(napi_get_value_uint32(env, argv[1], &gen));
+  uint32_t *changed = malloc((s->olen + 1) * sizeof(uint32_t));
+  double *counts = malloc((s->olen + 1) * sizeof(double));
+  uint32_t *freed = malloc((s->olen + 1) * sizeof(uint32_t));
+  if (!changed || !counts || !freed) {
+    free(changed), free(counts), free(freed);
+    napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
+    return NULL;
+  }
+  size_t nc = 0, nf = 0, w = 0;
+  double first_seen = 0, resets = 0;
+  for (size_t r = 0; r < s->olen; r++) {
+    uint32_t idx = s->order[r];
+    Edge *e = &s->edges[idx];
+    if (e->gen != gen) {
+      e->live = 0;
+      freed[nf++] = idx;
+      continue;
+    }
+    double delta;
+    if (!e->has_last) {
+      first_seen++;
+      delta = e->cur;
+    } else if (e->cur < e->last) {
+      resets++;
+      delta = e->cur;
+    } else
+      delta = e->cur - e->last;
+    e->last = e->cur;
+    e->has_last = 1;
+    /* Math.round: nearest integer, halves towards +Infinity. */
+    double c = floor(delta);
+    if (delta - c >= 0.5) c += 1;
+    if (c >= 1) {
+      changed[nc] = idx;
+      counts[nc++] = c;
+    }
+    s->order[w++] = idx;
+  }
+  s->olen = w;
+  /* Tuples not seen on this page are forgotten (their edges may be gone). */
+  int stale = 0;
+  for (size_t i = 0; i < s->tcap && !stale; i++)
+    if (s->tuples[i].code != -1 && s->tuples[i].gen != gen) stale = 1;
+  if (stale) tuples_rebuild(s, gen, 0);
+  napi_value out, v;
+  napi_status st = napi_create_array_with_length(env, 5, &out);
+  if (st == napi_ok) {
+    napi_create_double(env, first_seen, &v);
+    napi_set_element(env, out, 0, v);
+    napi_create_double(env, resets, &v);
+    napi_set_element(env, out, 1, v);
+    napi_set_element(env, out, 2, typed(env, napi_uint32_array, 4, changed, nc));
+    napi_set_element(env, out, 3, typed(env, napi_float64_array, 8, counts, nc));
+    napi_set_element(env, out, 4, typed(env, napi_uint32_array, 4, freed, nf));
+  }
+  free(changed);
+  free(counts);
+  free(freed);
+  return st == napi_ok ? out : NULL;
+}
+
+/* destroy(handle): frees the state now (the finalizer would, later). */
+static napi_value js_destroy(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p) source_free(p);
+  return NULL;
+}
+
+/* memory(handle) -> bytes held natively by this source */
+static napi_value js_memory(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Source *s = get_source(env, argv[0]);
+  if (!s) return NULL;
+  double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->tcap * sizeof(Tuple) + s->arena_cap +
+                      s->ecap * sizeof(Edge) + s->ocap * sizeof(uint32_t));
+  napi_value r;
+  CHECK(napi_create_double(env, b, &r));
+  return r;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"begin", NULL, js_begin, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"push", NULL, js_push, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"end", NULL, js_end, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"edgeAdd", NULL, js_edge_add, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"commit", NULL, js_commit, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"memory", NULL, js_memory, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
+  return exports;
+}
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,432 @@
+/**
+ * The native Istio reader (watchers/native/src/istio.c via engine.ts) against the TypeScript one
+ * (the oracle): the whole fixture corpus, mutated fixtures and random pages, split at random chunk
+ * boundaries, over successive scrapes (deltas, resets, vanishing series, failed pages).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import test from 'ava';
+import fc from 'fast-check';
+import {
+  type BeginOptions,
+  createNativeEngine,
+  createTypescriptEngine,
+  type IstioEngine,
+  loadIstioAddon,
+} from '../../../watchers/istio/engine.ts';
+import type { IstioMetric } from '../../../watchers/istio/series.ts';
+
+const loaded = loadIstioAddon();
+const addon = loaded.addon;
+const FIXTURES = new URL('../../fixtures/istio/', import.meta.url);
+const corpus = readdirSync(FIXTURES)
+  .sort()
+  .map((name) => ({ name, bytes: readFileSync(new URL(name, FIXTURES)) }));
+
+/** One scrape: the page's chunks, and whether it is read whole (else it is abandoned, never committed). */
+interface Scrape {
+  chunks: Buffer[];
+  failed?: boolean;
+  source?: string;
+}
+
+function run(engine: IstioEngine, scrapes: readonly Scrape[], opts: BeginOptions): unknown[] {
+  const out: unknown[] = [];
+  for (const s of scrapes) {
+    const r = engine.begin(s.source ?? 'proxy', opts);
+    for (const c of s.chunks) r.push(c);
+    if (s.failed) {
+      out.push('failed');
+      continue;
+    }
+    const ok = r.end();
+    const page = r.result();
+    const covered = new Set<string>();
+    const d = r.commit(covered);
+    out.push({ ok, page, covered: [...covered].sort(), ...d });
+  }
+  return out;
+}
+
+function split(page: Buffer, cuts: readonly number[]): Buffer[] {
+  const at = [...new Set(cuts.map((c) => c % (page.length + 1)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let prev = 0;
+  for (const c of at) {
+    chunks.push(page.subarray(prev, c));
+    prev = c;
+  }
+  chunks.push(page.subarray(prev));
+  return chunks;
+}
+
+const OPTIONS: BeginOptions[] = [
+  { templatePaths: false },
+  { templatePaths: true },
+  { templatePaths: false, namespaces: new Set(['shop']) },
+  { templatePaths: false, metrics: new Set<IstioMetric>(['istio_requests_total']) },
+  { templatePaths: false, metrics: new Set<IstioMetric>(['istio_tcp_connections_opened_total']) },
+  { templatePaths: false, maxLineLength: 120 },
+];
+
+function same(t: import('ava').ExecutionContext, scrapes: readonly Scrape[], opts: BeginOptions, what: string): void {
+  if (!addon) return;
+  const want = run(createTypescriptEngine(), scrapes, opts);
+  const got = run(createNativeEngine(addon), scrapes, opts);
+  t.deepEqual(got, want, what);
+}
+
+test('the native addon is built (set CALLMAP_ALLOW_NO_NATIVE=1 to accept the TypeScript-only build)', (t) => {
+  if (addon) t.pass();
+  else if (process.env['CALLMAP_ALLOW_NO_NATIVE'] === '1') t.log(`native parser not built: ${loaded.reason}`);
+  else t.fail(`@callmap/watchers-native callmap_istio is not loadable: ${loaded.reason}`);
+});
+
+/** The page with every counter value multiplied (and, for f < 1, reset-like drops). */
+const scaled = (page: Buffer, f: number): Buffer =>
+  Buffer.from(
+    page
+      .toString('latin1')
+      .replace(/(\} ?[ \t]*)(\d+)/g, (_m, pre: string, v: string) => `${pre}${Math.floor(Number(v) * f)}`),
+    'latin1',
+  );
+
+test('fixture corpus: same page counts, deltas, order and covered servers; every option; chunk sizes', (t) => {
+  if (!addon) return t.pass();
+  for (const { name, bytes } of corpus) {
+    for (const opts of OPTIONS) {
+      for (const size of [1, 3, 7, 64, 4096, bytes.length + 1]) {
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+        const scrapes: Scrape[] = [
+          { chunks },
+          { chunks },
+          { chunks: [scaled(bytes, 3)] },
+          { chunks: [scaled(bytes, 0.5)] }, // counter reset
+          { chunks: [scaled(bytes, 9)], failed: true },
+          { chunks: [] }, // everything vanished
+          { chunks },
+        ];
+        same(
+          t,
+          scrapes,
+          opts,
+          `${name} ${JSON.stringify({ ...opts, namespaces: [...(opts.namespaces ?? [])], metrics: [...(opts.metrics ?? [])] })} chunk ${size}`,
+        );
+      }
+    }
+  }
+});
+
+test('all fixtures concatenated, several proxies, sources dropped and re-added', (t) => {
+  if (!addon) return t.pass();
+  const prom = Buffer.concat(corpus.filter((c) => c.name.endsWith('.prom')).map((c) => c.bytes));
+  const scrapes: Scrape[] = [
+    { chunks: [prom], source: 'a' },
+    { chunks: [scaled(prom, 2)], source: 'b' },
+    { chunks: split(scaled(prom, 2), [5, 500, 900]), source: 'a' },
+    { chunks: [prom], source: 'b' },
+  ];
+  for (const opts of OPTIONS) same(t, scrapes, opts, 'concatenated');
+  const ts = createTypescriptEngine();
+  const native = createNativeEngine(addon);
+  for (const e of [ts, native]) run(e, scrapes, { templatePaths: false });
+  t.is(native.retain(new Set(['a'])), ts.retain(new Set(['a'])));
+  t.is(native.sources, 1);
+  t.deepEqual(run(native, scrapes, { templatePaths: false }), run(ts, scrapes, { templatePaths: false }));
+});
+
+// ---- random pages ----
+
+const WANTED = [
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_service',
+  'destination_service_name',
+  'request_method',
+  'request_path',
+  'request_url_path',
+];
+const DECOYS = ['source_app', 'response_code', 'x_request_path', 'reporterx', 'destination_workload_', 'a'];
+
+const valueArb = fc.oneof(
+  fc.constantFrom(
+    'source',
+    'destination',
+    'waypoint',
+    'sidecar',
+    'unknown',
+    '',
+    'PassthroughCluster',
+    'BlackHoleCluster',
+    'InboundPassthroughClusterIpv4',
+    'ns-a',
+    'ns-b',
+    'shop',
+    'get',
+    'GET',
+    'post',
+    'ß',
+    'ı',
+    '/a',
+    '/a?b=1',
+    '/a#f',
+    '/orders/123/items',
+    '/u/0f8fad5b-d9cb-469f-a165-70867728950e',
+    'http://host/x?y',
+    'https://h',
+    'relative',
+    '*',
+    '-',
+    'café',
+    'a\\"b',
+    'back\\\\slash',
+    'new\\nline',
+    'odd\\q',
+    'x,request_path="/evil"',
+    '}',
+    '/x.y',
+  ),
+  fc.string({ maxLength: 6 }).map((s) => s.replace(/[\\"\n]/g, '')),
+  fc.uint8Array({ maxLength: 5 }).map((b) =>
+    Buffer.from(b)
+      .toString('latin1')
+      .replace(/[\\"\n]/g, ''),
+  ),
+);
+
+const numberArb = fc.oneof(
+  fc.nat(1000).map(String),
+  fc.constantFrom(
+    '0',
+    '007',
+    '1e3',
+    '1.5',
+    '2.5e1',
+    '0x10',
+    '-1',
+    '-0',
+    '+5',
+    'NaN',
+    '+Inf',
+    'Infinity',
+    '1e400',
+    '.5',
+    '5.',
+    '12345678901234567',
+    '1_0',
+    'abc',
+    '\x0b7',
+    '\xa09',
+  ),
+);
+
+const coreArb = fc.option(
+  fc.record({
+    reporter: fc.constantFrom('source', 'destination', 'waypoint'),
+    sw: fc.constantFrom('a', 'b', 'café'),
+    sns: fc.constantFrom('ns-a', 'ns-b', 'shop'),
+    dw: fc.constantFrom('a', 'c'),
+    dns: fc.constantFrom('ns-a', 'shop'),
+    path: fc.constantFrom('/x', '/x?q=1', '/o/42', '/o/43', 'http://h/y', 'bad', '/ü'),
+  }),
+  { freq: 4 },
+);
+
+const lineArb = fc.record({
+  core: coreArb,
+  seed: fc.nat(1000),
+  metric: fc.constantFrom(
+    'istio_requests_total',
+    'istio_requests_total',
+    'istio_tcp_connections_opened_total',
+    'istio_requests_totalx',
+    'envoy_cluster_upstream_rq',
+    'istio_request_bytes_sum',
+  ),
+  labels: fc.array(fc.tuple(fc.constantFrom(...WANTED, ...WANTED, ...DECOYS), valueArb), { maxLength: 12 }),
+  blank: fc.constantFrom('', '', ' ', '\t', ' \t'),
+  trailingComma: fc.boolean(),
+  noBraces: fc.integer({ min: 0, max: 15 }),
+  value: numberArb,
+  timestamp: fc.constantFrom('', '', ' 1700000000000', '\t17'),
+  eol: fc.constantFrom('\n', '\n', '\r\n', ' \n'),
+  lead: fc.constantFrom('', '', ' ', '# '),
+});
+
+function renderLine(l: fc.RecordValue<typeof lineArb> extends infer R ? R : never): string {
+  const b = l.blank;
+  const labels = [...l.labels];
+  if (l.core) {
+    const c = l.core;
+    labels.push(['reporter', c.reporter], ['source_workload', c.sw], ['source_workload_namespace', c.sns]);
+    labels.push(['destination_workload', c.dw], ['destination_workload_namespace', c.dns], ['request_path', c.path]);
+    for (let i = labels.length - 1; i > 0; i--) {
+      const j = (l.seed * (i + 7)) % (i + 1);
+      [labels[i], labels[j]] = [labels[j] as [string, string], labels[i] as [string, string]];
+    }
+  }
+  const body = labels.map(([k, v]) => `${k}${b}=${b}"${v}"`).join(`,${b}`);
+  const braces = l.noBraces === 0 ? '' : `{${b}${body}${l.trailingComma && body ? ',' : ''}${b}}`;
+  return `${l.lead}${l.metric}${braces}${b === '' ? ' ' : b}${l.value}${l.timestamp}${l.eol}`;
+}
+
+const mutationArb = fc.array(
+  fc.tuple(fc.nat(), fc.constantFrom('"', '\\', '\n', ',', '}', '{', ' ', '=', '\r', 'é', '\x00', '')),
+  {
+    maxLength: 4,
+  },
+);
+
+function mutate(page: string, muts: ReadonlyArray<[number, string]>): string {
+  let p = page;
+  for (const [at, s] of muts) {
+    const i = p.length === 0 ? 0 : at % p.length;
+    p = s === '' ? p.slice(0, i) + p.slice(i + 1) : p.slice(0, i) + s + p.slice(i);
+  }
+  return p;
+}
+
+test('property: random and mutated pages, random chunking, successive scrapes give identical results', (t) => {
+  if (!addon) return t.pass();
+  const optsArb = fc.record({
+    templatePaths: fc.boolean(),
+    ns: fc.constantFrom(undefined, ['ns-a'], ['shop', 'ns-b']),
+    metrics: fc.constantFrom(undefined, ['istio_requests_total'], ['istio_tcp_connections_opened_total']),
+    maxLine: fc.constantFrom(undefined, undefined, undefined, 60, 400),
+  });
+  const scrapeArb = fc.record({
+    lines: fc.array(lineArb, { maxLength: 25 }),
+    muts: mutationArb,
+    cuts: fc.array(fc.nat(), { maxLength: 8 }),
+    failed: fc.nat(9).map((n) => n < 2),
+    reuse: fc.nat(3),
+    source: fc.constantFrom('a', 'a', 'b'),
+  });
+  const seen = { deltas: 0, resets: 0, malformed: 0, invalid: 0, tooLong: 0 };
+  fc.assert(
+    fc.property(optsArb, fc.array(scrapeArb, { minLength: 1, maxLength: 5 }), (o, raw) => {
+      const opts: BeginOptions = {
+        templatePaths: o.templatePaths,
+        ...(o.ns ? { namespaces: new Set(o.ns) } : {}),
+        ...(o.metrics ? { metrics: new Set(o.metrics as IstioMetric[]) } : {}),
+        ...(o.maxLine ? { maxLineLength: o.maxLine } : {}),
+      };
+      const pages: string[] = [];
+      const scrapes: Scrape[] = raw.map((r, i) => {
+        // Later scrapes often repeat an earlier page with other counter values (deltas, resets).
+        const base =
+          r.reuse > 0 && pages.length > 0
+            ? (pages[(i + r.reuse) % pages.length] as string)
+            : r.lines.map(renderLine).join('');
+        const text =
+          r.reuse === 2
+            ? base.replace(/\} (\d+)/g, (_m, v: string) => `} ${Number(v) + r.cuts.length}`)
+            : r.reuse === 3
+              ? base.replace(/\} (\d+)/g, (_m, v: string) => `} ${Math.floor(Number(v) / 2)}`)
+              : mutate(base, r.muts);
+        pages.push(text);
+        return { chunks: split(Buffer.from(text, 'latin1'), r.cuts), failed: r.failed, source: r.source };
+      });
+      const want = run(createTypescriptEngine(), scrapes, opts);
+      const got = run(createNativeEngine(addon), scrapes, opts);
+      t.deepEqual(got, want);
+      for (const r of want) {
+        if (typeof r !== 'object' || r === null) continue;
+        const x = r as { deltas: unknown[]; resets: number; page: { skipped: Record<string, number> } };
+        seen.deltas += x.deltas.length;
+        seen.resets += x.resets;
+        seen.malformed += x.page.skipped['malformed-line'] ?? 0;
+        seen.invalid += x.page.skipped['invalid-value'] ?? 0;
+        seen.tooLong += x.page.skipped['line-too-long'] ?? 0;
+      }
+      return true;
+    }),
+    { numRuns: 400 },
+  );
+  // The generator must reach every outcome, or the comparison proves little.
+  t.log(seen);
+  for (const [k, v] of Object.entries(seen)) t.true(v > 0, `no ${k} generated`);
+});
+
+test('property: arbitrary bytes (invalid UTF-8, controls) in label values decode like Buffer#toString', (t) => {
+  if (!addon) return t.pass();
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 12 }),
+      fc.uint8Array({ maxLength: 12 }),
+      fc.array(fc.nat(), { maxLength: 4 }),
+      (a, b, cuts) => {
+        const clean = (u: Uint8Array): Buffer => Buffer.from(u.filter((x) => x !== 0x22 && x !== 0x5c && x !== 0x0a));
+        const page = Buffer.concat([
+          Buffer.from('istio_requests_total{reporter="source",source_workload="'),
+          clean(a),
+          Buffer.from(
+            '",source_workload_namespace="n",destination_workload="w",destination_workload_namespace="n",request_path="/',
+          ),
+          clean(b),
+          Buffer.from('"} 3\n'),
+        ]);
+        const scrapes: Scrape[] = [{ chunks: split(page, cuts) }, { chunks: [page] }];
+        const opts = { templatePaths: false };
+        t.deepEqual(run(createNativeEngine(addon), scrapes, opts), run(createTypescriptEngine(), scrapes, opts));
+        return true;
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('hand-picked edge cases: duplicate labels, path label precedence, odd escapes and numbers, float sums', (t) => {
+  if (!addon) return t.pass();
+  const w =
+    'source_workload="a",source_workload_namespace="n",destination_workload="b",destination_workload_namespace="n"';
+  const lines = [
+    `istio_requests_total{reporter="source",${w},request_url_path="/u1",request_url_path="/u2"} 1`,
+    `istio_requests_total{reporter="source",${w},request_url_path="/u3",request_path="/p3"} 1`,
+    `istio_requests_total{reporter="source",${w},request_path="/p4",request_url_path="/u4",request_path="/p5"} 1`,
+    `istio_requests_total{reporter="source",${w},source_workload="a2",request_path="/dup"} 2`,
+    `istio_requests_total{reporter="destination",${w},request_path="/e\\q\\\\\\"\\n\r"} 3`,
+    `istio_requests_total{reporter="destination",${w},request_method="ß",request_path="/m"} 4`,
+    `istio_requests_total{reporter="destination",${w},request_method="ı",request_path="/m"} 4`,
+    `istio_requests_total{reporter="destination",${w},request_path="/f"} 0.1`,
+    `istio_requests_total{reporter="destination",${w},request_path="/f",response_code="500"} 0.2`,
+    `istio_requests_total{reporter="destination",${w},request_path="/f",response_code="503"} 0.2000000001`,
+    `istio_requests_total{reporter="destination",${w},request_path="/big"} 123456789012345678`,
+    `istio_requests_total{reporter="destination",${w},request_path="/hex"} 0x1F`,
+    `istio_requests_total{reporter="destination",${w},request_path="/half"} 2.5`,
+    `istio_requests_total{reporter="destination",${w},request_path="/inf"} 1e308`,
+    `istio_requests_total{reporter="destination",${w},request_path="/inf",response_code="1"} 1e308`,
+    `istio_requests_total \t 5 17`,
+    `istio_requests_total{} 5`,
+    `istio_requests_total{,} 5`,
+    `istio_requests_total{a b="x"} 5`,
+    `istio_requests_total{a = "x" , } 5`,
+    `istio_requests_total{a="x"}`,
+    `istio_requests_total{a="x\\"} 5`,
+    `\tistio_tcp_connections_opened_total{reporter="destination",${w}} 9`,
+    `istio_tcp_connections_opened_total{reporter="waypoint",${w}} 9`,
+  ];
+  const page = Buffer.from(`${lines.join('\n')}\n`, 'latin1');
+  const later = Buffer.from(
+    `${lines.map((l) => l.replace(/ (\d+)$/, (_m, v: string) => ` ${Number(v) * 2}`)).join('\r\n')}`,
+    'latin1',
+  );
+  for (const opts of OPTIONS) {
+    for (const size of [1, 5, 1 << 16]) {
+      const chunks = (p: Buffer): Buffer[] =>
+        split(
+          p,
+          Array.from({ length: Math.ceil(p.length / size) }, (_x, i) => i * size),
+        );
+      same(
+        t,
+        [{ chunks: chunks(page) }, { chunks: chunks(later) }, { chunks: chunks(page) }],
+        opts,
+        `edge cases, chunk ${size}`,
+      );
+    }
+  }
+});
