@@ -244,6 +244,22 @@ test('sniffer in the node namespace sees pod DNS, new connections and pre-existi
   // no loopback sockets reported
   t.false(obs.some((o) => o.kind === 'tcp' && (o.clientIp.startsWith('127.') || o.serverIp.startsWith('127.'))));
 
+  // libpcap's own counters for the `any` device are on /metrics (served inside the node namespace)
+  const metricsUrl = /metrics on (\S+\/metrics)/.exec(sniffer.err)?.[1];
+  t.truthy(metricsUrl, sniffer.err);
+  t.regex(sniffer.err, /capturing on any \(linktype 113\) via libpcap version/);
+  const scrape = inNs(NS.node, NODE, [
+    '-e',
+    `fetch(${JSON.stringify(metricsUrl)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>{console.error(e);process.exit(1)})`,
+  ]);
+  procs.push(scrape);
+  await new Promise((r) => scrape.child.once('exit', r));
+  const received = /^callmap_sniffer_libpcap_received_total\{device="any"\} (\d+)$/m.exec(scrape.out);
+  t.truthy(received, scrape.out + scrape.err);
+  t.true(Number(received?.[1]) > 0, 'pcap_stats saw the packets');
+  t.regex(scrape.out, /^callmap_sniffer_libpcap_dropped_total\{device="any"\} \d+$/m);
+  t.regex(scrape.out, /^callmap_sniffer_libpcap_if_dropped_total\{device="any"\} \d+$/m);
+
   // graceful shutdown: SIGTERM stops capture, flushes, exits 0 with a summary
   sniffer.child.kill('SIGTERM');
   const code = await new Promise<number | null>((r) => sniffer.child.once('exit', (c) => r(c)));
