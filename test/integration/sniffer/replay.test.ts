@@ -138,7 +138,10 @@ test('bad flags, missing files and unknown devices are clear errors', async (t) 
   t.regex(wrong.stderr, /not a pcap or pcapng file/);
   const noDevice = await inProcess(['--interface', 'nope0', '--metrics-port', '0', '--metrics-host', '127.0.0.1']);
   t.is(noDevice.code, 1);
-  t.regex(noDevice.stderr, /no capture device "nope0"|callmap.s libpcap binding \(@callmap\/pcap\), which is not built/);
+  t.regex(
+    noDevice.stderr,
+    /no capture device "nope0"|callmap.s libpcap binding \(@callmap\/pcap\), which is not built/,
+  );
   const help = await inProcess(['--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /--pcap FILE/);
