@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     console.log(
       `generated ${packets} DNS responses (${(statSync(file).size / 1e6).toFixed(1)} MB) in ${((performance.now() - g0) / 1000).toFixed(1)} s`,
     );
-    // inside the repo so the compiled files resolve node_modules (cap, prom-client, undici)
+    // inside the repo so the compiled files resolve node_modules (@callmap/pcap, prom-client, undici)
     const jsDir = join(root, 'node_modules', '.cache', `callmap-bench-sniffer-${process.pid}`);
     const entry = compile(jsDir);
     const runs = 3;
