@@ -1,7 +1,9 @@
 /**
  * Istio watcher: parse + delta of a 100,000-series `istio_requests_total` page, against
  * `rg -c istio_requests_total` over the same file in the same run. The work runs in a child
- * process so its peak RSS (process.resourceUsage().maxRSS) is the parser's own.
+ * process so its peak RSS (process.resourceUsage().maxRSS) is the parser's own. Both engines are
+ * measured: the native one (what `callmap watch istio` uses when the addon is built) and the
+ * TypeScript fallback, for reference.
  *
  *   node --import=tsx bench/istio-parse.bench.ts [--series 100000]
  */
@@ -10,9 +12,13 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CounterDeltas } from '../watchers/istio/delta.ts';
-import { createPageParser } from '../watchers/istio/page.ts';
-import { createAggregator } from '../watchers/istio/series.ts';
+import {
+  createNativeEngine,
+  createTypescriptEngine,
+  type EngineKind,
+  type IstioEngine,
+  loadIstioAddon,
+} from '../watchers/istio/engine.ts';
 
 const RUNS = 5;
 
@@ -31,18 +37,22 @@ function generatePage(series: number): string {
   return out.join('');
 }
 
-function child(file: string): void {
-  const deltas = new CounterDeltas();
+function child(file: string, kind: EngineKind): void {
+  let engine: IstioEngine;
+  if (kind === 'native') {
+    const { addon } = loadIstioAddon();
+    if (!addon) throw new Error('the native addon is not built');
+    engine = createNativeEngine(addon);
+  } else engine = createTypescriptEngine();
   const times: number[] = [];
   const cpu: number[] = [];
   let edges = 0;
+  let firstDeltas = 0;
   for (let r = 0; r < RUNS; r++) {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    // The watcher's path: the page is aggregated straight into the proxy's delta state.
-    const run = deltas.begin('pod');
-    const agg = createAggregator({ templatePaths: false }, run.table);
-    const parser = createPageParser(agg);
+    // The watcher's path (watcher.ts): the page goes straight into the proxy's delta state.
+    const run = engine.begin('pod', { templatePaths: false });
     // Feed it the way undici delivers a body: 64 KiB chunks, never the whole page in memory.
     const fd = openSync(file, 'r');
     try {
@@ -50,20 +60,21 @@ function child(file: string): void {
         const chunk = Buffer.allocUnsafe(65536);
         const n = readSync(fd, chunk, 0, chunk.length, null);
         if (n === 0) break;
-        parser.push(chunk.subarray(0, n));
+        run.push(chunk.subarray(0, n));
       }
     } finally {
       closeSync(fd);
     }
-    parser.end();
+    run.end();
     const res = run.commit(new Set());
     times.push(performance.now() - t0);
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
-    edges = agg.result().parsed;
+    edges = run.result().parsed;
+    if (r === 0) firstDeltas = res.deltas.length;
     if (r > 0 && res.deltas.length !== 0) throw new Error('an unchanged page must give no deltas');
   }
-  process.stdout.write(JSON.stringify({ times, cpu, edges, maxRssKb: process.resourceUsage().maxRSS }));
+  process.stdout.write(JSON.stringify({ times, cpu, edges, firstDeltas, maxRssKb: process.resourceUsage().maxRSS }));
 }
 
 function median(xs: number[]): number {
@@ -98,26 +109,41 @@ function main(): void {
       if (u !== undefined && sys !== undefined && Number.isFinite(u + sys)) rgCpu.push((u + sys) * 1000);
     }
     const self = fileURLToPath(import.meta.url);
-    const c = spawnSync(process.execPath, ['--import=tsx', self, '--child', file], { encoding: 'utf8' });
-    if (c.status !== 0) throw new Error(`child failed: ${c.stderr}`);
-    const res = JSON.parse(c.stdout) as { times: number[]; cpu: number[]; edges: number; maxRssKb: number };
-    const ours = median(res.times);
     const ref = median(rgTimes);
-    const oursCpu = median(res.cpu);
     const refCpu = rgCpu.length > 0 ? Math.max(1, median(rgCpu)) : Number.NaN;
-    console.log(
-      [
-        `istio-parse: ${series} series, ${(size / 1e6).toFixed(1)} MB page, rg matched ${rgCount} lines, ${res.edges} series read`,
-        `  read+parse+delta wall median ${ours.toFixed(1)} ms (runs ${res.times.map((x) => x.toFixed(0)).join(', ')}), CPU median ${oursCpu.toFixed(1)} ms`,
-        `  rg -c            wall median ${ref.toFixed(1)} ms (runs ${rgTimes.map((x) => x.toFixed(0)).join(', ')}), CPU median ${refCpu.toFixed(1)} ms`,
-        `  ratio wall ${(ours / ref).toFixed(2)}x, CPU ${(oursCpu / refCpu).toFixed(2)}x (target <= 3x)   peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB`,
-      ].join('\n'),
-    );
+    const lines = [
+      `istio-parse: ${series} series, ${(size / 1e6).toFixed(1)} MB page, rg matched ${rgCount} lines`,
+      `  rg -c                 wall median ${ref.toFixed(1)} ms (runs ${rgTimes.map((x) => x.toFixed(0)).join(', ')}), CPU median ${refCpu.toFixed(1)} ms`,
+    ];
+    const kinds: EngineKind[] = loadIstioAddon().addon ? ['native', 'typescript'] : ['typescript'];
+    if (kinds.length === 1) lines.push('  (native addon not built: only the TypeScript fallback is measured)');
+    for (const kind of kinds) {
+      const c = spawnSync(process.execPath, ['--import=tsx', self, '--child', file, kind], { encoding: 'utf8' });
+      if (c.status !== 0) throw new Error(`child failed: ${c.stderr}`);
+      const res = JSON.parse(c.stdout) as {
+        times: number[];
+        cpu: number[];
+        edges: number;
+        firstDeltas: number;
+        maxRssKb: number;
+      };
+      if (res.edges !== series || res.firstDeltas !== series) {
+        throw new Error(`${kind}: read ${res.edges} series, ${res.firstDeltas} first deltas; expected ${series}`);
+      }
+      // Median of the runs: the first run also builds the state (first sight), the others are steady scrapes.
+      const ours = median(res.times);
+      const oursCpu = median(res.cpu);
+      lines.push(
+        `  ${kind.padEnd(10)} read+parse+delta wall median ${ours.toFixed(1)} ms (runs ${res.times.map((x) => x.toFixed(0)).join(', ')}), CPU median ${oursCpu.toFixed(1)} ms (runs ${res.cpu.map((x) => x.toFixed(0)).join(', ')})`,
+        `  ${kind.padEnd(10)} ratio wall ${(ours / ref).toFixed(2)}x, CPU ${(oursCpu / refCpu).toFixed(2)}x (target <= 3x)   peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB, ${res.edges} series read`,
+      );
+    }
+    console.log(lines.join('\n'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const ci = process.argv.indexOf('--child');
-if (ci > 0) child(process.argv[ci + 1] as string);
+if (ci > 0) child(process.argv[ci + 1] as string, process.argv[ci + 2] === 'native' ? 'native' : 'typescript');
 else main();

@@ -256,7 +256,9 @@ const lineArb = fc.record({
   lead: fc.constantFrom('', '', ' ', '# '),
 });
 
-function renderLine(l: fc.RecordValue<typeof lineArb> extends infer R ? R : never): string {
+type Line = typeof lineArb extends fc.Arbitrary<infer T> ? T : never;
+
+function renderLine(l: Line): string {
   const b = l.blank;
   const labels = [...l.labels];
   if (l.core) {
@@ -311,7 +313,7 @@ test('property: random and mutated pages, random chunking, successive scrapes gi
       const opts: BeginOptions = {
         templatePaths: o.templatePaths,
         ...(o.ns ? { namespaces: new Set(o.ns) } : {}),
-        ...(o.metrics ? { metrics: new Set(o.metrics as IstioMetric[]) } : {}),
+        ...(o.metrics ? { metrics: new Set<IstioMetric>(o.metrics) } : {}),
         ...(o.maxLine ? { maxLineLength: o.maxLine } : {}),
       };
       const pages: string[] = [];

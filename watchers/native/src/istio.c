@@ -42,13 +42,19 @@ typedef struct {
   uint8_t present;
 } Field;
 
+/* A distinct label tuple. Kept densely in first-sight order (pages list their series in the same
+ * order every scrape), with the key bytes in an arena in the same order, so a steady page reads
+ * both sequentially; `next` predicts the tuple of the following line. */
 typedef struct {
   uint64_t hash;
   uint64_t keyoff; /* into the key arena */
   uint32_t keylen;
   uint32_t gen;
-  int64_t code; /* <0: -(2+skip reason); >=0: edge index * 4 + flags; -1: free slot */
+  int64_t code; /* <0: -(2+skip reason); >=0: edge index * 4 + flags */
+  uint32_t next; /* the tuple that followed this one on the last page read, or NONE */
 } Tuple;
+
+#define NONE 0xFFFFFFFFu
 
 typedef struct {
   double last;
@@ -74,8 +80,13 @@ typedef struct {
   double parsed, without_path, paths_dropped;
   double skipped[NUM_SKIPS];
   /* tuple cache */
-  Tuple *tuples;
-  size_t tcap, tcount;
+  Tuple *tuples; /* dense, first-sight order */
+  size_t tcount, tuples_cap;
+  uint32_t *table; /* open addressing: tuple index + 1, 0 = empty */
+  size_t tcap;
+  uint32_t head;     /* first tuple of the last page */
+  uint32_t last;     /* tuple of the previous line on this page */
+  size_t touched;    /* distinct tuples seen with the current generation */
   uint8_t *arena;
   size_t arena_len, arena_cap;
   /* edges */
@@ -175,75 +186,90 @@ static inline size_t next_quote(QScan *q, size_t from) {
 
 /* ---------- tuple cache ---------- */
 
-static int tuples_init(Source *s, size_t cap) {
-  Tuple *t = malloc(cap * sizeof(Tuple));
+static int table_rebuild(Source *s, size_t cap) {
+  uint32_t *t = calloc(cap, sizeof(uint32_t));
   if (!t) return 0;
-  for (size_t i = 0; i < cap; i++) t[i].code = -1, t[i].keylen = 0;
-  free(s->tuples);
-  s->tuples = t;
+  free(s->table);
+  s->table = t;
   s->tcap = cap;
-  s->tcount = 0;
+  size_t mask = cap - 1;
+  for (size_t r = 0; r < s->tcount; r++) {
+    size_t i = (size_t)s->tuples[r].hash & mask;
+    while (t[i]) i = (i + 1) & mask;
+    t[i] = (uint32_t)r + 1;
+  }
   return 1;
 }
 
-/* Slot of the key, or of the empty slot where it belongs. */
-static size_t tuple_find(const Source *s, uint64_t h, const uint8_t *key, size_t klen) {
+static uint32_t tuple_find(const Source *s, uint64_t h, const uint8_t *key, size_t klen) {
   size_t mask = s->tcap - 1;
   size_t i = (size_t)h & mask;
   for (;;) {
-    const Tuple *t = &s->tuples[i];
-    if (t->code == -1) return i;
-    if (t->hash == h && t->keylen == klen && memcmp(s->arena + t->keyoff, key, klen) == 0) return i;
+    uint32_t e = s->table[i];
+    if (!e) return NONE;
+    const Tuple *t = &s->tuples[e - 1];
+    if (t->hash == h && t->keylen == klen && memcmp(s->arena + t->keyoff, key, klen) == 0) return e - 1;
     i = (i + 1) & mask;
   }
 }
 
-/* Rebuilds the table keeping only tuples of generation `gen` (or none when keep_all < 0). */
-static int tuples_rebuild(Source *s, uint32_t gen, int drop_all) {
-  size_t live = 0;
-  if (!drop_all)
-    for (size_t i = 0; i < s->tcap; i++)
-      if (s->tuples[i].code != -1 && s->tuples[i].gen == gen) live++;
+static uint32_t tuple_insert(Source *s, uint64_t h, const uint8_t *key, size_t klen, int64_t code) {
+  if (!grow((void **)&s->arena, &s->arena_cap, s->arena_len + klen, 1)) return NONE;
+  if (!grow((void **)&s->tuples, &s->tuples_cap, s->tcount + 1, sizeof(Tuple))) return NONE;
+  if ((s->tcount + 1) * 2 > s->tcap && !table_rebuild(s, s->tcap * 2)) return NONE;
+  uint32_t r = (uint32_t)s->tcount++;
+  Tuple *t = &s->tuples[r];
+  t->hash = h;
+  t->keyoff = s->arena_len;
+  t->keylen = (uint32_t)klen;
+  t->gen = s->gen;
+  t->code = code;
+  t->next = NONE;
+  memcpy(s->arena + s->arena_len, key, klen);
+  s->arena_len += klen;
+  s->touched++;
+  size_t mask = s->tcap - 1;
+  size_t i = (size_t)h & mask;
+  while (s->table[i]) i = (i + 1) & mask;
+  s->table[i] = r + 1;
+  return r;
+}
+
+/* Keeps only the tuples of generation `gen` (none when drop_all), in order, with their links. */
+static int tuples_compact(Source *s, uint32_t gen, int drop_all) {
+  uint32_t *map = malloc((s->tcount + 1) * sizeof(uint32_t));
+  if (!map) return 0;
+  size_t bytes = 0, live = 0;
+  for (size_t r = 0; r < s->tcount; r++) {
+    int keep = !drop_all && s->tuples[r].gen == gen;
+    map[r] = keep ? (uint32_t)live++ : NONE;
+    if (keep) bytes += s->tuples[r].keylen;
+  }
+  uint8_t *arena = malloc(bytes ? bytes : 1);
+  if (!arena) {
+    free(map);
+    return 0;
+  }
+  size_t at = 0;
+  for (size_t r = 0; r < s->tcount; r++) {
+    if (map[r] == NONE) continue;
+    Tuple t = s->tuples[r];
+    memcpy(arena + at, s->arena + t.keyoff, t.keylen);
+    t.keyoff = at;
+    at += t.keylen;
+    t.next = t.next == NONE ? NONE : map[t.next];
+    s->tuples[map[r]] = t;
+  }
+  s->head = s->head == NONE || s->head >= s->tcount ? NONE : map[s->head];
+  free(map);
+  free(s->arena);
+  s->arena = arena;
+  s->arena_len = s->arena_cap = bytes ? bytes : 1;
+  s->arena_len = bytes;
+  s->tcount = live;
   size_t cap = 1024;
   while (cap < live * 2 + 2) cap *= 2;
-  Tuple *old = s->tuples;
-  size_t ocap = s->tcap;
-  uint8_t *oarena = s->arena;
-  s->tuples = NULL;
-  s->arena = NULL;
-  s->arena_len = s->arena_cap = 0;
-  if (!tuples_init(s, cap)) {
-    s->tuples = old;
-    s->tcap = ocap;
-    s->arena = oarena;
-    return 0;
-  }
-  size_t bytes = 0;
-  if (!drop_all)
-    for (size_t i = 0; i < ocap; i++)
-      if (old[i].code != -1 && old[i].gen == gen) bytes += old[i].keylen;
-  if (bytes > 0 && !grow((void **)&s->arena, &s->arena_cap, bytes, 1)) {
-    free(s->tuples);
-    s->tuples = old;
-    s->tcap = ocap;
-    s->arena = oarena;
-    return 0;
-  }
-  if (!drop_all)
-    for (size_t i = 0; i < ocap; i++) {
-      Tuple *t = &old[i];
-      if (t->code == -1 || t->gen != gen) continue;
-      size_t at = tuple_find(s, t->hash, oarena + t->keyoff, t->keylen);
-      Tuple *n = &s->tuples[at];
-      *n = *t;
-      n->keyoff = s->arena_len;
-      memcpy(s->arena + s->arena_len, oarena + t->keyoff, t->keylen);
-      s->arena_len += t->keylen;
-      s->tcount++;
-    }
-  free(old);
-  free(oarena);
-  return 1;
+  return table_rebuild(s, cap);
 }
 
 /* ---------- edges ---------- */
@@ -498,49 +524,33 @@ static int parse_line(Source *s, const uint8_t *t, size_t len) {
       at += fs[f].len;
     }
   }
-  uint64_t h = hash_bytes(k, klen);
-  size_t slot = tuple_find(s, h, k, klen);
-  Tuple *tp = &s->tuples[slot];
-  int64_t code;
-  if (tp->code != -1) {
-    code = tp->code;
-    tp->gen = s->gen;
-  } else {
-    code = resolve_tuple(s, metric, fs, has_path);
-    if (code == -1) {
+  /* The tuple that followed the previous one last time is the likely one: compare it first. */
+  uint32_t pred = s->last == NONE ? s->head : s->tuples[s->last].next;
+  uint32_t r = NONE;
+  if (pred != NONE && pred < s->tcount) {
+    const Tuple *pt = &s->tuples[pred];
+    if (pt->keylen == klen && memcmp(s->arena + pt->keyoff, k, klen) == 0) r = pred;
+  }
+  if (r == NONE) r = tuple_find(s, hash_bytes(k, klen), k, klen);
+  if (r == NONE) {
+    int64_t c = resolve_tuple(s, metric, fs, has_path);
+    if (c == -1) {
       s->failed = 1;
       return 0;
     }
-    if (!grow((void **)&s->arena, &s->arena_cap, s->arena_len + klen, 1)) return 1;
-    /* The callback may not touch this source's tables, so the slot is still right. */
-    tp = &s->tuples[slot];
-    tp->hash = h;
-    tp->keyoff = s->arena_len;
-    tp->keylen = (uint32_t)klen;
-    tp->gen = s->gen;
-    tp->code = code;
-    memcpy(s->arena + s->arena_len, k, klen);
-    s->arena_len += klen;
-    s->tcount++;
-    if (s->tcount * 2 > s->tcap) {
-      /* Grow: rebuild keeping everything (mark all as current generation first is wrong; copy). */
-      Tuple *old = s->tuples;
-      size_t ocap = s->tcap;
-      s->tuples = NULL;
-      if (!tuples_init(s, ocap * 2)) {
-        s->tuples = old;
-        s->tcap = ocap;
-        return 1;
-      }
-      for (size_t j = 0; j < ocap; j++) {
-        if (old[j].code == -1) continue;
-        size_t at2 = tuple_find(s, old[j].hash, s->arena + old[j].keyoff, old[j].keylen);
-        s->tuples[at2] = old[j];
-        s->tcount++;
-      }
-      free(old);
-    }
+    /* The callback may not touch this source's tables, so k is still this line's key. */
+    r = tuple_insert(s, hash_bytes(k, klen), k, klen, c);
+    if (r == NONE) return 1; /* out of memory: the series is lost, nothing else */
+  } else if (s->tuples[r].gen != s->gen) {
+    s->tuples[r].gen = s->gen;
+    s->touched++;
   }
+  if (s->last == NONE)
+    s->head = r;
+  else
+    s->tuples[s->last].next = r;
+  s->last = r;
+  int64_t code = s->tuples[r].code;
   if (code <= -2) {
     s->skipped[-code - 2]++;
     return 1;
@@ -618,6 +628,7 @@ static void source_free(Source *s) {
   free(s->scratch);
   free(s->key);
   free(s->tuples);
+  free(s->table);
   free(s->arena);
   free(s->edges);
   free(s->order);
@@ -636,7 +647,7 @@ static Source *get_source(napi_env env, napi_value v) {
     return NULL;
   }
   Source *s = p;
-  if (s->tuples == NULL) {
+  if (s->table == NULL) {
     napi_throw_error(env, "ISTIO_NATIVE_HANDLE", "this Istio native source was destroyed");
     return NULL;
   }
@@ -645,7 +656,8 @@ static Source *get_source(napi_env env, napi_value v) {
 
 static napi_value js_create(napi_env env, napi_callback_info info) {
   Source *s = calloc(1, sizeof(Source));
-  if (!s || !tuples_init(s, 1024)) {
+  if (s) s->head = s->last = NONE;
+  if (!s || !table_rebuild(s, 1024)) {
     free(s);
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
     return NULL;
@@ -675,8 +687,10 @@ static napi_value js_begin(napi_env env, napi_callback_info info) {
   s->skipping = 0;
   s->parsed = s->without_path = s->paths_dropped = 0;
   for (int k = 0; k < NUM_SKIPS; k++) s->skipped[k] = 0;
-  if (clear) tuples_rebuild(s, 0, 1);
+  if (clear) tuples_compact(s, 0, 1);
   s->gen++;
+  s->last = NONE;
+  s->touched = 0;
   napi_value r;
   CHECK(napi_create_uint32(env, s->gen, &r));
   return r;
@@ -811,10 +825,8 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   }
   s->olen = w;
   /* Tuples not seen on this page are forgotten (their edges may be gone). */
-  int stale = 0;
-  for (size_t i = 0; i < s->tcap && !stale; i++)
-    if (s->tuples[i].code != -1 && s->tuples[i].gen != gen) stale = 1;
-  if (stale) tuples_rebuild(s, gen, 0);
+  int stale = gen != s->gen || s->touched != s->tcount;
+  if (stale) tuples_compact(s, gen, 0);
   napi_value out, v;
   napi_status st = napi_create_array_with_length(env, 5, &out);
   if (st == napi_ok) {
@@ -849,7 +861,7 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
-  double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->tcap * sizeof(Tuple) + s->arena_cap +
+  double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
                       s->ecap * sizeof(Edge) + s->ocap * sizeof(uint32_t));
   napi_value r;
   CHECK(napi_create_double(env, b, &r));
