@@ -1,8 +1,10 @@
 /**
  * The native fast path (watchers/native/src/kafka.c, target `callmap_kafka`): a chunk scanner and
  * pre-aggregator in C. It finds the authorizer lines of whole chunks, keeps the partial last line
- * across chunks, and counts lines per message key with the newest line time; on flush the
- * processor parses each distinct key once with the TypeScript parser (docs/adr/0063).
+ * across chunks, parses each distinct message once (a port of parse.ts, checked against it by
+ * test/unit/kafka/native-parity.test.ts) and counts lines per message with the newest line time;
+ * on flush the processor turns the counts into the same observations as the TypeScript path
+ * (docs/adr/0063).
  *
  * The addon is optional: `loadKafkaNative()` returns undefined when it was not built, and the
  * sources then use LineScanner + KafkaLineProcessor.marked() (the same results, slower).
@@ -21,6 +23,10 @@ export interface KafkaNativeAddon {
   discard(h: Handle): number;
   heldBytes(h: Handle): number;
   flush(h: Handle, reset: boolean): [Float64Array, Buffer, Float64Array, number] | undefined;
+  /** Tests: the C message parser's result over `msg` (see kafka.c js_parse). */
+  parse(msg: Buffer): number[];
+  /** Tests: the C key end rule (processor.ts messageKeyEnd). */
+  keyEnd(buf: Buffer, marker: number, end: number): number;
   reconnect(h: Handle): void;
   resetResume(h: Handle): void;
   lastSeconds(h: Handle): number | undefined;
@@ -38,6 +44,8 @@ const FUNCTIONS = [
   'resetResume',
   'lastSeconds',
   'close',
+  'parse',
+  'keyEnd',
 ] as const;
 
 let loaded: { addon: KafkaNativeAddon | undefined; why: string } | undefined;

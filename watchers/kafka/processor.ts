@@ -5,7 +5,13 @@
  * become one observation with a count and the latest time. Parsing is memoised per message text
  * (authorizer logs repeat the same few hundred messages millions of times), bounded in size.
  */
-import type { KafkaObservation, WorkloadRef } from '../../mapper/contract/index.ts';
+import type {
+  KafkaObservation,
+  KafkaOperation,
+  KafkaPatternType,
+  KafkaResourceType,
+  WorkloadRef,
+} from '../../mapper/contract/index.ts';
 import { type AuthorizerDecision, MARKER, parseAuthorizerMessage, prefixTimeBytes, type SkipReason } from './parse.ts';
 import type { KafkaStats } from './stats.ts';
 
@@ -22,7 +28,7 @@ export interface ProcessorOptions {
 
 /** A parsed message text (memoised). */
 export interface ParsedKey {
-  decision: AuthorizerDecision | SkipReason;
+  decision: DecisionFacts | SkipReason;
   key: string;
   /** The pending observation of this decision in generation `gen` (saves a map lookup). */
   obs: KafkaObservation | undefined;
@@ -30,6 +36,43 @@ export interface ParsedKey {
 }
 
 const MARKER_BYTES = Buffer.from(MARKER);
+
+/** What an observation is made of (the rest of AuthorizerDecision is for tests and logs). */
+export type DecisionFacts = Pick<
+  AuthorizerDecision,
+  'principal' | 'allowed' | 'operation' | 'clientIp' | 'resourceType' | 'patternType' | 'resourceName'
+>;
+
+/** The C parser's codes (watchers/native/src/kafka.c parse_msg, map_operation, …). */
+export const NATIVE_SKIPS: readonly (SkipReason | undefined)[] = [
+  undefined,
+  'garbled',
+  'unknown-operation',
+  'unknown-resource-type',
+  'bad-host',
+];
+export const NATIVE_OPERATIONS: readonly KafkaOperation[] = [
+  'consume',
+  'produce',
+  'create',
+  'delete',
+  'alter',
+  'describe',
+  'ClusterAction',
+  'DescribeConfigs',
+  'AlterConfigs',
+  'IdempotentWrite',
+  'all',
+];
+export const NATIVE_RESOURCE_TYPES: readonly KafkaResourceType[] = [
+  'Topic',
+  'Group',
+  'Cluster',
+  'TransactionalId',
+  'DelegationToken',
+  'User',
+];
+export const NATIVE_PATTERN_TYPES: readonly KafkaPatternType[] = ['LITERAL', 'PREFIXED', 'MATCH', 'ANY'];
 
 // Accepted observation times (the contract rejects anything outside).
 const MIN_TIME = 946_684_800_000;
@@ -93,16 +136,35 @@ export class KafkaLineProcessor {
 
   /**
    * Lines pre-aggregated by the native scanner (native.ts): `rows` holds (key id, line count,
-   * newest valid line time or NaN, 1 when some line had no usable time); `keys`/`ends` the text
-   * of the keys first seen since the previous flush, ids `first`…; `memos` maps the scanner's key
-   * ids to parsed messages and is extended here. Same result as `marked()` once per line.
+   * newest valid line time or NaN, 1 when some line had no usable time); `keys` 8 numbers per key
+   * first seen since the previous flush (ids `first`…) with its parse result from the C parser,
+   * whose principal, client IP and resource name follow each other in `text`. `memos` maps the
+   * scanner's key ids to parsed messages and is extended here. Same result as `marked()` per line.
    */
-  absorb(rows: Float64Array, keys: Buffer, ends: Float64Array, first: number, memos: ParsedKey[]): void {
+  absorb(rows: Float64Array, text: Buffer, keys: Float64Array, first: number, memos: ParsedKey[]): void {
     if (first !== memos.length) throw new Error(`kafka native scanner: key id ${first}, expected ${memos.length}`);
     let s = 0;
-    for (const e of ends) {
-      memos.push(this.#memoFor(keys.toString('utf8', s, e)));
-      s = e;
+    for (let k = 0; k < keys.length; k += 8) {
+      const status = keys[k] as number;
+      if (status !== 0) {
+        memos.push(newMemo(NATIVE_SKIPS[status] ?? 'garbled'));
+        continue;
+      }
+      const a = s + (keys[k + 1] as number);
+      const b = a + (keys[k + 2] as number);
+      const c = b + (keys[k + 3] as number);
+      memos.push(
+        newMemo({
+          principal: text.toString('utf8', s, a),
+          clientIp: text.toString('utf8', a, b),
+          resourceName: text.toString('utf8', b, c),
+          operation: NATIVE_OPERATIONS[keys[k + 4] as number] as KafkaOperation,
+          resourceType: NATIVE_RESOURCE_TYPES[keys[k + 5] as number] as KafkaResourceType,
+          patternType: NATIVE_PATTERN_TYPES[keys[k + 6] as number] as KafkaPatternType,
+          allowed: keys[k + 7] === 1,
+        }),
+      );
+      s = c;
     }
     for (let r = 0; r < rows.length; r += 4) {
       const memo = memos[rows[r] as number] as ParsedKey;
@@ -142,7 +204,7 @@ export class KafkaLineProcessor {
     return memo;
   }
 
-  #add(memo: ParsedKey, d: AuthorizerDecision, count: number, time: number): void {
+  #add(memo: ParsedKey, d: DecisionFacts, count: number, time: number): void {
     let prev = memo.gen === this.#gen ? memo.obs : undefined;
     if (prev === undefined) {
       prev = this.#pending.get(memo.key);
@@ -198,12 +260,12 @@ export class KafkaLineProcessor {
   }
 }
 
-function newMemo(d: AuthorizerDecision | SkipReason): ParsedKey {
+function newMemo(d: DecisionFacts | SkipReason): ParsedKey {
   return { decision: d, key: typeof d === 'string' ? '' : decisionKey(d), obs: undefined, gen: -1 };
 }
 
 /** Aggregation key of a decision (the server pod is fixed per processor). */
-export function decisionKey(d: AuthorizerDecision): string {
+export function decisionKey(d: DecisionFacts): string {
   return `${d.clientIp}\0${d.resourceType}\0${d.patternType}\0${d.resourceName}\0${d.operation}\0${d.allowed ? 1 : 0}\0${d.principal}`;
 }
 

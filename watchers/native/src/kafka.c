@@ -31,10 +31,312 @@
 #define MLEN 12
 #define MAX_KEYS 20000u
 #define SLOTS 65536u /* power of two, > 3 x MAX_KEYS */
-#define ARENA_CAP ((size_t)8 << 20)
+#define ARENA_BASE ((size_t)4 << 20) /* plus BATCH + 1 maximal lines */
 /* Accepted observation times (processor.ts MIN_TIME / MAX_TIME). */
 #define MIN_TIME INT64_C(946684800000)
 #define MAX_TIME INT64_C(7258118400000)
+
+static inline int isdig(uint8_t c) { return c >= '0' && c <= '9'; }
+
+static inline int logger_char(uint8_t c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+         c == '$';
+}
+
+/* ------------------------------------------------------------------ message parser */
+/*
+ * parse.ts parseAuthorizerMessage over bytes, step for step (same searches in the same order, so
+ * the same first occurrences). Every pattern is ASCII, and a UTF-8 range cut next to an ASCII byte
+ * decodes to the same text as the matching slice of the decoded line, so the fields are equal.
+ * test/unit/kafka/native-parity.test.ts checks it against the TypeScript parser.
+ */
+enum { P_OK = 0, P_GARBLED = 1, P_UNKNOWN_OPERATION = 2, P_UNKNOWN_RESOURCE_TYPE = 3, P_BAD_HOST = 4 };
+
+typedef struct {
+  uint32_t pr_s, pr_e, ip_s, ip_e, nm_s, nm_e;
+  uint8_t allowed, op, rtype, ptype;
+} dec_t;
+
+/* Index of the first `pat` in b[from, n), or -1. */
+static int64_t find(const uint8_t *b, size_t from, size_t n, const char *pat, size_t plen) {
+  if (from > n || n - from < plen) return -1;
+  const uint8_t *q = memmem(b + from, n - from, pat, plen);
+  return q ? (int64_t)(q - b) : -1;
+}
+
+static int has_byte(const uint8_t *b, size_t s, size_t e, uint8_t c) { return e > s && memchr(b + s, c, e - s) != NULL; }
+
+static int eq(const uint8_t *b, size_t s, size_t e, const char *lit) {
+  size_t n = strlen(lit);
+  return e - s == n && memcmp(b + s, lit, n) == 0;
+}
+
+/* OPERATIONS of parse.ts → index into native.ts NATIVE_OPERATIONS, or -1. */
+static int map_operation(const uint8_t *b, size_t s, size_t e) {
+  static const char *const names[][2] = {
+      {"Read", "READ"},
+      {"Write", "WRITE"},
+      {"Create", "CREATE"},
+      {"Delete", "DELETE"},
+      {"Alter", "ALTER"},
+      {"Describe", "DESCRIBE"},
+      {"ClusterAction", "CLUSTER_ACTION"},
+      {"DescribeConfigs", "DESCRIBE_CONFIGS"},
+      {"AlterConfigs", "ALTER_CONFIGS"},
+      {"IdempotentWrite", "IDEMPOTENT_WRITE"},
+      {"All", "ALL"},
+  };
+  for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+    if (eq(b, s, e, names[i][0]) || eq(b, s, e, names[i][1])) return i;
+  return -1;
+}
+
+static int map_resource_type(const uint8_t *b, size_t s, size_t e) {
+  static const char *const names[][2] = {
+      {"Topic", "TOPIC"},
+      {"Group", "GROUP"},
+      {"Cluster", "CLUSTER"},
+      {"TransactionalId", "TRANSACTIONAL_ID"},
+      {"DelegationToken", "DELEGATION_TOKEN"},
+      {"User", "USER"},
+  };
+  for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+    if (eq(b, s, e, names[i][0]) || eq(b, s, e, names[i][1])) return i;
+  return -1;
+}
+
+static int map_pattern_type(const uint8_t *b, size_t s, size_t e) {
+  static const char *const names[] = {"LITERAL", "PREFIXED", "MATCH", "ANY"};
+  for (int i = 0; i < 4; i++)
+    if (eq(b, s, e, names[i])) return i;
+  return -1;
+}
+
+static inline int is_alpha(uint8_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+static inline int is_hex(uint8_t c) { return isdig(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+/* (25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d) over the whole of b[s, e) */
+static int ipv4_octet(const uint8_t *b, size_t s, size_t e) {
+  size_t n = e - s;
+  if (n == 1) return isdig(b[s]);
+  if (n == 2) return b[s] >= '1' && b[s] <= '9' && isdig(b[s + 1]);
+  if (n == 3) {
+    if (b[s] == '1') return isdig(b[s + 1]) && isdig(b[s + 2]);
+    if (b[s] == '2') {
+      if (b[s + 1] >= '0' && b[s + 1] <= '4') return isdig(b[s + 2]);
+      if (b[s + 1] == '5') return b[s + 2] >= '0' && b[s + 2] <= '5';
+    }
+  }
+  return 0;
+}
+
+/* validate.ts IPV4 */
+static int is_ipv4(const uint8_t *b, size_t s, size_t e) {
+  int parts = 0;
+  size_t a = s;
+  for (size_t i = s; i <= e; i++) {
+    if (i == e || b[i] == '.') {
+      if (!ipv4_octet(b, a, i)) return 0;
+      parts++;
+      a = i + 1;
+    }
+  }
+  return parts == 4;
+}
+
+/* validate.ts isIp */
+static int is_ip(const uint8_t *b, size_t s, size_t e) {
+  if (is_ipv4(b, s, e)) return 1;
+  size_t n = e - s;
+  if (!has_byte(b, s, e, ':') || n < 2 || n > 45) return 0;
+  for (size_t i = s; i < e; i++)
+    if (!is_hex(b[i]) && b[i] != ':' && b[i] != '.') return 0;
+  /* s.split('::'): non-overlapping, left to right */
+  size_t hs[3], he[3];
+  int halves = 0;
+  size_t a = s;
+  for (size_t i = s; i < e;) {
+    if (i + 1 < e && b[i] == ':' && b[i + 1] == ':') {
+      if (halves == 2) return 0;
+      hs[halves] = a;
+      he[halves] = i;
+      halves++;
+      i += 2;
+      a = i;
+    } else
+      i++;
+  }
+  hs[halves] = a;
+  he[halves] = e;
+  halves++;
+  int groups = 0;
+  for (int h = 0; h < halves; h++) {
+    if (he[h] == hs[h]) continue;
+    size_t pa = hs[h];
+    for (size_t i = hs[h]; i <= he[h]; i++) {
+      if (i < he[h] && b[i] != ':') continue;
+      int last = h == halves - 1 && i == he[h];
+      size_t gl = i - pa;
+      if (last && is_ipv4(b, pa, i))
+        groups += 2;
+      else if (gl >= 1 && gl <= 4) {
+        for (size_t j = pa; j < i; j++)
+          if (!is_hex(b[j])) return 0;
+        groups += 1;
+      } else
+        return 0;
+      pa = i + 1;
+    }
+  }
+  return halves == 2 ? groups <= 7 : groups == 8;
+}
+
+/* Length of the JavaScript whitespace (String.prototype.trimEnd, regexp \s) ending at b[e). */
+static size_t js_space_before(const uint8_t *b, size_t s, size_t e) {
+  if (e <= s) return 0;
+  uint8_t c = b[e - 1];
+  if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
+  if (e - s >= 2 && b[e - 2] == 0xC2 && c == 0xA0) return 2; /* U+00A0 */
+  if (e - s >= 3) {
+    uint8_t x = b[e - 3], y = b[e - 2];
+    if (x == 0xE1 && y == 0x9A && c == 0x80) return 3;                            /* U+1680 */
+    if (x == 0xE2 && y == 0x80 && ((c >= 0x80 && c <= 0x8A) || c == 0xA8 || c == 0xA9 || c == 0xAF))
+      return 3;                                                                    /* U+2000-200A, 2028, 2029, 202F */
+    if (x == 0xE2 && y == 0x81 && c == 0x9F) return 3;                             /* U+205F */
+    if (x == 0xE3 && y == 0x80 && c == 0x80) return 3;                             /* U+3000 */
+    if (x == 0xEF && y == 0xBB && c == 0xBF) return 3;                             /* U+FEFF */
+  }
+  return 0;
+}
+
+static size_t trim_end(const uint8_t *b, size_t s, size_t e) {
+  size_t k;
+  while ((k = js_space_before(b, s, e)) > 0) e -= k;
+  return e;
+}
+
+/* ` (L)` ending at b[e) (e just past ')'), L = [A-Za-z0-9_.$]+, starting at or after s: its start. */
+static int64_t logger_suffix_at(const uint8_t *b, size_t s, size_t e) {
+  if (e < s + 4 || b[e - 1] != ')') return -1;
+  size_t l = e - 1;
+  while (l > s && logger_char(b[l - 1])) l--;
+  if (l == e - 1 || l < s + 2 || b[l - 1] != '(' || b[l - 2] != ' ') return -1;
+  return (int64_t)(l - 2);
+}
+
+/* parse.ts LAYOUT_SUFFIX.exec(rest) for rest = b[s, e): the match index, or -1. */
+static int64_t layout_suffix(const uint8_t *b, size_t s, size_t e) {
+  size_t t = trim_end(b, s, e);
+  if (t == s) return -1;
+  if (b[t - 1] == ')') return logger_suffix_at(b, s, t);
+  if (b[t - 1] != ']') return -1;
+  /* ` (L) [X]` with X free of ']': the leftmost '[' after the last ']' that has ` (L) ` before it */
+  size_t lo = t - 1;
+  while (lo > s && b[lo - 1] != ']') lo--;
+  for (size_t q = lo; q < t - 1; q++) {
+    if (b[q] != '[' || q < s + 2 || b[q - 1] != ' ') continue;
+    int64_t m = logger_suffix_at(b, s, q - 1);
+    if (m >= 0) return m;
+  }
+  return -1;
+}
+
+static int parse_msg(const uint8_t *b, size_t n, dec_t *d) {
+  if (n < MLEN || memcmp(b, MARKER, MLEN) != 0) return P_GARBLED;
+  /* / is (Allowed|Denied) ([Oo])peration = /g from MARKER.length */
+  int64_t v = -1;
+  size_t vlen = 0;
+  for (int64_t p = find(b, MLEN, n, " is ", 4); p >= 0; p = find(b, (size_t)p + 1, n, " is ", 4)) {
+    size_t a = (size_t)p + 4, w = 0;
+    if (n - a >= 8 && memcmp(b + a, "Allowed ", 8) == 0)
+      w = 8;
+    else if (n - a >= 7 && memcmp(b + a, "Denied ", 7) == 0)
+      w = 7;
+    else
+      continue;
+    a += w;
+    if (n - a >= 12 && (b[a] == 'O' || b[a] == 'o') && memcmp(b + a + 1, "peration = ", 11) == 0) {
+      v = p;
+      vlen = 4 + w + 12;
+      d->allowed = w == 8;
+      break;
+    }
+  }
+  if (v < 0) return P_GARBLED;
+  d->pr_s = MLEN;
+  d->pr_e = (uint32_t)v;
+  if (v == MLEN) return P_GARBLED;
+  size_t i = (size_t)v + vlen;
+  int64_t op_end = find(b, i, n, " from host = ", 13);
+  if (op_end < 0) return P_GARBLED;
+  size_t op_s = i, op_e = (size_t)op_end;
+  if (op_e == op_s || has_byte(b, op_s, op_e, ' ')) return P_GARBLED;
+  i = op_e + 13;
+  int64_t res_at = find(b, i, n, " on resource = ", 15);
+  if (res_at < 0) return P_GARBLED;
+  int64_t host_space = find(b, i, n, " ", 1);
+  size_t host_s = i, host_e = host_space >= 0 && host_space < res_at ? (size_t)host_space : (size_t)res_at;
+  i = (size_t)res_at + 15;
+  size_t r_s = i, r_e;
+  int64_t for_at = find(b, i, n, " for request = ", 15);
+  if (for_at >= 0) {
+    r_e = (size_t)for_at;
+    size_t req_s = (size_t)for_at + 15;
+    int64_t ref_at = find(b, req_s, n, " with resourceRefCount = ", 25);
+    if (ref_at < 0) return P_GARBLED;
+    if ((size_t)ref_at == req_s || has_byte(b, req_s, (size_t)ref_at, ' ')) return P_GARBLED;
+    size_t ns = (size_t)ref_at + 25, ne = ns;
+    while (ne < n && isdig(b[ne])) ne++;
+    if (ne == ns) return P_GARBLED;
+    if (n - ne >= 15 && memcmp(b + ne, " based on rule ", 15) == 0) {
+      size_t rs = ne + 15, re = rs;
+      while (re < n && is_alpha(b[re])) re++;
+      if (re == rs) return P_GARBLED;
+    }
+  } else {
+    int64_t m = layout_suffix(b, i, n);
+    r_e = trim_end(b, r_s, m >= 0 ? (size_t)m : n);
+  }
+  int64_t c1 = find(b, r_s, r_e, ":", 1);
+  if (c1 <= (int64_t)r_s) return P_GARBLED;
+  int rt = map_resource_type(b, r_s, (size_t)c1);
+  if (rt < 0) {
+    for (size_t k = r_s; k < (size_t)c1; k++)
+      if (!is_alpha(b[k]) && b[k] != '_') return P_GARBLED;
+    return P_UNKNOWN_RESOURCE_TYPE;
+  }
+  int pt = 0;
+  size_t nm_s = (size_t)c1 + 1;
+  int64_t c2 = find(b, (size_t)c1 + 1, r_e, ":", 1);
+  if (c2 >= 0) {
+    int x = map_pattern_type(b, (size_t)c1 + 1, (size_t)c2);
+    if (x >= 0) {
+      pt = x;
+      nm_s = (size_t)c2 + 1;
+    }
+  }
+  if (nm_s == r_e) return P_GARBLED;
+  int op = map_operation(b, op_s, op_e);
+  if (op < 0) return P_UNKNOWN_OPERATION;
+  /* normaliseHost */
+  size_t hs = host_s, he = host_e;
+  if (he > hs && b[hs] == '/') hs++;
+  const uint8_t *z = he > hs ? memchr(b + hs, '%', he - hs) : NULL;
+  if (z) he = (size_t)(z - b);
+  if (he > hs && b[hs] == '[' && b[he - 1] == ']') {
+    hs++;
+    he--;
+  }
+  if (!is_ip(b, hs, he)) return P_BAD_HOST;
+  d->ip_s = (uint32_t)hs;
+  d->ip_e = (uint32_t)he;
+  d->nm_s = (uint32_t)nm_s;
+  d->nm_e = (uint32_t)r_e;
+  d->op = (uint8_t)op;
+  d->rtype = (uint8_t)rt;
+  d->ptype = (uint8_t)pt;
+  return P_OK;
+}
 
 typedef struct {
   uint64_t hash;
@@ -44,6 +346,8 @@ typedef struct {
   int64_t max_t;  /* newest valid line time since the last flush */
   uint8_t has_t;  /* max_t is set */
   uint8_t no_t;   /* some line had no usable time (JavaScript uses now()) */
+  uint8_t status; /* P_OK or the skip reason */
+  dec_t d;        /* field offsets relative to the key's start */
 } entry_t;
 
 typedef struct {
@@ -74,7 +378,7 @@ typedef struct {
   uint32_t n_ent, reported;
   int32_t *slots;
   uint8_t *arena;
-  size_t arena_used;
+  size_t arena_used, arena_cap;
   uint32_t *touched;
   uint32_t n_touched;
   /* resume state (pod mode) */
@@ -91,7 +395,6 @@ typedef struct {
 
 /* ------------------------------------------------------------------ small helpers */
 
-static inline int isdig(uint8_t c) { return c >= '0' && c <= '9'; }
 
 static inline int64_t fdiv(int64_t a, int64_t b) {
   int64_t q = a / b;
@@ -206,31 +509,35 @@ static int stamp_key(const uint8_t *s, size_t len, int64_t *sec, int32_t *ns) {
   return 1;
 }
 
+static inline uint64_t mix(uint64_t a, uint64_t w, uint64_t m) {
+  a = (a ^ w) * m;
+  return a ^ (a >> 29);
+}
+
+/* Four independent multiply-xorshift lanes over 32-byte blocks (keys are 100-400 bytes). */
 static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
-  uint64_t a = 0x9E3779B97F4A7C15ull ^ n, b = 0xC2B2AE3D27D4EB4Full;
-  while (n >= 16) {
-    uint64_t w1, w2;
-    memcpy(&w1, p, 8);
-    memcpy(&w2, p + 8, 8);
-    a = (a ^ w1) * 0xff51afd7ed558ccdull;
-    b = (b ^ w2) * 0xc4ceb9fe1a85ec53ull;
-    a ^= a >> 31;
-    b ^= b >> 29;
-    p += 16;
-    n -= 16;
+  const uint64_t m1 = 0xff51afd7ed558ccdull, m2 = 0xc4ceb9fe1a85ec53ull;
+  uint64_t a = 0x9E3779B97F4A7C15ull ^ n, b = 0xC2B2AE3D27D4EB4Full, c = 0x165667B19E3779F9ull,
+           d = 0x85EBCA77C2B2AE63ull;
+  while (n >= 32) {
+    uint64_t w[4];
+    memcpy(w, p, 32);
+    a = mix(a, w[0], m1);
+    b = mix(b, w[1], m2);
+    c = mix(c, w[2], m1);
+    d = mix(d, w[3], m2);
+    p += 32;
+    n -= 32;
   }
-  uint64_t w = 0, v = 0;
-  if (n > 8) {
-    memcpy(&w, p, 8);
-    memcpy(&v, p + 8, n - 8);
-  } else {
-    memcpy(&w, p, n);
-  }
-  a = (a ^ w) * 0xff51afd7ed558ccdull;
-  b = (b ^ v) * 0xc4ceb9fe1a85ec53ull;
-  uint64_t h = a ^ (b >> 7) ^ (b << 13);
+  uint64_t w[4] = {0, 0, 0, 0};
+  memcpy(w, p, n);
+  a = mix(a, w[0], m1);
+  b = mix(b, w[1], m2);
+  c = mix(c, w[2], m1);
+  d = mix(d, w[3], m2);
+  uint64_t h = a ^ (b * 31) ^ (c * 131) ^ (d * 8191);
   h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
+  h *= m1;
   h ^= h >> 33;
   return h;
 }
@@ -241,9 +548,12 @@ static const uint8_t *find_marker(const uint8_t *p, size_t n) {
 
 /* ------------------------------------------------------------------ aggregation */
 
-static inline int room(const kafka_t *k) {
-  return k->n_ent < MAX_KEYS && k->arena_used + k->max + 1 <= ARENA_CAP;
+/* Room for `pending` admitted lines plus one more, each possibly a new key of up to max bytes. */
+static inline int room_for(const kafka_t *k, size_t pending) {
+  return k->n_ent + pending < MAX_KEYS && k->arena_used + (pending + 1) * (k->max + 1) <= k->arena_cap;
 }
+
+static inline int room(const kafka_t *k) { return room_for(k, 0); }
 
 static void table_clear(kafka_t *k) {
   k->n_ent = 0;
@@ -251,11 +561,6 @@ static void table_clear(kafka_t *k) {
   k->arena_used = 0;
   k->n_touched = 0;
   memset(k->slots, 0xff, SLOTS * sizeof(int32_t));
-}
-
-static inline int logger_char(uint8_t c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-         c == '$';
 }
 
 /*
@@ -284,14 +589,12 @@ static size_t key_end(const uint8_t *p, size_t marker, size_t end) {
   return end;
 }
 
-/* One line p[s, e) (no newline, no trailing CR) with the marker at m. Caller checked room(). */
-static void add_marked(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t e) {
-  size_t ke = key_end(p, m, e);
+/* One line p[s, e) with the marker at m, key p[m, ke) of hash h. Caller checked room(). */
+static void add_key(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t ke, uint64_t h) {
   int64_t t = 0;
   int valid = prefix_time(p, s, m, &t) && t >= MIN_TIME && t <= MAX_TIME;
   const uint8_t *key = p + m;
   size_t klen = ke - m;
-  uint64_t h = hash_bytes(key, klen);
   uint32_t slot = (uint32_t)h & (SLOTS - 1);
   entry_t *en = NULL;
   uint32_t idx = 0;
@@ -317,6 +620,7 @@ static void add_marked(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t 
     en->no_t = 0;
     memcpy(k->arena + k->arena_used, key, klen);
     k->arena_used += klen;
+    en->status = (uint8_t)parse_msg(key, klen, &en->d);
     k->slots[slot] = (int32_t)idx;
   }
   if (en->count == 0) k->touched[k->n_touched++] = idx;
@@ -326,6 +630,37 @@ static void add_marked(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t 
     en->has_t = 1;
   } else
     en->no_t = 1;
+}
+
+/* One line p[s, e) (no newline, no trailing CR) with the marker at m. Caller checked room(). */
+static void add_marked(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t e) {
+  size_t ke = key_end(p, m, e);
+  add_key(k, p, s, m, ke, hash_bytes(p + m, ke - m));
+}
+
+/* Marker lines collected by the file scan, looked up in stages with prefetches so that the
+ * cache misses of the slot, the entry and the key text of different lines overlap. */
+#define BATCH 32
+typedef struct {
+  size_t s, m, e, ke;
+  uint64_t h;
+} pend_t;
+
+static void add_batch(kafka_t *k, const uint8_t *p, pend_t *b, unsigned n) {
+  for (unsigned j = 0; j < n; j++) {
+    b[j].ke = key_end(p, b[j].m, b[j].e);
+    b[j].h = hash_bytes(p + b[j].m, b[j].ke - b[j].m);
+    __builtin_prefetch(&k->slots[(uint32_t)b[j].h & (SLOTS - 1)]);
+  }
+  for (unsigned j = 0; j < n; j++) {
+    int32_t v = k->slots[(uint32_t)b[j].h & (SLOTS - 1)];
+    if (v >= 0) __builtin_prefetch(&k->ent[v]);
+  }
+  for (unsigned j = 0; j < n; j++) {
+    int32_t v = k->slots[(uint32_t)b[j].h & (SLOTS - 1)];
+    if (v >= 0) __builtin_prefetch(k->arena + k->ent[v].off);
+  }
+  for (unsigned j = 0; j < n; j++) add_key(k, p, b[j].s, b[j].m, b[j].ke, b[j].h);
 }
 
 /* ------------------------------------------------------------------ resume (pod mode) */
@@ -455,6 +790,8 @@ __attribute__((target("avx2,bmi,popcnt"))) static inline void newlines(kafka_t *
 __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t *k, const uint8_t *buf,
                                                                          size_t ls, size_t limit, size_t len) {
   const __m256i vnl = _mm256_set1_epi8('\n'), vp = _mm256_set1_epi8('P'), veq = _mm256_set1_epi8('=');
+  pend_t batch[BATCH];
+  unsigned nb = 0;
   size_t i = ls;
   while (i < limit && i + 64 + MLEN <= len) {
     __m256i a0 = _mm256_loadu_si256((const __m256i *)(buf + i));
@@ -480,14 +817,25 @@ __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t 
       size_t m = i + b;
       if (memcmp(buf + m, MARKER, MLEN) == 0) {
         newlines(k, &ls, i, nl & ((UINT64_C(1) << b) - 1));
-        if (!room(k)) return ls;
+        if (nb == BATCH) {
+          add_batch(k, buf, batch, nb);
+          nb = 0;
+        }
+        if (!room_for(k, nb)) {
+          add_batch(k, buf, batch, nb);
+          return ls;
+        }
         const uint8_t *e = memchr(buf + m + MLEN, '\n', limit - (m + MLEN));
         size_t ep = (size_t)(e - buf);
         k->lines++;
         if (ep - ls > k->max)
           k->too_long++;
-        else
-          add_marked(k, buf, ls, m, ep > ls && buf[ep - 1] == '\r' ? ep - 1 : ep);
+        else {
+          batch[nb].s = ls;
+          batch[nb].m = m;
+          batch[nb].e = ep > ls && buf[ep - 1] == '\r' ? ep - 1 : ep;
+          nb++;
+        }
         ls = ep + 1;
         i = ep + 1;
         jumped = 1;
@@ -499,6 +847,7 @@ __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t 
     newlines(k, &ls, i, nl);
     i += 64;
   }
+  add_batch(k, buf, batch, nb);
   return scan_scalar(k, buf, ls, limit);
 }
 static int have_avx2 = -1;
@@ -649,7 +998,8 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   k->held = malloc(k->max + 1);
   k->ent = malloc(MAX_KEYS * sizeof(entry_t));
   k->slots = malloc(SLOTS * sizeof(int32_t));
-  k->arena = malloc(ARENA_CAP);
+  k->arena_cap = ARENA_BASE + (BATCH + 1) * (k->max + 1);
+  k->arena = malloc(k->arena_cap);
   k->touched = malloc(MAX_KEYS * sizeof(uint32_t));
   if (!k->held || !k->ent || !k->slots || !k->arena || !k->touched) {
     free_kafka(k);
@@ -747,10 +1097,12 @@ static napi_value js_held(napi_env env, napi_callback_info info) {
 }
 
 /*
- * flush(h, reset) → undefined, or [rows, keys, keyEnds, firstNewId]:
+ * flush(h, reset) → undefined, or [rows, text, keys, firstNewId]:
  * rows: Float64Array of (id, count, newest valid time or NaN, 1 when a line had no usable time);
- * keys: Buffer with the text of keys first seen since the last flush (ids firstNewId…), keyEnds
- * their end offsets. With reset, the key table is emptied afterwards (ids start again at 0).
+ * keys: Float64Array, 8 per key first seen since the last flush (ids firstNewId…): parse status
+ * (0 or the skip reason), lengths of principal, client IP and resource name (their bytes follow
+ * each other in `text`), operation, resource type, pattern type, allowed. With reset, the key
+ * table is emptied afterwards (ids start again at 0).
  */
 static napi_value js_flush(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -782,17 +1134,37 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
     en->has_t = 0;
     en->no_t = 0;
   }
+  /* new keys: their parse result and the text of principal, client IP and resource name */
   size_t kbytes = 0;
-  if (nn > 0) kbytes = k->arena_used - k->ent[k->reported].off;
-  CHECK(napi_create_buffer(env, kbytes, &kp, &keys));
-  if (kbytes > 0) memcpy(kp, k->arena + k->ent[k->reported].off, kbytes);
-  CHECK(napi_create_arraybuffer(env, (size_t)nn * sizeof(double), &ep, &ends_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, nn, ends_ab, 0, &ends));
-  double *e = ep;
-  size_t base = nn > 0 ? k->ent[k->reported].off : 0;
   for (uint32_t i = 0; i < nn; i++) {
     entry_t *en = &k->ent[k->reported + i];
-    e[i] = (double)(en->off + en->len - base);
+    if (en->status == P_OK) kbytes += (en->d.pr_e - en->d.pr_s) + (en->d.ip_e - en->d.ip_s) + (en->d.nm_e - en->d.nm_s);
+  }
+  CHECK(napi_create_buffer(env, kbytes, &kp, &keys));
+  CHECK(napi_create_arraybuffer(env, (size_t)nn * 8 * sizeof(double), &ep, &ends_ab));
+  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nn * 8, ends_ab, 0, &ends));
+  double *e = ep;
+  uint8_t *kw = kp;
+  for (uint32_t i = 0; i < nn; i++) {
+    entry_t *en = &k->ent[k->reported + i];
+    const uint8_t *key = k->arena + en->off;
+    double *row = e + (size_t)i * 8;
+    memset(row, 0, 8 * sizeof(double));
+    row[0] = en->status;
+    if (en->status != P_OK) continue;
+    const dec_t *d = &en->d;
+    size_t a = d->pr_e - d->pr_s, b = d->ip_e - d->ip_s, c = d->nm_e - d->nm_s;
+    memcpy(kw, key + d->pr_s, a);
+    memcpy(kw + a, key + d->ip_s, b);
+    memcpy(kw + a + b, key + d->nm_s, c);
+    kw += a + b + c;
+    row[1] = (double)a;
+    row[2] = (double)b;
+    row[3] = (double)c;
+    row[4] = d->op;
+    row[5] = d->rtype;
+    row[6] = d->ptype;
+    row[7] = d->allowed;
   }
   CHECK(napi_create_double(env, (double)k->reported, &first));
   k->reported = k->n_ent;
@@ -869,6 +1241,53 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return undef;
 }
 
+/* parse(buf) → [status, principal start, end, ip start, end, name start, end, op, type, pattern,
+ * allowed] over the message `buf` (tests compare it with parse.ts). */
+static napi_value js_parse(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data = NULL;
+  size_t len = 0;
+  napi_typedarray_type t;
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok ||
+      t != napi_uint8_array) {
+    napi_throw_type_error(env, "KAFKA_NATIVE", "parse: expected a Buffer");
+    return NULL;
+  }
+  dec_t d;
+  memset(&d, 0, sizeof(d));
+  int st = parse_msg(data, len, &d);
+  double v[11] = {st, d.pr_s, d.pr_e, d.ip_s, d.ip_e, d.nm_s, d.nm_e, d.op, d.rtype, d.ptype, d.allowed};
+  napi_value arr, x;
+  CHECK(napi_create_array_with_length(env, 11, &arr));
+  for (uint32_t i = 0; i < 11; i++) {
+    CHECK(napi_create_double(env, v[i], &x));
+    CHECK(napi_set_element(env, arr, i, x));
+  }
+  return arr;
+}
+
+/* keyEnd(buf, marker, end) → processor.ts messageKeyEnd (tests). */
+static napi_value js_key_end(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data = NULL;
+  size_t len = 0;
+  napi_typedarray_type t;
+  double m = 0, e = 0;
+  if (argc < 3 || napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok ||
+      t != napi_uint8_array || napi_get_value_double(env, argv[1], &m) != napi_ok ||
+      napi_get_value_double(env, argv[2], &e) != napi_ok || !(m >= 0 && m <= e && e <= (double)len)) {
+    napi_throw_type_error(env, "KAFKA_NATIVE", "keyEnd(buffer, marker, end)");
+    return NULL;
+  }
+  napi_value out;
+  CHECK(napi_create_double(env, (double)key_end(data, (size_t)m, (size_t)e), &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -881,6 +1300,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"resetResume", NULL, js_reset_resume, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lastSeconds", NULL, js_last_seconds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"parse", NULL, js_parse, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"keyEnd", NULL, js_key_end, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -1,0 +1,566 @@
+/**
+ * The native scanner (watchers/native/src/kafka.c) against the TypeScript path, which stays the
+ * oracle: the C message parser vs parseAuthorizerMessage, the C key rule vs messageKeyEnd, and the
+ * whole file and pod-log pipelines (observations, their order, every stats counter) over the
+ * fixture corpus and random/mutated logs split at random chunk boundaries. Skipped with a printed
+ * reason when the optional addon is not built.
+ */
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import fc from 'fast-check';
+import { LineScanner } from '../../../watchers/kafka/lines.ts';
+import { type KafkaNativeAddon, loadKafkaNative, NativeLineFeed } from '../../../watchers/kafka/native.ts';
+import { MARKER, parseAuthorizerMessage } from '../../../watchers/kafka/parse.ts';
+import {
+  KafkaLineProcessor,
+  messageKeyEnd,
+  NATIVE_OPERATIONS,
+  NATIVE_PATTERN_TYPES,
+  NATIVE_RESOURCE_TYPES,
+  NATIVE_SKIPS,
+} from '../../../watchers/kafka/processor.ts';
+import { ResumeTracker } from '../../../watchers/kafka/resume.ts';
+import { KafkaStats } from '../../../watchers/kafka/stats.ts';
+
+const { addon, why } = loadKafkaNative();
+const nativeTest = addon === undefined ? test.skip : test;
+if (addon === undefined) console.log(`kafka native parity tests skipped: ${why}`);
+const A = addon as KafkaNativeAddon;
+
+const corpus = readFileSync(new URL('../../fixtures/kafka/corpus.log', import.meta.url));
+const corpusLines = corpus.toString('utf8').split('\n');
+const NOW = Date.UTC(2024, 5, 1);
+const server = { name: 'kafka-0', namespace: 'kafka' };
+
+// ------------------------------------------------------------------ generators
+
+const principals = ['User:alice', 'User:CN=app,OU=Team A,O=Corp', 'User:2.5.4.45=#1320,CN=x', 'User:ünï', 'User:a b'];
+const ops = ['Read', 'READ', 'Write', 'IDEMPOTENT_WRITE', 'DescribeConfigs', 'CreateTokens', 'Alter', 'All', ''];
+const hosts = [
+  '10.0.0.5',
+  '/10.0.0.5',
+  '0:0:0:0:0:0:0:1',
+  '/0:0:0:0:0:0:0:1',
+  '[fe80::1%eth0]',
+  'fe80::1%2',
+  '::ffff:1.2.3.4',
+  '1::2::3',
+  'host.local',
+  '300.1.1.1',
+  '10.0.0.5 via listener PLAIN',
+];
+const resources = [
+  'Topic:LITERAL:orders',
+  'Topic:PREFIXED:orders.',
+  'Group:LITERAL:g:1',
+  'Cluster:LITERAL:kafka-cluster',
+  'TRANSACTIONAL_ID:LITERAL:tx',
+  'Topic:orders',
+  'Widget:LITERAL:x',
+  'Topic:LITERAL:',
+  ':x',
+  'Top ic:LITERAL:x',
+  'Topic:ANY:a b',
+];
+const tails = [
+  ' for request = Fetch with resourceRefCount = 1',
+  ' for request = Fetch with resourceRefCount = 1 based on rule DefaultDeny',
+  ' for request = Fetch with resourceRefCount = 3 based on rule MatchingAcl(acl=StandardAcl[resourceType=TOPIC])',
+  ' for request = Fetch with resourceRefCount = x',
+  ' for request = Fe tch with resourceRefCount = 1',
+  ' for request = Fetch',
+  '',
+  ' (kafka.authorizer.logger)',
+  ' (kafka.authorizer.logger) [data-plane-kafka-request-handler-3]',
+  ' (kafka.authorizer.logger) [thread with space]',
+  ' (kafka.authorizer.logger) [a]b]',
+  ' (kafka$x) [t]  ',
+  ' \u00a0',
+  '\u2028',
+  ' (bad logger) [t]',
+  ' based on rule ',
+];
+const layouts = [
+  (m: string) => `[2024-05-01 12:00:00,101] INFO ${m} (kafka.authorizer.logger)`,
+  (m: string) =>
+    `2024-05-01 12:00:00,101 DEBUG ${m} (kafka.authorizer.logger) [data-plane-kafka-request-handler-${m.length % 8}]`,
+  (m: string) => `2024-05-01T12:00:00.123456789Z [2024-05-01 12:00:00,101] INFO ${m}`,
+  (m: string) => `2024-05-01T12:00:00+02:00 ${m}`,
+  (m: string) => `DEBUG ${m}`,
+  (m: string) => `ünïcödé ${'x'.repeat(50)} 2024-05-01 12:00:00.5 ${m}`,
+  (m: string) => `1999-12-31 23:59:59 ${m}`,
+  (m: string) => m,
+];
+const noise = [
+  ' ',
+  ':',
+  '/',
+  '%',
+  '[',
+  ']',
+  '(',
+  ')',
+  '=',
+  '0',
+  '9',
+  '.',
+  'é',
+  '\u00a0',
+  ' is ',
+  ' on resource = ',
+  ' for request = ',
+  'Principal = ',
+  '\r',
+  '\t',
+];
+
+const messageArb = fc
+  .tuple(
+    fc.constantFrom(...principals),
+    fc.boolean(),
+    fc.boolean(),
+    fc.constantFrom(...ops),
+    fc.constantFrom(...hosts),
+    fc.constantFrom(...resources),
+    fc.constantFrom(...tails),
+  )
+  .map(
+    ([p, allowed, upper, op, host, res, tail]) =>
+      `Principal = ${p} is ${allowed ? 'Allowed' : 'Denied'} ${upper ? 'O' : 'o'}peration = ${op} from host = ${host} on resource = ${res}${tail}`,
+  );
+
+/** A message, maybe mutated: a few random edits with interesting tokens. */
+const mutatedArb = fc
+  .tuple(messageArb, fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(...noise)), { maxLength: 3 }))
+  .map(([m, edits]) => {
+    let s = m;
+    for (const [at, kind, tok] of edits) {
+      const i = at % (s.length + 1);
+      if (kind === 0) s = s.slice(0, i) + tok + s.slice(i);
+      else if (kind === 1) s = s.slice(0, i) + s.slice(i + 1 + (at % 5));
+      else s = s.slice(0, i) + tok + s.slice(i + tok.length);
+    }
+    return s;
+  });
+
+const lineArb = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...layouts), mutatedArb).map(([f, m]) => f(m)) },
+  { weight: 2, arbitrary: fc.constantFrom(...corpusLines) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.constantFrom('Principal = ', 'x'.repeat(300), `Principal = ${'y'.repeat(280)}`, '') },
+);
+
+/** A log as bytes: lines joined by LF or CRLF, sometimes with a partial last line, with raw invalid UTF-8 bytes here and there. */
+const logArb = fc
+  .tuple(fc.array(lineArb, { maxLength: 40 }), fc.boolean(), fc.boolean(), fc.array(fc.nat(), { maxLength: 3 }))
+  .map(([lines, crlf, partial, junk]) => {
+    let b = Buffer.from(lines.join(crlf ? '\r\n' : '\n') + (partial ? '' : '\n'));
+    for (const j of junk) {
+      if (b.length === 0) break;
+      b = Buffer.concat([b.subarray(0, j % b.length), Buffer.from([0xff, 0xc3]), b.subarray(j % b.length)]);
+    }
+    return b;
+  });
+
+function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let prev = 0;
+  for (const p of points) {
+    out.push(buf.subarray(prev, p));
+    prev = p;
+  }
+  out.push(buf.subarray(prev));
+  return out;
+}
+
+// ------------------------------------------------------------------ the two pipelines
+
+type Path = 'ts' | 'native' | 'native-scalar';
+
+function makeProcessor() {
+  const stats = new KafkaStats();
+  const overflowed: unknown[] = [];
+  const p = new KafkaLineProcessor({
+    serverPod: server,
+    stats,
+    now: () => NOW,
+    overflow: (o) => overflowed.push(...o),
+  });
+  return { p, stats, overflowed };
+}
+
+/** The file path (`--log-file`): chunks → scanner → processor; returns everything observable. */
+function runFile(path: Path, chunks: Buffer[], maxLineBytes?: number): string {
+  const { p, stats, overflowed } = makeProcessor();
+  const lim = maxLineBytes === undefined ? {} : { maxLineBytes };
+  let lines = 0;
+  if (path === 'ts') {
+    const s = new LineScanner(
+      { line: (l) => p.line(l), marked: (b, st, q, e) => p.marked(b, st, q, e), tooLong: () => p.tooLong() },
+      { all: false, ...lim },
+    );
+    for (const c of chunks) s.push(c);
+    s.end();
+    lines = s.lines;
+  } else {
+    const f = new NativeLineFeed({
+      addon: A,
+      processor: p,
+      stats,
+      mode: 'file',
+      scalar: path === 'native-scalar',
+      ...lim,
+    });
+    for (const c of chunks) f.push(c);
+    f.end();
+    lines = f.lines;
+    f.close();
+  }
+  return JSON.stringify({ lines, obs: p.drain(), overflowed, stats: stats.snapshot() });
+}
+
+/** A pod log and where its stream is cut; after a cut the server re-sends from `sinceTime`. */
+interface PodScript {
+  lines: string[];
+  /** Ascending: the stream is cut after these many original lines plus `partial` bytes of the next. */
+  cuts: Array<{ after: number; partial: number; reset: boolean; drain: boolean }>;
+  /** Chunk split points within each stream segment. */
+  splits: number[];
+}
+
+const stampOf = (l: string) => l.slice(0, 19);
+
+/** The pod-log path: every line, de-duplicated across reconnects, like PodLogFollower. */
+function runPod(path: Path, script: PodScript, maxLineBytes?: number): string {
+  const { p, stats, overflowed } = makeProcessor();
+  const lim = maxLineBytes === undefined ? {} : { maxLineBytes };
+  const out: unknown[] = [];
+  let push: (b: Buffer) => void;
+  let cut: () => number;
+  let reset: () => void;
+  let since: () => string | undefined;
+  let close = () => {};
+  if (path === 'ts') {
+    const r = new ResumeTracker();
+    const s = new LineScanner(
+      {
+        line: (l, b, st, e) => {
+          if (!r.accept(l)) {
+            stats.duplicateLines++;
+            return;
+          }
+          stats.linesRead++;
+          p.lineBytes(l, b, st, e);
+        },
+        tooLong: () => {
+          stats.linesRead++;
+          p.tooLong();
+        },
+      },
+      { all: true, ...lim },
+    );
+    push = (b) => s.push(b);
+    cut = () => {
+      const n = s.discard();
+      r.reconnect();
+      return n;
+    };
+    reset = () => r.reset();
+    since = () => r.sinceTime();
+  } else {
+    const f = new NativeLineFeed({
+      addon: A,
+      processor: p,
+      stats,
+      mode: 'pod',
+      scalar: path === 'native-scalar',
+      ...lim,
+    });
+    push = (b) => f.push(b);
+    cut = () => {
+      const n = f.discard();
+      f.reconnect();
+      return n;
+    };
+    reset = () => f.reset();
+    since = () => f.sinceTime();
+    close = () => f.close();
+  }
+  const { lines } = script;
+  const send = (text: string) => {
+    const buf = Buffer.from(text);
+    for (const c of splitAt(buf, script.splits)) push(c);
+  };
+  let from = 0; // first original line the server sends in this stream
+  for (const c of [...script.cuts, { after: lines.length, partial: 0, reset: false, drain: true }]) {
+    const upto = Math.max(c.after, from);
+    const whole = lines.slice(from, upto).map((l) => `${l}\n`);
+    const next = lines[upto];
+    send(whole.join('') + (next === undefined ? '' : next.slice(0, c.partial)));
+    if (upto === lines.length) break;
+    out.push(['cut', cut(), since()]);
+    if (c.reset) reset();
+    if (c.drain) out.push(['drain', p.drain()]);
+    // the API server re-sends every line stamped at or after sinceTime (whole seconds)
+    const s = since();
+    from = s === undefined ? 0 : lines.findIndex((l) => stampOf(l) >= s.slice(0, 19));
+    if (from < 0) from = upto;
+  }
+  close();
+  return JSON.stringify({ out, obs: p.drain(), overflowed, stats: stats.snapshot() });
+}
+
+// ------------------------------------------------------------------ parser and key rule
+
+function tsParse(msg: Buffer) {
+  const r = parseAuthorizerMessage(msg.toString('utf8'));
+  if (typeof r === 'string') return r;
+  const { principal, clientIp, resourceName, operation, resourceType, patternType, allowed } = r;
+  return { principal, clientIp, resourceName, operation, resourceType, patternType, allowed };
+}
+
+function cParse(msg: Buffer) {
+  const v = A.parse(msg);
+  const st = v[0] as number;
+  if (st !== 0) return NATIVE_SKIPS[st];
+  const at = (i: number) => msg.toString('utf8', v[i] as number, v[i + 1] as number);
+  return {
+    principal: at(1),
+    clientIp: at(3),
+    resourceName: at(5),
+    operation: NATIVE_OPERATIONS[v[7] as number],
+    resourceType: NATIVE_RESOURCE_TYPES[v[8] as number],
+    patternType: NATIVE_PATTERN_TYPES[v[9] as number],
+    allowed: v[10] === 1,
+  };
+}
+
+nativeTest('C message parser = parse.ts on every corpus line', (t) => {
+  let n = 0;
+  for (const line of corpusLines) {
+    const p = line.indexOf(MARKER);
+    if (p < 0) continue;
+    const msg = Buffer.from(line.slice(p));
+    t.deepEqual(cParse(msg), tsParse(msg), line);
+    n++;
+  }
+  t.true(n > 30);
+});
+
+nativeTest('C message parser = parse.ts on generated and mutated messages', (t) => {
+  const seen = new Set<string>();
+  fc.assert(
+    fc.property(fc.oneof(messageArb, mutatedArb), (m) => {
+      const msg = Buffer.from(m);
+      const ts = tsParse(msg);
+      seen.add(typeof ts === 'string' ? ts : 'decision');
+      return JSON.stringify(cParse(msg)) === JSON.stringify(ts);
+    }),
+    { numRuns: 20_000 },
+  );
+  // the generator reaches every outcome, so the comparison is not vacuous
+  t.deepEqual([...seen].sort(), ['bad-host', 'decision', 'garbled', 'unknown-operation', 'unknown-resource-type']);
+});
+
+nativeTest('C message parser = parse.ts on raw bytes (invalid UTF-8, JS whitespace)', (t) => {
+  const ws = [
+    '\u00a0',
+    '\u1680',
+    '\u2000',
+    '\u200a',
+    '\u2028',
+    '\u2029',
+    '\u202f',
+    '\u205f',
+    '\u3000',
+    '\ufeff',
+    '\u200b',
+  ];
+  for (const w of ws) {
+    const m = Buffer.from(
+      `Principal = User:a is Allowed Operation = Read from host = 10.0.0.1 on resource = Topic:x${w}`,
+    );
+    t.deepEqual(cParse(m), tsParse(m), JSON.stringify(w));
+    const m2 = Buffer.from(
+      `Principal = User:a is Allowed Operation = Read from host = 10.0.0.1 on resource = Topic:x (a.b)${w}`,
+    );
+    t.deepEqual(cParse(m2), tsParse(m2), JSON.stringify(w));
+  }
+  fc.assert(
+    fc.property(messageArb, fc.uint8Array({ maxLength: 6 }), fc.nat(), (m, junk, at) => {
+      const b = Buffer.from(m);
+      const i = at % (b.length + 1);
+      const msg = Buffer.concat([b.subarray(0, i), Buffer.from(junk), b.subarray(i)]);
+      return JSON.stringify(cParse(msg)) === JSON.stringify(tsParse(msg));
+    }),
+    { numRuns: 5_000 },
+  );
+  t.pass();
+});
+
+nativeTest('key rule: C = TS, and leaving the suffix out never changes the parse', (t) => {
+  let stripped = 0;
+  fc.assert(
+    fc.property(lineArb, (line) => {
+      const b = Buffer.from(line);
+      const q = b.indexOf(MARKER);
+      if (q < 0) return true;
+      const ke = messageKeyEnd(b, q, b.length);
+      if (A.keyEnd(b, q, b.length) !== ke) return false;
+      if (ke === b.length) return true;
+      stripped++;
+      return (
+        JSON.stringify(tsParse(b.subarray(q, ke))) === JSON.stringify(tsParse(b.subarray(q))) &&
+        JSON.stringify(cParse(b.subarray(q, ke))) === JSON.stringify(cParse(b.subarray(q)))
+      );
+    }),
+    { numRuns: 10_000 },
+  );
+  t.true(stripped > 100, `only ${stripped} lines had a suffix left out`);
+});
+
+// ------------------------------------------------------------------ whole pipelines
+
+nativeTest('file path: corpus, whole and at every single split point, identical results', (t) => {
+  const ref = runFile('ts', [corpus]);
+  t.is(runFile('native', [corpus]), ref);
+  t.is(runFile('native-scalar', [corpus]), ref);
+  for (let i = 0; i <= corpus.length; i += 7) t.is(runFile('native', [corpus.subarray(0, i), corpus.subarray(i)]), ref);
+  t.is(
+    runFile(
+      'native',
+      [...corpus].map((b) => Buffer.from([b])),
+    ),
+    ref,
+    'one byte at a time',
+  );
+  t.true(JSON.parse(ref).obs.length > 10);
+});
+
+nativeTest('file path: random/mutated logs at random chunk boundaries, identical results', (t) => {
+  fc.assert(
+    fc.property(
+      logArb,
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.constantFrom(undefined, 120, 300),
+      (log, cuts, max) => {
+        const ref = runFile('ts', [log], max);
+        const chunks = splitAt(log, cuts);
+        return (
+          runFile('ts', chunks, max) === ref &&
+          runFile('native', chunks, max) === ref &&
+          runFile('native-scalar', chunks, max) === ref
+        );
+      },
+    ),
+    { numRuns: 1_500 },
+  );
+  t.pass();
+});
+
+nativeTest('file path: a long log in big chunks (the AVX2 block scan, many lines per chunk)', (t) => {
+  const lines = fc.sample(lineArb, { numRuns: 4000, seed: 42 });
+  const log = Buffer.from(`${lines.join('\n')}\n`);
+  const ref = runFile('ts', [log]);
+  t.is(runFile('native', splitAt(log, [65_536, 70_001, 200_000])), ref);
+  t.is(runFile('native-scalar', [log]), ref);
+});
+
+nativeTest('file path: more distinct messages than the C key table holds (flush + reset mid-chunk)', (t) => {
+  // 50,000 distinct messages (request names) but only 3 decisions, plus 30,000 distinct garbled ones
+  const parts: string[] = [];
+  for (let i = 0; i < 50_000; i++)
+    parts.push(
+      `[2024-05-01 12:00:${String(i % 60).padStart(2, '0')},000] INFO Principal = User:a is Allowed Operation = ${['Read', 'Write', 'Describe'][i % 3]} from host = 10.0.0.1 on resource = Topic:LITERAL:t for request = R${i} with resourceRefCount = 1 (kafka.authorizer.logger)`,
+    );
+  for (let i = 0; i < 30_000; i++) parts.push(`Principal = garbled ${i}`);
+  const log = Buffer.from(`${parts.join('\n')}\n`);
+  const ref = runFile('ts', [log]);
+  t.is(runFile('native', [log]), ref);
+  t.is(runFile('native', splitAt(log, [1_000_000, 3_000_000])), ref);
+  const r = JSON.parse(ref);
+  t.is(r.stats.parsed, 50_000);
+  t.is(r.stats.skipped.garbled, 30_000);
+});
+
+const podStamp = (sec: number, ns: number) =>
+  `2024-05-01T12:00:${String(sec % 60).padStart(2, '0')}.${String(ns).padStart(9, '0')}Z`;
+
+const podScriptArb = fc
+  .tuple(
+    fc.array(fc.tuple(fc.oneof(lineArb, fc.constantFrom('x', 'y', corpusLines[0] as string)), fc.nat(2), fc.nat(2)), {
+      minLength: 1,
+      maxLength: 30,
+    }),
+    fc.array(fc.tuple(fc.nat(), fc.nat(400), fc.boolean(), fc.boolean()), { maxLength: 4 }),
+    fc.array(fc.nat(), { maxLength: 6 }),
+  )
+  .map(([spec, cuts, splits]): PodScript => {
+    // non-decreasing kubelet stamps (same second or even same nanos now and then), like resume.test.ts
+    let sec = 0;
+    let ns = 0;
+    const lines = spec.map(([text, ds, dn]) => {
+      sec += ds === 2 ? 1 : 0;
+      ns = ds === 2 ? dn : ns + dn;
+      return `${podStamp(sec, ns)} ${text}`;
+    });
+    return {
+      lines,
+      cuts: cuts
+        .map(([after, partial, reset, drain]) => ({
+          after: after % lines.length,
+          partial,
+          reset: reset && partial % 5 === 0,
+          drain,
+        }))
+        .sort((x, y) => x.after - y.after),
+      splits,
+    };
+  });
+
+nativeTest('pod-log path: corpus with kubelet stamps, identical results whatever the chunking', (t) => {
+  const lines = corpusLines.filter((l) => l !== '').map((l, i) => `${podStamp(Math.floor(i / 3), (i % 3) * 10)} ${l}`);
+  const ref = runPod('ts', { lines, cuts: [], splits: [] });
+  t.is(runPod('native', { lines, cuts: [], splits: [] }), ref);
+  for (let i = 0; i <= 9000; i += 97) t.is(runPod('native', { lines, cuts: [], splits: [i] }), ref);
+  const r = JSON.parse(ref);
+  t.true(r.obs.length > 10);
+  // cut in the middle of a line: no line read twice or skipped
+  const cutRef = runPod('ts', { lines, cuts: [{ after: 20, partial: 30, reset: false, drain: false }], splits: [] });
+  t.is(runPod('native', { lines, cuts: [{ after: 20, partial: 30, reset: false, drain: false }], splits: [] }), cutRef);
+  t.is(JSON.parse(cutRef).stats.linesRead, r.stats.linesRead);
+  t.true(JSON.parse(cutRef).stats.duplicateLines > 0);
+});
+
+nativeTest('pod-log path: random logs, cuts with replay, resets and drains, identical results', (t) => {
+  let dups = 0;
+  fc.assert(
+    fc.property(podScriptArb, fc.constantFrom(undefined, 150), (script, max) => {
+      const ref = runPod('ts', script, max);
+      dups += JSON.parse(ref).stats.duplicateLines;
+      return runPod('native', script, max) === ref && runPod('native-scalar', script, max) === ref;
+    }),
+    { numRuns: 1_500 },
+  );
+  t.true(dups > 500, `only ${dups} duplicate lines replayed`);
+});
+
+nativeTest('pod-log path: a replay after a cut drops exactly the lines already read', (t) => {
+  const l = (s: string, m: string) =>
+    `${s} [2024-05-01 12:00:00,000] INFO Principal = User:a is Allowed Operation = Read from host = 10.0.0.1 on resource = Topic:LITERAL:${m} for request = Fetch with resourceRefCount = 1`;
+  const lines = [
+    l('2024-05-01T12:00:07.100Z', 'a'),
+    l('2024-05-01T12:00:07.200Z', 'b'),
+    l('2024-05-01T12:00:07.200Z', 'b'),
+    l('2024-05-01T12:00:08.000Z', 'c'),
+  ];
+  // cut inside the second `b`: only one `b` was read, so exactly one of the two re-sent is new
+  const script = { lines, cuts: [{ after: 2, partial: 20, reset: false, drain: false }], splits: [] };
+  const ref = runPod('ts', script);
+  t.is(runPod('native', script), ref);
+  const r = JSON.parse(ref);
+  t.is(r.stats.duplicateLines, 2);
+  t.is(r.stats.linesRead, 4);
+  t.deepEqual(r.out[0], ['cut', 20, '2024-05-01T12:00:07Z']);
+});
