@@ -2,11 +2,15 @@
  * Mapper query latency: `GET /api/v1/intents` on a map of 10,000 workloads / 100,000 edges held by
  * a mapper in a child process (loaded through the HTTP ingest API). Measures the cold response
  * (first query after a change: build + serialise) and the warm one (cached per store version),
- * unfiltered and filtered by namespace, plus the mapper's peak RSS. Reference measured in the same
- * run: a bare node:http server sending the same response bytes from memory (the floor for moving
- * that body over loopback HTTP).
+ * unfiltered and filtered by namespace, in the compact shape callmap's own clients ask for
+ * (`compact=true`, ADR 0036) and in the full shape, plus the graph, and the mapper's peak RSS after
+ * each phase. Reference measured in the same run: a bare node:http server sending the same number
+ * of bytes from memory (the floor for moving that body over loopback HTTP).
  *
- *   node --import=tsx bench/mapper-query.bench.ts [--requests N]
+ *   node --import=tsx bench/mapper-query.bench.ts [--requests N] [--tsx]
+ *
+ * The mapper child runs compiled JavaScript like the product (bench/lib/built.ts); `--tsx` runs it
+ * through the tsx loader instead (≈ 35 MB more RSS, the figure earlier versions printed).
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,7 +22,25 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
 import { startMapperService } from '../mapper/service.ts';
+import { builtChild } from './lib/built.ts';
 import { BATCH, EDGES_PER_CLIENT, observation, syntheticResolver, T0, WORKLOADS } from './lib/synthetic-map.ts';
+
+/** The reference: a bare node:http server in its own process sending `size` bytes from memory. */
+async function referenceChild(): Promise<void> {
+  let body = Buffer.alloc(0);
+  const srv = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  process.send?.({ url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}` });
+  process.on('message', (m: { cmd: string; size?: number }) => {
+    if (m.cmd === 'size') {
+      body = Buffer.alloc(m.size ?? 0, 'x');
+      process.send?.({});
+    } else if (m.cmd === 'stop') srv.close(() => process.exit(0));
+  });
+}
 
 async function child(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-qbench-'));
@@ -32,7 +54,13 @@ async function child(): Promise<void> {
   process.send?.({ url: svc.url });
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
-      process.send?.({ maxRssKb: process.resourceUsage().maxRSS, edges: svc.store.edgeCount });
+      const mem = process.memoryUsage();
+      process.send?.({
+        maxRssKb: process.resourceUsage().maxRSS,
+        edges: svc.store.edgeCount,
+        heapMb: mem.heapUsed / 2 ** 20,
+        buffersMb: mem.arrayBuffers / 2 ** 20,
+      });
     } else if (m.cmd === 'stop') {
       void svc.close().then(() => {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -42,7 +70,7 @@ async function child(): Promise<void> {
   });
 }
 
-type Msg = { url?: string; maxRssKb?: number; edges?: number };
+type Msg = { url?: string; maxRssKb?: number; edges?: number; heapMb?: number; buffersMb?: number };
 
 const pct = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -68,13 +96,50 @@ async function timeGets(
   return { ms, bytes };
 }
 
+/**
+ * Warm latency of `p` and of the reference sending the same number of bytes, requests alternating
+ * (mapper, reference, mapper, …) so both see the same machine load.
+ */
+async function warmPair(
+  pool: Pool,
+  p: string,
+  ref: { pool: Pool; size(n: number): Promise<void> },
+  n: number,
+): Promise<{ ms: number[]; ref: number[]; bytes: number }> {
+  const first = await timeGets(pool, p, 1);
+  await ref.size(first.bytes);
+  const ms: number[] = [];
+  const refMs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ms.push(...(await timeGets(pool, p, 1)).ms);
+    refMs.push(...(await timeGets(ref.pool, '/', 1)).ms);
+  }
+  ms.sort((a, b) => a - b);
+  refMs.sort((a, b) => a - b);
+  return { ms, ref: refMs, bytes: first.bytes };
+}
+
 async function parent(): Promise<void> {
   const i = process.argv.indexOf('--requests');
   const requests = i >= 0 ? Number(process.argv[i + 1]) : 300;
-  const proc = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--import=tsx'] });
+  const built = builtChild(fileURLToPath(import.meta.url));
+  const proc = fork(built.file, ['--child'], { execArgv: built.execArgv });
   const exited = new Promise((r) => proc.once('exit', r));
   const next = (): Promise<Msg> => new Promise((resolve) => proc.once('message', (m) => resolve(m as Msg)));
+  const refProc = fork(built.file, ['--ref'], { execArgv: built.execArgv });
+  const refExited = new Promise((r) => refProc.once('exit', r));
+  const refNext = (): Promise<Msg> => new Promise((resolve) => refProc.once('message', (m) => resolve(m as Msg)));
+  const refUrl = (await refNext()).url as string;
+  const ref = {
+    pool: new Pool(refUrl, { connections: 4 }),
+    size: async (n: number): Promise<void> => {
+      refProc.send({ cmd: 'size', size: n });
+      await refNext();
+    },
+  };
   const { url } = await next();
+  proc.send({ cmd: 'stats' });
+  const idle = await next();
   const pool = new Pool(url as string, { connections: 4 });
 
   const post = async (b: number, observations: Observation[]): Promise<void> => {
@@ -105,8 +170,17 @@ async function parent(): Promise<void> {
 
   let bump = 0;
   const change = async (): Promise<void> => post(1_000_000 + bump++, [observation(bump)]);
+  // What callmap's CLI asks for (MapperClient.intents → compact=true) first, so the RSS figure
+  // after this phase is that of a mapper whose clients are callmap's own.
+  const cCold = await timeGets(pool, '/api/v1/intents?compact=true', 10, change);
+  const cWarm = await warmPair(pool, '/api/v1/intents?compact=true', ref, requests);
+  const cColdNs = await timeGets(pool, '/api/v1/intents?namespaces=ns-7&compact=true', 10, change);
+  const cWarmNs = await timeGets(pool, '/api/v1/intents?namespaces=ns-7&compact=true', requests);
+  proc.send({ cmd: 'stats' });
+  const afterCompact = await next();
+  // The full shape (the route's default, for other consumers).
   const cold = await timeGets(pool, '/api/v1/intents', 10, change);
-  const warm = await timeGets(pool, '/api/v1/intents', requests);
+  const warm = await warmPair(pool, '/api/v1/intents', ref, requests);
   const coldNs = await timeGets(pool, '/api/v1/intents?namespaces=ns-7', 10, change);
   const warmNs = await timeGets(pool, '/api/v1/intents?namespaces=ns-7', requests);
   proc.send({ cmd: 'stats' });
@@ -115,37 +189,42 @@ async function parent(): Promise<void> {
   proc.send({ cmd: 'stats' });
   const after = await next();
   proc.send({ cmd: 'stop' });
-
-  // Reference: the same bytes from a bare node:http server.
-  const body = Buffer.alloc(warm.bytes, 'x');
-  const ref = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-    res.end(body);
-  });
-  await new Promise<void>((r) => ref.listen(0, '127.0.0.1', () => r()));
-  const refPool = new Pool(`http://127.0.0.1:${(ref.address() as AddressInfo).port}`, { connections: 4 });
-  const refT = await timeGets(refPool, '/', requests);
-  await refPool.close();
-  ref.close();
+  refProc.send({ cmd: 'stop' });
   await pool.close();
+  await ref.pool.close();
   await exited;
+  await refExited;
+  built.cleanup();
 
   const f = (ms: number): string => `${ms.toFixed(1)} ms`;
-  const p99 = pct(warm.ms, 99);
+  const mb = (m: Msg): string => `${((m.maxRssKb ?? 0) / 1024).toFixed(0)} MB`;
+  const line = (name: string, w: { ms: number[]; ref: number[] }): string => {
+    const p99 = pct(w.ms, 99);
+    return [
+      `  ${name} warm (${requests}): p50 ${f(pct(w.ms, 50))}, p99 ${f(p99)}; target p99 <= 50 ms: ${p99 <= 50 ? 'met' : 'NOT met'}`,
+      `    bare node:http, same bytes, requests interleaved: p50 ${f(pct(w.ref, 50))}, p99 ${f(pct(w.ref, 99))}; ratio mapper/reference p50 ${(pct(w.ms, 50) / pct(w.ref, 50)).toFixed(2)}, p99 ${(p99 / pct(w.ref, 99)).toFixed(2)}`,
+    ].join('\n');
+  };
+  const mem = (m: Msg): string => `heap ${(m.heapMb ?? 0).toFixed(0)} MB, buffers ${(m.buffersMb ?? 0).toFixed(0)} MB`;
+  const maxRss = (after.maxRssKb ?? 0) / 1024;
   process.stdout.write(
     [
-      `mapper query: ${loaded.edges?.toLocaleString('en-US')} edges, ${WORKLOADS.toLocaleString('en-US')} workloads; response ${(warm.bytes / 1e6).toFixed(1)} MB (all intents)`,
-      `  GET /api/v1/intents warm (${requests}): p50 ${f(pct(warm.ms, 50))}, p99 ${f(p99)}; target p99 <= 50 ms: ${p99 <= 50 ? 'met' : 'NOT met'}`,
+      `mapper query: ${loaded.edges?.toLocaleString('en-US')} edges, ${WORKLOADS.toLocaleString('en-US')} workloads; mapper child: ${built.mode}`,
+      `  all intents: ${(cWarm.bytes / 1e6).toFixed(1)} MB compact (${(cWarm.bytes / total).toFixed(0)} B/edge), ${(warm.bytes / 1e6).toFixed(1)} MB full shape (${(warm.bytes / total).toFixed(0)} B/edge)`,
+      line('GET /api/v1/intents?compact=true (what the callmap CLI asks for)', cWarm),
+      `  GET /api/v1/intents?compact=true cold (first after a change, 10): p50 ${f(pct(cCold.ms, 50))}, p99 ${f(pct(cCold.ms, 99))}`,
+      `  GET /api/v1/intents?namespaces=ns-7&compact=true (${(cWarmNs.bytes / 1e3).toFixed(0)} KB) warm: p50 ${f(pct(cWarmNs.ms, 50))}, p99 ${f(pct(cWarmNs.ms, 99))}; cold p50 ${f(pct(cColdNs.ms, 50))}`,
+      line('GET /api/v1/intents (full shape, the default)', warm),
       `  GET /api/v1/intents cold (first after a change, 10): p50 ${f(pct(cold.ms, 50))}, p99 ${f(pct(cold.ms, 99))}`,
       `  GET /api/v1/intents?namespaces=ns-7 (${(warmNs.bytes / 1e3).toFixed(0)} KB) warm: p50 ${f(pct(warmNs.ms, 50))}, p99 ${f(pct(warmNs.ms, 99))}; cold p50 ${f(pct(coldNs.ms, 50))}`,
       `  GET /api/v1/graph cold: p50 ${f(pct(graphCold.ms, 50))}`,
-      `  mapper peak RSS: after load ${((loaded.maxRssKb ?? 0) / 1024).toFixed(0)} MB, after the intents queries ${((afterIntents.maxRssKb ?? 0) / 1024).toFixed(0)} MB, after full-map graph queries ${((after.maxRssKb ?? 0) / 1024).toFixed(0)} MB (target <= 250 MB)`,
-      `reference: bare node:http sending the same ${(warm.bytes / 1e6).toFixed(1)} MB from memory: p50 ${f(pct(refT.ms, 50))}, p99 ${f(pct(refT.ms, 99))}`,
-      `ratio mapper/reference (warm p50): ${(pct(warm.ms, 50) / pct(refT.ms, 50)).toFixed(2)}`,
+      `  mapper peak RSS: idle ${mb(idle)}, after load ${mb(loaded)}, after the compact intents queries ${mb(afterCompact)}, after the full-shape intents queries ${mb(afterIntents)}, after full-map graph queries ${mb(after)} (target <= 250 MB: ${maxRss <= 250 ? 'met' : 'NOT met'})`,
+      `  mapper memory (no forced GC): after load ${mem(loaded)}; after compact ${mem(afterCompact)}; after full ${mem(afterIntents)}; after graph ${mem(after)}`,
       '',
     ].join('\n'),
   );
 }
 
 if (process.argv[2] === '--child') await child();
+else if (process.argv[2] === '--ref') await referenceChild();
 else await parent();

@@ -320,6 +320,7 @@ function takeChunk(size: number): Buffer {
 }
 
 const CHUNK = 1 << 20;
+const COMMA = 0x2c;
 
 /** Spare chunks held for reuse (tests). */
 export const pooledChunks = (): number => pool.length;
@@ -367,36 +368,95 @@ export class ChunkWriter {
   #cur: Buffer | undefined;
   #off = 0;
   #length = 0;
+  /**
+   * A pending copy: `#pLen` bytes at `#pFrom` of `#pSrc`, not yet written. Consecutive copies of
+   * adjacent source ranges (optionally with one separator byte between them that the source has
+   * too) are merged, so copying 100,000 unchanged intents costs a few large memcpys.
+   */
+  #pSrc: SourceBody | undefined;
+  #pFrom = 0;
+  #pLen = 0;
+  /** A separator byte after the pending copy (-1: none). */
+  #pSep = -1;
 
-  /** Bytes written so far. */
+  /** Bytes written so far (pending copies included). */
   get position(): number {
-    return this.#length + this.#off;
+    return this.#length + this.#off + this.#pLen + (this.#pSep >= 0 ? 1 : 0);
   }
 
   /** Copies `len` bytes at `at` of a finished body (its chunks and their start offsets). */
   copy(src: SourceBody, at: number, len: number): void {
-    let i = chunkIndex(src.starts, at);
-    let from = at - (src.starts[i] as number);
-    while (len > 0) {
-      const c = src.chunks[i] as Buffer;
-      const n = Math.min(len, c.length - from);
-      this.ensure(n);
-      c.copy(this.#cur as Buffer, this.#off, from, from + n);
-      this.#off += n;
-      len -= n;
-      i++;
-      from = 0;
+    if (this.#pSrc === src) {
+      const end = this.#pFrom + this.#pLen;
+      if (this.#pSep < 0 && at === end) {
+        this.#pLen += len;
+        return;
+      }
+      if (this.#pSep >= 0 && at === end + 1 && byteAt(src, end) === this.#pSep) {
+        this.#pLen += 1 + len;
+        this.#pSep = -1;
+        return;
+      }
     }
+    this.flush();
+    this.#pSrc = src;
+    this.#pFrom = at;
+    this.#pLen = len;
   }
 
-  private ensure(max: number): void {
-    if (this.#cur === undefined || this.#cur.length - this.#off < max) {
+  /** Writes one ASCII byte (e.g. the `,` between array items). */
+  sep(byte: number): void {
+    if (this.#pSrc !== undefined && this.#pSep < 0) {
+      this.#pSep = byte;
+      return;
+    }
+    this.flush();
+    this.putByte(byte);
+  }
+
+  private putByte(byte: number): void {
+    if (this.#cur === undefined || this.#off === this.#cur.length) {
       this.seal();
-      this.#cur = takeChunk(max);
+      this.#cur = takeChunk(CHUNK);
+    }
+    this.#cur[this.#off++] = byte;
+  }
+
+  /** Writes the pending copy and separator. */
+  private flush(): void {
+    const src = this.#pSrc;
+    if (src !== undefined) {
+      this.#pSrc = undefined;
+      let len = this.#pLen;
+      this.#pLen = 0;
+      let i = chunkIndex(src.starts, this.#pFrom);
+      let from = this.#pFrom - (src.starts[i] as number);
+      while (len > 0) {
+        const c = src.chunks[i] as Buffer;
+        if (this.#cur === undefined || this.#off === this.#cur.length) {
+          this.seal();
+          this.#cur = takeChunk(CHUNK);
+        }
+        const n = Math.min(len, c.length - from, this.#cur.length - this.#off);
+        c.copy(this.#cur, this.#off, from, from + n);
+        this.#off += n;
+        len -= n;
+        from += n;
+        if (from === c.length) {
+          i++;
+          from = 0;
+        }
+      }
+    }
+    if (this.#pSep >= 0) {
+      const b = this.#pSep;
+      this.#pSep = -1;
+      this.putByte(b);
     }
   }
 
   write(s: string): void {
+    if (this.#pSrc !== undefined || this.#pSep >= 0) this.flush();
     const max = s.length * 3;
     if (this.#cur === undefined || this.#cur.length - this.#off < max) {
       if (max === 0) return;
@@ -420,9 +480,15 @@ export class ChunkWriter {
 
   /** The finished body (the writer is done). */
   end(): JsonBody {
+    this.flush();
     this.seal();
     return new JsonBody(this.chunks, this.#length);
   }
+}
+
+function byteAt(src: SourceBody, at: number): number {
+  const i = chunkIndex(src.starts, at);
+  return (src.chunks[i] as Buffer)[at - (src.starts[i] as number)] ?? -1;
 }
 
 /** A workload identity's JSON, graph node id and quoted node id. */
@@ -557,31 +623,53 @@ export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonB
   w.write('{"intents":[');
   let first = true;
   for (const g of filteredGroups(store, f)) {
-    if (!first) w.write(',');
+    if (!first) w.sep(COMMA);
     writeGroupIntent(w, store, g, src, gen);
     first = false;
   }
   w.write(']}');
   const out = w.end();
   if (gen !== undefined) {
-    const starts: number[] = [];
-    let n = 0;
-    for (const c of out.chunks) {
-      starts.push(n);
-      n += c.length;
-    }
     out.retain();
-    sources.set(store, { gen, body: out, chunks: out.chunks, starts });
+    sources.set(store, { gen, body: out, chunks: out.chunks, starts: chunkStarts(out) });
     src?.body.release();
   }
   return out;
 }
 
+/** The last full compact body per store, with what its identity indexes depend on. */
+interface CompactSource extends SourceBody {
+  structure: number;
+  external: boolean;
+  /** Identity indexes of that body (the same for the next one while `structure` holds). */
+  index: Map<WorkloadRef, number>;
+  order: WorkloadRef[];
+}
+const compactSources = new WeakMap<MapStore, CompactSource>();
+
+/** Body of a group's compact intent (everything after `"client":N`). */
+function compactIntentJson(store: MapStore, g: readonly EdgeRecord[], ci: number, si: number | undefined): string {
+  const e = g[0] as EdgeRecord;
+  if (!isPlain(g)) {
+    const c = { ...groupIntent(store, g), client: ci } as unknown as CompactIntent;
+    if (si !== undefined) c.server = si;
+    return JSON.stringify(c);
+  }
+  let s = `{"client":${ci},"ports":[${e.ports.map(num).join(',')}],"http":[],"kafka":[],"firstSeen":${num(e.firstSeen)},"lastSeen":${num(e.lastSeen)},"count":${num(e.count)}`;
+  if (si !== undefined) s += `,"server":${si}`;
+  if (e.extDomain !== undefined)
+    s += `,"external":${JSON.stringify({ domain: e.extDomain, ips: [...(e.extIps ?? [])].sort() })}`;
+  if (e.via) s += `,"viaService":${JSON.stringify({ name: e.via.name, namespace: e.via.namespace })}`;
+  return `${s}}`;
+}
+
 /**
  * The `CompactIntentsResponse` JSON as Buffer chunks (ADR 0036); same bytes as
- * `JSON.stringify(compactIntents(buildIntents(store, f)))`. Written in one pass straight from the
- * edge records: each intent names its client and server by index, and the identities follow once,
- * after the intents. Nothing is kept between calls (no copy source, no per-edge state).
+ * `JSON.stringify(compactIntents(buildIntents(store, f)))`. Written straight from the edge records:
+ * each intent names its client and server by index, and the identities follow once, after the
+ * intents. As for the full shape (ADR 0034), a single edge unchanged since the last full-map compact
+ * body is copied from it: its bytes hold no identity, only indexes, which stay valid while no edge
+ * is added or removed (same `structureVersion`, same `external` choice).
  */
 export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBody {
   const w = new ChunkWriter();
@@ -589,9 +677,15 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
     w.write(JSON.stringify(compactIntents(buildIntents(store, f))));
     return w.end();
   }
-  // Workloads by the store's interned ref object (one identity per ref), in order of appearance.
-  const index = new Map<WorkloadRef, number>();
-  const order: WorkloadRef[] = [];
+  const full = !(f.namespaces && f.namespaces.length > 0) && !(f.excludeLabels && f.excludeLabels.length > 0);
+  const external = f.external === true;
+  const gen = full ? nextGen++ : undefined;
+  let src = full ? compactSources.get(store) : undefined;
+  if (src !== undefined && (src.structure !== store.structureVersion || src.external !== external)) src = undefined;
+  // Workloads by the store's interned ref object (one identity per ref), in order of appearance;
+  // with a valid source the order is the source's (same groups in the same order).
+  const index = src?.index ?? new Map<WorkloadRef, number>();
+  const order = src?.order ?? [];
   const ref = (r: WorkloadRef): number => {
     let i = index.get(r);
     if (i === undefined) {
@@ -605,32 +699,58 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
   let first = true;
   for (const g of filteredGroups(store, f)) {
     const e = g[0] as EdgeRecord;
-    const ci = ref(e.client);
-    const si = e.server === undefined ? undefined : ref(e.server);
-    let s: string;
-    if (isPlain(g)) {
-      s = `{"client":${ci},"ports":[${e.ports.map(num).join(',')}],"http":[],"kafka":[],"firstSeen":${num(e.firstSeen)},"lastSeen":${num(e.lastSeen)},"count":${num(e.count)}`;
-      if (si !== undefined) s += `,"server":${si}`;
-      if (e.extDomain !== undefined)
-        s += `,"external":${JSON.stringify({ domain: e.extDomain, ips: [...(e.extIps ?? [])].sort() })}`;
-      if (e.via) s += `,"viaService":${JSON.stringify({ name: e.via.name, namespace: e.via.namespace })}`;
-      s += '}';
-    } else {
-      const it = groupIntent(store, g);
-      const c = { ...it, client: ci } as unknown as CompactIntent;
-      if (si !== undefined) c.server = si;
-      s = JSON.stringify(c);
-    }
-    w.write(first ? s : `,${s}`);
+    if (!first) w.sep(COMMA);
     first = false;
+    const at = w.position;
+    if (src !== undefined && g.length === 1 && e.compactGen === src.gen && e.compactRev === e.rev) {
+      // Copied: its indexes were assigned when the source was built (no look-ups needed).
+      w.copy(src, e.compactAt, e.compactLen);
+    } else {
+      w.write(compactIntentJson(store, g, ref(e.client), e.server === undefined ? undefined : ref(e.server)));
+      if (g.length !== 1) continue;
+    }
+    if (gen !== undefined) {
+      e.compactGen = gen;
+      e.compactAt = at;
+      e.compactRev = e.rev;
+      e.compactLen = w.position - at;
+    }
   }
   w.write('],"workloads":[');
-  for (let i = 0; i < order.length; i++) {
-    const json = identityJson(store, order[i] as WorkloadRef);
-    w.write(i === 0 ? json : `,${json}`);
+  // Identity JSON is cached per identity; written in batches of 256 (fewer native writes).
+  for (let i = 0; i < order.length; i += 256) {
+    const part: string[] = [];
+    for (let j = i; j < Math.min(order.length, i + 256); j++) part.push(identityJson(store, order[j] as WorkloadRef));
+    w.write(i === 0 ? part.join(',') : `,${part.join(',')}`);
   }
   w.write(']}');
-  return w.end();
+  const out = w.end();
+  if (gen !== undefined) {
+    out.retain();
+    const old = compactSources.get(store);
+    compactSources.set(store, {
+      gen,
+      body: out,
+      chunks: out.chunks,
+      starts: chunkStarts(out),
+      structure: store.structureVersion,
+      external,
+      index,
+      order,
+    });
+    old?.body.release();
+  }
+  return out;
+}
+
+function chunkStarts(b: JsonBody): number[] {
+  const starts: number[] = [];
+  let n = 0;
+  for (const c of b.chunks) {
+    starts.push(n);
+    n += c.length;
+  }
+  return starts;
 }
 
 /** The `IntentsResponse` JSON in one Buffer (tests, small maps). */

@@ -285,6 +285,10 @@ class SqliteMapStore implements MapStore {
         jsonLen: 0,
         jsonRev: -1,
         jsonIdv: -1,
+        compactGen: -1,
+        compactAt: 0,
+        compactLen: 0,
+        compactRev: -1,
       };
       byId.set(rec.id, rec);
       this.#edges.set(rec.key, rec);
@@ -417,6 +421,10 @@ class SqliteMapStore implements MapStore {
           jsonLen: 0,
           jsonRev: -1,
           jsonIdv: -1,
+          compactGen: -1,
+          compactAt: 0,
+          compactLen: 0,
+          compactRev: -1,
         };
         fresh.push(r);
         planned.set(key, r);

@@ -90,6 +90,15 @@ export interface EdgeRecord {
   jsonLen: number;
   jsonRev: number;
   jsonIdv: number;
+  /**
+   * The same for the last full compact body (`?compact=true`, ADR 0036): valid while
+   * `compactRev === rev` and the store's `structureVersion` is the one that body was built at
+   * (identity indexes depend only on which edges exist and their order).
+   */
+  compactGen: number;
+  compactAt: number;
+  compactLen: number;
+  compactRev: number;
 }
 
 export interface ApplyResult {

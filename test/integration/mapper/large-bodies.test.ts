@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import test from 'ava';
-import type { GraphResponse, IntentsResponse } from '../../../mapper/contract/index.ts';
+import { expandIntents, type GraphResponse, type IntentsResponse } from '../../../mapper/contract/index.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
 import { batch, T0, tcp } from '../../unit/mapper/fixtures.ts';
 import { startTestMapper } from './harness.ts';
@@ -66,6 +66,9 @@ test('a response being written keeps its bytes while the map changes and bodies 
   const slow = await slowGet(`${m.url}/api/v1/intents`);
   const slowGraph = await slowGet(`${m.url}/api/v1/graph`);
   const graphBefore = Buffer.from(await (await m.get('/api/v1/graph')).arrayBuffer());
+  const slowCompact = await slowGet(`${m.url}/api/v1/intents?compact=true`);
+  const compactBefore = Buffer.from(await (await m.get('/api/v1/intents?compact=true')).arrayBuffer());
+  t.deepEqual(expandIntents(JSON.parse(compactBefore.toString())), JSON.parse(before.toString()));
 
   // Change the map and rebuild full bodies several times (each rebuild takes pooled chunks).
   for (let r = 0; r < 4; r++) {
@@ -74,6 +77,8 @@ test('a response being written keeps its bytes while the map changes and bodies 
     t.is(now.intents.length, count);
     const g = (await (await m.get('/api/v1/graph')).json()) as GraphResponse;
     t.is(g.edges.length, now.intents.length);
+    // The compact body of this version is copied from the previous one; it expands to the same map.
+    t.deepEqual(expandIntents(await (await m.get('/api/v1/intents?compact=true')).json()), now);
   }
 
   const got = await slow.finish();
@@ -81,6 +86,7 @@ test('a response being written keeps its bytes while the map changes and bodies 
   t.true(got.equals(before), 'the in-flight intents body was overwritten');
   const gotGraph = await slowGraph.finish();
   t.true(gotGraph.equals(graphBefore), 'the in-flight graph body was overwritten');
+  t.true((await slowCompact.finish()).equals(compactBefore), 'the in-flight compact body was overwritten');
   const latest = (await (await m.get('/api/v1/intents')).json()) as IntentsResponse;
   t.true(latest.intents.some((it) => it.lastSeen === T0 + 10_000_003));
 });

@@ -128,6 +128,77 @@ test('ChunkWriter: chunks of at most 1 MiB (or one long string), multi-byte text
   t.is(new ChunkWriter().end().length, 0);
 });
 
+test('property: ChunkWriter copies (merged when adjacent, with or without a separator) and writes give the same bytes as plain concatenation', (t) => {
+  // A source body over several chunks: items separated by commas, like an intents array.
+  const sw = new ChunkWriter();
+  const items: Array<{ at: number; len: number }> = [];
+  for (let i = 0; i < 30_000; i++) {
+    if (i > 0) sw.sep(0x2c);
+    const at = sw.position;
+    sw.write(`{"i":${i},"pad":"${'p'.repeat(i % 61)}"}`);
+    items.push({ at, len: sw.position - at });
+  }
+  const body = sw.end();
+  const bytes = Buffer.concat([...body.chunks]);
+  t.true(body.chunks.length > 1);
+  const starts: number[] = [];
+  let n = 0;
+  for (const c of body.chunks) {
+    starts.push(n);
+    n += c.length;
+  }
+  const src = { gen: 1, body, chunks: body.chunks, starts };
+  const op = fc.oneof(
+    fc.record({ k: fc.constant('run' as const), from: fc.nat(29_999), count: fc.integer({ min: 1, max: 9_000 }) }),
+    fc.record({ k: fc.constant('write' as const), s: fc.string({ maxLength: 5 }) }),
+    fc.record({ k: fc.constant('sep' as const), b: fc.constantFrom(0x2c, 0x3b) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 12 }), (ops) => {
+      const w = new ChunkWriter();
+      const want: Buffer[] = [];
+      for (const o of ops) {
+        if (o.k === 'write') {
+          w.write(o.s);
+          want.push(Buffer.from(o.s));
+        } else if (o.k === 'sep') {
+          w.sep(o.b);
+          want.push(Buffer.from([o.b]));
+        } else {
+          // A run of consecutive items with a separator between them, as an intents body copies them.
+          for (let i = o.from; i < Math.min(items.length, o.from + o.count); i++) {
+            const it = items[i] as { at: number; len: number };
+            if (i > o.from) {
+              w.sep(0x2c);
+              want.push(Buffer.from(','));
+            }
+            const pos = w.position;
+            w.copy(src, it.at, it.len);
+            if (w.position !== pos + it.len) throw new Error('position does not count a pending copy');
+            want.push(bytes.subarray(it.at, it.at + it.len));
+          }
+        }
+      }
+      const out = w.end();
+      const got = Buffer.concat([...out.chunks]);
+      if (got.length !== out.length) throw new Error('length mismatch');
+      if (!got.equals(Buffer.concat(want))) throw new Error('bytes differ');
+      if (!out.chunks.every((c) => c.length <= ChunkWriter.CHUNK)) throw new Error('chunk over 1 MiB');
+    }),
+    { numRuns: 150 },
+  );
+  // Adjacent items with a separator the source does not have between them: not merged over it.
+  const [a, b] = items as [{ at: number; len: number }, { at: number; len: number }];
+  const w = new ChunkWriter();
+  w.copy(src, a.at, a.len);
+  w.sep(0x3b);
+  w.copy(src, b.at, b.len);
+  t.is(
+    Buffer.concat([...w.end().chunks]).toString(),
+    `${bytes.subarray(a.at, a.at + a.len)};${bytes.subarray(b.at, b.at + b.len)}`,
+  );
+});
+
 test('a response after a change copies unchanged edges from the last full body and re-serialises changed ones', async (t) => {
   const store = openMapStore({ path: ':memory:' });
   const pipe = createIngestPipeline({ resolver: shopResolver(), store, clock: () => T0 });
