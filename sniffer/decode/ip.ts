@@ -6,7 +6,12 @@ export function formatIpv4(n: number): string {
   return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-const HEX = Array.from({ length: 65536 }, (_, i) => i.toString(16));
+/**
+ * Hex text of every 16-bit group, built on the first IPv6 address formatted: 65 536 small strings
+ * (~2 MB) that an IPv4-only replay or a command that never formats IPv6 should not pay for (at
+ * module load, and again when the young-generation GC copies them while packets are processed).
+ */
+let HEX: string[] | undefined;
 
 /** RFC 5952 text for the 16 bytes at `off` (longest zero run compressed, lower-case, v4-mapped dotted). */
 export function formatIpv6(buf: Uint8Array, off: number): string {
@@ -30,9 +35,10 @@ export function formatIpv6(buf: Uint8Array, off: number): string {
     }
     i = j;
   }
+  const hex = (HEX ??= Array.from({ length: 65536 }, (_, i) => i.toString(16)));
   const part = (from: number, to: number): string => {
     let s = '';
-    for (let i = from; i < to; i++) s += (i > from ? ':' : '') + HEX[g[i] ?? 0];
+    for (let i = from; i < to; i++) s += (i > from ? ':' : '') + hex[g[i] ?? 0];
     return s;
   };
   if (bestStart < 0) return part(0, 8);

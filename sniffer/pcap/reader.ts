@@ -38,6 +38,9 @@ export interface PcapReadOptions {
   afterChunk?: () => Promise<void>;
 }
 
+/** Bytes of the first read (then `chunkSize` per read). */
+const FIRST_READ = 256 * 1024;
+
 /** Largest packet accepted (tcpdump's MAXIMUM_SNAPLEN). */
 export const MAX_PACKET = 262_144;
 const MAX_BLOCK = MAX_PACKET + 4096;
@@ -304,10 +307,10 @@ export async function readPcapFile(
     // the incomplete record carried over from the previous chunk.
     let room = MAX_BLOCK;
     const bufs = [Buffer.allocUnsafe(room + chunk), Buffer.allocUnsafe(room + chunk)];
-    const readInto = async (b: Buffer, at: number): Promise<{ end: number; eof: boolean }> => {
+    const readInto = async (b: Buffer, at: number, size = chunk): Promise<{ end: number; eof: boolean }> => {
       let end = at;
-      while (end < at + chunk) {
-        const { bytesRead } = await fh.read(b, end, at + chunk - end, null);
+      while (end < at + size) {
+        const { bytesRead } = await fh.read(b, end, at + size - end, null);
         if (bytesRead === 0) return { end, eof: true };
         end += bytesRead;
       }
@@ -315,7 +318,9 @@ export async function readPcapFile(
     };
     let which = 0;
     let buf = bufs[0]!;
-    let { end, eof } = await readInto(buf, room);
+    // a small first read: parsing starts after ~0.1 ms of I/O instead of a whole chunk's 2-6 ms,
+    // and the next (full) chunk is read while the first packets are parsed
+    let { end, eof } = await readInto(buf, room, Math.min(chunk, FIRST_READ));
     const { parser, skip } = headerParser(buf.subarray(room, end), onPacket, path);
     let pos = room + skip;
     for (;;) {
