@@ -76,6 +76,8 @@ typedef struct {
   size_t scratch_cap;
   uint8_t *key;
   size_t key_cap;
+  uint32_t *qpos; /* quote positions of the current line */
+  size_t qpos_cap;
   /* page counters */
   double parsed, without_path, paths_dropped;
   double skipped[NUM_SKIPS];
@@ -146,42 +148,78 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
   return h;
 }
 
-/* Next '"' at or after `from` in [0, len), or len. 64-byte windows of quote bits (SSE2). */
-typedef struct {
-  const uint8_t *t;
-  size_t len, base;
-  uint64_t mask;
-  int valid;
-} QScan;
-
-static void q_load(QScan *q, size_t b) {
-  q->base = b;
-  q->valid = 1;
-  const uint8_t *p = q->t + b;
-  if (b + 64 <= q->len) {
-    const __m128i quote = _mm_set1_epi8('"');
-    uint64_t m0 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), quote));
-    uint64_t m1 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), quote));
-    uint64_t m2 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), quote));
-    uint64_t m3 = (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), quote));
-    q->mask = m0 | (m1 << 16) | (m2 << 32) | (m3 << 48);
-  } else {
-    uint64_t m = 0;
-    size_t n = q->len - b;
-    for (size_t j = 0; j < n; j++)
-      if (p[j] == '"') m |= 1ULL << j;
-    q->mask = m;
-  }
+/* Bits set in a 16-bit mask (SWAR: no POPCNT instruction assumed, no libgcc call). */
+static inline unsigned popcount16(unsigned x) {
+  x = x - ((x >> 1) & 0x5555u);
+  x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+  x = (x + (x >> 4)) & 0x0F0Fu;
+  return (x + (x >> 8)) & 0x1Fu;
 }
 
-static inline size_t next_quote(QScan *q, size_t from) {
-  for (;;) {
-    if (from >= q->len) return q->len;
-    if (!q->valid || from < q->base || from >= q->base + 64) q_load(q, from);
-    uint64_t m = q->mask & (~0ULL << (from - q->base));
-    if (m) return q->base + (size_t)__builtin_ctzll(m);
-    from = q->base + 64;
+/* Positions of every '"' in [from, len) of a line, found 16 bytes at a time (SSE2), plus whether
+ * the line holds a backslash there. `avail` bytes are readable from t (>= len): a load may pass
+ * the line's end inside the buffer; the bits past it are dropped. Returns the count; pos[count]
+ * is len (sentinel). */
+static size_t scan_quotes(const uint8_t *t, size_t from, size_t len, size_t avail, uint32_t *pos, int *has_bs) {
+  size_t n = 0, b = from;
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+  unsigned bs = 0;
+  for (; b < len && b + 16 <= avail; b += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(t + b));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote));
+    unsigned k = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bslash));
+    if (len - b < 16) {
+      unsigned keep = (1u << (len - b)) - 1;
+      m &= keep;
+      k &= keep;
+    }
+    bs |= k;
+    /* Branch-light extraction: four slots written whatever the count (pos has room), the rare
+     * rest in a loop. */
+    unsigned cnt = popcount16(m);
+    uint32_t base = (uint32_t)b;
+    pos[n] = base + (uint32_t)__builtin_ctz(m | 0x10000u);
+    m &= m - 1;
+    pos[n + 1] = base + (uint32_t)__builtin_ctz(m | 0x10000u);
+    m &= m - 1;
+    pos[n + 2] = base + (uint32_t)__builtin_ctz(m | 0x10000u);
+    m &= m - 1;
+    pos[n + 3] = base + (uint32_t)__builtin_ctz(m | 0x10000u);
+    m &= m - 1;
+    if (cnt > 4) {
+      size_t j = n + 4;
+      while (m) {
+        pos[j++] = base + (uint32_t)__builtin_ctz(m);
+        m &= m - 1;
+      }
+    }
+    n += cnt;
   }
+  for (; b < len; b++) {
+    if (t[b] == '"') pos[n++] = (uint32_t)b;
+    else if (t[b] == '\\') bs = 1;
+  }
+  pos[n] = (uint32_t)len;
+  *has_bs = bs != 0;
+  return n;
+}
+
+/* Bytes equal, for the short values of a tuple (inline; no libc call). */
+static inline __attribute__((always_inline)) int eq_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      if (rd64(a + i) != rd64(b + i)) return 0;
+    return i == n || rd64(a + n - 8) == rd64(b + n - 8);
+  }
+  if (n >= 4) {
+    uint32_t x, y, z, w;
+    memcpy(&x, a, 4), memcpy(&y, b, 4), memcpy(&z, a + n - 4, 4), memcpy(&w, b + n - 4, 4);
+    return x == y && z == w;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return 0;
+  return 1;
 }
 
 /* ---------- tuple cache ---------- */
@@ -362,24 +400,29 @@ static void unescape_into(const uint8_t *p, size_t n, uint8_t *out, uint32_t *ou
   *outlen = (uint32_t)o;
 }
 
+/* Wanted label names by length (all lengths differ): one 8-byte compare rejects most others. */
+static inline int name_is(const uint8_t *n, const char *want, size_t len) {
+  return eq_bytes(n, (const uint8_t *)want, len);
+}
+
 static inline int field_of(const uint8_t *n, size_t len) {
   switch (len) {
-    case 8: return memcmp(n, "reporter", 8) == 0 ? F_REPORTER : -1;
-    case 15: return memcmp(n, "source_workload", 15) == 0 ? F_SW : -1;
-    case 25: return memcmp(n, "source_workload_namespace", 25) == 0 ? F_SNS : -1;
-    case 20: return memcmp(n, "destination_workload", 20) == 0 ? F_DW : -1;
-    case 30: return memcmp(n, "destination_workload_namespace", 30) == 0 ? F_DNS : -1;
-    case 19: return memcmp(n, "destination_service", 19) == 0 ? F_DS : -1;
-    case 24: return memcmp(n, "destination_service_name", 24) == 0 ? F_DSN : -1;
-    case 14: return memcmp(n, "request_method", 14) == 0 ? F_METHOD : -1;
-    case 12: return memcmp(n, "request_path", 12) == 0 ? F_PATH : -1;
-    case 16: return memcmp(n, "request_url_path", 16) == 0 ? F_URLPATH : -1;
+    case 8: return rd64(n) == rd64((const uint8_t *)"reporter") ? F_REPORTER : -1;
+    case 12: return name_is(n, "request_path", 12) ? F_PATH : -1;
+    case 14: return name_is(n, "request_method", 14) ? F_METHOD : -1;
+    case 15: return name_is(n, "source_workload", 15) ? F_SW : -1;
+    case 16: return name_is(n, "request_url_path", 16) ? F_URLPATH : -1;
+    case 19: return name_is(n, "destination_service", 19) ? F_DS : -1;
+    case 20: return name_is(n, "destination_workload", 20) ? F_DW : -1;
+    case 24: return name_is(n, "destination_service_name", 24) ? F_DSN : -1;
+    case 25: return name_is(n, "source_workload_namespace", 25) ? F_SNS : -1;
+    case 30: return name_is(n, "destination_workload_namespace", 30) ? F_DNS : -1;
     default: return -1;
   }
 }
 
 /* Parses one line [t, t+len) (without its '\n'). Returns 0 when a JS callback threw. */
-static int parse_line(Source *s, const uint8_t *t, size_t len) {
+static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   if (len > s->max_line) {
     s->skipped[SKIP_TOO_LONG]++;
     return 1;
@@ -404,9 +447,13 @@ static int parse_line(Source *s, const uint8_t *t, size_t len) {
   for (int f = 0; f < NF; f++) fs[f].present = 0;
   if (!grow((void **)&s->scratch, &s->scratch_cap, len + 1, 1)) return 1;
   size_t sc = 0; /* used scratch */
-  QScan q = {t, len, 0, 0, 0};
-  size_t next_bs = 0;
-  int bs_known = 0;
+  if (!grow((void **)&s->qpos, &s->qpos_cap, len + 8 - i, sizeof(uint32_t))) return 1;
+  int has_bs;
+  uint32_t *qp = s->qpos;
+  scan_quotes(t, i, len, avail, qp, &has_bs);
+  size_t qi = 0; /* qp[qi] is the first quote not yet passed */
+  size_t next_bs = has_bs ? 0 : len;
+  int bs_known = !has_bs;
   while (i < len && blank(t[i])) i++;
   if (i < len && t[i] == '{') {
     i++;
@@ -419,7 +466,8 @@ static int parse_line(Source *s, const uint8_t *t, size_t len) {
       }
       size_t ns = i;
       if (!namechar(t[ns])) goto malformed;
-      size_t oq = next_quote(&q, i);
+      while (qp[qi] < i) qi++;
+      size_t oq = qp[qi];
       if (oq >= len) goto malformed;
       size_t eq = oq - 1;
       while (eq > ns && blank(t[eq])) eq--;
@@ -427,7 +475,8 @@ static int parse_line(Source *s, const uint8_t *t, size_t len) {
       size_t ne = eq;
       while (ne > ns && blank(t[ne - 1])) ne--;
       size_t vs = oq + 1;
-      size_t ve = next_quote(&q, vs);
+      while (qp[qi] < vs) qi++;
+      size_t ve = qp[qi];
       if (ve >= len) goto malformed;
       int escaped = 0;
       if (!bs_known || (next_bs < vs)) {
@@ -510,26 +559,46 @@ static int parse_line(Source *s, const uint8_t *t, size_t len) {
   if (!fs[F_PATH].present) fs[F_PATH] = fs[F_URLPATH];
   size_t klen = 2;
   for (int f = 0; f < NKEYED; f++) klen += 4 + (fs[f].present ? fs[f].len : 0);
-  if (!grow((void **)&s->key, &s->key_cap, klen, 1)) return 1;
-  uint8_t *k = s->key;
-  k[0] = (uint8_t)metric;
-  k[1] = (uint8_t)has_path;
-  size_t at = 2;
-  for (int f = 0; f < NKEYED; f++) {
-    uint32_t l = fs[f].present ? fs[f].len : 0xFFFFFFFFu;
-    memcpy(k + at, &l, 4);
-    at += 4;
-    if (fs[f].present) {
-      memcpy(k + at, fs[f].p, fs[f].len);
-      at += fs[f].len;
-    }
-  }
-  /* The tuple that followed the previous one last time is the likely one: compare it first. */
+  /* The tuple that followed the previous one last time is the likely one: compare it first,
+   * field by field against its stored key (no key built, no hash). */
   uint32_t pred = s->last == NONE ? s->head : s->tuples[s->last].next;
   uint32_t r = NONE;
   if (pred != NONE && pred < s->tcount) {
     const Tuple *pt = &s->tuples[pred];
-    if (pt->keylen == klen && memcmp(s->arena + pt->keyoff, k, klen) == 0) r = pred;
+    const uint8_t *pk = s->arena + pt->keyoff;
+    if (pt->keylen == klen && pk[0] == (uint8_t)metric && pk[1] == (uint8_t)has_path) {
+      size_t at = 2;
+      int same = 1;
+      for (int f = 0; f < NKEYED && same; f++) {
+        uint32_t l;
+        memcpy(&l, pk + at, 4);
+        at += 4;
+        if (!fs[f].present)
+          same = l == 0xFFFFFFFFu;
+        else {
+          same = l == fs[f].len && eq_bytes(pk + at, fs[f].p, l);
+          at += l;
+        }
+      }
+      if (same) r = pred;
+    }
+  }
+  uint8_t *k = NULL;
+  if (r == NONE) {
+    if (!grow((void **)&s->key, &s->key_cap, klen, 1)) return 1;
+    k = s->key;
+    k[0] = (uint8_t)metric;
+    k[1] = (uint8_t)has_path;
+    size_t at = 2;
+    for (int f = 0; f < NKEYED; f++) {
+      uint32_t l = fs[f].present ? fs[f].len : 0xFFFFFFFFu;
+      memcpy(k + at, &l, 4);
+      at += 4;
+      if (fs[f].present) {
+        memcpy(k + at, fs[f].p, fs[f].len);
+        at += fs[f].len;
+      }
+    }
   }
   if (r == NONE) r = tuple_find(s, hash_bytes(k, klen), k, klen);
   if (r == NONE) {
@@ -598,7 +667,7 @@ static int feed(Source *s, const uint8_t *p, size_t n) {
       s->skipped[SKIP_TOO_LONG]++;
     } else {
       carry_append(s, p + start, f - start);
-      if (!parse_line(s, s->carry, s->carry_len)) return 0;
+      if (!parse_line(s, s->carry, s->carry_len, s->carry_len)) return 0;
     }
     s->carry_len = 0;
     start = f + 1;
@@ -608,7 +677,7 @@ static int feed(Source *s, const uint8_t *p, size_t n) {
     const uint8_t *nl = memchr(p + ls, '\n', n - ls);
     if (!nl) break;
     size_t le = (size_t)(nl - p);
-    if (!parse_line(s, p + ls, le - ls)) return 0;
+    if (!parse_line(s, p + ls, le - ls, n - ls)) return 0;
     ls = le + 1;
   }
   if (ls < n) {
@@ -627,6 +696,7 @@ static void source_free(Source *s) {
   free(s->carry);
   free(s->scratch);
   free(s->key);
+  free(s->qpos);
   free(s->tuples);
   free(s->table);
   free(s->arena);
@@ -715,7 +785,7 @@ static napi_value run_feed(napi_env env, napi_callback_info info, int at_end) {
     if (s->carry_len > 0 && !s->skipping) {
       size_t n = s->carry_len;
       s->carry_len = 0;
-      parse_line(s, s->carry, n);
+      parse_line(s, s->carry, n, n);
     }
     s->carry_len = 0;
     s->skipping = 0;
@@ -861,7 +931,7 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
-  double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
+  double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->qpos_cap * 4 + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
                       s->ecap * sizeof(Edge) + s->ocap * sizeof(uint32_t));
   napi_value r;
   CHECK(napi_create_double(env, b, &r));
