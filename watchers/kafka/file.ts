@@ -25,7 +25,7 @@ export interface FileTailerOptions {
   once: boolean;
   /** Default 500 ms. */
   pollMs?: number;
-  /** Read buffer size. Default 1 MiB. */
+  /** Read buffer size (two of them). Default 1 MiB. */
   chunkBytes?: number;
   /** The native scanner; without it the TypeScript LineScanner is used. */
   native?: KafkaNativeAddon;
@@ -39,6 +39,7 @@ export class FileTailer {
   readonly #o: FileTailerOptions;
   readonly #scanner: LineScanner | NativeLineFeed;
   readonly #buf: Buffer;
+  readonly #buf2: Buffer;
   #counted = 0;
   /** Rotations and truncations followed. */
   rotations = 0;
@@ -47,6 +48,7 @@ export class FileTailer {
   constructor(o: FileTailerOptions) {
     this.#o = o;
     this.#buf = Buffer.allocUnsafe(o.chunkBytes ?? 1 << 20);
+    this.#buf2 = Buffer.allocUnsafe(this.#buf.length);
     const p = o.processor;
     this.#scanner =
       o.native === undefined
@@ -84,15 +86,29 @@ export class FileTailer {
     return undefined;
   }
 
-  /** Reads from `pos` to the current end; returns the new offset. */
+  /**
+   * Reads from `pos` to the current end; returns the new offset. Double-buffered: the next chunk
+   * is read (on libuv's thread pool) while the current one is scanned.
+   */
   async #drain(fh: FileHandle, pos: number, signal: AbortSignal): Promise<number> {
     let p = pos;
-    while (!signal.aborted) {
-      const { bytesRead } = await fh.read(this.#buf, 0, this.#buf.length, p);
-      if (bytesRead === 0) break;
-      this.#scanner.push(this.#buf.subarray(0, bytesRead));
-      p += bytesRead;
-      this.#countLines();
+    let cur = this.#buf;
+    let next = this.#buf2;
+    let pending: Promise<{ bytesRead: number }> | undefined = fh.read(cur, 0, cur.length, p);
+    try {
+      while (!signal.aborted) {
+        const { bytesRead }: { bytesRead: number } = await (pending as Promise<{ bytesRead: number }>);
+        pending = undefined;
+        if (bytesRead === 0) break;
+        pending = fh.read(next, 0, next.length, p + bytesRead);
+        this.#scanner.push(cur.subarray(0, bytesRead));
+        p += bytesRead;
+        this.#countLines();
+        [cur, next] = [next, cur];
+      }
+    } finally {
+      // an abort can leave a read in flight: let it finish (its buffer is ours) and ignore it
+      await pending?.catch(() => {});
     }
     return p;
   }

@@ -22,7 +22,7 @@ export interface KafkaNativeAddon {
   end(h: Handle, counters: Float64Array): boolean;
   discard(h: Handle): number;
   heldBytes(h: Handle): number;
-  flush(h: Handle, reset: boolean): [Float64Array, Buffer, Float64Array, number] | undefined;
+  flush(h: Handle, reset: boolean): [Float64Array, Buffer, Float64Array, number, Float64Array] | undefined;
   /** Tests: the C message parser's result over `msg` (see kafka.c js_parse). */
   parse(msg: Buffer): number[];
   /** Tests: the C key end rule (processor.ts messageKeyEnd). */
@@ -150,7 +150,7 @@ export class NativeLineFeed {
   flush(reset: boolean): void {
     if (this.#closed) return;
     const r = this.#a.flush(this.#h, reset);
-    if (r !== undefined) this.#p.absorb(r[0], r[1], r[2], r[3], this.#memos);
+    if (r !== undefined) this.#p.absorb(r[0], r[1], r[2], r[3], r[4], this.#memos);
     if (reset) this.#memos = [];
   }
 

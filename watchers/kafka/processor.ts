@@ -135,33 +135,41 @@ export class KafkaLineProcessor {
   }
 
   /**
-   * Lines pre-aggregated by the native scanner (native.ts): `rows` holds (key id, line count,
-   * newest valid line time or NaN, 1 when some line had no usable time); `keys` 8 numbers per key
-   * first seen since the previous flush (ids `first`…) with its parse result from the C parser,
-   * whose principal, client IP and resource name follow each other in `text`. `memos` maps the
-   * scanner's key ids to parsed messages and is extended here. Same result as `marked()` per line.
+   * Lines pre-aggregated by the native scanner (native.ts): `rows` holds (decision id, line count,
+   * newest valid line time or NaN, 1 when some line had no usable time); `decisions` 7 numbers per
+   * decision first seen since the previous flush (ids `first`…), from the C parser: the lengths of
+   * principal, client IP and resource name, which follow each other in `text`, then the codes of
+   * operation, resource type, pattern type and the verdict; `skips` the skipped lines by reason
+   * (NATIVE_SKIPS). `memos` maps the scanner's decision ids and is extended here. Same result as
+   * `marked()` once per line.
    */
-  absorb(rows: Float64Array, text: Buffer, keys: Float64Array, first: number, memos: ParsedKey[]): void {
-    if (first !== memos.length) throw new Error(`kafka native scanner: key id ${first}, expected ${memos.length}`);
+  absorb(
+    rows: Float64Array,
+    text: Buffer,
+    decisions: Float64Array,
+    first: number,
+    skips: Float64Array,
+    memos: ParsedKey[],
+  ): void {
+    if (first !== memos.length) throw new Error(`kafka native scanner: decision id ${first}, expected ${memos.length}`);
+    for (const [i, n] of skips.entries()) {
+      const reason = NATIVE_SKIPS[i];
+      if (reason !== undefined && n > 0) this.#stats.skipped[reason] += n;
+    }
     let s = 0;
-    for (let k = 0; k < keys.length; k += 8) {
-      const status = keys[k] as number;
-      if (status !== 0) {
-        memos.push(newMemo(NATIVE_SKIPS[status] ?? 'garbled'));
-        continue;
-      }
-      const a = s + (keys[k + 1] as number);
-      const b = a + (keys[k + 2] as number);
-      const c = b + (keys[k + 3] as number);
+    for (let k = 0; k < decisions.length; k += 7) {
+      const a = s + (decisions[k] as number);
+      const b = a + (decisions[k + 1] as number);
+      const c = b + (decisions[k + 2] as number);
       memos.push(
         newMemo({
           principal: text.toString('utf8', s, a),
           clientIp: text.toString('utf8', a, b),
           resourceName: text.toString('utf8', b, c),
-          operation: NATIVE_OPERATIONS[keys[k + 4] as number] as KafkaOperation,
-          resourceType: NATIVE_RESOURCE_TYPES[keys[k + 5] as number] as KafkaResourceType,
-          patternType: NATIVE_PATTERN_TYPES[keys[k + 6] as number] as KafkaPatternType,
-          allowed: keys[k + 7] === 1,
+          operation: NATIVE_OPERATIONS[decisions[k + 3] as number] as KafkaOperation,
+          resourceType: NATIVE_RESOURCE_TYPES[decisions[k + 4] as number] as KafkaResourceType,
+          patternType: NATIVE_PATTERN_TYPES[decisions[k + 5] as number] as KafkaPatternType,
+          allowed: decisions[k + 6] === 1,
         }),
       );
       s = c;

@@ -3,18 +3,20 @@
  *
  * One handle per log source (a file or one pod-log stream). push() scans whole chunks, keeps the
  * partial last line across chunks (bounded by the line limit) and, for every line holding the
- * `Principal = ` marker, aggregates by the message key (the bytes the TypeScript parser would
- * parse: from the marker to the end of the line, minus a Strimzi ` [thread]` suffix when that
- * provably cannot change the parse) with a count and the newest line time. flush() hands the
- * touched keys to JavaScript, which parses each distinct key once with the TypeScript parser and
- * builds the same observations as the pure TypeScript path (docs/adr/0063-kafka-native-scanner.md).
+ * `Principal = ` marker, looks up the message key (the bytes the TypeScript parser would parse:
+ * from the marker to the end of the line, minus a Strimzi ` [thread]` suffix when that provably
+ * cannot change the parse). A new key is parsed once (parse_msg, a port of parse.ts) into a skip
+ * reason or a decision; lines are counted per decision with the newest line time. flush() hands
+ * the counted decisions to JavaScript, which builds the same observations as the pure TypeScript
+ * path (docs/adr/0063-kafka-native-scanner.md).
  *
  * Pod mode additionally does the exactly-once de-duplication of watchers/kafka/resume.ts (the
  * kubelet stamp of every line, the multiset of lines at the newest stamp, the replay after a
  * reconnect), over bytes.
  *
- * Memory is bounded: at most MAX_KEYS keys and ARENA_CAP bytes of key text. When a line might
- * not fit, push() returns early; JavaScript flushes with reset and pushes the rest again.
+ * Memory is bounded: at most MAX_KEYS keys (and decisions) and arena_cap bytes of key text. When
+ * a line might not fit, push() returns early; JavaScript flushes with reset and pushes the rest
+ * again.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -342,13 +344,21 @@ typedef struct {
   uint64_t hash;
   size_t off;
   uint32_t len;
+  uint8_t status; /* P_OK or the skip reason */
+  int32_t dec;    /* its decision (P_OK) */
+  dec_t d;        /* field offsets relative to the key's start */
+} entry_t;
+
+/* A distinct decision (client IP, resource, operation, verdict, principal): what an observation
+ * is keyed by; several messages (e.g. `Read` and KRaft's `READ`) share one. */
+typedef struct {
+  uint64_t hash;
+  uint32_t key;   /* the first message entry with it (its bytes hold the fields) */
   uint64_t count; /* lines since the last flush */
   int64_t max_t;  /* newest valid line time since the last flush */
   uint8_t has_t;  /* max_t is set */
   uint8_t no_t;   /* some line had no usable time (JavaScript uses now()) */
-  uint8_t status; /* P_OK or the skip reason */
-  dec_t d;        /* field offsets relative to the key's start */
-} entry_t;
+} decn_t;
 
 typedef struct {
   size_t off, len;
@@ -379,8 +389,12 @@ typedef struct {
   int32_t *slots;
   uint8_t *arena;
   size_t arena_used, arena_cap;
-  uint32_t *touched;
+  decn_t *dec;
+  uint32_t n_dec, dec_reported;
+  int32_t *dslots;
+  uint32_t *touched; /* decisions counted since the last flush, in first-seen order */
   uint32_t n_touched;
+  double skips[5]; /* lines skipped since the last flush, by parse status */
   /* resume state (pod mode) */
   int has_last;
   int64_t last_sec;
@@ -560,7 +574,10 @@ static void table_clear(kafka_t *k) {
   k->reported = 0;
   k->arena_used = 0;
   k->n_touched = 0;
+  k->n_dec = 0;
+  k->dec_reported = 0;
   memset(k->slots, 0xff, SLOTS * sizeof(int32_t));
+  memset(k->dslots, 0xff, SLOTS * sizeof(int32_t));
 }
 
 /*
@@ -589,47 +606,85 @@ static size_t key_end(const uint8_t *p, size_t marker, size_t end) {
   return end;
 }
 
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+/* The decision of a parsed message entry: found or added. */
+static int32_t decision_of(kafka_t *k, uint32_t e) {
+  const entry_t *en = &k->ent[e];
+  const uint8_t *b = k->arena + en->off;
+  const dec_t *d = &en->d;
+  size_t pl = d->pr_e - d->pr_s, il = d->ip_e - d->ip_s, nl = d->nm_e - d->nm_s;
+  uint64_t small = (uint64_t)d->op | (uint64_t)d->rtype << 8 | (uint64_t)d->ptype << 16 | (uint64_t)d->allowed << 24;
+  uint64_t h = hash_bytes(b + d->pr_s, pl) ^ rotl(hash_bytes(b + d->ip_s, il), 21) ^
+               rotl(hash_bytes(b + d->nm_s, nl), 42) ^ (small * 0x9E3779B97F4A7C15ull);
+  uint32_t slot = (uint32_t)h & (SLOTS - 1);
+  for (;;) {
+    int32_t v = k->dslots[slot];
+    if (v < 0) break;
+    const decn_t *c = &k->dec[v];
+    const entry_t *o = &k->ent[c->key];
+    const uint8_t *ob = k->arena + o->off;
+    const dec_t *od = &o->d;
+    if (c->hash == h && od->op == d->op && od->rtype == d->rtype && od->ptype == d->ptype &&
+        od->allowed == d->allowed && od->pr_e - od->pr_s == pl && od->ip_e - od->ip_s == il &&
+        od->nm_e - od->nm_s == nl && memcmp(ob + od->pr_s, b + d->pr_s, pl) == 0 &&
+        memcmp(ob + od->ip_s, b + d->ip_s, il) == 0 && memcmp(ob + od->nm_s, b + d->nm_s, nl) == 0)
+      return v;
+    slot = (slot + 1) & (SLOTS - 1);
+  }
+  uint32_t idx = k->n_dec++;
+  decn_t *c = &k->dec[idx];
+  c->hash = h;
+  c->key = e;
+  c->count = 0;
+  c->has_t = 0;
+  c->no_t = 0;
+  k->dslots[slot] = (int32_t)idx;
+  return (int32_t)idx;
+}
+
 /* One line p[s, e) with the marker at m, key p[m, ke) of hash h. Caller checked room(). */
 static void add_key(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t ke, uint64_t h) {
-  int64_t t = 0;
-  int valid = prefix_time(p, s, m, &t) && t >= MIN_TIME && t <= MAX_TIME;
   const uint8_t *key = p + m;
   size_t klen = ke - m;
   uint32_t slot = (uint32_t)h & (SLOTS - 1);
   entry_t *en = NULL;
-  uint32_t idx = 0;
   for (;;) {
     int32_t v = k->slots[slot];
     if (v < 0) break;
     entry_t *c = &k->ent[v];
     if (c->hash == h && c->len == klen && memcmp(k->arena + c->off, key, klen) == 0) {
       en = c;
-      idx = (uint32_t)v;
       break;
     }
     slot = (slot + 1) & (SLOTS - 1);
   }
   if (en == NULL) {
-    idx = k->n_ent++;
+    uint32_t idx = k->n_ent++;
     en = &k->ent[idx];
     en->hash = h;
     en->off = k->arena_used;
     en->len = (uint32_t)klen;
-    en->count = 0;
-    en->has_t = 0;
-    en->no_t = 0;
     memcpy(k->arena + k->arena_used, key, klen);
     k->arena_used += klen;
     en->status = (uint8_t)parse_msg(key, klen, &en->d);
+    en->dec = en->status == P_OK ? decision_of(k, idx) : -1;
     k->slots[slot] = (int32_t)idx;
   }
-  if (en->count == 0) k->touched[k->n_touched++] = idx;
-  en->count++;
+  if (en->status != P_OK) {
+    k->skips[en->status]++;
+    return;
+  }
+  int64_t t = 0;
+  int valid = prefix_time(p, s, m, &t) && t >= MIN_TIME && t <= MAX_TIME;
+  decn_t *dc = &k->dec[en->dec];
+  if (dc->count == 0) k->touched[k->n_touched++] = (uint32_t)en->dec;
+  dc->count++;
   if (valid) {
-    if (!en->has_t || t > en->max_t) en->max_t = t;
-    en->has_t = 1;
+    if (!dc->has_t || t > dc->max_t) dc->max_t = t;
+    dc->has_t = 1;
   } else
-    en->no_t = 1;
+    dc->no_t = 1;
 }
 
 /* One line p[s, e) (no newline, no trailing CR) with the marker at m. Caller checked room(). */
@@ -658,7 +713,9 @@ static void add_batch(kafka_t *k, const uint8_t *p, pend_t *b, unsigned n) {
   }
   for (unsigned j = 0; j < n; j++) {
     int32_t v = k->slots[(uint32_t)b[j].h & (SLOTS - 1)];
-    if (v >= 0) __builtin_prefetch(k->arena + k->ent[v].off);
+    if (v < 0) continue;
+    const entry_t *en = &k->ent[v];
+    for (uint32_t o = 0; o < en->len; o += 64) __builtin_prefetch(k->arena + en->off + o);
   }
   for (unsigned j = 0; j < n; j++) add_key(k, p, b[j].s, b[j].m, b[j].ke, b[j].h);
 }
@@ -934,6 +991,8 @@ static void free_kafka(kafka_t *k) {
   free(k->slots);
   free(k->arena);
   free(k->touched);
+  free(k->dec);
+  free(k->dslots);
   lines_free(&k->at_last);
   lines_free(&k->replay);
   k->held = NULL;
@@ -941,6 +1000,8 @@ static void free_kafka(kafka_t *k) {
   k->slots = NULL;
   k->arena = NULL;
   k->touched = NULL;
+  k->dec = NULL;
+  k->dslots = NULL;
 }
 
 static void finalize(napi_env env, void *data, void *hint) {
@@ -1001,7 +1062,9 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   k->arena_cap = ARENA_BASE + (BATCH + 1) * (k->max + 1);
   k->arena = malloc(k->arena_cap);
   k->touched = malloc(MAX_KEYS * sizeof(uint32_t));
-  if (!k->held || !k->ent || !k->slots || !k->arena || !k->touched) {
+  k->dec = malloc(MAX_KEYS * sizeof(decn_t));
+  k->dslots = malloc(SLOTS * sizeof(int32_t));
+  if (!k->held || !k->ent || !k->slots || !k->arena || !k->touched || !k->dec || !k->dslots) {
     free_kafka(k);
     free(k);
     goto oom;
@@ -1097,12 +1160,14 @@ static napi_value js_held(napi_env env, napi_callback_info info) {
 }
 
 /*
- * flush(h, reset) → undefined, or [rows, text, keys, firstNewId]:
- * rows: Float64Array of (id, count, newest valid time or NaN, 1 when a line had no usable time);
- * keys: Float64Array, 8 per key first seen since the last flush (ids firstNewId…): parse status
- * (0 or the skip reason), lengths of principal, client IP and resource name (their bytes follow
- * each other in `text`), operation, resource type, pattern type, allowed. With reset, the key
- * table is emptied afterwards (ids start again at 0).
+ * flush(h, reset) → undefined, or [rows, text, decisions, firstNewId, skips]:
+ * rows: Float64Array of (decision id, line count, newest valid time or NaN, 1 when a line had no
+ * usable time) for the decisions counted since the last flush, in first-seen order;
+ * decisions: Float64Array, 7 per decision first seen since the last flush (ids firstNewId…):
+ * lengths of principal, client IP and resource name (their bytes follow each other in `text`),
+ * operation, resource type, pattern type, allowed; skips: Float64Array of the lines skipped since
+ * the last flush, by parse status (index 0 unused). With reset, the tables are emptied afterwards
+ * (ids start again at 0).
  */
 static napi_value js_flush(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -1114,67 +1179,71 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
   if (argc > 1) napi_get_value_bool(env, argv[1], &reset);
   napi_value undef;
   CHECK(napi_get_undefined(env, &undef));
-  if (k->n_touched == 0 && k->reported == k->n_ent) {
+  double skipped = 0;
+  for (int i = 1; i < 5; i++) skipped += k->skips[i];
+  if (k->n_touched == 0 && k->dec_reported == k->n_dec && skipped == 0) {
     if (reset) table_clear(k);
     return undef;
   }
-  uint32_t nt = k->n_touched, nn = k->n_ent - k->reported;
-  napi_value rows_ab, rows, keys, ends_ab, ends, first, arr;
-  void *rp = NULL, *ep = NULL, *kp = NULL;
+  uint32_t nt = k->n_touched, nn = k->n_dec - k->dec_reported;
+  napi_value rows_ab, rows, text, dec_ab, decs, first, sk_ab, sk, arr;
+  void *rp = NULL, *dp = NULL, *tp = NULL, *sp = NULL;
   CHECK(napi_create_arraybuffer(env, (size_t)nt * 4 * sizeof(double), &rp, &rows_ab));
   CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nt * 4, rows_ab, 0, &rows));
   double *r = rp;
   for (uint32_t i = 0; i < nt; i++) {
-    entry_t *en = &k->ent[k->touched[i]];
+    decn_t *dc = &k->dec[k->touched[i]];
     r[i * 4] = k->touched[i];
-    r[i * 4 + 1] = (double)en->count;
-    r[i * 4 + 2] = en->has_t ? (double)en->max_t : __builtin_nan("");
-    r[i * 4 + 3] = en->no_t;
-    en->count = 0;
-    en->has_t = 0;
-    en->no_t = 0;
+    r[i * 4 + 1] = (double)dc->count;
+    r[i * 4 + 2] = dc->has_t ? (double)dc->max_t : __builtin_nan("");
+    r[i * 4 + 3] = dc->no_t;
+    dc->count = 0;
+    dc->has_t = 0;
+    dc->no_t = 0;
   }
-  /* new keys: their parse result and the text of principal, client IP and resource name */
-  size_t kbytes = 0;
+  size_t tbytes = 0;
   for (uint32_t i = 0; i < nn; i++) {
-    entry_t *en = &k->ent[k->reported + i];
-    if (en->status == P_OK) kbytes += (en->d.pr_e - en->d.pr_s) + (en->d.ip_e - en->d.ip_s) + (en->d.nm_e - en->d.nm_s);
+    const dec_t *d = &k->ent[k->dec[k->dec_reported + i].key].d;
+    tbytes += (d->pr_e - d->pr_s) + (d->ip_e - d->ip_s) + (d->nm_e - d->nm_s);
   }
-  CHECK(napi_create_buffer(env, kbytes, &kp, &keys));
-  CHECK(napi_create_arraybuffer(env, (size_t)nn * 8 * sizeof(double), &ep, &ends_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nn * 8, ends_ab, 0, &ends));
-  double *e = ep;
-  uint8_t *kw = kp;
+  CHECK(napi_create_buffer(env, tbytes, &tp, &text));
+  CHECK(napi_create_arraybuffer(env, (size_t)nn * 7 * sizeof(double), &dp, &dec_ab));
+  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nn * 7, dec_ab, 0, &decs));
+  double *e = dp;
+  uint8_t *tw = tp;
   for (uint32_t i = 0; i < nn; i++) {
-    entry_t *en = &k->ent[k->reported + i];
+    const entry_t *en = &k->ent[k->dec[k->dec_reported + i].key];
     const uint8_t *key = k->arena + en->off;
-    double *row = e + (size_t)i * 8;
-    memset(row, 0, 8 * sizeof(double));
-    row[0] = en->status;
-    if (en->status != P_OK) continue;
     const dec_t *d = &en->d;
     size_t a = d->pr_e - d->pr_s, b = d->ip_e - d->ip_s, c = d->nm_e - d->nm_s;
-    memcpy(kw, key + d->pr_s, a);
-    memcpy(kw + a, key + d->ip_s, b);
-    memcpy(kw + a + b, key + d->nm_s, c);
-    kw += a + b + c;
-    row[1] = (double)a;
-    row[2] = (double)b;
-    row[3] = (double)c;
-    row[4] = d->op;
-    row[5] = d->rtype;
-    row[6] = d->ptype;
-    row[7] = d->allowed;
+    memcpy(tw, key + d->pr_s, a);
+    memcpy(tw + a, key + d->ip_s, b);
+    memcpy(tw + a + b, key + d->nm_s, c);
+    tw += a + b + c;
+    double *row = e + (size_t)i * 7;
+    row[0] = (double)a;
+    row[1] = (double)b;
+    row[2] = (double)c;
+    row[3] = d->op;
+    row[4] = d->rtype;
+    row[5] = d->ptype;
+    row[6] = d->allowed;
   }
-  CHECK(napi_create_double(env, (double)k->reported, &first));
+  CHECK(napi_create_arraybuffer(env, 5 * sizeof(double), &sp, &sk_ab));
+  CHECK(napi_create_typedarray(env, napi_float64_array, 5, sk_ab, 0, &sk));
+  memcpy(sp, k->skips, 5 * sizeof(double));
+  memset(k->skips, 0, sizeof(k->skips));
+  CHECK(napi_create_double(env, (double)k->dec_reported, &first));
+  k->dec_reported = k->n_dec;
   k->reported = k->n_ent;
   k->n_touched = 0;
   if (reset) table_clear(k);
-  CHECK(napi_create_array_with_length(env, 4, &arr));
+  CHECK(napi_create_array_with_length(env, 5, &arr));
   CHECK(napi_set_element(env, arr, 0, rows));
-  CHECK(napi_set_element(env, arr, 1, keys));
-  CHECK(napi_set_element(env, arr, 2, ends));
+  CHECK(napi_set_element(env, arr, 1, text));
+  CHECK(napi_set_element(env, arr, 2, decs));
   CHECK(napi_set_element(env, arr, 3, first));
+  CHECK(napi_set_element(env, arr, 4, sk));
   return arr;
 }
 
