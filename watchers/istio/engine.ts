@@ -6,7 +6,7 @@
  * the native one against. Both give the same deltas, in the same order, and the same page counts.
  */
 import { createRequire } from 'node:module';
-import { CounterDeltas, type DeltaResult, type EdgeDelta, serverKey } from './delta.ts';
+import { CounterDeltas, type DeltaResult, type EdgeDelta } from './delta.ts';
 import { createPageParser } from './page.ts';
 import { createPrometheusParser, DEFAULT_MAX_LINE, type PrometheusParser } from './prometheus.ts';
 import {
@@ -14,7 +14,6 @@ import {
   createAggregator,
   type Edge,
   type EdgeTable,
-  edgeOf,
   emptyProjection,
   emptySkipCounts,
   ISTIO_METRICS,
@@ -89,7 +88,7 @@ type Resolve = (
   method: string | undefined,
   path: string | undefined,
   hasPathLabel: boolean,
-) => number;
+) => number | string;
 
 export interface IstioAddon {
   create(): unknown;
@@ -97,8 +96,8 @@ export interface IstioAddon {
   push(handle: unknown, chunk: Buffer, resolve: Resolve, num: (token: string) => number): void;
   end(handle: unknown, resolve: Resolve, num: (token: string) => number): void;
   stats(handle: unknown, out: Float64Array): void;
-  edgeAdd(handle: unknown, index: number, value: number): void;
-  commit(handle: unknown, gen: number): [number, number, Uint32Array, Float64Array, Uint32Array];
+  edgeAdd(handle: unknown, record: string, value: number): void;
+  commit(handle: unknown, gen: number): [number, number, string[], Float64Array, Uint32Array];
   destroy(handle: unknown): void;
   memory(handle: unknown): number;
 }
@@ -136,16 +135,94 @@ export function loadIstioEngine(log: (line: string) => void, prefer: EngineKind 
 
 const num = (t: string): number => Number(t);
 
-/** One proxy's state on the JS side: edge key ⇄ native edge index, and the Edge objects. */
+/** Unsigned varint as chars of 7 bits (high bit = more): latin1, never a surrogate. */
+function varint(n: number): string {
+  let out = '';
+  let v = n;
+  while (v >= 0x80) {
+    out += String.fromCharCode((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  return out + String.fromCharCode(v);
+}
+
+/**
+ * An edge as the string the native side stores and hands back (its identity, injective):
+ * metric letter, reporter letter, then client namespace and name, server namespace and name,
+ * service, method, path, each as varint length + chars ('' for undefined: those are never empty).
+ */
+export function edgeIdentity(e: {
+  metric: IstioMetric;
+  reporter: string;
+  clientNamespace: string;
+  clientName: string;
+  serverNamespace: string;
+  serverName: string;
+  serverService: string | undefined;
+  method: string | undefined;
+  path: string | undefined;
+}): string {
+  let out = `${e.metric === 'istio_requests_total' ? 'h' : 't'}${e.reporter.charAt(0)}`;
+  for (const f of [
+    e.clientNamespace,
+    e.clientName,
+    e.serverNamespace,
+    e.serverName,
+    e.serverService ?? '',
+    e.method ?? '',
+    e.path ?? '',
+  ]) {
+    out += varint(f.length) + f;
+  }
+  return out;
+}
+
+const REPORTER_OF: Readonly<Record<string, EdgeDelta['edge']['reporter']>> = {
+  s: 'source',
+  d: 'destination',
+  w: 'waypoint',
+};
+
+/** The Edge of an identity (edgeIdentity's inverse). */
+export function edgeFromIdentity(id: string): Edge {
+  let at = 2;
+  const field = (): string => {
+    let len = 0;
+    let mul = 1;
+    for (;;) {
+      const c = id.charCodeAt(at++);
+      len += (c & 0x7f) * mul;
+      mul *= 0x80;
+      if (c < 0x80) break;
+    }
+    const v = id.slice(at, at + len);
+    at += len;
+    return v;
+  };
+  const edge: Edge = {
+    metric: id.charAt(0) === 'h' ? 'istio_requests_total' : 'istio_tcp_connections_opened_total',
+    reporter: REPORTER_OF[id.charAt(1)] ?? 'source',
+    client: { namespace: field(), name: field() },
+    server: { namespace: field(), name: field() },
+  };
+  const svc = field();
+  const method = field();
+  const path = field();
+  if (svc !== '') edge.serverService = svc;
+  if (method !== '') edge.method = method;
+  if (path !== '') edge.path = path;
+  return edge;
+}
+
+/**
+ * One proxy's state on the JS side: only its native handle and the ids of the servers its
+ * destination edges name (for the reporter choice). Edges, tuples and counters live natively.
+ */
 class NativeSource implements EdgeTable {
   readonly handle: unknown;
   readonly #addon: IstioAddon;
-  readonly index = new Map<string, number>();
-  readonly edges: Array<Edge | undefined> = [];
-  readonly keys: Array<string | undefined> = [];
-  readonly free: number[] = [];
-  /** Live destination edges per server key (after a commit: the servers this page covered). */
-  readonly servers = new Map<string, number>();
+  readonly serverIds = new Map<string, number>();
+  readonly serverKeys: string[] = [];
   optionsKey = '';
 
   constructor(addon: IstioAddon) {
@@ -153,43 +230,41 @@ class NativeSource implements EdgeTable {
     this.handle = addon.create();
   }
 
-  alloc(key: string, edge: Edge): number {
-    const i = this.free.pop() ?? this.edges.length;
-    this.edges[i] = edge;
-    this.keys[i] = key;
-    this.index.set(key, i);
-    if (edge.reporter === 'destination') {
-      const sk = serverKey(edge);
-      this.servers.set(sk, (this.servers.get(sk) ?? 0) + 1);
+  /** '0'..'3' (flags), server id + 1 (0 = not a destination edge), then the identity. */
+  record(flags: number, p: Parameters<typeof edgeIdentity>[0]): string {
+    let server = 0;
+    if (p.reporter === 'destination') {
+      const sk = `${p.metric}\u0001${p.serverNamespace}\u0001${p.serverName}`;
+      let id = this.serverIds.get(sk);
+      if (id === undefined) {
+        id = this.serverKeys.length;
+        this.serverKeys.push(sk);
+        this.serverIds.set(sk, id);
+      }
+      server = id + 1;
     }
-    return i;
+    return String.fromCharCode(48 + flags) + varint(server) + edgeIdentity(p);
   }
 
-  release(i: number): void {
-    const edge = this.edges[i];
-    const key = this.keys[i];
-    if (edge === undefined || key === undefined) return;
-    this.index.delete(key);
-    this.edges[i] = undefined;
-    this.keys[i] = undefined;
-    this.free.push(i);
-    if (edge.reporter === 'destination') {
-      const sk = serverKey(edge);
-      const n = (this.servers.get(sk) ?? 1) - 1;
-      if (n <= 0) this.servers.delete(sk);
-      else this.servers.set(sk, n);
-    }
+  // The Envoy JSON path (TS aggregator): every series is handed over as a record; the native
+  // side finds its edge by identity.
+  addTo(): boolean {
+    return false;
   }
 
-  addTo(key: string, value: number): boolean {
-    const i = this.index.get(key);
-    if (i === undefined) return false;
-    this.#addon.edgeAdd(this.handle, i, value);
-    return true;
-  }
-
-  insert(key: string, edge: Edge, value: number): void {
-    this.#addon.edgeAdd(this.handle, this.alloc(key, edge), value);
+  insert(_key: string, edge: Edge, value: number): void {
+    const rec = this.record(0, {
+      metric: edge.metric,
+      reporter: edge.reporter,
+      clientNamespace: edge.client.namespace,
+      clientName: edge.client.name,
+      serverNamespace: edge.server.namespace,
+      serverName: edge.server.name,
+      serverService: edge.serverService,
+      method: edge.method,
+      path: edge.path,
+    });
+    this.#addon.edgeAdd(this.handle, rec, value);
   }
 }
 
@@ -250,8 +325,7 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
         const r = projectSeries(series, projOpts, out);
         if (r === 'filtered') throw new Error('istio native engine: unexpected metric filter in projection');
         if (r !== undefined) return -(2 + SKIP_REASONS.indexOf(r));
-        const i = st.index.get(out.key) ?? st.alloc(out.key, edgeOf(out));
-        return i * 4 + (out.withoutPathLabel ? 1 : 0) + (out.pathDropped ? 2 : 0);
+        return st.record((out.withoutPathLabel ? 1 : 0) + (out.pathDropped ? 2 : 0), out);
       };
       const prom: PrometheusParser = {
         push: (chunk) => addon.push(st.handle, chunk, resolve, num),
@@ -280,13 +354,12 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
           };
         },
         commit(covered) {
-          const [firstSeen, resets, changed, counts, freed] = addon.commit(st.handle, gen);
-          for (const i of freed) st.release(i);
+          const [firstSeen, resets, changed, counts, servers] = addon.commit(st.handle, gen);
           const deltas: EdgeDelta[] = new Array(changed.length);
           for (let k = 0; k < changed.length; k++) {
-            deltas[k] = { edge: st.edges[changed[k] as number] as Edge, count: counts[k] as number };
+            deltas[k] = { edge: edgeFromIdentity(changed[k] as string), count: counts[k] as number };
           }
-          if (covered !== undefined) for (const sk of st.servers.keys()) covered.add(sk);
+          if (covered !== undefined) for (const id of servers) covered.add(st.serverKeys[id - 1] as string);
           return { deltas, firstSeen, resets };
         },
       };

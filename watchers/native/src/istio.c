@@ -56,12 +56,19 @@ typedef struct {
 
 #define NONE 0xFFFFFFFFu
 
+/* An edge (what the TS projection made of a tuple), identified by its record: the projection's
+ * fields as a string from JS (engine.ts edgeRecord), stored one byte per char when every char
+ * fits (latin1), else as UTF-16. Kept densely in first-sight order (= the TS Map's order). */
 typedef struct {
   double last;
   double cur;
+  uint64_t hash;
+  uint64_t recoff; /* into the record arena */
+  uint32_t reclen; /* bytes */
   uint32_t gen;
-  uint8_t live;
+  uint32_t server; /* server id + 1 for reporter="destination" edges, else 0 */
   uint8_t has_last;
+  uint8_t wide; /* record stored as UTF-16 */
 } Edge;
 
 typedef struct {
@@ -92,10 +99,18 @@ typedef struct {
   uint8_t *arena;
   size_t arena_len, arena_cap;
   /* edges */
-  Edge *edges;
-  size_t ecap;
-  uint32_t *order;
-  size_t olen, ocap;
+  Edge *edges; /* dense, first-sight order */
+  size_t ecount, ecap;
+  uint32_t *etable; /* open addressing: edge index + 1, 0 = empty */
+  size_t etcap;
+  uint8_t *rec; /* record arena */
+  size_t rec_len, rec_cap;
+  uint16_t *u16; /* scratch for a record read from JS */
+  size_t u16_cap;
+  uint8_t *recbuf; /* the record's identity bytes */
+  size_t recbuf_cap;
+  uint8_t *server_seen; /* commit scratch, per server id */
+  size_t server_seen_cap;
   uint32_t gen;
   /* JS callbacks for the current push */
   napi_env env;
@@ -273,13 +288,22 @@ static uint32_t tuple_insert(Source *s, uint64_t h, const uint8_t *key, size_t k
   return r;
 }
 
-/* Keeps only the tuples of generation `gen` (none when drop_all), in order, with their links. */
-static int tuples_compact(Source *s, uint32_t gen, int drop_all) {
+/* Keeps only the tuples of generation `gen` whose edge survives (`emap`: old edge index -> new,
+ * NONE = gone; NULL = unchanged), none when drop_all; in order, with their links. */
+static int tuples_compact(Source *s, uint32_t gen, int drop_all, const uint32_t *emap) {
   uint32_t *map = malloc((s->tcount + 1) * sizeof(uint32_t));
   if (!map) return 0;
   size_t bytes = 0, live = 0;
   for (size_t r = 0; r < s->tcount; r++) {
-    int keep = !drop_all && s->tuples[r].gen == gen;
+    Tuple *t = &s->tuples[r];
+    int keep = !drop_all && t->gen == gen;
+    if (keep && emap && t->code >= 0) {
+      uint32_t ne = emap[t->code >> 2];
+      if (ne == NONE)
+        keep = 0;
+      else
+        t->code = (int64_t)ne * 4 + (t->code & 3);
+    }
     map[r] = keep ? (uint32_t)live++ : NONE;
     if (keep) bytes += s->tuples[r].keylen;
   }
@@ -312,30 +336,101 @@ static int tuples_compact(Source *s, uint32_t gen, int drop_all) {
 
 /* ---------- edges ---------- */
 
-static int edge_add(Source *s, uint32_t idx, double value) {
-  if (idx >= s->ecap) {
-    size_t old = s->ecap;
-    if (!grow((void **)&s->edges, &s->ecap, (size_t)idx + 1, sizeof(Edge))) return 0;
-    memset(s->edges + old, 0, (s->ecap - old) * sizeof(Edge));
+static int etable_rebuild(Source *s, size_t cap) {
+  uint32_t *t = calloc(cap, sizeof(uint32_t));
+  if (!t) return 0;
+  free(s->etable);
+  s->etable = t;
+  s->etcap = cap;
+  size_t mask = cap - 1;
+  for (size_t e = 0; e < s->ecount; e++) {
+    size_t i = (size_t)s->edges[e].hash & mask;
+    while (t[i]) i = (i + 1) & mask;
+    t[i] = (uint32_t)e + 1;
   }
-  Edge *e = &s->edges[idx];
-  if (!e->live) {
-    if (!grow((void **)&s->order, &s->ocap, s->olen + 1, sizeof(uint32_t))) return 0;
-    s->order[s->olen++] = idx;
-    e->live = 1;
-    e->has_last = 0;
-    e->last = 0;
-    e->cur = value;
-    e->gen = s->gen;
-    return 1;
-  }
+  return 1;
+}
+
+static inline void edge_value(Source *s, Edge *e, double value) {
   if (e->gen == s->gen)
     e->cur += value;
   else {
     e->gen = s->gen;
     e->cur = value;
   }
-  return 1;
+}
+
+/* Reads a record string from JS: flags (record[0] - '0'), server id + 1 (a varint, 0 = none)
+ * and the identity (the rest), which is hashed and stored compactly. Finds or
+ * creates its edge; returns the edge index (NONE on failure, with an exception pending). */
+static uint32_t edge_from_record(Source *s, napi_env env, napi_value str, unsigned *flags) {
+  size_t n = 0;
+  if (napi_get_value_string_utf16(env, str, NULL, 0, &n) != napi_ok || n < 2) {
+    napi_throw_error(env, "ISTIO_NATIVE_RESOLVE", "resolve callback returned an invalid edge record");
+    return NONE;
+  }
+  if (!grow((void **)&s->u16, &s->u16_cap, n + 1, sizeof(uint16_t)) ||
+      !grow((void **)&s->recbuf, &s->recbuf_cap, 2 * n, 1)) {
+    napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
+    return NONE;
+  }
+  napi_get_value_string_utf16(env, str, (char16_t *)s->u16, n + 1, &n);
+  const uint16_t *u = s->u16;
+  *flags = (unsigned)(u[0] - '0') & 3u;
+  /* Server id + 1: little-endian base-128 chars, high bit = more (engine.ts varint). */
+  uint32_t server = 0;
+  size_t at = 1;
+  for (unsigned shift = 0; at < n && shift < 32; shift += 7) {
+    uint16_t c = u[at++];
+    server |= (uint32_t)(c & 0x7F) << shift;
+    if (!(c & 0x80)) break;
+  }
+  size_t ilen = n - at;
+  u += at;
+  int wide = 0;
+  for (size_t i = 0; i < ilen; i++)
+    if (u[i] > 0xFF) wide = 1;
+  uint8_t *b = s->recbuf; /* not s->key: that holds the key of the line being resolved */
+  size_t blen;
+  if (wide) {
+    memcpy(b, u, ilen * 2);
+    blen = ilen * 2;
+  } else {
+    for (size_t i = 0; i < ilen; i++) b[i] = (uint8_t)u[i];
+    blen = ilen;
+  }
+  uint64_t h = hash_bytes(b, blen) ^ (uint64_t)wide;
+  size_t mask = s->etcap - 1;
+  size_t i = (size_t)h & mask;
+  for (;;) {
+    uint32_t e = s->etable[i];
+    if (!e) break;
+    const Edge *ed = &s->edges[e - 1];
+    if (ed->hash == h && ed->reclen == blen && ed->wide == wide && memcmp(s->rec + ed->recoff, b, blen) == 0)
+      return e - 1;
+    i = (i + 1) & mask;
+  }
+  if (!grow((void **)&s->rec, &s->rec_cap, s->rec_len + blen, 1) ||
+      !grow((void **)&s->edges, &s->ecap, s->ecount + 1, sizeof(Edge)) ||
+      ((s->ecount + 1) * 2 > s->etcap && !etable_rebuild(s, s->etcap * 2))) {
+    napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
+    return NONE;
+  }
+  uint32_t idx = (uint32_t)s->ecount++;
+  Edge *ed = &s->edges[idx];
+  memset(ed, 0, sizeof(*ed));
+  ed->hash = h;
+  ed->recoff = s->rec_len;
+  ed->reclen = (uint32_t)blen;
+  ed->wide = (uint8_t)wide;
+  ed->server = server;
+  ed->gen = s->gen - 1; /* not on this page yet: the first value sets cur */
+  memcpy(s->rec + s->rec_len, b, blen);
+  s->rec_len += blen;
+  i = (size_t)h & (s->etcap - 1);
+  while (s->etable[i]) i = (i + 1) & (s->etcap - 1);
+  s->etable[i] = idx + 1;
+  return idx;
 }
 
 /* ---------- one line ---------- */
@@ -359,12 +454,17 @@ static int64_t resolve_tuple(Source *s, int metric, const Field *fs, int has_pat
   napi_get_boolean(env, has_path, &argv[10]);
   napi_get_global(env, &global);
   if (napi_call_function(env, global, s->resolve, 11, argv, &result) != napi_ok) return -1;
-  double d = 0;
-  if (napi_get_value_double(env, result, &d) == napi_ok && d == floor(d)) {
-    if (d <= -2 && d >= -(2 + NUM_SKIPS - 1)) return (int64_t)d;
-    if (d >= 0 && d < 9007199254740992.0) return (int64_t)d;
+  napi_valuetype type;
+  if (napi_typeof(env, result, &type) == napi_ok && type == napi_string) {
+    unsigned flags;
+    uint32_t idx = edge_from_record(s, env, result, &flags);
+    if (idx == NONE) return -1;
+    return (int64_t)idx * 4 + flags;
   }
-  napi_throw_error(env, "ISTIO_NATIVE_RESOLVE", "resolve callback returned an invalid code");
+  double d = 0;
+  if (napi_get_value_double(env, result, &d) == napi_ok && d == floor(d) && d <= -2 && d >= -(2 + NUM_SKIPS - 1))
+    return (int64_t)d;
+  napi_throw_error(env, "ISTIO_NATIVE_RESOLVE", "resolve callback returned neither an edge record nor a skip code");
   return -1;
 }
 
@@ -626,7 +726,7 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   }
   if (code & 1) s->without_path++;
   if (code & 2) s->paths_dropped++;
-  edge_add(s, (uint32_t)(code >> 2), value);
+  edge_value(s, &s->edges[code >> 2], value);
   return 1;
 malformed:
   s->skipped[SKIP_MALFORMED]++;
@@ -701,7 +801,11 @@ static void source_free(Source *s) {
   free(s->table);
   free(s->arena);
   free(s->edges);
-  free(s->order);
+  free(s->etable);
+  free(s->rec);
+  free(s->u16);
+  free(s->recbuf);
+  free(s->server_seen);
   memset(s, 0, sizeof(*s));
 }
 
@@ -727,7 +831,8 @@ static Source *get_source(napi_env env, napi_value v) {
 static napi_value js_create(napi_env env, napi_callback_info info) {
   Source *s = calloc(1, sizeof(Source));
   if (s) s->head = s->last = NONE;
-  if (!s || !table_rebuild(s, 1024)) {
+  if (!s || !table_rebuild(s, 1024) || !etable_rebuild(s, 1024)) {
+    if (s) source_free(s);
     free(s);
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
     return NULL;
@@ -757,7 +862,7 @@ static napi_value js_begin(napi_env env, napi_callback_info info) {
   s->skipping = 0;
   s->parsed = s->without_path = s->paths_dropped = 0;
   for (int k = 0; k < NUM_SKIPS; k++) s->skipped[k] = 0;
-  if (clear) tuples_compact(s, 0, 1);
+  if (clear) tuples_compact(s, 0, 1, NULL);
   s->gen++;
   s->last = NONE;
   s->touched = 0;
@@ -822,18 +927,18 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* edgeAdd(handle, index, value): the Envoy JSON path adds its edges through this. */
+/* edgeAdd(handle, record, value): the Envoy JSON path adds its edges through this. */
 static napi_value js_edge_add(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
-  uint32_t idx;
   double v;
-  CHECK(napi_get_value_uint32(env, argv[1], &idx));
   CHECK(napi_get_value_double(env, argv[2], &v));
-  if (!edge_add(s, idx, v)) napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
+  unsigned flags;
+  uint32_t idx = edge_from_record(s, env, argv[1], &flags);
+  if (idx != NONE) edge_value(s, &s->edges[idx], v);
   return NULL;
 }
 
@@ -846,7 +951,19 @@ static napi_value typed(napi_env env, napi_typedarray_type type, size_t elem, co
   return ta;
 }
 
-/* commit(handle, gen) -> [firstSeen, resets, Uint32Array changed, Float64Array counts, Uint32Array freed] */
+static napi_value record_string(napi_env env, const Source *s, const Edge *e) {
+  napi_value v = NULL;
+  const uint8_t *p = s->rec + e->recoff;
+  if (e->wide)
+    napi_create_string_utf16(env, (const char16_t *)p, e->reclen / 2, &v);
+  else
+    napi_create_string_latin1(env, (const char *)p, e->reclen, &v);
+  return v;
+}
+
+/* commit(handle, gen) -> [firstSeen, resets, records of the changed edges (string[]), their
+ * counts (Float64Array), server ids (+1) of the destination edges on this page (Uint32Array)].
+ * Edges and tuples not on this page are forgotten. */
 static napi_value js_commit(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -855,24 +972,25 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   uint32_t gen;
   CHECK(napi_get_value_uint32(env, argv[1], &gen));
-  uint32_t *changed = malloc((s->olen + 1) * sizeof(uint32_t));
-  double *counts = malloc((s->olen + 1) * sizeof(double));
-  uint32_t *freed = malloc((s->olen + 1) * sizeof(uint32_t));
-  if (!changed || !counts || !freed) {
-    free(changed), free(counts), free(freed);
+  size_t n = s->ecount;
+  uint32_t *emap = malloc((n + 1) * sizeof(uint32_t));
+  uint32_t *changed = malloc((n + 1) * sizeof(uint32_t));
+  double *counts = malloc((n + 1) * sizeof(double));
+  uint32_t *servers = malloc((n + 1) * sizeof(uint32_t));
+  if (!emap || !changed || !counts || !servers) {
+    free(emap), free(changed), free(counts), free(servers);
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
     return NULL;
   }
-  size_t nc = 0, nf = 0, w = 0;
+  size_t nc = 0, ns = 0, live = 0;
   double first_seen = 0, resets = 0;
-  for (size_t r = 0; r < s->olen; r++) {
-    uint32_t idx = s->order[r];
-    Edge *e = &s->edges[idx];
+  for (size_t i = 0; i < n; i++) {
+    Edge *e = &s->edges[i];
     if (e->gen != gen) {
-      e->live = 0;
-      freed[nf++] = idx;
+      emap[i] = NONE;
       continue;
     }
+    emap[i] = (uint32_t)live++;
     double delta;
     if (!e->has_last) {
       first_seen++;
@@ -888,29 +1006,69 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     double c = floor(delta);
     if (delta - c >= 0.5) c += 1;
     if (c >= 1) {
-      changed[nc] = idx;
+      changed[nc] = (uint32_t)i;
       counts[nc++] = c;
     }
-    s->order[w++] = idx;
+    if (e->server) {
+      if (e->server > s->server_seen_cap) {
+        size_t old = s->server_seen_cap;
+        if (grow((void **)&s->server_seen, &s->server_seen_cap, e->server + 1, 1))
+          memset(s->server_seen + old, 0, s->server_seen_cap - old);
+      }
+      if (e->server < s->server_seen_cap && !s->server_seen[e->server]) {
+        s->server_seen[e->server] = 1;
+        servers[ns++] = e->server;
+      }
+    }
   }
-  s->olen = w;
-  /* Tuples not seen on this page are forgotten (their edges may be gone). */
-  int stale = gen != s->gen || s->touched != s->tcount;
-  if (stale) tuples_compact(s, gen, 0);
-  napi_value out, v;
+  for (size_t k = 0; k < ns; k++) s->server_seen[servers[k]] = 0;
+  napi_value out = NULL, v, list;
   napi_status st = napi_create_array_with_length(env, 5, &out);
   if (st == napi_ok) {
     napi_create_double(env, first_seen, &v);
     napi_set_element(env, out, 0, v);
     napi_create_double(env, resets, &v);
     napi_set_element(env, out, 1, v);
-    napi_set_element(env, out, 2, typed(env, napi_uint32_array, 4, changed, nc));
+    napi_create_array_with_length(env, nc, &list);
+    for (size_t k = 0; k < nc; k++) napi_set_element(env, list, (uint32_t)k, record_string(env, s, &s->edges[changed[k]]));
+    napi_set_element(env, out, 2, list);
     napi_set_element(env, out, 3, typed(env, napi_float64_array, 8, counts, nc));
-    napi_set_element(env, out, 4, typed(env, napi_uint32_array, 4, freed, nf));
+    napi_set_element(env, out, 4, typed(env, napi_uint32_array, 4, servers, ns));
   }
+  /* Forget what was not on this page: edges (compacted in order, records too), then tuples. */
+  int stale_tuples = gen != s->gen || s->touched != s->tcount;
+  if (live != n) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+      if (emap[i] != NONE) bytes += s->edges[i].reclen;
+    uint8_t *rec = malloc(bytes ? bytes : 1);
+    if (rec) {
+      size_t at = 0;
+      for (size_t i = 0; i < n; i++) {
+        if (emap[i] == NONE) continue;
+        Edge e = s->edges[i];
+        memcpy(rec + at, s->rec + e.recoff, e.reclen);
+        e.recoff = at;
+        at += e.reclen;
+        s->edges[emap[i]] = e;
+      }
+      free(s->rec);
+      s->rec = rec;
+      s->rec_cap = bytes ? bytes : 1;
+      s->rec_len = bytes;
+      s->ecount = live;
+      size_t cap = 1024;
+      while (cap < live * 2 + 2) cap *= 2;
+      etable_rebuild(s, cap);
+      tuples_compact(s, gen, 0, emap);
+      stale_tuples = 0;
+    }
+  }
+  if (stale_tuples) tuples_compact(s, gen, 0, NULL);
+  free(emap);
   free(changed);
   free(counts);
-  free(freed);
+  free(servers);
   return st == napi_ok ? out : NULL;
 }
 
@@ -932,7 +1090,7 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
   double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->qpos_cap * 4 + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
-                      s->ecap * sizeof(Edge) + s->ocap * sizeof(uint32_t));
+                      s->ecap * sizeof(Edge) + s->etcap * 4 + s->rec_cap + s->u16_cap * 2 + s->recbuf_cap + s->server_seen_cap);
   napi_value r;
   CHECK(napi_create_double(env, b, &r));
   return r;
