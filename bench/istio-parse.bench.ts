@@ -20,7 +20,7 @@ import {
   loadIstioAddon,
 } from '../watchers/istio/engine.ts';
 
-const RUNS = Number(process.env["BENCH_RUNS"] ?? 7);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 7);
 
 /** What a child measures: an engine, or `feed` (the chunked read alone, no parsing: the floor). */
 type Mode = EngineKind | 'feed';

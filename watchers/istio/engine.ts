@@ -137,6 +137,7 @@ const num = (t: string): number => Number(t);
 
 /** Unsigned varint as chars of 7 bits (high bit = more): latin1, never a surrogate. */
 function varint(n: number): string {
+  if (n < 0x80) return String.fromCharCode(n);
   let out = '';
   let v = n;
   while (v >= 0x80) {
@@ -162,19 +163,27 @@ export function edgeIdentity(e: {
   method: string | undefined;
   path: string | undefined;
 }): string {
-  let out = `${e.metric === 'istio_requests_total' ? 'h' : 't'}${e.reporter.charAt(0)}`;
-  for (const f of [
+  const svc = e.serverService ?? '';
+  const method = e.method ?? '';
+  const path = e.path ?? '';
+  return [
+    e.metric === 'istio_requests_total' ? 'h' : 't',
+    e.reporter.charAt(0),
+    varint(e.clientNamespace.length),
     e.clientNamespace,
+    varint(e.clientName.length),
     e.clientName,
+    varint(e.serverNamespace.length),
     e.serverNamespace,
+    varint(e.serverName.length),
     e.serverName,
-    e.serverService ?? '',
-    e.method ?? '',
-    e.path ?? '',
-  ]) {
-    out += varint(f.length) + f;
-  }
-  return out;
+    varint(svc.length),
+    svc,
+    varint(method.length),
+    method,
+    varint(path.length),
+    path,
+  ].join('');
 }
 
 const REPORTER_OF: Readonly<Record<string, EdgeDelta['edge']['reporter']>> = {
@@ -322,7 +331,7 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
         series.method = method;
         series.path = path;
         series.hasPathLabel = hasPathLabel;
-        const r = projectSeries(series, projOpts, out);
+        const r = projectSeries(series, projOpts, out, false);
         if (r === 'filtered') throw new Error('istio native engine: unexpected metric filter in projection');
         if (r !== undefined) return -(2 + SKIP_REASONS.indexOf(r));
         return st.record((out.withoutPathLabel ? 1 : 0) + (out.pathDropped ? 2 : 0), out);

@@ -266,6 +266,7 @@ export function projectSeries(
   s: RawSeries,
   opts: AggregatorOptions,
   out: Projection,
+  withKey = true,
 ): SkipReason | 'filtered' | undefined {
   if (opts.metrics && !opts.metrics.has(s.metric)) return 'filtered';
   const reporter = s.reporter;
@@ -305,7 +306,8 @@ export function projectSeries(
     }
   }
   // Short key (hashed once per series): metric and reporter as one letter each.
-  out.key = `${s.metric === 'istio_requests_total' ? 'h' : 't'}${reporter.charAt(0)}${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svc ?? ''}\u0001${method ?? ''}\u0001${path ?? ''}`;
+  if (withKey)
+    out.key = `${s.metric === 'istio_requests_total' ? 'h' : 't'}${reporter.charAt(0)}${sns}\u0001${sw}\u0001${dns}\u0001${dw}\u0001${svc ?? ''}\u0001${method ?? ''}\u0001${path ?? ''}`;
   out.metric = s.metric;
   out.reporter = reporter;
   out.clientNamespace = sns;

@@ -521,6 +521,14 @@ static inline int field_of(const uint8_t *n, size_t len) {
   }
 }
 
+static int is_passthrough(const uint8_t *p, size_t n) {
+  static const char *const names[] = {"PassthroughCluster", "BlackHoleCluster", "InboundPassthroughCluster",
+                                      "InboundPassthroughClusterIpv4", "InboundPassthroughClusterIpv6"};
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+    if (strlen(names[k]) == n && memcmp(names[k], p, n) == 0) return 1;
+  return 0;
+}
+
 /* Parses one line [t, t+len) (without its '\n'). Returns 0 when a JS callback threw. */
 static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   if (len > s->max_line) {
@@ -654,6 +662,15 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   }
   if (!(s->metrics_mask & (1u << metric))) return 1;
   s->parsed++;
+  /* destination_service matters only as "is it a passthrough cluster" (series.ts isPassthrough):
+   * keep that bit, not the value (it is the longest label the tuple would store). */
+  if (fs[F_DS].present) {
+    if (is_passthrough(fs[F_DS].p, fs[F_DS].len)) {
+      fs[F_DS].p = (const uint8_t *)"PassthroughCluster";
+      fs[F_DS].len = 18;
+    } else
+      fs[F_DS].present = 0;
+  }
   /* request_path wins (its last occurrence); otherwise the first request_url_path. */
   int has_path = fs[F_PATH].present || fs[F_URLPATH].present;
   if (!fs[F_PATH].present) fs[F_PATH] = fs[F_URLPATH];
