@@ -3,14 +3,18 @@
  *
  * 1. Generates a 1,000,000-line mixed broker log (60% authorizer lines: AclAuthorizer and KRaft
  *    StandardAuthorizer, in the Apache and Strimzi layouts; 40% other loggers and stack traces).
- * 2. Parses + aggregates it in a child process (the watcher's file path: LineScanner in marker mode
- *    → KafkaLineProcessor) and reads the child's peak RSS.
- * 3. Times `rg -c 'Principal = ' FILE` on the same file in the same run and prints the ratio.
- * 4. Feeds 5,000,000 lines through the streaming path used for pod logs (every line decoded),
- *    draining observations every 100,000 lines like a report tick, and samples RSS to show memory
- *    stays flat while following an endless stream.
+ * 2. Parses + aggregates it in child processes through the watcher's own file path (`FileTailer`,
+ *    as `callmap watch kafka --log-file … --once` runs it): with the native scanner
+ *    (NativeLineFeed → callmap_kafka, 5 runs) and with the TypeScript fallback (LineScanner in
+ *    marker mode → KafkaLineProcessor, 2 runs), and reads each child's wall, CPU and peak RSS.
+ * 3. Times `rg -c 'Principal = ' FILE` (wall and user+sys CPU) on the same file in the same run,
+ *    interleaved with the above, and prints both ratios.
+ * 4. Feeds 5,000,000 kubelet-stamped lines through the pod-log path (PodLogFollower's pieces:
+ *    de-duplication, parsing), native and TypeScript, draining observations every 100,000 lines
+ *    like a report tick, and samples RSS to show memory stays flat while following an endless
+ *    stream.
  *
- * Run: node --import=tsx bench/kafka-parse.bench.ts
+ * Run: npm run bench kafka-parse
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,7 +23,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileTailer } from '../watchers/kafka/file.ts';
 import { LineScanner } from '../watchers/kafka/lines.ts';
+import { loadKafkaNative, NativeLineFeed } from '../watchers/kafka/native.ts';
 import { KafkaLineProcessor } from '../watchers/kafka/processor.ts';
+import { ResumeTracker } from '../watchers/kafka/resume.ts';
 import { KafkaStats } from '../watchers/kafka/stats.ts';
 
 const LINES = 1_000_000;
@@ -131,7 +137,9 @@ function generateFile(path: string, lines: number): { authorizer: number } {
 
 // ---------------------------------------------------------------------------- child modes
 
-async function childParse(file: string): Promise<void> {
+async function childParse(file: string, parser: string): Promise<void> {
+  const native = parser === 'native' ? loadKafkaNative().addon : undefined;
+  if (parser === 'native' && native === undefined) throw new Error(loadKafkaNative().why);
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   const stats = new KafkaStats();
@@ -144,7 +152,14 @@ async function childParse(file: string): Promise<void> {
     },
   });
   // The watcher's own file path (`--log-file … --once`): FileTailer → LineScanner → processor.
-  await new FileTailer({ path: file, processor, stats, log: () => {}, once: true }).run(new AbortController().signal);
+  await new FileTailer({
+    path: file,
+    processor,
+    stats,
+    log: () => {},
+    once: true,
+    ...(native === undefined ? {} : { native }),
+  }).run(new AbortController().signal);
   const obs = processor.drain();
   stats.observationsReported += obs.length;
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -154,22 +169,55 @@ async function childParse(file: string): Promise<void> {
   );
 }
 
-function childStream(): void {
+function childStream(parser: string): void {
+  const native = parser === 'native' ? loadKafkaNative().addon : undefined;
+  if (parser === 'native' && native === undefined) throw new Error(loadKafkaNative().why);
   const next = generator(7);
   const stats = new KafkaStats();
   const p = new KafkaLineProcessor({ serverPod: { name: 'kafka-0', namespace: 'kafka' }, stats, now: Date.now });
-  const scanner = new LineScanner({ line: (l) => p.line(l), tooLong: () => p.tooLong() }, { all: true });
+  // The pod-log path of PodLogFollower: kubelet-stamped lines, de-duplicated, parsed.
+  let push: (b: Buffer) => void;
+  if (native !== undefined) {
+    const feed = new NativeLineFeed({ addon: native, processor: p, stats, mode: 'pod' });
+    push = (b) => feed.push(b);
+  } else {
+    const resume = new ResumeTracker();
+    const scanner = new LineScanner(
+      {
+        line: (l, b, st, e) => {
+          if (!resume.accept(l)) {
+            stats.duplicateLines++;
+            return;
+          }
+          stats.linesRead++;
+          p.lineBytes(l, b, st, e);
+        },
+        tooLong: () => {
+          stats.linesRead++;
+          p.tooLong();
+        },
+      },
+      { all: true },
+    );
+    push = (b) => scanner.push(b);
+  }
   const samples: Array<{ lines: number; rssMb: number; heapMb: number }> = [];
   const batch: string[] = [];
   let drained = 0;
+  let ns = Date.UTC(2024, 4, 1, 12) * 1e6;
+  const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   for (let i = 1; i <= STREAM_LINES; i++) {
-    batch.push(next());
+    ns += 1_000 + (i % 7) * 100_000;
+    const sec = Math.floor(ns / 1e9);
+    const stamp = `${new Date(sec * 1000).toISOString().slice(0, 19)}.${String(ns % 1e9).padStart(9, '0')}Z`;
+    batch.push(`${stamp} ${next()}`);
     if (batch.length === 1000) {
       // ~200 KB chunk split at an arbitrary byte, like a network read
       const buf = Buffer.from(`${batch.join('\n')}\n`);
       const cut = Math.floor(buf.length / 3);
-      scanner.push(buf.subarray(0, cut));
-      scanner.push(buf.subarray(cut));
+      push(buf.subarray(0, cut));
+      push(buf.subarray(cut));
       batch.length = 0;
     }
     if (i % 100_000 === 0) drained += p.drain().length;
@@ -179,8 +227,9 @@ function childStream(): void {
       samples.push({ lines: i, rssMb: Math.round(m.rss / 1e5) / 10, heapMb: Math.round(m.heapUsed / 1e5) / 10 });
     }
   }
+  const cpu = process.cpuUsage(c0);
   process.stdout.write(
-    `${JSON.stringify({ samples, maxRssKb: process.resourceUsage().maxRSS, parsed: stats.parsed, drained })}\n`,
+    `${JSON.stringify({ samples, ms: Number(process.hrtime.bigint() - t0) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, maxRssKb: process.resourceUsage().maxRSS, parsed: stats.parsed, linesRead: stats.linesRead, drained })}\n`,
   );
 }
 
@@ -211,14 +260,48 @@ const self = fileURLToPath(import.meta.url);
 const child = (args: string[]) => timeIt(process.execPath, ['--import=tsx', '--expose-gc', self, ...args]);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
+interface ParseRun {
+  wall: number;
+  work: number;
+  cpu: number;
+  rss: number;
+  parsed: number;
+  lines: number;
+  observations: number;
+}
+
+function parseRun(file: string, parser: 'native' | 'ts'): ParseRun {
+  const c = child(['--child-parse', file, parser]);
+  const j = JSON.parse(c.stdout) as {
+    ms: number;
+    cpuMs: number;
+    maxRssKb: number;
+    lines: number;
+    parsed: number;
+    observations: number;
+  };
+  return {
+    wall: c.ms,
+    work: j.ms,
+    cpu: j.cpuMs,
+    rss: j.maxRssKb,
+    lines: j.lines,
+    parsed: j.parsed,
+    observations: j.observations,
+  };
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2];
-  if (mode === '--child-parse') return childParse(process.argv[3] as string);
-  if (mode === '--child-stream') return childStream();
+  if (mode === '--child-parse') return childParse(process.argv[3] as string, process.argv[4] ?? 'native');
+  if (mode === '--child-stream') return childStream(process.argv[3] ?? 'native');
   if (mode === '--generate') {
     generateFile(process.argv[3] as string, LINES);
     return;
   }
+  const nat = loadKafkaNative();
+  if (nat.addon === undefined) process.stdout.write(`!!! ${nat.why}: only the TypeScript fallback is measured\n`);
+  const parsers: Array<'native' | 'ts'> = nat.addon === undefined ? ['ts'] : ['native', 'ts'];
 
   const dir = mkdtempSync(join(tmpdir(), 'callmap-kafka-bench-'));
   try {
@@ -231,66 +314,67 @@ async function main(): Promise<void> {
     );
     const rgRuns: Array<{ wallMs: number; cpuMs: number }> = [];
     let rgCount = '';
-    const ours: Array<{ wall: number; work: number; cpu: number; rss: number; parsed: number; observations: number }> =
-      [];
-    // Interleave the runs so both tools see the same machine load.
-    for (let i = 0; i < 5; i++) {
+    const runs: Record<'native' | 'ts', ParseRun[]> = { native: [], ts: [] };
+    // Interleave the runs so every tool sees the same machine load: rg 7×, native 5×, TS 2×.
+    for (let i = 0; i < 7; i++) {
       const r = timeRg(file);
       rgRuns.push(r);
       rgCount = r.count;
-      if (i < 3) {
-        const c = child(['--child-parse', file]);
-        const j = JSON.parse(c.stdout) as {
-          ms: number;
-          cpuMs: number;
-          maxRssKb: number;
-          parsed: number;
-          observations: number;
-        };
-        ours.push({
-          wall: c.ms,
-          work: j.ms,
-          cpu: j.cpuMs,
-          rss: j.maxRssKb,
-          parsed: j.parsed,
-          observations: j.observations,
-        });
-      }
+      if (i < 5 && parsers.includes('native')) runs.native.push(parseRun(file, 'native'));
+      if (i < 2) runs.ts.push(parseRun(file, 'ts'));
     }
     const rgWall = median(rgRuns.map((r) => r.wallMs));
     const rgCpu = median(rgRuns.map((r) => r.cpuMs));
-    const work = median(ours.map((o) => o.work));
-    const cpu = median(ours.map((o) => o.cpu));
-    const wall = median(ours.map((o) => o.wall));
-    const rss = Math.max(...ours.map((o) => o.rss)) / 1024;
-    const o0 = ours[0] as (typeof ours)[number];
-    process.stdout.write(
-      [
-        `rg -c 'Principal = '          ${rgWall.toFixed(0)} ms wall, ${rgCpu.toFixed(0)} ms CPU (median of 5; count ${rgCount})`,
-        `callmap parse + aggregate     ${work.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU in-process; ${wall.toFixed(0)} ms incl. node+tsx start-up (median of 3)`,
-        `                              ${o0.parsed.toLocaleString('en')} decisions → ${o0.observations.toLocaleString('en')} observations`,
-        `ratio vs rg                   ${(work / rgWall).toFixed(1)}× wall, ${(cpu / Math.max(rgCpu, 1)).toFixed(1)}× CPU, ${(wall / rgWall).toFixed(1)}× incl. start-up   (target ≤ 2×)`,
-        `peak RSS                      ${rss.toFixed(1)} MB   (target ≤ 150 MB)`,
-        '',
-      ].join('\n'),
-    );
-    const s = child(['--child-stream']);
-    const sj = JSON.parse(s.stdout) as {
-      samples: Array<{ lines: number; rssMb: number; heapMb: number }>;
-      maxRssKb: number;
-    };
-    process.stdout.write(
-      `endless stream: ${STREAM_LINES.toLocaleString('en')} lines through the pod-log path (every line decoded) in ${(s.ms / 1000).toFixed(1)} s\n`,
-    );
-    for (const x of sj.samples)
-      process.stdout.write(
-        `  after ${x.lines.toLocaleString('en').padStart(9)} lines: RSS ${x.rssMb} MB, heap after GC ${x.heapMb} MB\n`,
+    const out = [
+      `rg -c 'Principal = '          ${rgWall.toFixed(0)} ms wall, ${rgCpu.toFixed(0)} ms CPU (median of ${rgRuns.length}; count ${rgCount}; rg memory-maps the file)`,
+    ];
+    for (const parser of parsers) {
+      const rs = runs[parser];
+      const work = median(rs.map((o) => o.work));
+      const cpu = median(rs.map((o) => o.cpu));
+      const wall = median(rs.map((o) => o.wall));
+      const rss = Math.max(...rs.map((o) => o.rss)) / 1024;
+      const o0 = rs[0] as ParseRun;
+      const same = rs.every(
+        (o) => o.parsed === o0.parsed && o.observations === o0.observations && o.lines === o0.lines,
       );
-    const first = sj.samples[0];
-    const last = sj.samples.at(-1);
-    process.stdout.write(
-      `  from first to last sample: RSS ${((last?.rssMb ?? 0) - (first?.rssMb ?? 0)).toFixed(1)} MB, heap ${((last?.heapMb ?? 0) - (first?.heapMb ?? 0)).toFixed(1)} MB; peak RSS ${(sj.maxRssKb / 1024).toFixed(1)} MB\n`,
-    );
+      const name = parser === 'native' ? 'callmap, native scanner' : 'callmap, TypeScript fallback';
+      out.push(
+        `${name.padEnd(30)}${work.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU in-process (min ${Math.min(...rs.map((o) => o.work)).toFixed(0)} / ${Math.min(...rs.map((o) => o.cpu)).toFixed(0)}); ${wall.toFixed(0)} ms incl. node+tsx start-up (median of ${rs.length})`,
+        `                              ${o0.lines.toLocaleString('en')} lines, ${o0.parsed.toLocaleString('en')} decisions → ${o0.observations.toLocaleString('en')} observations${same ? '' : ' (!!! runs disagree)'}`,
+        `  ratio vs rg                 ${(work / rgWall).toFixed(1)}× wall, ${(cpu / Math.max(rgCpu, 1)).toFixed(1)}× CPU, ${(wall / rgWall).toFixed(1)}× incl. start-up   (target ≤ 2×)`,
+        `  peak RSS                    ${rss.toFixed(1)} MB   (target ≤ 150 MB)`,
+      );
+    }
+    if (parsers.length === 2) {
+      const a = runs.native[0] as ParseRun;
+      const b = runs.ts[0] as ParseRun;
+      out.push(
+        `native and TypeScript agree:   ${a.lines === b.lines && a.parsed === b.parsed && a.observations === b.observations ? 'yes' : '!!! NO'} (lines, decisions, observations)`,
+      );
+    }
+    process.stdout.write(`${out.join('\n')}\n\n`);
+    for (const parser of parsers) {
+      const s = child(['--child-stream', parser]);
+      const sj = JSON.parse(s.stdout) as {
+        samples: Array<{ lines: number; rssMb: number; heapMb: number }>;
+        maxRssKb: number;
+        ms: number;
+        cpuMs: number;
+      };
+      process.stdout.write(
+        `endless stream (${parser === 'native' ? 'native' : 'TypeScript'}): ${STREAM_LINES.toLocaleString('en')} kubelet-stamped lines through the pod-log path (de-duplicated, parsed, drained every 100,000) in ${(sj.ms / 1000).toFixed(1)} s, ${(sj.cpuMs / 1000).toFixed(1)} s CPU (generating the lines included)\n`,
+      );
+      for (const x of sj.samples)
+        process.stdout.write(
+          `  after ${x.lines.toLocaleString('en').padStart(9)} lines: RSS ${x.rssMb} MB, heap after GC ${x.heapMb} MB\n`,
+        );
+      const first = sj.samples[0];
+      const last = sj.samples.at(-1);
+      process.stdout.write(
+        `  from first to last sample: RSS ${((last?.rssMb ?? 0) - (first?.rssMb ?? 0)).toFixed(1)} MB, heap ${((last?.heapMb ?? 0) - (first?.heapMb ?? 0)).toFixed(1)} MB; peak RSS ${(sj.maxRssKb / 1024).toFixed(1)} MB\n`,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
