@@ -5,12 +5,13 @@
  * forced ring overflow (drops counted and exported), and the error codes for a bad filter and a
  * missing device. Skipped with the reason when not root.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
 import type { DnsObservation, TcpObservation } from '../../mapper/contract/index.ts';
 import { loadPcap, openCapture } from '../../sniffer/capture.ts';
 import { CAPTURE_FILTER } from '../../sniffer/filter.ts';
+import { netnsUnavailable, removeLeftovers, sh, tryRun } from './netns.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const cannotRun = ((): string | undefined => {
@@ -20,42 +21,10 @@ const cannotRun = ((): string | undefined => {
   } catch (e) {
     return `needs the @callmap/pcap binding (${(e as Error).message})`;
   }
-  const probe = `cmpcprobe${process.pid}`;
-  try {
-    execFileSync('ip', ['netns', 'add', probe], { stdio: 'ignore' });
-    execFileSync('ip', ['netns', 'delete', probe], { stdio: 'ignore' });
-  } catch {
-    return 'cannot create network namespaces here (needs iproute2 and CAP_SYS_ADMIN)';
-  }
-  return undefined;
+  return netnsUnavailable(`cmpcprobe${process.pid}`);
 })();
 
 const PREFIX = 'cmpc';
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
-const tryRun = (cmd: string, args: string[]): void => {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-  } catch {
-    // already gone
-  }
-};
-
-/** Removes namespaces left by earlier runs whose process is gone. */
-function removeLeftovers(): void {
-  for (const line of sh('ip', ['netns', 'list']).split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    const m = new RegExp(`^${PREFIX}(\\d+)`).exec(name);
-    if (!m) continue;
-    let alive = true;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive) tryRun('ip', ['netns', 'delete', name]);
-  }
-}
-
 interface Pair {
   cap: string;
   peer: string;
@@ -137,7 +106,7 @@ test('real capture on a veth: packets decoded, pcap_stats received grows, libpca
     t.pass();
     return;
   }
-  removeLeftovers();
+  removeLeftovers(PREFIX);
   const pair = vethPair(t, 'l', 1);
   const r = await runProbe('live', pair);
   t.is(r.stats.dnsAnswers, r.sent, JSON.stringify(r.stats));
@@ -172,7 +141,7 @@ test('ring overflow while the sniffer is not reading: libpcap drops are counted 
     t.pass();
     return;
   }
-  removeLeftovers();
+  removeLeftovers(PREFIX);
   const pair = vethPair(t, 'd', 2);
   const r = await runProbe('drop', pair);
   const dev = r.libpcap.find((d) => d.device === 'cap0');

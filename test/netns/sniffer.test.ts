@@ -9,6 +9,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
 import type { DnsObservation, Observation, ReportBatch, TcpObservation } from '../../mapper/contract/index.ts';
+import { netnsUnavailable, removeLeftovers, sh, tryRun } from './netns.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const SETPRIV = '/usr/bin/setpriv';
@@ -25,45 +26,13 @@ const cannotRun = ((): string | undefined => {
   } catch {
     return `needs ${SETPRIV} (util-linux) to run the sniffer with NET_RAW only`;
   }
-  const probe = `cmsnprobe${process.pid}`;
-  try {
-    execFileSync('ip', ['netns', 'add', probe], { stdio: 'ignore' });
-    execFileSync('ip', ['netns', 'delete', probe], { stdio: 'ignore' });
-  } catch {
-    return 'cannot create network namespaces here (needs iproute2 and CAP_SYS_ADMIN)';
-  }
-  return undefined;
+  return netnsUnavailable(`cmsnprobe${process.pid}`);
 })();
 
 const PREFIX = 'cmsn';
 const id = `${PREFIX}${process.pid}`;
 const NS = { node: `${id}-node`, dns: `${id}-dns`, a: `${id}-a`, b: `${id}-b` } as const;
 const IP = { gw: '10.244.77.1', dns: '10.244.77.10', a: '10.244.77.11', b: '10.244.77.12' } as const;
-
-const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
-const tryRun = (cmd: string, args: string[]): void => {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-  } catch {
-    // already gone
-  }
-};
-
-/** Removes namespaces left by earlier runs whose process is gone. */
-function removeLeftovers(): void {
-  for (const line of sh('ip', ['netns', 'list']).split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(name);
-    if (!m) continue;
-    let alive = true;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive || Number(m[1]) === process.pid) tryRun('ip', ['netns', 'delete', name]);
-  }
-}
 
 function setupNetwork(): void {
   for (const ns of Object.values(NS)) sh('ip', ['netns', 'add', ns]);
@@ -119,7 +88,7 @@ test('sniffer in the node namespace sees pod DNS, new connections and pre-existi
     t.pass();
     return;
   }
-  removeLeftovers();
+  removeLeftovers(PREFIX);
   const procs: Proc[] = [];
   t.teardown(() => {
     for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
