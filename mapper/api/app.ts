@@ -162,6 +162,8 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
       throw e;
     }
     metrics.received(source);
+    // The parsed JSON is not needed any more: let it die young instead of living until the commit.
+    req.body = undefined;
     let receipt: Awaited<ReturnType<IngestPipeline['ingest']>>;
     try {
       receipt = await ingest.ingest(batch);

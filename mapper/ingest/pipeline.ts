@@ -79,7 +79,9 @@ interface Counters {
 }
 
 interface PendingItem {
-  batch: ReportBatch;
+  /** Only the id and size are kept: the observations are garbage once collected into the delta. */
+  batchId: string;
+  accepted: number;
   counters: Counters | undefined;
   /** Set when the same batch id is already pending in this group. */
   duplicateOf: PendingItem | undefined;
@@ -101,6 +103,13 @@ interface DnsCacheEntry {
 }
 
 const sameWorkload = (a: WorkloadRef, b: WorkloadRef): boolean => a.name === b.name && a.namespace === b.namespace;
+
+/**
+ * Shared, frozen empty detail list: most edges never get HTTP, Kafka or external-IP details, so a
+ * delta starts with this instead of three fresh arrays (replaced on the first push; a push onto it
+ * would throw, not corrupt).
+ */
+const NONE = Object.freeze([]) as unknown as never[];
 
 export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
   const { resolver, store } = opts;
@@ -165,7 +174,17 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       const key = edgeKey(client, server, via, extDomain);
       let e = edges.get(key);
       if (!e) {
-        e = { key, client, ports: [], http: [], kafka: [], extIps: [], firstSeen: time, lastSeen: time, count: 0 };
+        e = {
+          key,
+          client,
+          ports: [],
+          http: NONE,
+          kafka: NONE,
+          extIps: NONE,
+          firstSeen: time,
+          lastSeen: time,
+          count: 0,
+        };
         if (server) e.server = server;
         if (via) e.via = via;
         if (extDomain !== undefined) e.extDomain = extDomain;
@@ -205,7 +224,10 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       if (ext && ext.expiresAt >= o.time) {
         const e = edge('tcp', client, undefined, undefined, ext.domain, o.time, count);
         addPort(e, o.serverPort);
-        if (e && !e.extIps.includes(o.serverIp)) e.extIps.push(o.serverIp);
+        if (e && !e.extIps.includes(o.serverIp)) {
+          if (e.extIps === NONE) e.extIps = [];
+          e.extIps.push(o.serverIp);
+        }
         return;
       }
       miss('tcp', r.reason, count);
@@ -232,7 +254,13 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
         return;
       }
       const e = edge('dns', client, undefined, undefined, o.name, o.time, count);
-      if (e) for (const ip of o.ips) if (!e.extIps.includes(ip)) e.extIps.push(ip);
+      if (e) {
+        for (const ip of o.ips) {
+          if (e.extIps.includes(ip)) continue;
+          if (e.extIps === NONE) e.extIps = [];
+          e.extIps.push(ip);
+        }
+      }
     }
 
     function onHttp(o: HttpObservation): void {
@@ -244,7 +272,10 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       addPort(e, o.port);
       if (o.path !== undefined) {
         const method = o.method ?? '';
-        if (!e.http.some((h) => h.path === o.path && h.method === method)) e.http.push({ method, path: o.path });
+        if (!e.http.some((h) => h.path === o.path && h.method === method)) {
+          if (e.http === NONE) e.http = [];
+          e.http.push({ method, path: o.path });
+        }
       }
     }
 
@@ -304,6 +335,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       if (!e) return;
       const topic = o.patternType === 'PREFIXED' ? `${o.resourceName}*` : o.resourceName;
       if (!e.kafka.some((a) => a.topic === topic && a.operation === o.operation && a.allowed === o.allowed)) {
+        if (e.kafka === NONE) e.kafka = [];
         e.kafka.push({ topic, operation: o.operation, allowed: o.allowed });
       }
     }
@@ -364,7 +396,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     const firsts = g.items.filter((it) => it.duplicateOf === undefined);
     try {
       store.applyGroup(
-        firsts.map((it) => ({ batchId: it.batch.batchId, accepted: it.batch.observations.length })),
+        firsts.map((it) => ({ batchId: it.batchId, accepted: it.accepted })),
         delta,
         clock(),
       );
@@ -373,13 +405,13 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       return;
     }
     for (const it of g.items) {
-      const accepted = (it.duplicateOf ?? it).batch.observations.length;
+      const accepted = (it.duplicateOf ?? it).accepted;
       if (it.duplicateOf) {
         st.duplicates++;
-        it.resolve({ batchId: it.batch.batchId, accepted, duplicate: true });
+        it.resolve({ batchId: it.batchId, accepted, duplicate: true });
       } else {
         countersAfterCommit(it.counters as Counters);
-        it.resolve({ batchId: it.batch.batchId, accepted, duplicate: false });
+        it.resolve({ batchId: it.batchId, accepted, duplicate: false });
       }
     }
   }
@@ -399,7 +431,14 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     const g = group;
     const promise = new Promise<IngestReceipt>((resolve, reject) => {
       const first = g.byId.get(batch.batchId);
-      const item: PendingItem = { batch, counters: undefined, duplicateOf: first, resolve, reject };
+      const item: PendingItem = {
+        batchId: batch.batchId,
+        accepted: batch.observations.length,
+        counters: undefined,
+        duplicateOf: first,
+        resolve,
+        reject,
+      };
       if (!first) {
         item.counters = collect(batch, g);
         g.byId.set(batch.batchId, item);

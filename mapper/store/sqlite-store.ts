@@ -169,11 +169,12 @@ class SqliteMapStore implements MapStore {
   #byRef = new WeakMap<WorkloadRef, WorkloadIdentity>();
   /**
    * Resolver-supplied identity objects (the resolver usually hands out the same one per workload)
-   * → the stored identity they matched; valid while that stored object is `#current`.
+   * → the slot of the stored identity they matched; valid while that slot is `current` (one
+   * look-up per edge on the ingest hot path).
    */
-  #inputs = new WeakMap<WorkloadIdentity, WorkloadIdentity>();
-  /** The stored identity objects that are current (replaced ones are removed). */
-  #current = new WeakSet<WorkloadIdentity>();
+  #inputs = new WeakMap<WorkloadIdentity, { current: boolean }>();
+  /** Slot of each stored identity object; `current` is cleared when the object is replaced. */
+  #slots = new WeakMap<WorkloadIdentity, { current: boolean }>();
   /** Highest edge id (ids are assigned here: one writer holds the file, ADR 0030). */
   #maxId = 0;
   /** Detail-row writes planned for the running transaction. */
@@ -249,7 +250,7 @@ class SqliteMapStore implements MapStore {
       if (labels) w.labels = labels;
       const k = workloadKey(w);
       this.#workloads.set(k, w);
-      this.#current.add(w);
+      this.#slots.set(w, { current: true });
       this.#workloadLabelsJson.set(k, String(r['labels']));
     }
     const byId = new Map<number, EdgeRecord>();
@@ -520,11 +521,12 @@ class SqliteMapStore implements MapStore {
     for (const [k, w] of seenWorkloads) {
       const old = this.#workloads.get(k);
       if (old) {
-        this.#current.delete(old);
+        const slot = this.#slots.get(old);
+        if (slot) slot.current = false;
         replaced = true;
       }
       this.#workloads.set(k, w);
-      this.#current.add(w);
+      this.#slots.set(w, { current: true });
       this.#workloadLabelsJson.set(k, JSON.stringify(w.labels ?? {}));
       this.#byRef.set(this.ref(w.namespace, w.name), w);
     }
@@ -536,9 +538,10 @@ class SqliteMapStore implements MapStore {
 
   /** Remembers that this resolver-supplied identity object matches what is stored for its workload. */
   private noteInput(w: WorkloadIdentity): void {
-    if (this.#current.has(this.#inputs.get(w) as WorkloadIdentity)) return;
+    if (this.#inputs.get(w)?.current === true) return;
     const stored = this.#workloads.get(workloadKey(w));
-    if (stored) this.#inputs.set(w, stored);
+    const slot = stored === undefined ? undefined : this.#slots.get(stored);
+    if (slot) this.#inputs.set(w, slot);
   }
 
   private writeInserts(rows: readonly EdgeRecord[]): void {
@@ -641,7 +644,7 @@ class SqliteMapStore implements MapStore {
 
   /** Records a workload identity if it is new or changed; never downgrades a known kind to Unknown. */
   private noteWorkload(w: WorkloadIdentity, seen: Map<string, WorkloadIdentity>): boolean {
-    if (this.#current.has(this.#inputs.get(w) as WorkloadIdentity)) return true;
+    if (this.#inputs.get(w)?.current === true) return true;
     const k = workloadKey(w);
     const known = seen.get(k) ?? this.#workloads.get(k);
     if (known === undefined) {
@@ -709,7 +712,7 @@ class SqliteMapStore implements MapStore {
     this.#workloads.clear();
     this.#workloadLabelsJson.clear();
     this.#inputs = new WeakMap();
-    this.#current = new WeakSet();
+    this.#slots = new WeakMap();
     this.#byRef = new WeakMap();
     this.#structureVersion++;
     this.#identityVersion++;
