@@ -446,22 +446,33 @@ static int set_filter(napi_env env, pcap_t *p, const char *filter) {
   return 0;
 }
 
+/*
+ * Reads the arguments common to open() and openOffline(): `want` of them, the first two strings
+ * (a device or file name, and a filter). Returns 0, or -1 after throwing ARG.
+ */
+static int get_args(napi_env env, napi_callback_info info, napi_value *argv, size_t want, const char *usage,
+                    const char *what, char **name, char **filter) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    throw_code(env, "ARG", usage);
+    return -1;
+  }
+  *name = get_string(env, argv[0], what);
+  if (!*name) return -1;
+  *filter = get_string(env, argv[1], "filter");
+  if (!*filter) {
+    free(*name);
+    return -1;
+  }
+  return 0;
+}
+
 /* open(device, filter, {snaplen, bufferSize, timeoutMs, immediate, promisc}, buffer, onBatch) */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) {
-    throw_code(env, "ARG", "open(device, filter, opts, buffer, onBatch)");
+  char *device, *filter;
+  if (get_args(env, info, argv, 5, "open(device, filter, opts, buffer, onBatch)", "device", &device, &filter) != 0)
     return NULL;
-  }
-  char *device = get_string(env, argv[0], "device");
-  if (!device) return NULL;
-  char *filter = get_string(env, argv[1], "filter");
-  if (!filter) {
-    free(device);
-    return NULL;
-  }
   int32_t snaplen = opt_int(env, argv[2], "snaplen", 65535);
   int32_t bufsize = opt_int(env, argv[2], "bufferSize", 2 * 1024 * 1024);
   int32_t timeout = opt_int(env, argv[2], "timeoutMs", 100);
@@ -521,20 +532,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
 /* openOffline(file, filter, buffer, onBatch): a savefile through the same batching (dispatch()). */
 static napi_value js_open_offline(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) {
-    throw_code(env, "ARG", "openOffline(file, filter, buffer, onBatch)");
+  char *file, *filter;
+  if (get_args(env, info, argv, 4, "openOffline(file, filter, buffer, onBatch)", "file", &file, &filter) != 0)
     return NULL;
-  }
-  char *file = get_string(env, argv[0], "file");
-  if (!file) return NULL;
-  char *filter = get_string(env, argv[1], "filter");
-  if (!filter) {
-    free(file);
-    return NULL;
-  }
   char errbuf[PCAP_ERRBUF_SIZE];
   errbuf[0] = 0;
   pcap_t *p = pcap_open_offline(file, errbuf);
