@@ -80,7 +80,8 @@ export interface IstioWatcher {
 export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatcherDeps): IstioWatcher {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => {});
-  const deltas = deps.engine ?? loadIstioEngine(log);
+  // Chosen (and logged) at the first tick, so a start-up error stays the only line of output.
+  let engine = deps.engine;
   const namespaces = new Set(config.namespaces);
   let hinted = false;
 
@@ -119,6 +120,8 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
         edgesReported: 0,
         droppedSources: 0,
       };
+      engine ??= loadIstioEngine(log);
+      const deltas = engine;
       const todo = await jobs(report, signal);
       report.targets = todo.length;
       // Servers whose own proxy reported (destination series) in this tick.

@@ -12,8 +12,10 @@ import {
   createTypescriptEngine,
   type IstioEngine,
   loadIstioAddon,
+  loadIstioEngine,
 } from '../../../watchers/istio/engine.ts';
 import type { IstioMetric } from '../../../watchers/istio/series.ts';
+import { createIstioWatcher } from '../../../watchers/istio/watcher.ts';
 
 const loaded = loadIstioAddon();
 const addon = loaded.addon;
@@ -431,4 +433,41 @@ test('hand-picked edge cases: duplicate labels, path label precedence, odd escap
       );
     }
   }
+});
+
+test('the watcher logs which parser it uses, once, and both give the same observations (--stats-file pages)', async (t) => {
+  const files = corpus.map((c) => ({ kind: 'file' as const, path: new URL(c.name, FIXTURES).pathname }));
+  const config = {
+    namespaces: [],
+    concurrency: 2,
+    timeoutMs: 5000,
+    maxBodyBytes: 1 << 24,
+    templatePaths: true,
+    staticSources: files,
+  };
+  const observe = async (engine?: IstioEngine): Promise<{ seen: unknown[]; logs: string[] }> => {
+    const seen: unknown[] = [];
+    const logs: string[] = [];
+    const w = createIstioWatcher(config, {
+      sink: { add: (o) => seen.push(o) },
+      now: () => 1,
+      log: (l) => logs.push(l),
+      ...(engine ? { engine } : {}),
+    });
+    for (let i = 0; i < 2; i++) seen.push(await w.tick());
+    return { seen, logs };
+  };
+  const native = await observe();
+  const ts = await observe(createTypescriptEngine());
+  const parserLines = native.logs.filter((l) => l.includes('stats parser'));
+  t.is(parserLines.length, 1, native.logs.join('\n'));
+  t.regex(
+    parserLines[0] ?? '',
+    addon ? /using the native stats parser/ : /not available .* using the TypeScript parser/,
+  );
+  t.deepEqual(native.seen, ts.seen);
+  t.true(ts.seen.length > 2, 'the fixtures give observations');
+  const logs: string[] = [];
+  t.is(loadIstioEngine((l) => logs.push(l), 'typescript').kind, 'typescript');
+  t.deepEqual(logs, ['istio watcher: using the TypeScript stats parser']);
 });
