@@ -100,9 +100,22 @@ export interface IstioAddon {
   commit(handle: unknown, gen: number): [number, number, string[], Float64Array, Uint32Array];
   destroy(handle: unknown): void;
   memory(handle: unknown): number;
+  /** The quote scanner in use; 'sse2' forces the baseline one, 'avx2' restores it (tests). */
+  simd(name?: 'sse2' | 'avx2'): string;
 }
 
-const FUNCTIONS = ['create', 'begin', 'push', 'end', 'stats', 'edgeAdd', 'commit', 'destroy', 'memory'] as const;
+const FUNCTIONS = [
+  'create',
+  'begin',
+  'push',
+  'end',
+  'stats',
+  'edgeAdd',
+  'commit',
+  'destroy',
+  'memory',
+  'simd',
+] as const;
 
 /** The addon when it is built and complete, else undefined with the reason. */
 export function loadIstioAddon(): { addon: IstioAddon } | { addon: undefined; reason: string } {

@@ -293,67 +293,71 @@ function mutate(page: string, muts: ReadonlyArray<[number, string]>): string {
   return p;
 }
 
-test('property: random and mutated pages, random chunking, successive scrapes give identical results', (t) => {
-  if (!addon) return t.pass();
-  const optsArb = fc.record({
-    templatePaths: fc.boolean(),
-    ns: fc.constantFrom(undefined, ['ns-a'], ['shop', 'ns-b']),
-    metrics: fc.constantFrom(undefined, ['istio_requests_total'], ['istio_tcp_connections_opened_total']),
-    maxLine: fc.constantFrom(undefined, undefined, undefined, 60, 400),
+for (const simd of ['avx2', 'sse2'] as const)
+  test(`property (${simd} scanner): random and mutated pages, random chunking, successive scrapes give identical results`, (t) => {
+    if (!addon) return t.pass();
+    const was = addon.simd();
+    if (addon.simd(simd) !== simd) return t.pass(); // the CPU has no AVX2: the SSE2 run covers it
+    t.teardown(() => addon.simd(was as 'avx2' | 'sse2'));
+    const optsArb = fc.record({
+      templatePaths: fc.boolean(),
+      ns: fc.constantFrom(undefined, ['ns-a'], ['shop', 'ns-b']),
+      metrics: fc.constantFrom(undefined, ['istio_requests_total'], ['istio_tcp_connections_opened_total']),
+      maxLine: fc.constantFrom(undefined, undefined, undefined, 60, 400),
+    });
+    const scrapeArb = fc.record({
+      lines: fc.array(lineArb, { maxLength: 25 }),
+      muts: mutationArb,
+      cuts: fc.array(fc.nat(), { maxLength: 8 }),
+      failed: fc.nat(9).map((n) => n < 2),
+      reuse: fc.nat(3),
+      source: fc.constantFrom('a', 'a', 'b'),
+    });
+    const seen = { deltas: 0, resets: 0, malformed: 0, invalid: 0, tooLong: 0 };
+    fc.assert(
+      fc.property(optsArb, fc.array(scrapeArb, { minLength: 1, maxLength: 5 }), (o, raw) => {
+        const opts: BeginOptions = {
+          templatePaths: o.templatePaths,
+          ...(o.ns ? { namespaces: new Set(o.ns) } : {}),
+          ...(o.metrics ? { metrics: new Set<IstioMetric>(o.metrics) } : {}),
+          ...(o.maxLine ? { maxLineLength: o.maxLine } : {}),
+        };
+        const pages: string[] = [];
+        const scrapes: Scrape[] = raw.map((r, i) => {
+          // Later scrapes often repeat an earlier page with other counter values (deltas, resets).
+          const base =
+            r.reuse > 0 && pages.length > 0
+              ? (pages[(i + r.reuse) % pages.length] as string)
+              : r.lines.map(renderLine).join('');
+          const text =
+            r.reuse === 2
+              ? base.replace(/\} (\d+)/g, (_m, v: string) => `} ${Number(v) + r.cuts.length}`)
+              : r.reuse === 3
+                ? base.replace(/\} (\d+)/g, (_m, v: string) => `} ${Math.floor(Number(v) / 2)}`)
+                : mutate(base, r.muts);
+          pages.push(text);
+          return { chunks: split(Buffer.from(text, 'latin1'), r.cuts), failed: r.failed, source: r.source };
+        });
+        const want = run(createTypescriptEngine(), scrapes, opts);
+        const got = run(createNativeEngine(addon), scrapes, opts);
+        t.deepEqual(got, want);
+        for (const r of want) {
+          if (typeof r !== 'object' || r === null) continue;
+          const x = r as { deltas: unknown[]; resets: number; page: { skipped: Record<string, number> } };
+          seen.deltas += x.deltas.length;
+          seen.resets += x.resets;
+          seen.malformed += x.page.skipped['malformed-line'] ?? 0;
+          seen.invalid += x.page.skipped['invalid-value'] ?? 0;
+          seen.tooLong += x.page.skipped['line-too-long'] ?? 0;
+        }
+        return true;
+      }),
+      { numRuns: 400 },
+    );
+    // The generator must reach every outcome, or the comparison proves little.
+    t.log(seen);
+    for (const [k, v] of Object.entries(seen)) t.true(v > 0, `no ${k} generated`);
   });
-  const scrapeArb = fc.record({
-    lines: fc.array(lineArb, { maxLength: 25 }),
-    muts: mutationArb,
-    cuts: fc.array(fc.nat(), { maxLength: 8 }),
-    failed: fc.nat(9).map((n) => n < 2),
-    reuse: fc.nat(3),
-    source: fc.constantFrom('a', 'a', 'b'),
-  });
-  const seen = { deltas: 0, resets: 0, malformed: 0, invalid: 0, tooLong: 0 };
-  fc.assert(
-    fc.property(optsArb, fc.array(scrapeArb, { minLength: 1, maxLength: 5 }), (o, raw) => {
-      const opts: BeginOptions = {
-        templatePaths: o.templatePaths,
-        ...(o.ns ? { namespaces: new Set(o.ns) } : {}),
-        ...(o.metrics ? { metrics: new Set<IstioMetric>(o.metrics) } : {}),
-        ...(o.maxLine ? { maxLineLength: o.maxLine } : {}),
-      };
-      const pages: string[] = [];
-      const scrapes: Scrape[] = raw.map((r, i) => {
-        // Later scrapes often repeat an earlier page with other counter values (deltas, resets).
-        const base =
-          r.reuse > 0 && pages.length > 0
-            ? (pages[(i + r.reuse) % pages.length] as string)
-            : r.lines.map(renderLine).join('');
-        const text =
-          r.reuse === 2
-            ? base.replace(/\} (\d+)/g, (_m, v: string) => `} ${Number(v) + r.cuts.length}`)
-            : r.reuse === 3
-              ? base.replace(/\} (\d+)/g, (_m, v: string) => `} ${Math.floor(Number(v) / 2)}`)
-              : mutate(base, r.muts);
-        pages.push(text);
-        return { chunks: split(Buffer.from(text, 'latin1'), r.cuts), failed: r.failed, source: r.source };
-      });
-      const want = run(createTypescriptEngine(), scrapes, opts);
-      const got = run(createNativeEngine(addon), scrapes, opts);
-      t.deepEqual(got, want);
-      for (const r of want) {
-        if (typeof r !== 'object' || r === null) continue;
-        const x = r as { deltas: unknown[]; resets: number; page: { skipped: Record<string, number> } };
-        seen.deltas += x.deltas.length;
-        seen.resets += x.resets;
-        seen.malformed += x.page.skipped['malformed-line'] ?? 0;
-        seen.invalid += x.page.skipped['invalid-value'] ?? 0;
-        seen.tooLong += x.page.skipped['line-too-long'] ?? 0;
-      }
-      return true;
-    }),
-    { numRuns: 400 },
-  );
-  // The generator must reach every outcome, or the comparison proves little.
-  t.log(seen);
-  for (const [k, v] of Object.entries(seen)) t.true(v > 0, `no ${k} generated`);
-});
 
 test('property: arbitrary bytes (invalid UTF-8, controls) in label values decode like Buffer#toString', (t) => {
   if (!addon) return t.pass();

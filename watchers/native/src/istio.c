@@ -546,25 +546,48 @@ static void unescape_into(const uint8_t *p, size_t n, uint8_t *out, uint32_t *ou
   *outlen = (uint32_t)o;
 }
 
-/* Wanted label names by length (all lengths differ): one 8-byte compare rejects most others. */
-static inline int name_is(const uint8_t *n, const char *want, size_t len) {
-  return eq_bytes(n, (const uint8_t *)want, len);
+/* Wanted label names by length (all lengths differ, all >= 8 and <= 30): a table lookup, then
+ * four overlapping 8-byte compares without branches. */
+static int8_t FIELD_BY_LEN[32];
+static uint64_t NAME_WORDS[32][4];
+
+static void names_init(void) {
+  static const struct {
+    const char *name;
+    int field;
+  } names[] = {
+      {"reporter", F_REPORTER},
+      {"source_workload", F_SW},
+      {"source_workload_namespace", F_SNS},
+      {"destination_workload", F_DW},
+      {"destination_workload_namespace", F_DNS},
+      {"destination_service", F_DS},
+      {"destination_service_name", F_DSN},
+      {"request_method", F_METHOD},
+      {"request_path", F_PATH},
+      {"request_url_path", F_URLPATH},
+  };
+  for (int l = 0; l < 32; l++) FIELD_BY_LEN[l] = -1;
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+    size_t l = strlen(names[k].name);
+    const uint8_t *n = (const uint8_t *)names[k].name;
+    FIELD_BY_LEN[l] = (int8_t)names[k].field;
+    size_t o1 = l - 8 < 8 ? l - 8 : 8, o2 = l - 8 < 16 ? l - 8 : 16;
+    NAME_WORDS[l][0] = rd64(n);
+    NAME_WORDS[l][1] = rd64(n + o1);
+    NAME_WORDS[l][2] = rd64(n + o2);
+    NAME_WORDS[l][3] = rd64(n + l - 8);
+  }
 }
 
 static inline int field_of(const uint8_t *n, size_t len) {
-  switch (len) {
-    case 8: return rd64(n) == rd64((const uint8_t *)"reporter") ? F_REPORTER : -1;
-    case 12: return name_is(n, "request_path", 12) ? F_PATH : -1;
-    case 14: return name_is(n, "request_method", 14) ? F_METHOD : -1;
-    case 15: return name_is(n, "source_workload", 15) ? F_SW : -1;
-    case 16: return name_is(n, "request_url_path", 16) ? F_URLPATH : -1;
-    case 19: return name_is(n, "destination_service", 19) ? F_DS : -1;
-    case 20: return name_is(n, "destination_workload", 20) ? F_DW : -1;
-    case 24: return name_is(n, "destination_service_name", 24) ? F_DSN : -1;
-    case 25: return name_is(n, "source_workload_namespace", 25) ? F_SNS : -1;
-    case 30: return name_is(n, "destination_workload_namespace", 30) ? F_DNS : -1;
-    default: return -1;
-  }
+  if (len >= 32) return -1;
+  int f = FIELD_BY_LEN[len];
+  if (f < 0) return -1;
+  size_t o1 = len - 8 < 8 ? len - 8 : 8, o2 = len - 8 < 16 ? len - 8 : 16;
+  const uint64_t *w = NAME_WORDS[len];
+  uint64_t d = (rd64(n) ^ w[0]) | (rd64(n + o1) ^ w[1]) | (rd64(n + o2) ^ w[2]) | (rd64(n + len - 8) ^ w[3]);
+  return d == 0 ? f : -1;
 }
 
 static int is_passthrough(const uint8_t *p, size_t n) {
@@ -1146,6 +1169,26 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* simd(name?) -> the quote scanner in use ('avx2' or 'sse2'); 'sse2' forces the baseline one and
+ * 'avx2' restores it when the CPU has it (tests run both). */
+static napi_value js_simd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], r;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char want[8] = "";
+  size_t n = 0;
+  if (argc >= 1 && napi_get_value_string_latin1(env, argv[0], want, sizeof(want), &n) == napi_ok) {
+    if (strcmp(want, "sse2") == 0)
+      scan_quotes_best = scan_quotes;
+    else if (strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
+             __builtin_cpu_supports("bmi"))
+      scan_quotes_best = scan_quotes_avx2;
+  }
+  const char *name = scan_quotes_best == scan_quotes ? "sse2" : "avx2";
+  CHECK(napi_create_string_latin1(env, name, strlen(name), &r));
+  return r;
+}
+
 /* memory(handle) -> bytes held natively by this source */
 static napi_value js_memory(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1161,6 +1204,7 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  names_init();
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi"))
     scan_quotes_best = scan_quotes_avx2;
@@ -1174,6 +1218,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"commit", NULL, js_commit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_enumerable, NULL},
       {"memory", NULL, js_memory, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"simd", NULL, js_simd, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;
