@@ -285,8 +285,10 @@ const isLoggerChar = (c: number): boolean =>
  * layout ends with ` [thread-name]`; it is left out (so the handful of request-handler threads do
  * not multiply the distinct messages) only when it cannot change the parse: the text before it
  * ends with ` (logger.name)` (not right after `=`, so inside the resource text of any dialect) and
- * the thread name holds no space and no `]`, so none of the parser's search patterns (all with two
- * or more spaces) can occur in it and the layout-suffix rule strips it either way. The native
+ * has no `[` after its last `]` (else LAYOUT_SUFFIX could match an earlier ` (x) [` up to the final
+ * `]`), and the thread name holds no space and no `]`, so none of the parser's search patterns
+ * (all with two or more spaces) can occur in it and the layout-suffix rule matches at the same
+ * place either way. The native
  * scanner (watchers/native/src/kafka.c key_end) applies the same rule.
  */
 export function messageKeyEnd(buf: Buffer, marker: number, end: number): number {
@@ -303,6 +305,9 @@ export function messageKeyEnd(buf: Buffer, marker: number, end: number): number 
     if (l === r) return end;
     if (l < marker + 2 || buf[l - 1] !== 0x28 || buf[l - 2] !== 0x20) return end;
     if (l - 2 > marker && buf[l - 3] === 0x3d) return end;
+    // an earlier ` (L') [` with no `]` after it would make LAYOUT_SUFFIX match there instead
+    const region = buf.subarray(marker, l - 2);
+    if (region.lastIndexOf(0x5b) > region.lastIndexOf(0x5d)) return end;
     return k - 1;
   }
   return end;

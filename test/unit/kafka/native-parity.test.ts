@@ -74,6 +74,8 @@ const tails = [
   ' (kafka.authorizer.logger) [data-plane-kafka-request-handler-3]',
   ' (kafka.authorizer.logger) [thread with space]',
   ' (kafka.authorizer.logger) [a]b]',
+  ' (kafka.authorizer.logger) [x (kafka.authorizer.logger)',
+  ' [a] (b.c) [d',
   ' (kafka$x) [t]  ',
   ' \u00a0',
   '\u2028',
@@ -400,6 +402,16 @@ nativeTest('C message parser = parse.ts on raw bytes (invalid UTF-8, JS whitespa
 });
 
 nativeTest('key rule: C = TS, and leaving the suffix out never changes the parse', (t) => {
+  // found by this property (under ASan, another seed): an earlier ` (x) [` makes the layout rule
+  // take everything up to the final `]`, so the suffix must stay in the key
+  const tricky = Buffer.from(
+    '2024-05-01 12:00:00,101 DEBUG Principal = User:u is Allowed operation = Read from host = /0:0:0:0:0:0:0:1 on resource = TRANSACTIONAL_ID:LITERAL:tx (kafka.authorizer.logger) [data-plane (kafka.authorizer.logger) [data-plane-3]',
+  );
+  const tq = tricky.indexOf(MARKER);
+  t.is(messageKeyEnd(tricky, tq, tricky.length), tricky.length);
+  t.is(A.keyEnd(tricky, tq, tricky.length), tricky.length);
+  const plain = Buffer.from(`x ${corpusLines[0]} [t-1]`);
+  t.is(messageKeyEnd(plain, plain.indexOf(MARKER), plain.length), plain.length - 6);
   let stripped = 0;
   fc.assert(
     fc.property(lineArb, (line) => {
@@ -415,9 +427,9 @@ nativeTest('key rule: C = TS, and leaving the suffix out never changes the parse
         JSON.stringify(cParse(b.subarray(q, ke))) === JSON.stringify(cParse(b.subarray(q)))
       );
     }),
-    { numRuns: 10_000 },
+    { numRuns: 100_000 },
   );
-  t.true(stripped > 100, `only ${stripped} lines had a suffix left out`);
+  t.true(stripped > 1000, `only ${stripped} lines had a suffix left out`);
 });
 
 // ------------------------------------------------------------------ whole pipelines

@@ -583,8 +583,9 @@ static void table_clear(kafka_t *k) {
 /*
  * End of the message key for the line p[marker, end): the Strimzi log4j1 ` [thread]` suffix is
  * left out only when it cannot change the parse (the same rule as processor.ts messageKeyEnd):
- * the text before it ends with ` (logger.name)` (not right after `=`), and the thread name has no
- * space and no `]`, so none of the parser's search patterns can occur in the suffix.
+ * the text before it ends with ` (logger.name)` (not right after `=`) and has no `[` after its
+ * last `]`, and the thread name has no space and no `]`, so none of the parser's search patterns
+ * can occur in the suffix and the layout-suffix rule matches at the same place.
  */
 static size_t key_end(const uint8_t *p, size_t marker, size_t end) {
   if (end < 2 || p[end - 1] != ']') return end;
@@ -601,6 +602,10 @@ static size_t key_end(const uint8_t *p, size_t marker, size_t end) {
     if (l == r) return end; /* empty logger name */
     if (l < marker + 2 || p[l - 1] != '(' || p[l - 2] != ' ') return end;
     if (l - 2 > marker && p[l - 3] == '=') return end;
+    /* an earlier ` (L') [` with no `]` after it would make the layout-suffix rule match there */
+    const uint8_t *open = memrchr(p + marker, '[', l - 2 - marker);
+    const uint8_t *close = memrchr(p + marker, ']', l - 2 - marker);
+    if (open != NULL && (close == NULL || close < open)) return end;
     return k - 1;
   }
   return end;
