@@ -5,6 +5,7 @@
 import type { Observation } from '../mapper/contract/index.ts';
 import { Aggregator } from './aggregate.ts';
 import { DNS_MALFORMED, DNS_OK, decodeDnsResponse, newDnsAnswer } from './decode/dns.ts';
+import { DnsMemo } from './decode/dns-memo.ts';
 import {
   decodeFrame,
   FRAME_IGNORED,
@@ -49,6 +50,8 @@ export interface ProcessorOptions {
   maxEntries?: number;
   /** Called (synchronously) when the aggregator reaches `maxEntries`; usually drains it. */
   onFull?: () => void;
+  /** Reuse the decode of a DNS message seen before byte for byte, ID aside (default true; false: decode every message). */
+  dnsMemo?: boolean;
 }
 
 const SYN = 0x02;
@@ -63,9 +66,11 @@ export class PacketProcessor {
   readonly #dedupe: Deduper;
   readonly #maxEntries: number;
   readonly #onFull: (() => void) | undefined;
+  readonly #memo: DnsMemo | undefined;
 
   constructor(opts: ProcessorOptions = {}) {
     this.#dedupe = new Deduper(opts.dedupeWindowMs ?? 1000);
+    this.#memo = opts.dnsMemo === false ? undefined : new DnsMemo();
     this.#maxEntries = opts.maxEntries ?? 20_000;
     this.#onFull = opts.onFull;
   }
@@ -207,7 +212,14 @@ export class PacketProcessor {
   #dns(buf: Buffer, start: number, end: number, time: number, countPacket: boolean): boolean {
     const s = this.stats;
     const a = this.#answer;
-    const st = decodeDnsResponse(buf, start, end, a);
+    const memo = this.#memo;
+    let st: number;
+    if (memo === undefined) st = decodeDnsResponse(buf, start, end, a);
+    else if (memo.lookup(buf, start, end, a)) st = DNS_OK;
+    else {
+      st = decodeDnsResponse(buf, start, end, a);
+      memo.store(a, st);
+    }
     if (st === DNS_OK) {
       const f = this.#frame;
       if (f.family === 4) {

@@ -35,7 +35,8 @@ export function formatIpv6(buf: Uint8Array, off: number): string {
     }
     i = j;
   }
-  const hex = (HEX ??= Array.from({ length: 65536 }, (_, i) => i.toString(16)));
+  if (HEX === undefined) HEX = Array.from({ length: 65536 }, (_, i) => i.toString(16));
+  const hex = HEX;
   const part = (from: number, to: number): string => {
     let s = '';
     for (let i = from; i < to; i++) s += (i > from ? ':' : '') + hex[g[i] ?? 0];
