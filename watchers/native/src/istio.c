@@ -635,6 +635,28 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   if (i < len && t[i] == '{') {
     i++;
     for (;;) {
+      /* Fast path for the usual label: name="value" then ',' or '}', no blanks, no escapes in
+       * the line. It takes exactly the steps of the general walk below for such a label; any
+       * other shape falls through to that walk at the same position. */
+      if (!has_bs && i < len && namechar(t[i])) {
+        while (qp[qi] < i) qi++;
+        size_t oq = qp[qi];
+        if (oq < len && t[oq - 1] == '=' && !blank(t[oq - 2])) {
+          size_t ve = qp[qi + 1];
+          if (ve + 1 < len && (t[ve + 1] == ',' || t[ve + 1] == '}')) {
+            int f = field_of(t + i, oq - 1 - i);
+            if (f >= 0 && !(f == F_URLPATH && fs[F_URLPATH].present)) {
+              fs[f].present = 1;
+              fs[f].p = t + oq + 1;
+              fs[f].len = (uint32_t)(ve - oq - 1);
+            }
+            qi += 2;
+            i = ve + 2;
+            if (t[ve + 1] == '}') break;
+            continue;
+          }
+        }
+      }
       while (i < len && blank(t[i])) i++;
       if (i >= len) goto malformed;
       if (t[i] == '}') {
