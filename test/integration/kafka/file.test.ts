@@ -33,6 +33,7 @@ test('--once reads the whole corpus file, reports valid batches and exits 0', as
   t.true(obs.some((o) => o.resourceName === 'partial'));
   t.true(obs.some((o) => !o.allowed));
   t.is(rx.batches[0]?.reporter.component, 'kafka-watcher');
+  t.regex(f.err(), /kafka watcher: parsing with the (native scanner \(callmap_kafka\)|TypeScript line scanner \(.+\))/);
   t.regex(
     f.out(),
     /51 lines read, 36 authorizer decisions, 7 skipped \(garbled 3, unknown-operation 2, unknown-resource-type 1, bad-host 1\)/,
@@ -93,67 +94,74 @@ test('bad flags are usage errors (exit 64)', async (t) => {
   }
 });
 
-test('follows appends, holds a partial line, follows rotation and truncation', async (t) => {
-  const dir = tmp();
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const path = join(dir, 'kafka-authorizer.log');
-  writeFileSync(path, line('a'));
-  const rx = await startReceiver();
-  const transport = httpTransport(rx.url);
-  const reporter = new ObservationReporter({
-    transport,
-    reporter: { component: 'kafka-watcher', instance: 'test' },
-    retry: false,
+for (const scanner of ['native', 'TypeScript'] as const)
+  test(`follows appends, holds a partial line, follows rotation and truncation (${scanner} scanner)`, async (t) => {
+    const dir = tmp();
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'kafka-authorizer.log');
+    writeFileSync(path, line('a'));
+    const rx = await startReceiver();
+    const transport = httpTransport(rx.url);
+    const reporter = new ObservationReporter({
+      transport,
+      reporter: { component: 'kafka-watcher', instance: 'test' },
+      retry: false,
+    });
+    const stats = new KafkaStats();
+    const logs: string[] = [];
+    const w = new KafkaWatcher(
+      { source: { kind: 'file', path, server }, once: false, reportIntervalMs: 50, filePollMs: 20 },
+      {
+        sink: reporter,
+        stats,
+        log: (l) => logs.push(l),
+        now: Date.now,
+        ...(scanner === 'TypeScript' ? { native: null } : {}),
+      },
+    );
+    const ac = new AbortController();
+    const done = w.run(ac.signal);
+    t.teardown(async () => {
+      ac.abort();
+      await done;
+      await reporter.shutdown(500);
+      await transport.close();
+      await rx.close();
+    });
+    const counts = () => countsByKey(rx.observations());
+    const key = (topic: string) => `kafka-0.kafka 10.0.0.5 Topic:${topic} consume allowed`;
+    await until(() => counts()[key('a')] === 1, 8000, 'first line');
+
+    // a partial line is held until its newline arrives
+    const half = line('b');
+    appendFileSync(path, half.slice(0, 60));
+    await new Promise((r) => setTimeout(r, 200));
+    t.is(counts()[key('b')], undefined, 'partial line not parsed yet');
+    appendFileSync(path, half.slice(60));
+    await until(() => counts()[key('b')] === 1, 8000, 'completed line');
+
+    // rotation: the rest of the old file (with an unterminated last line) is read, then the new file
+    appendFileSync(path, line('c').trimEnd());
+    renameSync(path, `${path}.1`);
+    writeFileSync(path, line('d'));
+    await until(() => counts()[key('c')] === 1 && counts()[key('d')] === 1, 8000, 'rotation');
+
+    // truncation (copytruncate): reading starts again at offset 0
+    appendFileSync(path, line('e') + line('e'));
+    await until(() => counts()[key('e')] === 2, 8000, 'before truncation');
+    truncateSync(path, 0);
+    await new Promise((r) => setTimeout(r, 100));
+    writeFileSync(path, line('f'));
+    await until(() => counts()[key('f')] === 1, 8000, 'after truncation');
+
+    t.is(counts()[key('a')], 1, 'nothing read twice');
+    t.is(counts()[key('d')], 1);
+    t.true(logs.some((l) => /was rotated/.test(l)));
+    t.true(logs.some((l) => /was truncated/.test(l)));
+    t.deepEqual(rx.invalid, []);
+    t.is(stats.linesRead, 7, 'a b c d e e f');
+    t.truthy(readFileSync(`${path}.1`));
   });
-  const stats = new KafkaStats();
-  const logs: string[] = [];
-  const w = new KafkaWatcher(
-    { source: { kind: 'file', path, server }, once: false, reportIntervalMs: 50, filePollMs: 20 },
-    { sink: reporter, stats, log: (l) => logs.push(l), now: Date.now },
-  );
-  const ac = new AbortController();
-  const done = w.run(ac.signal);
-  t.teardown(async () => {
-    ac.abort();
-    await done;
-    await reporter.shutdown(500);
-    await transport.close();
-    await rx.close();
-  });
-  const counts = () => countsByKey(rx.observations());
-  const key = (topic: string) => `kafka-0.kafka 10.0.0.5 Topic:${topic} consume allowed`;
-  await until(() => counts()[key('a')] === 1, 8000, 'first line');
-
-  // a partial line is held until its newline arrives
-  const half = line('b');
-  appendFileSync(path, half.slice(0, 60));
-  await new Promise((r) => setTimeout(r, 200));
-  t.is(counts()[key('b')], undefined, 'partial line not parsed yet');
-  appendFileSync(path, half.slice(60));
-  await until(() => counts()[key('b')] === 1, 8000, 'completed line');
-
-  // rotation: the rest of the old file (with an unterminated last line) is read, then the new file
-  appendFileSync(path, line('c').trimEnd());
-  renameSync(path, `${path}.1`);
-  writeFileSync(path, line('d'));
-  await until(() => counts()[key('c')] === 1 && counts()[key('d')] === 1, 8000, 'rotation');
-
-  // truncation (copytruncate): reading starts again at offset 0
-  appendFileSync(path, line('e') + line('e'));
-  await until(() => counts()[key('e')] === 2, 8000, 'before truncation');
-  truncateSync(path, 0);
-  await new Promise((r) => setTimeout(r, 100));
-  writeFileSync(path, line('f'));
-  await until(() => counts()[key('f')] === 1, 8000, 'after truncation');
-
-  t.is(counts()[key('a')], 1, 'nothing read twice');
-  t.is(counts()[key('d')], 1);
-  t.true(logs.some((l) => /was rotated/.test(l)));
-  t.true(logs.some((l) => /was truncated/.test(l)));
-  t.deepEqual(rx.invalid, []);
-  t.is(stats.linesRead, 7, 'a b c d e e f');
-  t.truthy(readFileSync(`${path}.1`));
-});
 
 test('follow mode waits for a missing file and picks it up', async (t) => {
   const dir = tmp();

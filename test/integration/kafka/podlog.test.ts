@@ -41,6 +41,10 @@ const acl = (topic: string, ip = '10.0.0.5', op = 'Read') =>
 const kraft = (topic: string, ip = '10.0.0.6') =>
   `2024-05-01 12:00:00,000 INFO Principal = User:bob is Denied operation = WRITE from host = ${ip} on resource = Topic:LITERAL:${topic} for request = Produce with resourceRefCount = 1 based on rule DefaultDeny (kafka.authorizer.logger) [data-plane-kafka-request-handler-1]`;
 
+/** Both line scanners run the follow tests (the native one only when the addon is built). */
+const SCANNERS = ['native', 'TypeScript'] as const;
+type Scanner = (typeof SCANNERS)[number];
+
 interface Harness {
   kube: KubeApiTestServer;
   added: KafkaObservation[];
@@ -54,7 +58,7 @@ async function follow(
   t: { teardown: (f: () => Promise<void> | void) => void },
   kube: KubeApiTestServer,
   source: KafkaSource,
-  opts: { kubeconfigPath?: string; container?: string } = {},
+  opts: { kubeconfigPath?: string; container?: string; scanner?: Scanner } = {},
 ): Promise<Harness> {
   const added: KafkaObservation[] = [];
   const logs: string[] = [];
@@ -74,6 +78,8 @@ async function follow(
       stats,
       log: (l) => logs.push(l),
       now: Date.now,
+      // the default is the native scanner when it is built; `null` forces the TypeScript one
+      ...(opts.scanner === 'TypeScript' ? { native: null } : {}),
       kube: kubeAccess(
         loadKubeConfig({
           path: opts.kubeconfigPath ?? kube.kubeconfigPath,
@@ -105,28 +111,34 @@ async function kubeWith(t: { teardown: (f: () => Promise<void>) => void }, objec
   return kube;
 }
 
-test('follows lines appended while streaming (default container "kafka" of two)', async (t) => {
-  const kube = await kubeWith(t, [pod('kafka-0')]);
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('before'));
-  kube.appendLog('kafka', 'kafka-0', 'metrics', acl('wrong-container'));
-  const h = await follow(t, kube, { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] });
-  await until(() => h.counts()[K('before')] === 1, 8000, 'existing line');
-  kube.appendLog(
-    'kafka',
-    'kafka-0',
-    'kafka',
-    `${acl('live')}\n[2024-05-01 12:00:00,001] INFO unrelated (kafka.server)\n${kraft('live')}`,
-  );
-  await until(
-    () => h.counts()[K('live')] === 1 && h.counts()[K('live', '10.0.0.6', 'kafka-0', 'produce', 'denied')] === 1,
-  );
-  t.is(h.counts()[K('wrong-container')], undefined);
-  t.is(h.stats.linesRead, 4);
-  t.is(h.stats.parsed, 3);
-  const live = h.added.find((o) => o.resourceName === 'live' && o.allowed);
-  t.is(live?.clientIp, '10.0.0.5');
-  t.deepEqual(live?.serverPod, { name: 'kafka-0', namespace: 'kafka' });
-});
+for (const scanner of SCANNERS)
+  test(`follows lines appended while streaming (default container "kafka" of two) (${scanner} scanner)`, async (t) => {
+    const kube = await kubeWith(t, [pod('kafka-0')]);
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('before'));
+    kube.appendLog('kafka', 'kafka-0', 'metrics', acl('wrong-container'));
+    const h = await follow(
+      t,
+      kube,
+      { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] },
+      { scanner },
+    );
+    await until(() => h.counts()[K('before')] === 1, 8000, 'existing line');
+    kube.appendLog(
+      'kafka',
+      'kafka-0',
+      'kafka',
+      `${acl('live')}\n[2024-05-01 12:00:00,001] INFO unrelated (kafka.server)\n${kraft('live')}`,
+    );
+    await until(
+      () => h.counts()[K('live')] === 1 && h.counts()[K('live', '10.0.0.6', 'kafka-0', 'produce', 'denied')] === 1,
+    );
+    t.is(h.counts()[K('wrong-container')], undefined);
+    t.is(h.stats.linesRead, 4);
+    t.is(h.stats.parsed, 3);
+    const live = h.added.find((o) => o.resourceName === 'live' && o.allowed);
+    t.is(live?.clientIp, '10.0.0.5');
+    t.deepEqual(live?.serverPod, { name: 'kafka-0', namespace: 'kafka' });
+  });
 
 test('--container picks another container', async (t) => {
   const kube = await kubeWith(t, [pod('kafka-0')]);
@@ -144,74 +156,88 @@ test('--container picks another container', async (t) => {
   t.is(h.counts()[K('main')], undefined);
 });
 
-test('a stream cut mid-line resumes with sinceTime: no line read twice or skipped', async (t) => {
-  const kube = await kubeWith(t, [pod('kafka-0')]);
-  const proxy = await startCuttingProxy(kube.url);
-  t.teardown(() => proxy.close());
-  const dir = mkdtempSync(join(tmpdir(), 'callmap-kafka-kc-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const kc = join(dir, 'kubeconfig');
-  writeFileSync(kc, kubeconfigYaml(proxy.url));
-  // Several lines within one second: the resumed request re-sends them all.
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('t1'), '2024-05-01T12:00:00.100000000Z');
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('t2'), '2024-05-01T12:00:00.200000000Z');
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('t2'), '2024-05-01T12:00:00.200000000Z');
-  const h = await follow(
-    t,
-    kube,
-    { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] },
-    {
-      kubeconfigPath: kc,
-    },
-  );
-  await until(() => h.counts()[K('t1')] === 1 && h.counts()[K('t2')] === 2, 8000, 'initial lines');
-  const cut = proxy.cutAt('topic-cut');
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('topic-cut'), '2024-05-01T12:00:00.300000000Z');
-  await cut;
-  await until(() => h.counts()[K('topic-cut')] === 1, 8000, 'the cut line, read whole after the reconnect');
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('after'), '2024-05-01T12:00:01.000000000Z');
-  await until(() => h.counts()[K('after')] === 1, 8000, 'a line after the reconnect');
-  await new Promise((r) => setTimeout(r, 150));
-  t.is(h.counts()[K('t1')], 1);
-  t.is(h.counts()[K('t2')], 2, 'two identical lines with the same stamp both count, once each');
-  t.is(h.counts()[K('topic-cut')], 1);
-  t.is(h.stats.reconnects, 1);
-  t.is(h.stats.partialLinesDiscarded, 1);
-  t.is(h.stats.duplicateLines, 3, 'the re-sent lines of the boundary second were dropped');
-  t.is(h.stats.skippedTotal, 0, 'the half line was never parsed');
-  t.true(proxy.connections() >= 2);
-});
+for (const scanner of SCANNERS)
+  test(`a stream cut mid-line resumes with sinceTime: no line read twice or skipped (${scanner} scanner)`, async (t) => {
+    const kube = await kubeWith(t, [pod('kafka-0')]);
+    const proxy = await startCuttingProxy(kube.url);
+    t.teardown(() => proxy.close());
+    const dir = mkdtempSync(join(tmpdir(), 'callmap-kafka-kc-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const kc = join(dir, 'kubeconfig');
+    writeFileSync(kc, kubeconfigYaml(proxy.url));
+    // Several lines within one second: the resumed request re-sends them all.
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('t1'), '2024-05-01T12:00:00.100000000Z');
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('t2'), '2024-05-01T12:00:00.200000000Z');
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('t2'), '2024-05-01T12:00:00.200000000Z');
+    const h = await follow(
+      t,
+      kube,
+      { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] },
+      {
+        kubeconfigPath: kc,
+        scanner,
+      },
+    );
+    await until(() => h.counts()[K('t1')] === 1 && h.counts()[K('t2')] === 2, 8000, 'initial lines');
+    const cut = proxy.cutAt('topic-cut');
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('topic-cut'), '2024-05-01T12:00:00.300000000Z');
+    await cut;
+    await until(() => h.counts()[K('topic-cut')] === 1, 8000, 'the cut line, read whole after the reconnect');
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('after'), '2024-05-01T12:00:01.000000000Z');
+    await until(() => h.counts()[K('after')] === 1, 8000, 'a line after the reconnect');
+    await new Promise((r) => setTimeout(r, 150));
+    t.is(h.counts()[K('t1')], 1);
+    t.is(h.counts()[K('t2')], 2, 'two identical lines with the same stamp both count, once each');
+    t.is(h.counts()[K('topic-cut')], 1);
+    t.is(h.stats.reconnects, 1);
+    t.is(h.stats.partialLinesDiscarded, 1);
+    t.is(h.stats.duplicateLines, 3, 'the re-sent lines of the boundary second were dropped');
+    t.is(h.stats.skippedTotal, 0, 'the half line was never parsed');
+    t.true(proxy.connections() >= 2);
+  });
 
-test('a replaced pod (new uid) is read from the start', async (t) => {
-  const kube = await kubeWith(t, [pod('kafka-0')]);
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('old'), '2024-05-01T12:00:05.000000000Z');
-  const h = await follow(t, kube, { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] });
-  await until(() => h.counts()[K('old')] === 1);
-  kube.remove('Pod', 'kafka', 'kafka-0');
-  await until(() => h.logs.some((l) => /kafka-0\.kafka not found/.test(l)), 8000, 'pod gone');
-  kube.apply(pod('kafka-0'));
-  // older stamp than anything read before: still new, since it is a new pod
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('new'), '2024-05-01T12:00:01.000000000Z');
-  await until(() => h.counts()[K('new')] === 1, 8000, 'new pod line');
-  t.true(h.logs.some((l) => /pod kafka-0\.kafka was replaced/.test(l)));
-  t.is(h.counts()[K('old')], 1);
-  t.true(h.stats.reconnects >= 1);
-});
+for (const scanner of SCANNERS)
+  test(`a replaced pod (new uid) is read from the start (${scanner} scanner)`, async (t) => {
+    const kube = await kubeWith(t, [pod('kafka-0')]);
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('old'), '2024-05-01T12:00:05.000000000Z');
+    const h = await follow(
+      t,
+      kube,
+      { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] },
+      { scanner },
+    );
+    await until(() => h.counts()[K('old')] === 1);
+    kube.remove('Pod', 'kafka', 'kafka-0');
+    await until(() => h.logs.some((l) => /kafka-0\.kafka not found/.test(l)), 8000, 'pod gone');
+    kube.apply(pod('kafka-0'));
+    // older stamp than anything read before: still new, since it is a new pod
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('new'), '2024-05-01T12:00:01.000000000Z');
+    await until(() => h.counts()[K('new')] === 1, 8000, 'new pod line');
+    t.true(h.logs.some((l) => /pod kafka-0\.kafka was replaced/.test(l)));
+    t.is(h.counts()[K('old')], 1);
+    t.true(h.stats.reconnects >= 1);
+  });
 
-test('a restarted container (restartCount) is followed without re-reading', async (t) => {
-  const kube = await kubeWith(t, [pod('kafka-0')]);
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('r1'), '2024-05-01T12:00:00.100000000Z');
-  const h = await follow(t, kube, { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] });
-  await until(() => h.counts()[K('r1')] === 1);
-  const uid = kube.get('Pod', 'kafka', 'kafka-0')?.metadata.uid as string;
-  kube.apply(pod('kafka-0', { restarts: 1, uid }));
-  await until(() => h.logs.some((l) => /container kafka of kafka-0\.kafka restarted/.test(l)), 8000, 'restart');
-  kube.appendLog('kafka', 'kafka-0', 'kafka', acl('r2'), '2024-05-01T12:00:00.200000000Z');
-  await until(() => h.counts()[K('r2')] === 1);
-  await new Promise((r) => setTimeout(r, 150));
-  t.is(h.counts()[K('r1')], 1);
-  t.true(h.stats.reconnects >= 1);
-});
+for (const scanner of SCANNERS)
+  test(`a restarted container (restartCount) is followed without re-reading (${scanner} scanner)`, async (t) => {
+    const kube = await kubeWith(t, [pod('kafka-0')]);
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('r1'), '2024-05-01T12:00:00.100000000Z');
+    const h = await follow(
+      t,
+      kube,
+      { kind: 'servers', servers: [{ name: 'kafka-0', namespace: 'kafka' }] },
+      { scanner },
+    );
+    await until(() => h.counts()[K('r1')] === 1);
+    const uid = kube.get('Pod', 'kafka', 'kafka-0')?.metadata.uid as string;
+    kube.apply(pod('kafka-0', { restarts: 1, uid }));
+    await until(() => h.logs.some((l) => /container kafka of kafka-0\.kafka restarted/.test(l)), 8000, 'restart');
+    kube.appendLog('kafka', 'kafka-0', 'kafka', acl('r2'), '2024-05-01T12:00:00.200000000Z');
+    await until(() => h.counts()[K('r2')] === 1);
+    await new Promise((r) => setTimeout(r, 150));
+    t.is(h.counts()[K('r1')], 1);
+    t.true(h.stats.reconnects >= 1);
+  });
 
 test('a server pod missing at start: clear error, keeps retrying, then picks it up', async (t) => {
   const kube = await kubeWith(t, []);
