@@ -214,7 +214,7 @@ export class PacketProcessor {
     const a = this.#answer;
     const memo = this.#memo;
     let st: number;
-    if (memo === undefined) st = decodeDnsResponse(buf, start, end, a);
+    if (memo === undefined || !memo.worthIt()) st = decodeDnsResponse(buf, start, end, a);
     else if (memo.lookup(buf, start, end, a)) st = DNS_OK;
     else {
       st = decodeDnsResponse(buf, start, end, a);

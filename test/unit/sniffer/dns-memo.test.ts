@@ -202,3 +202,26 @@ test('the packet path aggregates the same observations and counts with and witho
   t.deepEqual(withMemo.stats, without.stats);
   t.deepEqual(withMemo.obs, without.obs);
 });
+
+test('a window of few hits turns the memo off for a while, then it tries again', (t) => {
+  const memo = new DnsMemo();
+  const a = newDnsAnswer();
+  const msg = (ttl: number): Buffer =>
+    buildDnsMessage({ clientIp: '10.0.0.1', name: 'ext.example.com', answers: [{ type: 'A', value: '1.2.3.4', ttl }] });
+  // 4096 different answers (a TTL counting down): no hits
+  for (let i = 0; i < 4096; i++) {
+    t.true(memo.worthIt());
+    const m = msg(100_000 - i);
+    if (!memo.lookup(m, 0, m.length, a)) memo.store(a, decodeDnsResponse(m, 0, m.length, a));
+  }
+  let off = 0;
+  while (!memo.worthIt()) off++;
+  t.is(off, 4096 * 15, 'off for 15 windows');
+  // the same answer over and over: stays on
+  const same = msg(30);
+  for (let i = 0; i < 3 * 4096; i++) {
+    t.true(memo.worthIt());
+    if (!memo.lookup(same, 0, same.length, a)) memo.store(a, decodeDnsResponse(same, 0, same.length, a));
+  }
+  t.is(memo.hits, 3 * 4096 - 1);
+});
