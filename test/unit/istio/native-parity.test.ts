@@ -443,7 +443,7 @@ test('the watcher logs which parser it uses, once, and both give the same observ
   const files = corpus.map((c) => ({ kind: 'file' as const, path: new URL(c.name, FIXTURES).pathname }));
   const config = {
     namespaces: [],
-    concurrency: 2,
+    concurrency: 1, // pages in a fixed order, so observations come in a fixed order
     timeoutMs: 5000,
     maxBodyBytes: 1 << 24,
     templatePaths: true,
@@ -474,4 +474,29 @@ test('the watcher logs which parser it uses, once, and both give the same observ
   const logs: string[] = [];
   t.is(loadIstioEngine((l) => logs.push(l), 'typescript').kind, 'typescript');
   t.deepEqual(logs, ['istio watcher: using the TypeScript stats parser']);
+});
+
+test('native state is bounded: it shrinks when series vanish and keeps no long-line scratch', (t) => {
+  if (!addon) return t.pass();
+  const h = addon.create();
+  t.teardown(() => addon.destroy(h));
+  // A stand-in projection: every tuple is its own edge.
+  const resolve = (...a: unknown[]): string => `0\u0000hs${String(a[9])}`;
+  const scrape = (page: string): void => {
+    const gen = addon.begin(h, 3, 1 << 20, 0);
+    addon.push(h, Buffer.from(page), resolve, Number);
+    addon.end(h, resolve, Number);
+    addon.commit(h, gen);
+  };
+  const lines = (n: number): string =>
+    Array.from({ length: n }, (_x, i) => `istio_requests_total{request_path="/p/${i}"} ${i}\n`).join('');
+  const empty = addon.memory(h);
+  scrape(lines(20_000));
+  const big = addon.memory(h);
+  scrape(lines(10));
+  const small = addon.memory(h);
+  t.true(big > 20_000 * 50, `${big} bytes for 20,000 series`);
+  t.true(small < big / 10, `${small} bytes after the series vanished (was ${big})`);
+  scrape(`istio_requests_total{source_app="${'x'.repeat(600_000)}",request_path="/a"} 1\n`);
+  t.true(addon.memory(h) < empty + 300_000, `${addon.memory(h)} bytes after a 600 kB line`);
 });

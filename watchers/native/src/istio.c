@@ -124,6 +124,17 @@ static const size_t METRIC_LEN[2] = {20, 34};
 
 /* ---------- small helpers ---------- */
 
+/* Gives memory back when an array is mostly empty (after series vanished). */
+static void shrink(void **p, size_t *cap, size_t used, size_t elem) {
+  if (*cap <= 1024 || used * 4 > *cap) return;
+  size_t n = used * 2 > 1024 ? used * 2 : 1024;
+  void *q = realloc(*p, n * elem);
+  if (q) {
+    *p = q;
+    *cap = n;
+  }
+}
+
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return 1;
   size_t n = *cap ? *cap : 64;
@@ -133,6 +144,16 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   *p = q;
   *cap = n;
   return 1;
+}
+
+/* Frees a scratch buffer above 64 KiB (it grows again on demand). */
+static void trim(void *p, size_t *cap, size_t elem) {
+  void **pp = p;
+  if (*cap * elem > (64u << 10)) {
+    free(*pp);
+    *pp = NULL;
+    *cap = 0;
+  }
 }
 
 static inline int blank(uint8_t c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -375,6 +396,7 @@ static int tuples_compact(Source *s, uint32_t gen, int drop_all, const uint32_t 
   s->arena_len = s->arena_cap = bytes ? bytes : 1;
   s->arena_len = bytes;
   s->tcount = live;
+  shrink((void **)&s->tuples, &s->tuples_cap, live, sizeof(Tuple));
   size_t cap = 1024;
   while (cap < live * 2 + 2) cap *= 2;
   return table_rebuild(s, cap);
@@ -1166,6 +1188,7 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
       s->rec_cap = bytes ? bytes : 1;
       s->rec_len = bytes;
       s->ecount = live;
+      shrink((void **)&s->edges, &s->ecap, live, sizeof(Edge));
       size_t cap = 1024;
       while (cap < live * 2 + 2) cap *= 2;
       etable_rebuild(s, cap);
@@ -1174,6 +1197,13 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     }
   }
   if (stale_tuples) tuples_compact(s, gen, 0, NULL);
+  /* Scratch sized by the longest line seen: do not keep a pathological page's size per proxy. */
+  trim(&s->carry, &s->carry_cap, 1);
+  trim(&s->scratch, &s->scratch_cap, 1);
+  trim(&s->key, &s->key_cap, 1);
+  trim((void *)&s->qpos, &s->qpos_cap, sizeof(uint32_t));
+  trim((void *)&s->u16, &s->u16_cap, sizeof(uint16_t));
+  trim(&s->recbuf, &s->recbuf_cap, 1);
   free(emap);
   free(changed);
   free(counts);
