@@ -2,24 +2,41 @@
  * DOT → SVG (Graphviz compiled to WebAssembly, loaded once per process) → PNG (resvg) → JPG
  * (jpeg-js from the RGBA pixels over a white background). No system `dot` binary is needed.
  */
-import { Graphviz } from '@hpcc-js/wasm-graphviz';
-import { Resvg } from '@resvg/resvg-js';
-import jpeg from 'jpeg-js';
+import { createRequire } from 'node:module';
+import type { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { CallmapError } from '../contract/index.ts';
+
+// The renderers are loaded on first use: ≈ 10 MB of resident memory that a mapper whose web map
+// is never opened (and `callmap visualize --format svg`) does not need (ADR 0037).
+const require = createRequire(import.meta.url);
+type ResvgModule = typeof import('@resvg/resvg-js');
+type JpegModule = typeof import('jpeg-js');
+let resvgModule: ResvgModule | undefined;
+let jpegModule: JpegModule | undefined;
+const resvg = (): ResvgModule => {
+  resvgModule ??= require('@resvg/resvg-js') as ResvgModule;
+  return resvgModule;
+};
+const jpegJs = (): JpegModule => {
+  jpegModule ??= require('jpeg-js') as JpegModule;
+  return jpegModule;
+};
 
 let graphviz: Promise<Graphviz> | undefined;
 
-/** The process-wide Graphviz instance; the WASM module is compiled on first use only. */
+/** The process-wide Graphviz instance; the module and its WASM are loaded on first use only. */
 export function loadGraphviz(): Promise<Graphviz> {
   if (!graphviz) {
-    graphviz = Graphviz.load().catch((e: unknown) => {
-      graphviz = undefined;
-      throw new CallmapError(
-        'VISUALIZE_GRAPHVIZ_LOAD',
-        `Could not load the Graphviz WebAssembly module (${(e as Error)?.message ?? e}); reinstall dependencies with \`npm ci\`.`,
-        { cause: e },
-      );
-    });
+    graphviz = import('@hpcc-js/wasm-graphviz')
+      .then((m) => m.Graphviz.load())
+      .catch((e: unknown) => {
+        graphviz = undefined;
+        throw new CallmapError(
+          'VISUALIZE_GRAPHVIZ_LOAD',
+          `Could not load the Graphviz WebAssembly module (${(e as Error)?.message ?? e}); reinstall dependencies with \`npm ci\`.`,
+          { cause: e },
+        );
+      });
   }
   return graphviz;
 }
@@ -133,7 +150,7 @@ export interface Raster {
 export function rasterize(svg: string, opts: RasterOptions = {}): Raster {
   const zoom = rasterScale(svgSize(svg), opts);
   try {
-    const r = new Resvg(svg, {
+    const r = new (resvg().Resvg)(svg, {
       fitTo: { mode: 'zoom', value: zoom },
       background: 'white',
       font: {
@@ -165,5 +182,5 @@ export function svgToJpg(svg: string, opts: RasterOptions & { quality?: number }
 
 /** JPEG (quality 1-100, default 90) from an already rendered raster. */
 export function rasterToJpg(r: Raster, quality = 90): Buffer {
-  return jpeg.encode({ width: r.width, height: r.height, data: r.pixels }, quality).data;
+  return jpegJs().encode({ width: r.width, height: r.height, data: r.pixels }, quality).data;
 }
