@@ -87,10 +87,14 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
 
   async function jobs(report: TickReport, signal?: AbortSignal): Promise<Job[]> {
     if (config.staticSources) {
-      return config.staticSources.map((source) => {
+      // One job per distinct page: the same page given twice is one proxy, and two concurrent
+      // reads of one proxy's state would mix their counters.
+      const byId = new Map<string, Job>();
+      for (const source of config.staticSources) {
         const label = source.kind === 'url' ? source.url : source.path;
-        return { id: label, label, source, kind: 'static' as const };
-      });
+        if (!byId.has(label)) byId.set(label, { id: label, label, source, kind: 'static' });
+      }
+      return [...byId.values()];
     }
     if (!deps.lister) throw new Error('createIstioWatcher: a pod lister is required without static sources');
     const d = await discoverTargets(deps.lister, config.namespaces, signal);

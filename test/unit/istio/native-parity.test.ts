@@ -500,3 +500,47 @@ test('native state is bounded: it shrinks when series vanish and keeps no long-l
   scrape(`istio_requests_total{source_app="${'x'.repeat(600_000)}",request_path="/a"} 1\n`);
   t.true(addon.memory(h) < empty + 300_000, `${addon.memory(h)} bytes after a 600 kB line`);
 });
+
+test('line-length cap over chunks larger than the TS reader slices (64 KiB)', (t) => {
+  if (!addon) return t.pass();
+  const prom = corpus.filter((c) => c.name.endsWith('.prom')).map((c) => c.bytes.toString('latin1'));
+  const parts: string[] = [];
+  for (let i = 0; parts.join('').length < 200_000; i++) {
+    parts.push(prom[i % prom.length] as string);
+    if (i % 3 === 0) parts.push(`istio_requests_total{source_app="${'y'.repeat(i * 997)}"} 1\n`);
+  }
+  const page = Buffer.from(parts.join(''), 'latin1');
+  for (const maxLineLength of [300, 70_000, 1 << 20]) {
+    for (const cuts of [[], [100_000], [65_535, 65_537, 131_072]]) {
+      same(
+        t,
+        [{ chunks: split(page, cuts) }, { chunks: split(page, cuts) }],
+        { templatePaths: false, maxLineLength },
+        `cap ${maxLineLength} cuts ${cuts}`,
+      );
+    }
+  }
+});
+
+test('the same --stats-file given twice is read once (one proxy, one state)', async (t) => {
+  const path = new URL('sidecar-istio-1.22.prom', FIXTURES).pathname;
+  const seen: unknown[] = [];
+  const w = createIstioWatcher(
+    {
+      namespaces: [],
+      concurrency: 4,
+      timeoutMs: 5000,
+      maxBodyBytes: 1 << 24,
+      templatePaths: false,
+      staticSources: [
+        { kind: 'file', path },
+        { kind: 'file', path },
+      ],
+    },
+    { sink: { add: (o) => seen.push(o) }, now: () => 1 },
+  );
+  const r = await w.tick();
+  t.is(r.targets, 1);
+  t.is(r.scraped, 1);
+  t.is(seen.length, 3, 'the three edges of the page, once each');
+});
