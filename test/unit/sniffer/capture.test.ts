@@ -3,7 +3,7 @@
  * wrap, error mapping, and the C batching path driven by libpcap's savefile reader
  * (openOffline + dispatch), checked against the TypeScript pcap reader as the oracle.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -268,4 +268,33 @@ test('binding: a throwing callback propagates out of dispatch; close from inside
   t.true(n > 0 && n < 200, `${n} packets taken before the close`);
   t.is(p.dispatch(h2), 0);
   t.is(calls, 1, 'no callback after close');
+});
+
+// serial: it counts this process's open file descriptors
+test.serial('binding: a capture left open is closed when its thread or process ends (env cleanup hook)', async (t) => {
+  const p = native(t);
+  if (!p) return;
+  const file = join(dir, 'cleanup.pcap');
+  writePcap(file, [{ data: buildTcpSyn({ clientIp: '10.0.0.1', serverIp: '10.0.0.2', serverPort: 1 }), time: 0 }]);
+  const { Worker } = await import('node:worker_threads');
+  const { spawnSync } = await import('node:child_process');
+  const root = new URL('../../../', import.meta.url).pathname;
+  // live on lo when root (the uv poll handle is open when the env goes away), a savefile otherwise
+  const live = process.getuid?.() === 0;
+  const code = `
+    const p = require(${JSON.stringify(join(root, 'sniffer/native/index.cjs'))});
+    const buf = Buffer.alloc(4096);
+    const h = ${live ? `p.open('lo', 'udp port 9', {}, buf, () => {})` : `p.openOffline(${JSON.stringify(file)}, '', buf, () => {})`};
+    p.stats(h);
+    globalThis.keep = h;`;
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  for (let i = 0; i < 3; i++) {
+    const w = new Worker(`${code}\nrequire('node:worker_threads').parentPort.postMessage('open')`, { eval: true });
+    t.is(await new Promise((r) => w.once('message', r)), 'open');
+    t.is(await w.terminate(), 1, 'terminated while the capture is open');
+  }
+  t.is(fds(), before, 'the threads left no capture descriptor behind');
+  const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+  t.is(child.status, 0, child.stderr);
 });
