@@ -175,7 +175,6 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   );
   let metrics: MetricsServer | undefined;
   try {
-    log(`kafka watcher: parsing with the ${watcher.parser}`);
     if (cfg.once) {
       // Fail fast (exit 2) when the mapper is not there, before reading anything.
       try {
@@ -184,6 +183,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         throw unreachable(cfg.mapperUrl, e);
       }
       await watcher.run(ctx.signal);
+      log(`kafka watcher: parsed with the ${watcher.parser}`);
       await reporter.flush();
       const s = reporter.stats();
       if (s.queuedObservations + s.pendingObservations > 0) {
@@ -212,7 +212,9 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         : cfg.source.kind === 'servers'
           ? cfg.source.servers.map((s) => `${s.name}.${s.namespace}`).join(', ')
           : `pods matching ${cfg.source.selector}`;
-    log(`kafka watcher: following ${what}; reporting to ${cfg.mapperUrl} every ${cfg.reportIntervalMs} ms`);
+    log(
+      `kafka watcher: following ${what}; reporting to ${cfg.mapperUrl} every ${cfg.reportIntervalMs} ms; parsing with the ${watcher.parser}`,
+    );
     await watcher.run(ctx.signal);
     log(summary(stats));
     return EXIT.ok;

@@ -33,7 +33,7 @@ test('--once reads the whole corpus file, reports valid batches and exits 0', as
   t.true(obs.some((o) => o.resourceName === 'partial'));
   t.true(obs.some((o) => !o.allowed));
   t.is(rx.batches[0]?.reporter.component, 'kafka-watcher');
-  t.regex(f.err(), /kafka watcher: parsing with the (native scanner \(callmap_kafka\)|TypeScript line scanner \(.+\))/);
+  t.regex(f.err(), /kafka watcher: parsed with the (native scanner \(callmap_kafka\)|TypeScript line scanner \(.+\))/);
   t.regex(
     f.out(),
     /51 lines read, 36 authorizer decisions, 7 skipped \(garbled 3, unknown-operation 2, unknown-resource-type 1, bad-host 1\)/,
