@@ -17,13 +17,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
 import { startMapperService } from '../mapper/service.ts';
 import type { SyncMode } from '../mapper/store/sqlite-store.ts';
 import { builtChild } from './lib/built.ts';
+import { samplePeakMemory } from './lib/peak-memory.ts';
 import { BATCH, EDGES_PER_CLIENT, observation, syntheticResolver, T0, WORKLOADS } from './lib/synthetic-map.ts';
 
 async function child(): Promise<void> {
@@ -37,13 +37,7 @@ async function child(): Promise<void> {
     log: () => {},
   });
   process.send?.({ url: svc.url });
-  // Where the peak RSS goes: the largest V8 heap and off-heap (Buffer) sizes seen, sampled.
-  const peak = { heapTotal: 0, external: 0 };
-  setInterval(() => {
-    const h = v8.getHeapStatistics();
-    peak.heapTotal = Math.max(peak.heapTotal, h.total_heap_size);
-    peak.external = Math.max(peak.external, h.external_memory);
-  }, 50).unref();
+  const peak = samplePeakMemory();
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
       const maxRssKb = process.resourceUsage().maxRSS;

@@ -19,11 +19,11 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
 import { Pool } from 'undici';
 import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
 import { startMapperService } from '../mapper/service.ts';
 import { builtChild } from './lib/built.ts';
+import { samplePeakMemory } from './lib/peak-memory.ts';
 import { BATCH, EDGES_PER_CLIENT, observation, syntheticResolver, T0, WORKLOADS } from './lib/synthetic-map.ts';
 
 /** The reference: a bare node:http server in its own process sending `size` bytes from memory. */
@@ -53,20 +53,14 @@ async function child(): Promise<void> {
     log: () => {},
   });
   process.send?.({ url: svc.url });
-  // Where the peak RSS goes: the largest V8 heap and Buffer (off-heap) sizes seen, sampled.
-  const peak = { heap: 0, buffers: 0 };
-  setInterval(() => {
-    const h = v8.getHeapStatistics();
-    peak.heap = Math.max(peak.heap, h.total_heap_size);
-    peak.buffers = Math.max(peak.buffers, h.external_memory);
-  }, 50).unref();
+  const peak = samplePeakMemory();
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') {
       process.send?.({
         maxRssKb: process.resourceUsage().maxRSS,
         edges: svc.store.edgeCount,
-        heapMb: peak.heap / 2 ** 20,
-        buffersMb: peak.buffers / 2 ** 20,
+        heapMb: peak.heapTotal / 2 ** 20,
+        buffersMb: peak.external / 2 ** 20,
       });
     } else if (m.cmd === 'stop') {
       void svc.close().then(() => {
@@ -212,7 +206,8 @@ async function parent(): Promise<void> {
       `    bare node:http, same bytes, requests interleaved: p50 ${f(pct(w.ref, 50))}, p99 ${f(pct(w.ref, 99))}; ratio mapper/reference p50 ${(pct(w.ms, 50) / pct(w.ref, 50)).toFixed(2)}, p99 ${(p99 / pct(w.ref, 99)).toFixed(2)}`,
     ].join('\n');
   };
-  const mem = (m: Msg): string => `V8 heap ${(m.heapMb ?? 0).toFixed(0)} MB, off-heap ${(m.buffersMb ?? 0).toFixed(0)} MB`;
+  const mem = (m: Msg): string =>
+    `V8 heap ${(m.heapMb ?? 0).toFixed(0)} MB, off-heap ${(m.buffersMb ?? 0).toFixed(0)} MB`;
   const maxRss = (after.maxRssKb ?? 0) / 1024;
   process.stdout.write(
     [
