@@ -15,6 +15,7 @@ import {
   type Edge,
   type EdgeTable,
   emptyProjection,
+  emptyRawSeries,
   emptySkipCounts,
   ISTIO_METRICS,
   type IstioMetric,
@@ -318,20 +319,7 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
         ...(opts.namespaces ? { namespaces: opts.namespaces } : {}),
       };
       const out = emptyProjection();
-      const series: RawSeries = {
-        metric: 'istio_requests_total',
-        reporter: undefined,
-        sourceWorkload: undefined,
-        sourceNamespace: undefined,
-        destinationWorkload: undefined,
-        destinationNamespace: undefined,
-        destinationService: undefined,
-        destinationServiceName: undefined,
-        method: undefined,
-        path: undefined,
-        hasPathLabel: false,
-        value: 0,
-      };
+      const series: RawSeries = emptyRawSeries('istio_requests_total');
       const resolve: Resolve = (metric, reporter, sw, sns, dw, dns, ds, dsn, method, path, hasPathLabel) => {
         series.metric = metric;
         series.reporter = reporter;

@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import test from 'ava';
 import { httpTransport, ObservationReporter } from '../../../mapper/client/index.ts';
 import type { TcpObservation } from '../../../mapper/contract/index.ts';
 import type { CaptureOpener } from '../../../sniffer/capture.ts';
 import { buildDnsResponse, buildTcpSyn } from '../../../sniffer/index.ts';
 import { startLiveSniffer } from '../../../sniffer/live.ts';
+import { promtoolCheckMetrics } from '../../helpers/promtool.ts';
 import { startReceiver } from './receiver.ts';
 
 /** A capture seam: records what was opened and lets the test inject packets (SLL link type). */
@@ -191,19 +191,7 @@ test('live: libpcap counters per device on /metrics (32-bit wraps counted throug
     sniffer.libpcapStats().map((d) => `${d.device} ${d.received} ${d.dropped} ${d.ifDropped}`),
     ['eth0 4294967396 9 1', 'cni0 12 0 0'],
   );
-  const child = execFile('/usr/bin/promtool', ['check', 'metrics']);
-  const out = new Promise<{ code: number | null; output: string }>((resolve) => {
-    let output = '';
-    child.stdout?.on('data', (d) => {
-      output += String(d);
-    });
-    child.stderr?.on('data', (d) => {
-      output += String(d);
-    });
-    child.on('close', (code) => resolve({ code, output }));
-  });
-  child.stdin?.end(second);
-  const { code, output } = await out;
+  const { code, output } = await promtoolCheckMetrics(second);
   t.is(code, 0, output);
   await sniffer.shutdown(1000);
 });
