@@ -39,6 +39,8 @@ typedef struct capture {
   int close_pending; /* close() called from the callback during a dispatch */
   int failed;        /* the JS callback threw during this dispatch */
   int hook;          /* env cleanup hook registered */
+  napi_async_cleanup_hook_handle hook_h;   /* its handle */
+  napi_async_cleanup_hook_handle teardown; /* env teardown waits for the poll handle's close callback */
   int env_gone;      /* env is being torn down: no more JS calls or reference edits */
   int in_poll;       /* inside on_poll's callback scope: JS references are released at its end */
   int refs;          /* 1 for the JS external, 1 for the poll handle until its close callback */
@@ -140,9 +142,17 @@ static void release(capture_t *c) {
   if (--c->refs == 0) free(c);
 }
 
-static void on_poll_closed(uv_handle_t *h) { release((capture_t *)h->data); }
+/* At env teardown the hook is an async one: the env (and a worker's dlclose() of this addon) waits
+ * until this close callback has run, so libuv never calls into unloaded code. */
+static void on_poll_closed(uv_handle_t *h) {
+  capture_t *c = h->data;
+  napi_async_cleanup_hook_handle t = c->teardown;
+  c->teardown = NULL;
+  release(c);
+  if (t) napi_remove_async_cleanup_hook(t);
+}
 
-static void cleanup_hook(void *arg);
+static void cleanup_hook(napi_async_cleanup_hook_handle h, void *arg);
 static void release_js(capture_t *c);
 
 /* Closes the capture (idempotent); deferred when called during pcap_dispatch(). */
@@ -174,7 +184,7 @@ static void do_close(capture_t *c) {
 static void release_js(capture_t *c) {
   if (!c->env_gone) {
     if (c->hook) {
-      napi_remove_env_cleanup_hook(c->env, cleanup_hook, c);
+      napi_remove_async_cleanup_hook(c->hook_h);
       c->hook = 0;
     }
     if (c->cb) napi_delete_reference(c->env, c->cb);
@@ -189,13 +199,16 @@ static void release_js(capture_t *c) {
   c->count = 0;
 }
 
-static void cleanup_hook(void *arg) {
+static void cleanup_hook(napi_async_cleanup_hook_handle h, void *arg) {
   capture_t *c = arg;
   c->hook = 0;
   c->env_gone = 1;
   c->in_dispatch = 0;
   c->in_poll = 0;
+  int wait = c->poll_init;
+  if (wait) c->teardown = h;
   do_close(c);
+  if (!wait) napi_remove_async_cleanup_hook(h);
 }
 
 static void finalize(napi_env env, void *data, void *hint) {
@@ -384,7 +397,7 @@ static napi_value make_handle(napi_env env, pcap_t *p, napi_value buffer, napi_v
     throw_code(env, "CAPTURE", "cannot set up the capture callback");
     return NULL;
   }
-  if (napi_add_env_cleanup_hook(env, cleanup_hook, c) == napi_ok) c->hook = 1;
+  if (napi_add_async_cleanup_hook(env, cleanup_hook, c, &c->hook_h) == napi_ok) c->hook = 1;
   if (poll) {
     char msg[PCAP_ERRBUF_SIZE + 64];
     uv_loop_t *loop = NULL;
