@@ -3,8 +3,8 @@
  * a mapper in a child process (loaded through the HTTP ingest API). Measures the cold response
  * (first query after a change: build + serialise) and the warm one (cached per store version),
  * unfiltered and filtered by namespace, in the compact shape callmap's own clients ask for
- * (`compact=true`, ADR 0036) and in the full shape, plus the graph, and the mapper's peak RSS after
- * each phase. Reference measured in the same run: a bare node:http server sending the same number
+ * (`compact=true`, ADR 0036) and in the full shape, plus the graph in both shapes (ADR 0038), and
+ * the mapper's peak RSS after each phase. Reference measured in the same run: a bare node:http server sending the same number
  * of bytes from memory (the floor for moving that body over loopback HTTP).
  *
  *   node --import=tsx bench/mapper-query.bench.ts [--requests N] [--tsx]
@@ -179,6 +179,11 @@ async function parent(): Promise<void> {
   const cWarmNs = await timeGets(pool, '/api/v1/intents?namespaces=ns-7&compact=true', requests);
   proc.send({ cmd: 'stats' });
   const afterCompact = await next();
+  // The compact graph (what the web map and MapperClient.graph ask for, ADR 0038).
+  const cGraphCold = await timeGets(pool, '/api/v1/graph?compact=true', 5, change);
+  const cGraphWarm = await timeGets(pool, '/api/v1/graph?compact=true', 20);
+  proc.send({ cmd: 'stats' });
+  const afterCompactGraph = await next();
   // The full shape (the route's default, for other consumers).
   const cold = await timeGets(pool, '/api/v1/intents', 10, change);
   const warm = await warmPair(pool, '/api/v1/intents', ref, requests);
@@ -187,6 +192,7 @@ async function parent(): Promise<void> {
   proc.send({ cmd: 'stats' });
   const afterIntents = await next();
   const graphCold = await timeGets(pool, '/api/v1/graph', 5, change);
+  const graphWarm = await timeGets(pool, '/api/v1/graph', 5);
   proc.send({ cmd: 'stats' });
   const after = await next();
   proc.send({ cmd: 'stop' });
@@ -219,9 +225,10 @@ async function parent(): Promise<void> {
       line('GET /api/v1/intents (full shape, the default)', warm),
       `  GET /api/v1/intents cold (first after a change, 10): p50 ${f(pct(cold.ms, 50))}, p99 ${f(pct(cold.ms, 99))}`,
       `  GET /api/v1/intents?namespaces=ns-7 (${(warmNs.bytes / 1e3).toFixed(0)} KB) warm: p50 ${f(pct(warmNs.ms, 50))}, p99 ${f(pct(warmNs.ms, 99))}; cold p50 ${f(pct(coldNs.ms, 50))}`,
-      `  GET /api/v1/graph cold: p50 ${f(pct(graphCold.ms, 50))}`,
-      `  mapper peak RSS: idle ${mb(idle)}, after load ${mb(loaded)}, after the compact intents queries ${mb(afterCompact)}, after the full-shape intents queries ${mb(afterIntents)}, after full-map graph queries ${mb(after)} (target <= 250 MB: ${maxRss <= 250 ? 'met' : 'NOT met'})`,
-      `  largest sizes seen (sampled, cumulative): after load ${mem(loaded)}; after compact ${mem(afterCompact)}; after full ${mem(afterIntents)}; after graph ${mem(after)}`,
+      `  GET /api/v1/graph?compact=true (${(cGraphWarm.bytes / 1e6).toFixed(1)} MB): cold p50 ${f(pct(cGraphCold.ms, 50))}, warm (20) p50 ${f(pct(cGraphWarm.ms, 50))}, p99 ${f(pct(cGraphWarm.ms, 99))}`,
+      `  GET /api/v1/graph (full shape, ${(graphWarm.bytes / 1e6).toFixed(1)} MB): cold p50 ${f(pct(graphCold.ms, 50))}, again (5, not cached) p50 ${f(pct(graphWarm.ms, 50))}`,
+      `  mapper peak RSS: idle ${mb(idle)}, after load ${mb(loaded)}, after the compact intents queries ${mb(afterCompact)}, after the compact graph queries ${mb(afterCompactGraph)}, after the full-shape intents queries ${mb(afterIntents)}, after full-map graph queries ${mb(after)} (target <= 250 MB: ${maxRss <= 250 ? 'met' : 'NOT met'})`,
+      `  largest sizes seen (sampled, cumulative): after load ${mem(loaded)}; after compact ${mem(afterCompact)}; after compact graph ${mem(afterCompactGraph)}; after full ${mem(afterIntents)}; after graph ${mem(after)}`,
       '',
     ].join('\n'),
   );

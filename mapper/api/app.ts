@@ -197,10 +197,17 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     const q = parseIntentsQuery(req.query as Record<string, unknown>);
     send(
       res,
-      cache.get(`intents:${q.key}`, store.version, () => ({
-        body: q.compact ? compactIntentsJsonChunks(store, q.filter) : intentsJsonChunks(store, q.filter),
-        contentType: 'application/json',
-      })),
+      cache.get(
+        `intents:${q.key}`,
+        store.version,
+        () => ({
+          // The full shape keeps no copy source and a large one is not cached (ADR 0038): callmap's
+          // own clients ask for the compact shape, which is kept and copied from.
+          body: q.compact ? compactIntentsJsonChunks(store, q.filter) : intentsJsonChunks(store, q.filter, false),
+          contentType: 'application/json',
+        }),
+        q.compact,
+      ),
     );
   });
 
@@ -208,10 +215,12 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     const q = parseIntentsQuery(req.query as Record<string, unknown>);
     send(
       res,
-      cache.get(`graph:${q.key}`, store.version, () => ({
-        body: graphJsonChunks(store, q.filter),
-        contentType: 'application/json',
-      })),
+      cache.get(
+        `graph:${q.key}`,
+        store.version,
+        () => ({ body: graphJsonChunks(store, q.filter, q.compact), contentType: 'application/json' }),
+        q.compact,
+      ),
     );
   });
 

@@ -13,7 +13,12 @@ export interface CachedBody {
 }
 
 export interface QueryCache {
-  get(key: string, version: number, build: () => CachedBody): CachedBody;
+  /**
+   * The body for `key` at store `version`, built when missing. With `keepLarge` false, a body over
+   * the large-body limit is not kept after its responses (ADR 0038): it is shared only with the
+   * requests that arrive while it is still being sent, then rebuilt on demand.
+   */
+  get(key: string, version: number, build: () => CachedBody, keepLarge?: boolean): CachedBody;
   size(): number;
   bytes(): number;
 }
@@ -27,17 +32,30 @@ export function bodyLength(c: CachedBody): number {
   return c.body.length;
 }
 
-/** At most `maxEntries` bodies and `maxBytes` bytes; a body larger than the budget is not kept. */
-export function createQueryCache(maxEntries = 64, maxBytes = 64 * 1024 * 1024): QueryCache {
+/** Bodies over this size asked with `keepLarge: false` are not cached (default shapes, ADR 0038). */
+export const LARGE_BODY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * At most `maxEntries` bodies and `maxBytes` bytes; a body larger than the budget is not kept.
+ * A body that is not kept is still shared while a response holds it (chunked bodies only).
+ */
+export function createQueryCache(
+  maxEntries = 64,
+  maxBytes = 64 * 1024 * 1024,
+  largeBytes = LARGE_BODY_BYTES,
+): QueryCache {
   let version = -1;
   let bytes = 0;
   const entries = new Map<string, CachedBody>();
+  /** Bodies not kept, by key, usable while some response still holds them. */
+  const inFlight = new Map<string, CachedBody>();
   return {
-    get(key, v, build) {
+    get(key, v, build, keepLarge = true) {
       if (v !== version) {
         // Only one store version is ever held: the old bodies are released at once.
         for (const e of entries.values()) release(e);
         entries.clear();
+        inFlight.clear();
         bytes = 0;
         version = v;
       }
@@ -47,9 +65,17 @@ export function createQueryCache(maxEntries = 64, maxBytes = 64 * 1024 * 1024): 
         entries.set(key, hit);
         return hit;
       }
+      const sending = inFlight.get(key);
+      if (sending !== undefined) {
+        if (!Buffer.isBuffer(sending.body) && sending.body.held) return sending;
+        inFlight.delete(key);
+      }
       const fresh = build();
       const n = bodyLength(fresh);
-      if (n > maxBytes) return fresh;
+      if (n > maxBytes || (!keepLarge && n > largeBytes)) {
+        if (!Buffer.isBuffer(fresh.body)) inFlight.set(key, fresh);
+        return fresh;
+      }
       if (!Buffer.isBuffer(fresh.body)) fresh.body.retain();
       entries.set(key, fresh);
       bytes += n;

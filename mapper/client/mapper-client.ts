@@ -6,6 +6,7 @@
 import {
   CallmapError,
   type ErrorBody,
+  expandGraph,
   expandIntents,
   type GraphResponse,
   type IntentsResponse,
@@ -111,8 +112,19 @@ export class MapperClient {
     }
   }
 
-  graph(q: IntentsQuery = {}, signal?: AbortSignal): Promise<GraphResponse> {
-    return this.requestJson('GET', `/api/v1/graph${queryString({ ...q })}`, undefined, signal);
+  /** Asks for the compact graph (ADR 0038) and expands it; a full-shape answer is accepted too. */
+  async graph(q: IntentsQuery = {}, signal?: AbortSignal): Promise<GraphResponse> {
+    const path = `/api/v1/graph${queryString({ ...q, compact: true })}`;
+    const body = await this.requestJson<unknown>('GET', path, undefined, signal);
+    try {
+      return expandGraph(body);
+    } catch (e) {
+      throw new CallmapError(
+        'MAPPER_BAD_RESPONSE',
+        `mapper sent an unexpected graph body for GET ${path} (${(e as Error).message}); is ${this.baseUrl} really a callmap mapper of this version?`,
+        { cause: e },
+      );
+    }
   }
 
   clientIntents(q: ClientIntentsQuery = {}, signal?: AbortSignal): Promise<string> {

@@ -231,6 +231,32 @@ export interface GraphResponse {
   edges: GraphEdge[];
 }
 
+/**
+ * The intent of a `CompactGraphEdge`: `client` is left out when it is the source node's workload,
+ * `server` when it is the target node's workload (always, from this mapper; kept otherwise).
+ */
+export interface CompactGraphIntent extends Omit<Intent, 'client' | 'server'> {
+  client?: WorkloadIdentity;
+  server?: WorkloadIdentity;
+}
+
+/** A graph edge whose `source` and `target` are indexes into `nodes`; its `id` is `source->target` of their ids. */
+export interface CompactGraphEdge {
+  source: number;
+  target: number;
+  kinds: Array<'l4' | 'http' | 'kafka'>;
+  intent: CompactGraphIntent;
+}
+
+/**
+ * `GET /api/v1/graph?compact=true` (ADR 0038): the same nodes, the same edges in the same order,
+ * with each node (and so each workload identity) sent once; `expandGraph` turns it back.
+ */
+export interface CompactGraphResponse {
+  nodes: GraphNode[];
+  edges: CompactGraphEdge[];
+}
+
 /** JSON body of every non-2xx response from the mapper. */
 export interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };

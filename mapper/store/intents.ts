@@ -4,6 +4,7 @@
  */
 import {
   type CompactIntent,
+  compactGraph,
   compactIntents,
   type GraphEdge,
   type GraphNode,
@@ -344,6 +345,11 @@ export class JsonBody {
     return this.#chunks;
   }
 
+  /** True while some holder retains it (its chunks are still valid). */
+  get held(): boolean {
+    return this.#refs > 0;
+  }
+
   retain(): void {
     this.#refs++;
   }
@@ -610,15 +616,21 @@ function* filteredGroups(store: MapStore, f: IntentsFilter): Generator<readonly 
 }
 
 /** The `IntentsResponse` JSON as Buffer chunks; same bytes as `JSON.stringify({ intents: buildIntents(store, f) })`. */
-export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBody {
+export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}, copySource = true): JsonBody {
   const w = new ChunkWriter();
   if (!fastFilter(f)) {
     w.write(JSON.stringify({ intents: buildIntents(store, f) }));
     return w.end();
   }
+  if (!copySource) {
+    // No copy source kept (ADR 0038): drop one left by an earlier call.
+    sources.get(store)?.body.release();
+    sources.delete(store);
+  }
   const src = sources.get(store);
   // Only a body of the whole map (external or not) becomes the next source.
-  const full = !(f.namespaces && f.namespaces.length > 0) && !(f.excludeLabels && f.excludeLabels.length > 0);
+  const full =
+    copySource && !(f.namespaces && f.namespaces.length > 0) && !(f.excludeLabels && f.excludeLabels.length > 0);
   const gen = full ? nextGen++ : undefined;
   w.write('{"intents":[');
   let first = true;
@@ -758,29 +770,58 @@ export function intentsJson(store: MapStore, f: IntentsFilter = {}): Buffer {
   return Buffer.concat([...intentsJsonChunks(store, f).chunks]);
 }
 
+/** The intent JSON of a group, `client` and `server` left out unless asked for (compact graph edges, ADR 0038). */
+function graphIntentJson(store: MapStore, g: readonly EdgeRecord[], withClient: boolean, withServer: boolean): string {
+  if (isPlain(g) && !withClient && !withServer) {
+    const e = g[0] as EdgeRecord;
+    let s = `{"ports":[${e.ports.map(num).join(',')}],"http":[],"kafka":[],"firstSeen":${num(e.firstSeen)},"lastSeen":${num(e.lastSeen)},"count":${num(e.count)}`;
+    if (e.extDomain !== undefined)
+      s += `,"external":${JSON.stringify({ domain: e.extDomain, ips: [...(e.extIps ?? [])].sort() })}`;
+    if (e.via) s += `,"viaService":${JSON.stringify({ name: e.via.name, namespace: e.via.namespace })}`;
+    return `${s}}`;
+  }
+  const it: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(groupIntent(store, g))) {
+    if ((k === 'server' && !withServer) || (k === 'client' && !withClient)) continue;
+    it[k] = v;
+  }
+  return JSON.stringify(it);
+}
+
 /**
  * The `GraphResponse` JSON as Buffer chunks; same bytes as
  * `JSON.stringify(buildGraph(buildIntents(store, f)))`, without the intents or graph object tree.
+ * With `compact`, the `CompactGraphResponse` (ADR 0038): same bytes as
+ * `JSON.stringify(compactGraph(buildGraph(buildIntents(store, f))))`.
  */
-export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBody {
+export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact = false): JsonBody {
   const w = new ChunkWriter();
   if (!fastFilter(f)) {
-    w.write(JSON.stringify(buildGraph(buildIntents(store, f))));
+    const g = buildGraph(buildIntents(store, f));
+    w.write(JSON.stringify(compact ? compactGraph(g) : g));
     return w.end();
   }
-  const body = sources.get(store);
+  const body = compact ? undefined : sources.get(store);
   // Pass 1: nodes (first occurrence wins, as in buildGraph), sorted by id.
   const nodes = new Map<string, string>();
+  /** Workload JSON of each workload node (compact: an intent whose identity differs keeps it). */
+  const nodeWorkload = new Map<string, string>();
   const groups: Array<readonly EdgeRecord[]> = [];
   const ends: Array<IdentityText | string> = [];
   for (const g of filteredGroups(store, f)) {
     const e = g[0] as EdgeRecord;
     const source = identityText(store, e.client);
-    if (!nodes.has(source.id)) nodes.set(source.id, `{"id":${source.qid},"workload":${source.json}}`);
+    if (!nodes.has(source.id)) {
+      nodes.set(source.id, `{"id":${source.qid},"workload":${source.json}}`);
+      nodeWorkload.set(source.id, source.json);
+    }
     let target: IdentityText | string;
     if (e.server) {
       target = identityText(store, e.server);
-      if (!nodes.has(target.id)) nodes.set(target.id, `{"id":${target.qid},"workload":${target.json}}`);
+      if (!nodes.has(target.id)) {
+        nodes.set(target.id, `{"id":${target.qid},"workload":${target.json}}`);
+        nodeWorkload.set(target.id, target.json);
+      }
     } else {
       target = `ext:${e.extDomain ?? '?'}`;
       if (!nodes.has(target)) {
@@ -794,9 +835,12 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBod
     ends.push(source, target);
   }
   const ids = [...nodes.keys()].sort(cmp);
+  const position = new Map<string, number>();
   w.write('{"nodes":[');
   for (let i = 0; i < ids.length; i++) {
-    const n = nodes.get(ids[i] as string) as string;
+    const id = ids[i] as string;
+    const n = nodes.get(id) as string;
+    if (compact) position.set(id, i);
     if (i > 0) w.write(',');
     w.write(n);
   }
@@ -807,9 +851,6 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBod
     const g = groups[i] as readonly EdgeRecord[];
     const src = ends[2 * i] as IdentityText;
     const tgt = ends[2 * i + 1] as IdentityText | string;
-    const tq = typeof tgt === 'string' ? JSON.stringify(tgt) : tgt.qid;
-    // JSON.stringify(`${a}->${b}`) is the two quoted ids joined (node ids hold no lone surrogates).
-    const id = `${src.qid.slice(0, -1)}->${tq.slice(1)}`;
     let kinds = '"l4"';
     if (!isPlain(g)) {
       let hasPorts = false;
@@ -826,6 +867,22 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}): JsonBod
       if (hasKafka) k.push('"kafka"');
       kinds = k.join(',');
     }
+    if (compact) {
+      const tid = typeof tgt === 'string' ? tgt : tgt.id;
+      const si = position.get(src.id) as number;
+      const ti = position.get(tid) as number;
+      // The node of an id holds the identity first seen with that id; an intent naming another
+      // identity with the same id (not produced by the store, checked anyway) keeps its own.
+      const withClient = nodeWorkload.get(src.id) !== src.json;
+      w.write(`${i === 0 ? '{' : ',{'}"source":${si},"target":${ti},"kinds":[${kinds}],"intent":`);
+      const withServer = typeof tgt !== 'string' && nodeWorkload.get(tgt.id) !== tgt.json;
+      w.write(graphIntentJson(store, g, withClient, withServer));
+      w.write('}');
+      continue;
+    }
+    const tq = typeof tgt === 'string' ? JSON.stringify(tgt) : tgt.qid;
+    // JSON.stringify(`${a}->${b}`) is the two quoted ids joined (node ids hold no lone surrogates).
+    const id = `${src.qid.slice(0, -1)}->${tq.slice(1)}`;
     w.write(`${i === 0 ? '{' : ',{'}"id":${id},"source":${src.qid},"target":${tq},"kinds":[${kinds}],"intent":`);
     writeGroupIntent(w, store, g, body, undefined);
     w.write('}');

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { CallmapError, type ErrorBody, type GraphResponse, isCallmapError } from '../contract/index.ts';
+import { CallmapError, type ErrorBody, expandGraph, type GraphResponse, isCallmapError } from '../contract/index.ts';
 import {
   cleanGraph,
   dotLayout,
@@ -57,8 +57,9 @@ export function selfGraphSource(timeoutMs = 15_000): GraphSource {
     const params = new URLSearchParams();
     if (q.namespaces.length > 0) params.set('namespaces', q.namespaces.join(','));
     if (q.external) params.set('external', 'true');
-    const qs = params.toString();
-    const url = `http://${host}:${req.socket.localPort}/api/v1/graph${qs ? `?${qs}` : ''}`;
+    // The compact graph (ADR 0038): each node once, edges by index; expanded below.
+    params.set('compact', 'true');
+    const url = `http://${host}:${req.socket.localPort}/api/v1/graph?${params.toString()}`;
     let res: globalThis.Response;
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
@@ -83,13 +84,23 @@ export function selfGraphSource(timeoutMs = 15_000): GraphSource {
         { status: res.status >= 400 && res.status < 500 ? res.status : 502 },
       );
     }
+    let parsed: unknown;
     try {
-      return JSON.parse(text) as GraphResponse;
+      parsed = JSON.parse(text);
     } catch (e) {
       throw new CallmapError('WEB_GRAPH_UNAVAILABLE', 'GET /api/v1/graph did not return JSON', {
         status: 502,
         cause: e,
       });
+    }
+    try {
+      return expandGraph(parsed);
+    } catch (e) {
+      throw new CallmapError(
+        'WEB_GRAPH_UNAVAILABLE',
+        `GET /api/v1/graph returned an unexpected graph (${(e as Error).message})`,
+        { status: 502, cause: e },
+      );
     }
   };
 }

@@ -1,6 +1,12 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { compactIntents, expandIntents, type Observation } from '../../../mapper/contract/index.ts';
+import {
+  compactGraph,
+  compactIntents,
+  expandGraph,
+  expandIntents,
+  type Observation,
+} from '../../../mapper/contract/index.ts';
 import { createIngestPipeline } from '../../../mapper/ingest/index.ts';
 import {
   buildGraph,
@@ -10,6 +16,7 @@ import {
   graphJsonChunks,
   type IntentsFilter,
   intentsJson,
+  intentsJsonChunks,
   type JsonBody,
   openMapStore,
   pooledChunks,
@@ -65,7 +72,7 @@ const obsArb: fc.Arbitrary<Observation> = fc.oneof(
   }),
 );
 
-test('property: the streamed intents, compact intents and graph JSON equal serialising buildIntents / compactIntents / buildGraph, across updates', async (t) => {
+test('property: the streamed intents, compact intents, graph and compact graph JSON equal serialising buildIntents / compactIntents / buildGraph / compactGraph, and the compact graph expands to the graph body, across updates', async (t) => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(obsArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 5 }),
@@ -87,6 +94,18 @@ test('property: the streamed intents, compact intents and graph JSON equal seria
             const graphSlow = JSON.stringify(buildGraph(buildIntents(store, f)));
             if (graph !== graphSlow)
               throw new Error(`graph mismatch for ${JSON.stringify(f)}:\n${graph}\n${graphSlow}`);
+            // Compact graph (ADR 0038): the streamed bytes equal the reference encoder's, and
+            // expanding them gives exactly the default graph body, byte for byte.
+            const cGraph = Buffer.concat([...graphJsonChunks(store, f, true).chunks]).toString();
+            const cGraphSlow = JSON.stringify(compactGraph(buildGraph(buildIntents(store, f))));
+            if (cGraph !== cGraphSlow)
+              throw new Error(`compact graph mismatch for ${JSON.stringify(f)}:\n${cGraph}\n${cGraphSlow}`);
+            const expanded = JSON.stringify(expandGraph(JSON.parse(cGraph)));
+            if (expanded !== graphSlow)
+              throw new Error(`expanded graph mismatch for ${JSON.stringify(f)}:\n${expanded}\n${graphSlow}`);
+            // The full shape without a copy source (what the API serves) has the same bytes.
+            const noSource = Buffer.concat([...intentsJsonChunks(store, f, false).chunks]).toString();
+            if (noSource !== slow) throw new Error(`no-source mismatch for ${JSON.stringify(f)}`);
           }
         }
         store.close();
