@@ -6,8 +6,10 @@ import { parse, parseAllDocuments } from 'yaml';
 import { API_ROUTES, createMapperApp } from '../../../mapper/api/app.ts';
 import { MapperClient } from '../../../mapper/client/index.ts';
 import {
+  type CompactGraphResponse,
   type CompactIntentsResponse,
   type ErrorBody,
+  expandGraph,
   expandIntents,
   type GraphResponse,
   type IngestReceipt,
@@ -184,6 +186,38 @@ test('compact=true: the same intents with identities sent once; MapperClient ask
     t.deepEqual(viaClient, full, q);
   }
   t.is((await m.get('/api/v1/intents?compact=maybe')).status, 400);
+});
+
+test('graph compact=true: same graph with nodes once and edges by index; MapperClient.graph asks for it and expands it', async (t) => {
+  const m = await startTestMapper();
+  t.teardown(() => m.close());
+  await m.post(sample());
+  const client = new MapperClient(m.url);
+  t.teardown(() => client.close());
+  for (const q of ['', 'external=true', 'namespaces=shop', 'asKubernetesService=true', 'server=payments.billing']) {
+    const fullText = await (await m.get(`/api/v1/graph?${q}`)).text();
+    const res = await m.get(`/api/v1/graph?${q}&compact=true`);
+    t.is(res.status, 200);
+    const text = await res.text();
+    const compact = JSON.parse(text) as CompactGraphResponse;
+    t.true(
+      compact.edges.every((e) => typeof e.source === 'number' && !('client' in e.intent)),
+      q,
+    );
+    // Twice: the second answer comes from the cache.
+    t.is(await (await m.get(`/api/v1/graph?${q}&compact=true`)).text(), text, q);
+    t.is(JSON.stringify(expandGraph(compact)), fullText, q);
+    const params = Object.fromEntries(new URLSearchParams(q));
+    const viaClient = await client.graph({
+      ...(params['namespaces'] ? { namespaces: params['namespaces'].split(',') } : {}),
+      ...(params['server'] ? { server: params['server'] } : {}),
+      external: params['external'] === 'true',
+      asKubernetesService: params['asKubernetesService'] === 'true',
+    });
+    t.is(JSON.stringify(viaClient), fullText, q);
+  }
+  t.true(((await (await m.get('/api/v1/graph')).json()) as GraphResponse).edges.length > 0);
+  t.is((await m.get('/api/v1/graph?compact=maybe')).status, 400);
 });
 
 test('bad query parameters are 400; unknown API paths are 404 JSON', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createQueryCache } from '../../../mapper/api/query-cache.ts';
-import { ChunkWriter } from '../../../mapper/store/index.ts';
+import { ChunkWriter, type JsonBody } from '../../../mapper/store/index.ts';
 
 const body = (n: number) => ({ body: Buffer.alloc(n), contentType: 'application/json' });
 
@@ -52,4 +52,37 @@ test('chunked bodies are retained while cached and released when the version cha
   c.get('a', 2, () => ({ body: a, contentType: 'application/json' }));
   c.get('x', 3, () => body(1)); // new version: a released again
   t.is(released, 2);
+});
+
+test('a large body asked with keepLarge false is not kept, but shared while a response holds it', (t) => {
+  const c = createQueryCache(8, 1 << 30, 100);
+  let builds = 0;
+  const chunked = (n: number) => () => {
+    builds++;
+    const w = new ChunkWriter();
+    w.write('x'.repeat(n));
+    return { body: w.end(), contentType: 'application/json' };
+  };
+  const first = c.get('big', 1, chunked(500), false);
+  t.is(c.size(), 0);
+  t.is(c.bytes(), 0);
+  t.is(builds, 1);
+  const held = first.body as JsonBody;
+  held.retain(); // a response is sending it
+  t.is(c.get('big', 1, chunked(500), false), first);
+  t.is(builds, 1);
+  held.release(); // sent: the next request builds it again
+  t.not(c.get('big', 1, chunked(500), false), first);
+  t.is(builds, 2);
+  // Small bodies and keepLarge true are cached as before.
+  c.get('small', 1, chunked(50), false);
+  c.get('kept', 1, chunked(500), true);
+  t.is(c.size(), 2);
+  c.get('kept', 1, chunked(500), true);
+  t.is(builds, 4);
+  // A new store version forgets the body in flight.
+  const again = c.get('big', 1, chunked(500), false);
+  (again.body as JsonBody).retain();
+  c.get('big', 2, chunked(500), false);
+  t.is(builds, 6);
 });
