@@ -26,6 +26,8 @@
 #include <uv.h>
 
 #define REC_HDR 16
+/* Marks this addon's externals: a handle of another addon (also an external) is refused. */
+static const napi_type_tag PCAP_TAG = {0x63616c6c6d617020ull, 0x7063617068616e64ull};
 #define MIN_BUFFER 256
 
 typedef struct capture {
@@ -349,8 +351,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static capture_t *get_capture(napi_env env, napi_value v) {
   void *data = NULL;
   napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &data) != napi_ok ||
-      !data) {
+  bool tagged = false;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
+      napi_check_object_type_tag(env, v, &PCAP_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, v, &data) != napi_ok || !data) {
     throw_code(env, "ARG", "not a capture handle");
     return NULL;
   }
@@ -433,6 +437,10 @@ static napi_value make_handle(napi_env env, pcap_t *p, napi_value buffer, napi_v
   if (napi_create_external(env, c, finalize, NULL, &ext) != napi_ok) {
     do_close(c);
     release(c);
+    throw_code(env, "CAPTURE", "cannot create the capture handle");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, ext, &PCAP_TAG) != napi_ok) { /* the finalizer closes it */
     throw_code(env, "CAPTURE", "cannot create the capture handle");
     return NULL;
   }

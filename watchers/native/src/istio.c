@@ -945,9 +945,17 @@ static void finalize(napi_env env, void *data, void *hint) {
   free(data);
 }
 
+/* Marks this module's externals: a handle of another addon (also an external) is refused. */
+static const napi_type_tag ISTIO_TAG = {0x63616c6c6d617069ull, 0x7374696f68616e64ull};
+
+static int is_source(napi_env env, napi_value v) {
+  bool tagged = false;
+  return napi_check_object_type_tag(env, v, &ISTIO_TAG, &tagged) == napi_ok && tagged;
+}
+
 static Source *get_source(napi_env env, napi_value v) {
   void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+  if (!is_source(env, v) || napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
     napi_throw_type_error(env, "ISTIO_NATIVE_HANDLE", "expected an Istio native source handle");
     return NULL;
   }
@@ -971,7 +979,16 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   s->max_line = 1 << 20;
   s->metrics_mask = 3;
   napi_value ext;
-  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
+  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) {
+    source_free(s);
+    free(s);
+    napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, ext, &ISTIO_TAG) != napi_ok) { /* the finalizer frees s */
+    napi_throw_error(env, "ISTIO_NATIVE_OOM", "cannot tag the source handle");
+    return NULL;
+  }
   return ext;
 }
 
@@ -1217,6 +1234,10 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   void *p = NULL;
+  if (!is_source(env, argv[0])) {
+    napi_throw_type_error(env, "ISTIO_NATIVE_HANDLE", "expected an Istio native source handle");
+    return NULL;
+  }
   if (napi_get_value_external(env, argv[0], &p) == napi_ok && p) source_free(p);
   return NULL;
 }

@@ -1015,9 +1015,17 @@ static void finalize(napi_env env, void *data, void *hint) {
   free(k);
 }
 
+/* Marks this module's externals: a handle of another addon (also an external) is refused. */
+static const napi_type_tag KAFKA_TAG = {0x63616c6c6d61706bull, 0x61666b6168616e64ull};
+
+static int is_kafka_handle(napi_env env, napi_value v) {
+  bool tagged = false;
+  return napi_check_object_type_tag(env, v, &KAFKA_TAG, &tagged) == napi_ok && tagged;
+}
+
 static kafka_t *get_handle(napi_env env, napi_value v) {
   void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+  if (!is_kafka_handle(env, v) || napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
     napi_throw_type_error(env, "KAFKA_NATIVE", "expected a kafka scanner handle");
     return NULL;
   }
@@ -1081,6 +1089,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     free(k);
     return NULL;
   }
+  if (napi_type_tag_object(env, ext, &KAFKA_TAG) != napi_ok) goto oom; /* the finalizer frees k */
   return ext;
 oom:
   napi_throw_error(env, "KAFKA_NATIVE", "out of memory creating the kafka scanner");
@@ -1309,7 +1318,11 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   void *p = NULL;
-  if (argc > 0 && napi_get_value_external(env, argv[0], &p) == napi_ok && p != NULL) free_kafka(p);
+  if (argc == 0 || !is_kafka_handle(env, argv[0])) {
+    napi_throw_type_error(env, "KAFKA_NATIVE", "expected a kafka scanner handle");
+    return NULL;
+  }
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p != NULL) free_kafka(p);
   napi_value undef;
   CHECK(napi_get_undefined(env, &undef));
   return undef;

