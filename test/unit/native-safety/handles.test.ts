@@ -69,6 +69,29 @@ const cases: [string, string][] = [
        K.close(k); I.destroy(s);
      }`,
   ],
+  [
+    'istio: destroy, push, begin or commit on the same source from inside the resolve callback throws',
+    `const s = I.create();
+     I.begin(s, 3, 1 << 20, 0);
+     const line = (i) => 'istio_requests_total{reporter="source",source_workload="w' + i + '"} 1\\n';
+     for (const inner of [
+       () => I.destroy(s),
+       () => I.push(s, Buffer.from(line(99)), () => -2, Number),
+       () => I.end(s, () => -2, Number),
+       () => I.begin(s, 3, 1 << 20, 1),
+       () => I.commit(s, 1),
+     ]) {
+       let threw = false;
+       const resolve = () => { try { inner(); } catch { threw = true; } return -2; };
+       I.push(s, Buffer.from(line(Math.random())), resolve, Number);
+       if (!threw) throw new Error('inner call did not throw: ' + inner);
+     }
+     // the source still works
+     I.push(s, Buffer.from(line(1)), () => -2, Number);
+     const o = new Float64Array(10); I.stats(s, o);
+     if (o[0] !== 6) throw new Error('parsed ' + o[0]);
+     I.destroy(s);`,
+  ],
 ];
 
 for (const [title, body] of cases) {

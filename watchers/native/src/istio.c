@@ -117,6 +117,7 @@ typedef struct {
   napi_env env;
   napi_value resolve, number;
   int failed; /* a JS callback threw: stop and rethrow */
+  int busy;   /* inside push()/end(): the callbacks must not call into this source */
 } Source;
 
 static const char *const METRICS[2] = {"istio_requests_total", "istio_tcp_connections_opened_total"};
@@ -964,6 +965,10 @@ static Source *get_source(napi_env env, napi_value v) {
     napi_throw_error(env, "ISTIO_NATIVE_HANDLE", "this Istio native source was destroyed");
     return NULL;
   }
+  if (s->busy) {
+    napi_throw_error(env, "ISTIO_NATIVE_HANDLE", "this Istio native source is in use (called from its own callback)");
+    return NULL;
+  }
   return s;
 }
 
@@ -1029,10 +1034,14 @@ static napi_value run_feed(napi_env env, napi_callback_info info, int at_end) {
   s->resolve = argv[at_end ? 1 : 2];
   s->number = argv[at_end ? 2 : 3];
   s->failed = 0;
+  s->busy = 1;
   if (!at_end) {
     void *data = NULL;
     size_t n = 0;
-    CHECK(napi_get_buffer_info(env, argv[1], &data, &n));
+    if (napi_get_buffer_info(env, argv[1], &data, &n) != napi_ok) {
+      s->busy = 0;
+      return NULL;
+    }
     feed(s, data, n);
   } else {
     if (s->carry_len > 0 && !s->skipping) {
@@ -1044,6 +1053,7 @@ static napi_value run_feed(napi_env env, napi_callback_info info, int at_end) {
     s->skipping = 0;
   }
   s->env = NULL;
+  s->busy = 0;
   return NULL; /* a pending exception from a callback propagates */
 }
 
@@ -1238,7 +1248,13 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ISTIO_NATIVE_HANDLE", "expected an Istio native source handle");
     return NULL;
   }
-  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p) source_free(p);
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p) {
+    if (((Source *)p)->busy) {
+      napi_throw_error(env, "ISTIO_NATIVE_HANDLE", "this Istio native source is in use (called from its own callback)");
+      return NULL;
+    }
+    source_free(p);
+  }
   return NULL;
 }
 
