@@ -92,6 +92,20 @@ const cases: [string, string][] = [
      if (o[0] !== 6) throw new Error('parsed ' + o[0]);
      I.destroy(s);`,
   ],
+  [
+    'istio: a page pushed after commit() without begin() stays in bounds',
+    `const s = I.create();
+     let page = '';
+     for (let i = 0; i < 5000; i++) page += 'istio_requests_total{reporter="source",source_workload="w' + i + '"} 1\\n';
+     const gen = I.begin(s, 3, 1 << 20, 0);
+     I.push(s, Buffer.from(page), () => -2, Number);
+     I.end(s, () => -2, Number);
+     I.commit(s, gen + 1); // not this page's generation: every tuple is forgotten, the table shrinks
+     I.push(s, Buffer.from(page), () => -2, Number);
+     I.end(s, () => -2, Number);
+     I.commit(s, gen);
+     I.destroy(s);`,
+  ],
 ];
 
 for (const [title, body] of cases) {

@@ -1224,6 +1224,7 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     }
   }
   if (stale_tuples) tuples_compact(s, gen, 0, NULL);
+  s->last = NONE; /* an index from before the compaction; a push without begin() would follow it */
   /* Scratch sized by the longest line seen: do not keep a pathological page's size per proxy. */
   trim(&s->carry, &s->carry_cap, 1);
   trim(&s->scratch, &s->scratch_cap, 1);
