@@ -1118,8 +1118,9 @@ static napi_value js_push(napi_env env, napi_callback_info info) {
   }
   double off = 0;
   napi_get_value_double(env, argv[2], &off);
-  size_t start = off > 0 ? (size_t)off : 0;
-  size_t r = push(k, data, len, start > len ? len : start);
+  /* clamp in double: converting an out-of-range double to size_t is undefined (Infinity gave 0) */
+  size_t start = off > 0 ? (off >= (double)len ? len : (size_t)off) : 0;
+  size_t r = push(k, data, len, start);
   write_counters(env, k, argv[3]);
   napi_value out;
   CHECK(napi_create_double(env, (double)r, &out));

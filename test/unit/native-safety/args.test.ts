@@ -1,0 +1,39 @@
+// Argument edge cases of the watcher addons: out-of-range numbers and wrong callback types are
+// handled as documented (clamped, or a thrown error), never by undefined behaviour or silence.
+import { createRequire } from 'node:module';
+import test from 'ava';
+
+type Kafka = {
+  create(pod: boolean, max: number, scalar: boolean): unknown;
+  push(h: unknown, b: Buffer, off: number, c: Float64Array): number;
+  close(h: unknown): void;
+};
+const load = (): { loadKafka(): Kafka; loadIstio(): Record<string, (...a: unknown[]) => unknown> } | undefined => {
+  try {
+    return createRequire(import.meta.url)('@callmap/watchers-native');
+  } catch {
+    return undefined;
+  }
+};
+
+test('kafka push: an offset past the end (huge, Infinity) reads nothing; negative or NaN reads from 0', (t) => {
+  const w = load();
+  if (w === undefined) {
+    t.log('@callmap/watchers-native not built: skipped');
+    t.pass();
+    return;
+  }
+  const K = w.loadKafka();
+  const buf = Buffer.from('abc\nPrincipal = x\n');
+  const lines = (off: number): [number, number] => {
+    const k = K.create(false, 1024, false);
+    const c = new Float64Array(4);
+    const r = K.push(k, buf, off, c);
+    K.close(k);
+    return [r, c[0] as number];
+  };
+  for (const off of [buf.length, buf.length + 1, 1e300, 2 ** 64, Number.POSITIVE_INFINITY])
+    t.deepEqual(lines(off), [buf.length, 0], `offset ${off}`);
+  for (const off of [0, -1, Number.NEGATIVE_INFINITY, Number.NaN]) t.deepEqual(lines(off), [buf.length, 2], `offset ${off}`);
+  t.deepEqual(lines(4), [buf.length, 1]);
+});
