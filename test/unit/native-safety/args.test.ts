@@ -37,3 +37,28 @@ test('kafka push: an offset past the end (huge, Infinity) reads nothing; negativ
   for (const off of [0, -1, Number.NEGATIVE_INFINITY, Number.NaN]) t.deepEqual(lines(off), [buf.length, 2], `offset ${off}`);
   t.deepEqual(lines(4), [buf.length, 1]);
 });
+
+test('istio push/end: a chunk that is not a Buffer, or callbacks that are not functions, throw (no line silently lost)', (t) => {
+  const w = load();
+  if (w === undefined) {
+    t.log('@callmap/watchers-native not built: skipped');
+    t.pass();
+    return;
+  }
+  const I = w.loadIstio();
+  const s = I.create?.();
+  I.begin?.(s, 3, 1 << 20, 0);
+  const page = Buffer.from('istio_requests_total{reporter="source"} 0x10\nistio_requests_total{reporter="source"} 1\n');
+  const skip = (): number => -2;
+  t.throws(() => I.push?.(s, page, 'not a function', Number), { instanceOf: TypeError });
+  t.throws(() => I.push?.(s, page, skip, undefined), { instanceOf: TypeError });
+  t.throws(() => I.push?.(s, 'not a buffer', skip, Number), { instanceOf: TypeError });
+  t.throws(() => I.end?.(s, skip, null), { instanceOf: TypeError });
+  // nothing was consumed by the refused calls: the page parses whole afterwards
+  I.push?.(s, page, skip, Number);
+  I.end?.(s, skip, Number);
+  const o = new Float64Array(10);
+  I.stats?.(s, o);
+  t.is(o[0], 2);
+  I.destroy?.(s);
+});

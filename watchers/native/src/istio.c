@@ -1030,6 +1030,18 @@ static napi_value run_feed(napi_env env, napi_callback_info info, int at_end) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
+  /* napi_call_function on a non-function fails without an exception: the rest of the chunk would
+   * be dropped silently */
+  napi_valuetype t1, t2;
+  bool isbuf = at_end;
+  if (napi_typeof(env, argv[at_end ? 1 : 2], &t1) != napi_ok || napi_typeof(env, argv[at_end ? 2 : 3], &t2) != napi_ok ||
+      t1 != napi_function || t2 != napi_function || (!at_end && napi_is_buffer(env, argv[1], &isbuf) != napi_ok) ||
+      !isbuf) {
+    napi_throw_type_error(env, "ISTIO_NATIVE_ARG",
+                          at_end ? "end(handle, resolve, number): functions expected"
+                                 : "push(handle, buffer, resolve, number): a Buffer and functions expected");
+    return NULL;
+  }
   s->env = env;
   s->resolve = argv[at_end ? 1 : 2];
   s->number = argv[at_end ? 2 : 3];
