@@ -223,6 +223,23 @@ static void finalize(napi_env env, void *data, void *hint) {
 
 /* ---------- batching ---------- */
 
+/* Re-reads the batch buffer's memory from its reference (needs an open handle scope): JS may have
+ * detached its ArrayBuffer (structuredClone/postMessage transfer), which moves or frees the memory
+ * the raw pointer saw. c->buf is NULL when the buffer is no longer usable. */
+static void refresh_buf(capture_t *c) {
+  napi_value b;
+  void *data = NULL;
+  size_t len = 0;
+  if (c->env_gone || !c->buf_ref || napi_get_reference_value(c->env, c->buf_ref, &b) != napi_ok || !b ||
+      napi_get_buffer_info(c->env, b, &data, &len) != napi_ok || !data || len < MIN_BUFFER) {
+    c->buf = NULL;
+    c->cap = 0;
+    return;
+  }
+  c->buf = data;
+  c->cap = len;
+}
+
 /* Hands the filled part of the buffer to JS: onBatch(bytes, count). */
 static void flush(capture_t *c) {
   if (c->count == 0 || c->env_gone || !c->cb) return;
@@ -240,6 +257,7 @@ static void flush(capture_t *c) {
       napi_create_uint32(env, n, &args[0]) != napi_ok || napi_create_uint32(env, k, &args[1]) != napi_ok ||
       napi_call_function(env, recv, cb, 2, args, &result) != napi_ok)
     c->failed = 1;
+  refresh_buf(c); /* the callback may have detached the buffer */
   napi_close_handle_scope(env, scope);
 }
 
@@ -272,6 +290,11 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *d
  */
 static int do_dispatch(capture_t *c, int rounds, char *err) {
   int rc = 0;
+  refresh_buf(c);
+  if (!c->buf) {
+    snprintf(err, PCAP_ERRBUF_SIZE, "the capture buffer was detached (its ArrayBuffer was transferred)");
+    return -1;
+  }
   c->in_dispatch = 1;
   c->failed = 0;
   c->taken = 0;

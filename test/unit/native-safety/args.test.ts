@@ -34,7 +34,8 @@ test('kafka push: an offset past the end (huge, Infinity) reads nothing; negativ
   };
   for (const off of [buf.length, buf.length + 1, 1e300, 2 ** 64, Number.POSITIVE_INFINITY])
     t.deepEqual(lines(off), [buf.length, 0], `offset ${off}`);
-  for (const off of [0, -1, Number.NEGATIVE_INFINITY, Number.NaN]) t.deepEqual(lines(off), [buf.length, 2], `offset ${off}`);
+  for (const off of [0, -1, Number.NEGATIVE_INFINITY, Number.NaN])
+    t.deepEqual(lines(off), [buf.length, 2], `offset ${off}`);
   t.deepEqual(lines(4), [buf.length, 1]);
 });
 
