@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1305,8 +1306,12 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   return r;
 }
 
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
 static napi_value init(napi_env env, napi_value exports) {
-  names_init();
+  /* once per process: init runs again in every worker thread that loads the addon, and rewriting
+   * the shared tables (all -1 first) under a parse running in another thread misreads labels */
+  pthread_once(&names_once, names_init);
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi"))
     scan_quotes_best = scan_quotes_avx2;
