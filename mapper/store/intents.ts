@@ -502,6 +502,8 @@ interface IdentityText {
   json: string;
   id: string;
   qid: string;
+  /** Its graph node JSON, made on first use. */
+  node?: string;
 }
 
 /** Cached per identity object (the store replaces, never mutates, them). */
@@ -562,6 +564,7 @@ function writeGroupIntent(
   group: readonly EdgeRecord[],
   src: SourceBody | undefined,
   record: number | undefined,
+  cs?: CompactSource,
 ): void {
   if (group.length !== 1) {
     w.write(groupIntentJson(store, group));
@@ -572,6 +575,8 @@ function writeGroupIntent(
   const at = w.position;
   if (src !== undefined && e.jsonGen === src.gen && e.jsonRev === e.rev && e.jsonIdv === idv) {
     w.copy(src, e.jsonAt, e.jsonLen);
+  } else if (derivable(cs, e)) {
+    writeFullFromCompact(w, store, cs, e);
   } else {
     w.write(groupIntentJson(store, group));
   }
@@ -628,6 +633,8 @@ export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}, copySo
     sources.delete(store);
   }
   const src = sources.get(store);
+  // Without a source of its own, unchanged plain edges come from the last compact body (ADR 0038).
+  const cs = copySource ? undefined : compactSources.get(store);
   // Only a body of the whole map (external or not) becomes the next source.
   const full =
     copySource && !(f.namespaces && f.namespaces.length > 0) && !(f.excludeLabels && f.excludeLabels.length > 0);
@@ -636,7 +643,7 @@ export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}, copySo
   let first = true;
   for (const g of filteredGroups(store, f)) {
     if (!first) w.sep(COMMA);
-    writeGroupIntent(w, store, g, src, gen);
+    writeGroupIntent(w, store, g, src, gen, cs);
     first = false;
   }
   w.write(']}');
@@ -667,12 +674,58 @@ function compactIntentJson(store: MapStore, g: readonly EdgeRecord[], ci: number
     if (si !== undefined) c.server = si;
     return JSON.stringify(c);
   }
-  let s = `{"client":${ci},"ports":[${e.ports.map(num).join(',')}],"http":[],"kafka":[],"firstSeen":${num(e.firstSeen)},"lastSeen":${num(e.lastSeen)},"count":${num(e.count)}`;
-  if (si !== undefined) s += `,"server":${si}`;
+  return plainCompactIntentJson(e, ci, si);
+}
+
+/** Where the indexes sit in the string `plainCompactIntentJson` returned last (all ASCII before them). */
+const plainOffsets = { clientEnd: -1, serverAt: -1, serverEnd: -1 };
+
+/** A plain edge's compact intent JSON; sets `plainOffsets`. */
+function plainCompactIntentJson(e: EdgeRecord, ci: number, si: number | undefined): string {
+  const head = `{"client":${ci}`;
+  let s = `${head},"ports":[${e.ports.map(num).join(',')}],"http":[],"kafka":[],"firstSeen":${num(e.firstSeen)},"lastSeen":${num(e.lastSeen)},"count":${num(e.count)}`;
+  plainOffsets.clientEnd = head.length;
+  plainOffsets.serverAt = -1;
+  plainOffsets.serverEnd = -1;
+  if (si !== undefined) {
+    plainOffsets.serverAt = s.length;
+    s += `,"server":${si}`;
+    plainOffsets.serverEnd = s.length;
+  }
   if (e.extDomain !== undefined)
     s += `,"external":${JSON.stringify({ domain: e.extDomain, ips: [...(e.extIps ?? [])].sort() })}`;
   if (e.via) s += `,"viaService":${JSON.stringify({ name: e.via.name, namespace: e.via.namespace })}`;
   return `${s}}`;
+}
+
+/** True when a single plain edge's bytes in the last compact body are current (ADR 0038). */
+function derivable(cs: CompactSource | undefined, e: EdgeRecord): cs is CompactSource {
+  return cs !== undefined && e.compactGen === cs.gen && e.compactRev === e.rev && e.compactClientEnd >= 0;
+}
+
+/** A plain edge's full intent: its compact bytes with the current identity JSON in place of the indexes. */
+function writeFullFromCompact(w: ChunkWriter, store: MapStore, cs: CompactSource, e: EdgeRecord): void {
+  const at = e.compactAt;
+  const len = e.compactLen;
+  const mid = e.compactServerAt >= 0 ? e.compactServerAt : len;
+  w.write('{"client":');
+  w.write(identityJson(store, e.client));
+  w.copy(cs, at + e.compactClientEnd, mid - e.compactClientEnd);
+  if (e.compactServerAt >= 0 && e.server !== undefined) {
+    w.write(',"server":');
+    w.write(identityJson(store, e.server));
+    w.copy(cs, at + e.compactServerEnd, len - e.compactServerEnd);
+  }
+}
+
+/** A plain edge's compact graph intent: its compact bytes without `client` and `server`. */
+function writeGraphIntentFromCompact(w: ChunkWriter, cs: CompactSource, e: EdgeRecord): void {
+  const at = e.compactAt;
+  const len = e.compactLen;
+  const mid = e.compactServerAt >= 0 ? e.compactServerAt : len;
+  w.write('{');
+  w.copy(cs, at + e.compactClientEnd + 1, mid - e.compactClientEnd - 1);
+  if (e.compactServerAt >= 0) w.copy(cs, at + e.compactServerEnd, len - e.compactServerEnd);
 }
 
 /**
@@ -718,8 +771,23 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
       // Copied: its indexes were assigned when the source was built (no look-ups needed).
       w.copy(src, e.compactAt, e.compactLen);
     } else {
-      w.write(compactIntentJson(store, g, ref(e.client), e.server === undefined ? undefined : ref(e.server)));
-      if (g.length !== 1) continue;
+      const ci = ref(e.client);
+      const si = e.server === undefined ? undefined : ref(e.server);
+      if (g.length !== 1) {
+        w.write(compactIntentJson(store, g, ci, si));
+        continue;
+      }
+      if (isPlain(g)) {
+        w.write(plainCompactIntentJson(e, ci, si));
+        if (gen !== undefined) {
+          e.compactClientEnd = plainOffsets.clientEnd;
+          e.compactServerAt = plainOffsets.serverAt;
+          e.compactServerEnd = plainOffsets.serverEnd;
+        }
+      } else {
+        w.write(compactIntentJson(store, g, ci, si));
+        if (gen !== undefined) e.compactClientEnd = -1;
+      }
     }
     if (gen !== undefined) {
       e.compactGen = gen;
@@ -802,24 +870,27 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
     return w.end();
   }
   const body = compact ? undefined : sources.get(store);
+  const cs = compactSources.get(store);
   // Pass 1: nodes (first occurrence wins, as in buildGraph), sorted by id.
   const nodes = new Map<string, string>();
   /** Workload JSON of each workload node (compact: an intent whose identity differs keeps it). */
   const nodeWorkload = new Map<string, string>();
-  const groups: Array<readonly EdgeRecord[]> = [];
-  const ends: Array<IdentityText | string> = [];
+  // No per-edge arrays are kept between the passes (they would outlive a scavenge and grow the old
+  // generation on every large build): pass 2 walks the same cached groups again.
   for (const g of filteredGroups(store, f)) {
     const e = g[0] as EdgeRecord;
     const source = identityText(store, e.client);
     if (!nodes.has(source.id)) {
-      nodes.set(source.id, `{"id":${source.qid},"workload":${source.json}}`);
+      source.node ??= `{"id":${source.qid},"workload":${source.json}}`;
+      nodes.set(source.id, source.node);
       nodeWorkload.set(source.id, source.json);
     }
     let target: IdentityText | string;
     if (e.server) {
       target = identityText(store, e.server);
       if (!nodes.has(target.id)) {
-        nodes.set(target.id, `{"id":${target.qid},"workload":${target.json}}`);
+        target.node ??= `{"id":${target.qid},"workload":${target.json}}`;
+        nodes.set(target.id, target.node);
         nodeWorkload.set(target.id, target.json);
       }
     } else {
@@ -831,8 +902,6 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
         nodes.set(target, `{"id":${JSON.stringify(target)},"external":${JSON.stringify(external)}}`);
       }
     }
-    groups.push(g);
-    ends.push(source, target);
   }
   const ids = [...nodes.keys()].sort(cmp);
   const position = new Map<string, number>();
@@ -847,10 +916,14 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   nodes.clear();
   w.write('],"edges":[');
   // Pass 2: edges with their intent.
-  for (let i = 0; i < groups.length; i++) {
-    const g = groups[i] as readonly EdgeRecord[];
-    const src = ends[2 * i] as IdentityText;
-    const tgt = ends[2 * i + 1] as IdentityText | string;
+  let i = -1;
+  for (const g of filteredGroups(store, f)) {
+    i++;
+    const first = g[0] as EdgeRecord;
+    const src = identityText(store, first.client);
+    const tgt: IdentityText | string = first.server
+      ? identityText(store, first.server)
+      : `ext:${first.extDomain ?? '?'}`;
     let kinds = '"l4"';
     if (!isPlain(g)) {
       let hasPorts = false;
@@ -876,7 +949,9 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       const withClient = nodeWorkload.get(src.id) !== src.json;
       w.write(`${i === 0 ? '{' : ',{'}"source":${si},"target":${ti},"kinds":[${kinds}],"intent":`);
       const withServer = typeof tgt !== 'string' && nodeWorkload.get(tgt.id) !== tgt.json;
-      w.write(graphIntentJson(store, g, withClient, withServer));
+      const e = g[0] as EdgeRecord;
+      if (g.length === 1 && !withClient && !withServer && derivable(cs, e)) writeGraphIntentFromCompact(w, cs, e);
+      else w.write(graphIntentJson(store, g, withClient, withServer));
       w.write('}');
       continue;
     }
@@ -884,7 +959,7 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
     // JSON.stringify(`${a}->${b}`) is the two quoted ids joined (node ids hold no lone surrogates).
     const id = `${src.qid.slice(0, -1)}->${tq.slice(1)}`;
     w.write(`${i === 0 ? '{' : ',{'}"id":${id},"source":${src.qid},"target":${tq},"kinds":[${kinds}],"intent":`);
-    writeGroupIntent(w, store, g, body, undefined);
+    writeGroupIntent(w, store, g, body, undefined, cs);
     w.write('}');
   }
   w.write(']}');

@@ -290,6 +290,9 @@ class SqliteMapStore implements MapStore {
         compactAt: 0,
         compactLen: 0,
         compactRev: -1,
+        compactClientEnd: -1,
+        compactServerAt: -1,
+        compactServerEnd: -1,
       };
       byId.set(rec.id, rec);
       this.#edges.set(rec.key, rec);
@@ -426,6 +429,9 @@ class SqliteMapStore implements MapStore {
           compactAt: 0,
           compactLen: 0,
           compactRev: -1,
+          compactClientEnd: -1,
+          compactServerAt: -1,
+          compactServerEnd: -1,
         };
         fresh.push(r);
         planned.set(key, r);

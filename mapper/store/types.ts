@@ -99,6 +99,15 @@ export interface EdgeRecord {
   compactAt: number;
   compactLen: number;
   compactRev: number;
+  /**
+   * Inside those bytes (relative to `compactAt`): the end of the client index, and the start of
+   * `,"server":M` and its end (-1: no server). `compactClientEnd` is -1 when the intent was not
+   * written as a plain edge. The full shape and the graphs are written from these bytes with the
+   * identities spliced in or left out (ADR 0038).
+   */
+  compactClientEnd: number;
+  compactServerAt: number;
+  compactServerEnd: number;
 }
 
 export interface ApplyResult {
