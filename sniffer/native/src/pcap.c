@@ -522,6 +522,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   int32_t timeout = opt_int(env, argv[2], "timeoutMs", 100);
   int32_t immediate = opt_int(env, argv[2], "immediate", 0);
   int32_t promisc = opt_int(env, argv[2], "promisc", 0);
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) { /* an options getter threw */
+    free(device);
+    free(filter);
+    return NULL;
+  }
   char errbuf[PCAP_ERRBUF_SIZE];
   char msg[PCAP_ERRBUF_SIZE * 2 + 64];
   errbuf[0] = 0;
