@@ -63,3 +63,24 @@ test('istio push/end: a chunk that is not a Buffer, or callbacks that are not fu
   t.is(o[0], 2);
   I.destroy?.(s);
 });
+
+test('istio begin: a maxLine of Infinity or beyond 2^32 means "no practical limit", not 0 (every line too long)', (t) => {
+  const w = load();
+  if (w === undefined) {
+    t.log('@callmap/watchers-native not built: skipped');
+    t.pass();
+    return;
+  }
+  const I = w.loadIstio();
+  const skip = (): number => -2;
+  for (const max of [Number.POSITIVE_INFINITY, 1e300, 2 ** 64, 2 ** 33, 1 << 20]) {
+    const s = I.create?.();
+    I.begin?.(s, 3, max, 0);
+    I.push?.(s, Buffer.from('istio_requests_total{reporter="source"} 1\n'), skip, Number);
+    I.end?.(s, skip, Number);
+    const o = new Float64Array(10);
+    I.stats?.(s, o);
+    t.deepEqual([o[0], o[2]], [1, 0], `maxLine ${max}: parsed, not too long`);
+    I.destroy?.(s);
+  }
+});

@@ -1011,7 +1011,9 @@ static napi_value js_begin(napi_env env, napi_callback_info info) {
   napi_get_value_double(env, argv[2], &maxl);
   napi_get_value_uint32(env, argv[3], &clear);
   s->metrics_mask = mask;
-  s->max_line = maxl >= 0 ? (size_t)maxl : 0;
+  /* clamped in double (an out-of-range conversion is undefined: Infinity gave 0) and below 4 GiB:
+   * quote positions are 32-bit */
+  s->max_line = maxl >= 0 ? (maxl >= (double)(UINT32_MAX - 64) ? (size_t)(UINT32_MAX - 64) : (size_t)maxl) : 0;
   s->carry_len = 0;
   s->skipping = 0;
   s->parsed = s->without_path = s->paths_dropped = 0;
