@@ -121,3 +121,29 @@ for (const [title, body] of cases) {
     t.is(r.out, 'ok');
   });
 }
+
+test('istio: a callback that detaches the chunk being parsed makes push() throw (the parser never reads freed memory)', (t) => {
+  if (watchers === undefined) {
+    t.log('@callmap/watchers-native not built: skipped');
+    t.pass();
+    return;
+  }
+  const r = runChild(`
+    for (const which of ['resolve', 'number']) {
+      const s = I.create(); I.begin(s, 3, 1 << 20, 0);
+      let page = '';
+      for (let i = 0; i < 200; i++) page += 'istio_requests_total{reporter="source",source_workload="w' + i + '"} 1.5\\n';
+      let buf = Buffer.alloc(page.length); buf.write(page);
+      let done = false;
+      const detach = () => { if (!done) { done = true; structuredClone(buf.buffer, { transfer: [buf.buffer] }); } };
+      const resolve = () => { if (which === 'resolve') detach(); return -2; };
+      const number = (x) => { if (which === 'number') detach(); return Number(x); };
+      let msg = '';
+      try { I.push(s, buf, resolve, number); } catch (e) { msg = String(e.message); }
+      if (!/detached/.test(msg)) throw new Error(which + ': push did not throw: ' + msg);
+      I.destroy(s);
+    }`);
+  t.is(r.signal, null, `child died of ${r.signal}: ${r.err}`);
+  t.is(r.status, 0, r.err);
+  t.is(r.out, 'ok');
+});

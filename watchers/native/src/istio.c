@@ -119,7 +119,18 @@ typedef struct {
   napi_value resolve, number;
   int failed; /* a JS callback threw: stop and rethrow */
   int busy;   /* inside push()/end(): the callbacks must not call into this source */
+  napi_value chunk_ab; /* push(): the chunk's ArrayBuffer (a callback must not detach it), else NULL */
 } Source;
+
+/* After a JS callback: 0 (and a thrown error) when it detached the chunk being parsed, whose
+ * memory the parser still points into. */
+static int chunk_alive(Source *s) {
+  bool detached = false;
+  if (!s->chunk_ab) return 1;
+  if (napi_is_detached_arraybuffer(s->env, s->chunk_ab, &detached) == napi_ok && !detached) return 1;
+  napi_throw_error(s->env, "ISTIO_NATIVE_ARG", "a parser callback detached the chunk being parsed");
+  return 0;
+}
 
 static const char *const METRICS[2] = {"istio_requests_total", "istio_tcp_connections_opened_total"};
 static const size_t METRIC_LEN[2] = {20, 34};
@@ -523,7 +534,7 @@ static int64_t resolve_tuple(Source *s, int metric, const Field *fs, int has_pat
   for (int f = 0; f < NKEYED; f++) argv[1 + f] = field_value(env, &fs[f]);
   napi_get_boolean(env, has_path, &argv[10]);
   napi_get_global(env, &global);
-  if (napi_call_function(env, global, s->resolve, 11, argv, &result) != napi_ok) return -1;
+  if (napi_call_function(env, global, s->resolve, 11, argv, &result) != napi_ok || !chunk_alive(s)) return -1;
   napi_valuetype type;
   if (napi_typeof(env, result, &type) == napi_ok && type == napi_string) {
     unsigned flags;
@@ -544,7 +555,7 @@ static int js_number(Source *s, const uint8_t *p, size_t n, double *out) {
   napi_env env = s->env;
   if (napi_create_string_latin1(env, (const char *)p, n, &str) != napi_ok) return 0;
   napi_get_global(env, &global);
-  if (napi_call_function(env, global, s->number, 1, &str, &result) != napi_ok) return 0;
+  if (napi_call_function(env, global, s->number, 1, &str, &result) != napi_ok || !chunk_alive(s)) return 0;
   if (napi_get_value_double(env, result, out) != napi_ok) return 0;
   return 1;
 }
@@ -1053,11 +1064,16 @@ static napi_value run_feed(napi_env env, napi_callback_info info, int at_end) {
   if (!at_end) {
     void *data = NULL;
     size_t n = 0;
-    if (napi_get_buffer_info(env, argv[1], &data, &n) != napi_ok) {
+    napi_typedarray_type tt;
+    if (napi_get_buffer_info(env, argv[1], &data, &n) != napi_ok ||
+        napi_get_typedarray_info(env, argv[1], &tt, &n, &data, &s->chunk_ab, NULL) != napi_ok) {
       s->busy = 0;
+      s->chunk_ab = NULL;
+      napi_throw_type_error(env, "ISTIO_NATIVE_ARG", "push(handle, buffer, resolve, number): a Buffer expected");
       return NULL;
     }
     feed(s, data, n);
+    s->chunk_ab = NULL;
   } else {
     if (s->carry_len > 0 && !s->skipping) {
       size_t n = s->carry_len;
