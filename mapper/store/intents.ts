@@ -306,10 +306,11 @@ function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
 
 /**
  * Spare 1 MiB chunks of released bodies, reused by the next writer so a rebuilt response does not
- * leave ~30 MB of garbage per store version for the GC to find (at most `POOL_MAX` kept).
+ * leave ~30 MB of garbage per store version for the GC to find (at most `POOL_MAX` kept: 48, so a
+ * 39 MB full graph built per request reuses its chunks instead of leaving 7 MB per build to the GC).
  */
 const pool: ArrayBuffer[] = [];
-const POOL_MAX = 32;
+const POOL_MAX = 48;
 
 function takeChunk(size: number): Buffer {
   if (size <= CHUNK) {
