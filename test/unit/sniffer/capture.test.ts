@@ -290,7 +290,14 @@ test.serial('binding: a capture left open is closed when its thread or process e
   const fds = (): number => readdirSync('/proc/self/fd').length;
   const before = fds();
   for (let i = 0; i < 3; i++) {
-    const w = new Worker(`${code}\nrequire('node:worker_threads').parentPort.postMessage('open')`, { eval: true });
+    // a ref'd timer: the capture's poll handle is unref'd, so the worker could otherwise exit by
+    // itself (code 0) before terminate() and the assertion below would be a race
+    const w = new Worker(
+      `${code}\nsetInterval(() => {}, 60000);\nrequire('node:worker_threads').parentPort.postMessage('open')`,
+      {
+        eval: true,
+      },
+    );
     t.is(await new Promise((r) => w.once('message', r)), 'open');
     t.is(await w.terminate(), 1, 'terminated while the capture is open');
   }
