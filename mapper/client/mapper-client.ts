@@ -98,30 +98,24 @@ export class MapperClient {
    * Asks for the compact shape (identities once, ADR 0036) and expands it; an older mapper that
    * ignores `compact` answers the full shape, which is returned as it is.
    */
-  async intents(q: IntentsQuery = {}, signal?: AbortSignal): Promise<IntentsResponse> {
-    const path = `/api/v1/intents${queryString({ ...q, compact: true })}`;
-    const body = await this.requestJson<unknown>('GET', path, undefined, signal);
-    try {
-      return expandIntents(body);
-    } catch (e) {
-      throw new CallmapError(
-        'MAPPER_BAD_RESPONSE',
-        `mapper sent an unexpected intents body for GET ${path} (${(e as Error).message}); is ${this.baseUrl} really a callmap mapper of this version?`,
-        { cause: e },
-      );
-    }
+  intents(q: IntentsQuery = {}, signal?: AbortSignal): Promise<IntentsResponse> {
+    return this.getCompact('intents', `/api/v1/intents${queryString({ ...q, compact: true })}`, expandIntents, signal);
   }
 
   /** Asks for the compact graph (ADR 0038) and expands it; a full-shape answer is accepted too. */
-  async graph(q: IntentsQuery = {}, signal?: AbortSignal): Promise<GraphResponse> {
-    const path = `/api/v1/graph${queryString({ ...q, compact: true })}`;
+  graph(q: IntentsQuery = {}, signal?: AbortSignal): Promise<GraphResponse> {
+    return this.getCompact('graph', `/api/v1/graph${queryString({ ...q, compact: true })}`, expandGraph, signal);
+  }
+
+  /** GET of a compact shape, expanded by the contract's decoder (a bad body is MAPPER_BAD_RESPONSE). */
+  async getCompact<T>(what: string, path: string, expand: (v: unknown) => T, signal?: AbortSignal): Promise<T> {
     const body = await this.requestJson<unknown>('GET', path, undefined, signal);
     try {
-      return expandGraph(body);
+      return expand(body);
     } catch (e) {
       throw new CallmapError(
         'MAPPER_BAD_RESPONSE',
-        `mapper sent an unexpected graph body for GET ${path} (${(e as Error).message}); is ${this.baseUrl} really a callmap mapper of this version?`,
+        `mapper sent an unexpected ${what} body for GET ${path} (${(e as Error).message}); is ${this.baseUrl} really a callmap mapper of this version?`,
         { cause: e },
       );
     }
