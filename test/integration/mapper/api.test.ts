@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import test from 'ava';
 import { Router } from 'express';
@@ -17,6 +16,7 @@ import {
 } from '../../../mapper/contract/index.ts';
 import { SNAPSHOT_ROUTES } from '../../../mapper/snapshots/router.ts';
 import { openMapStore } from '../../../mapper/store/index.ts';
+import { promtoolCheckMetrics } from '../../helpers/promtool.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
 import { crdErrors, crdValidators } from '../../unit/mapper/crd-validator.ts';
 import { batch, shopResolver, T0, tcp } from '../../unit/mapper/fixtures.ts';
@@ -290,19 +290,7 @@ test('/metrics passes promtool check metrics', async (t) => {
   }
   t.regex(text, /callmap_intents 3/);
   t.regex(text, /callmap_unresolved_total\{kind="tcp",reason="unknown-ip"\} 1/);
-  const child = execFile('/usr/bin/promtool', ['check', 'metrics']);
-  const out = new Promise<{ code: number | null; output: string }>((resolve) => {
-    let output = '';
-    child.stdout?.on('data', (d) => {
-      output += String(d);
-    });
-    child.stderr?.on('data', (d) => {
-      output += String(d);
-    });
-    child.on('close', (code) => resolve({ code, output }));
-  });
-  child.stdin?.end(text);
-  const { code, output } = await out;
+  const { code, output } = await promtoolCheckMetrics(text);
   t.is(code, 0, output);
 });
 
