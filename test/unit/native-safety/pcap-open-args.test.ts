@@ -1,8 +1,8 @@
 // open() reads its options object through property getters; a getter that throws must abort the
 // open (the exception propagates and no capture is left running behind it).
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import test from 'ava';
+import { captureFds } from '../../helpers/fds.ts';
 
 type Pcap = {
   open(dev: string, filter: string, opts: object, buf: Buffer, cb: () => void): unknown;
@@ -28,27 +28,7 @@ test('open(): an options getter that throws opens nothing (no descriptor left, n
     t.pass();
     return;
   }
-  // Packet sockets this process holds: its socket fds whose inode is listed in /proc/net/packet
-  // (counting all fds is racy: the runner opens and closes its own meanwhile).
-  const fds = (): number => {
-    const packet = new Set(
-      readFileSync('/proc/net/packet', 'utf8')
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((l) => l.trim().split(/\s+/).at(-1)),
-    );
-    let n = 0;
-    for (const fd of readdirSync('/proc/self/fd')) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-        if (m && packet.has(m[1])) n++;
-      } catch {
-        // closed meanwhile
-      }
-    }
-    return n;
-  };
+  const fds = (): number => captureFds();
   const before = fds();
   // The counter sees a real capture (so the final check can fail).
   const h = P.open('lo', 'udp port 9', {}, Buffer.alloc(4096), () => {});

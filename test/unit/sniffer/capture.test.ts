@@ -3,7 +3,7 @@
  * wrap, error mapping, and the C batching path driven by libpcap's savefile reader
  * (openOffline + dispatch), checked against the TypeScript pcap reader as the oracle.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -18,6 +18,7 @@ import {
   walkBatch,
 } from '../../../sniffer/capture.ts';
 import { buildDnsResponse, buildTcpSyn, readPcapFile, writePcap } from '../../../sniffer/index.ts';
+import { captureFds } from '../../helpers/fds.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'callmap-capture-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -287,7 +288,7 @@ test.serial('binding: a capture left open is closed when its thread or process e
     const h = ${live ? `p.open('lo', 'udp port 9', {}, buf, () => {})` : `p.openOffline(${JSON.stringify(file)}, '', buf, () => {})`};
     p.stats(h);
     globalThis.keep = h;`;
-  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const fds = (): number => captureFds(live ? undefined : file);
   const before = fds();
   for (let i = 0; i < 3; i++) {
     // a ref'd timer: the capture's poll handle is unref'd, so the worker could otherwise exit by
