@@ -260,40 +260,23 @@ class SqliteMapStore implements MapStore {
       const via = r['via_ns'] == null ? undefined : this.ref(String(r['via_ns']), String(r['via_name']));
       const extDomain = r['ext_domain'] == null ? undefined : String(r['ext_domain']);
       const ports = String(r['ports'] ?? '');
-      const rec: EdgeRecord = {
-        id: Number(r['id']),
-        key: edgeKey(client, server, via, extDomain),
+      const rec = newEdgeRecord(
+        Number(r['id']),
+        edgeKey(client, server, via, extDomain),
         client,
         server,
         via,
         extDomain,
-        ports:
-          ports === ''
-            ? []
-            : ports
-                .split(',')
-                .map(Number)
-                .sort((a, b) => a - b),
-        http: undefined,
-        kafka: undefined,
-        extIps: undefined,
-        firstSeen: Number(r['first_seen']),
-        lastSeen: Number(r['last_seen']),
-        count: Number(r['count']),
-        rev: 0,
-        jsonGen: -1,
-        jsonAt: 0,
-        jsonLen: 0,
-        jsonRev: -1,
-        jsonIdv: -1,
-        compactGen: -1,
-        compactAt: 0,
-        compactLen: 0,
-        compactRev: -1,
-        compactClientEnd: -1,
-        compactServerAt: -1,
-        compactServerEnd: -1,
-      };
+        ports === ''
+          ? []
+          : ports
+              .split(',')
+              .map(Number)
+              .sort((a, b) => a - b),
+        Number(r['first_seen']),
+        Number(r['last_seen']),
+        Number(r['count']),
+      );
       byId.set(rec.id, rec);
       this.#edges.set(rec.key, rec);
       if (rec.id > this.#maxId) this.#maxId = rec.id;
@@ -405,34 +388,18 @@ class SqliteMapStore implements MapStore {
       const rec = this.#edges.get(key) ?? planned.get(key);
       if (rec === undefined) {
         const ports = e.ports.length > 1 ? [...e.ports].sort((a, b) => a - b) : [...e.ports];
-        const r: EdgeRecord = {
-          id: ++nextId,
+        const r = newEdgeRecord(
+          ++nextId,
           key,
-          client: this.ref(e.client.namespace, e.client.name),
-          server: e.server ? this.ref(e.server.namespace, e.server.name) : undefined,
-          via: e.via ? this.ref(e.via.namespace, e.via.name) : undefined,
-          extDomain: e.extDomain,
+          this.ref(e.client.namespace, e.client.name),
+          e.server ? this.ref(e.server.namespace, e.server.name) : undefined,
+          e.via ? this.ref(e.via.namespace, e.via.name) : undefined,
+          e.extDomain,
           ports,
-          http: undefined,
-          kafka: undefined,
-          extIps: undefined,
-          firstSeen: e.firstSeen,
-          lastSeen: e.lastSeen,
-          count: e.count,
-          rev: 0,
-          jsonGen: -1,
-          jsonAt: 0,
-          jsonLen: 0,
-          jsonRev: -1,
-          jsonIdv: -1,
-          compactGen: -1,
-          compactAt: 0,
-          compactLen: 0,
-          compactRev: -1,
-          compactClientEnd: -1,
-          compactServerAt: -1,
-          compactServerEnd: -1,
-        };
+          e.firstSeen,
+          e.lastSeen,
+          e.count,
+        );
         fresh.push(r);
         planned.set(key, r);
         this.details(r, e, after, true);
@@ -773,4 +740,47 @@ function safeLabels(v: unknown): Record<string, string> | undefined {
     // a bad labels column is treated as no labels
   }
   return undefined;
+}
+
+/** A new in-memory edge with empty details and no reader cache (one shape for every edge). */
+function newEdgeRecord(
+  id: number,
+  key: string,
+  client: WorkloadRef,
+  server: WorkloadRef | undefined,
+  via: WorkloadRef | undefined,
+  extDomain: string | undefined,
+  ports: number[],
+  firstSeen: number,
+  lastSeen: number,
+  count: number,
+): EdgeRecord {
+  return {
+    id,
+    key,
+    client,
+    server,
+    via,
+    extDomain,
+    ports,
+    http: undefined,
+    kafka: undefined,
+    extIps: undefined,
+    firstSeen,
+    lastSeen,
+    count,
+    rev: 0,
+    jsonGen: -1,
+    jsonAt: 0,
+    jsonLen: 0,
+    jsonRev: -1,
+    jsonIdv: -1,
+    compactGen: -1,
+    compactAt: 0,
+    compactLen: 0,
+    compactRev: -1,
+    compactClientEnd: -1,
+    compactServerAt: -1,
+    compactServerEnd: -1,
+  };
 }
