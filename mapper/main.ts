@@ -74,6 +74,7 @@ export async function startMapper(cfg: MapperMainConfig): Promise<RunningMapper>
       maxBodyBytes: cfg.maxBodyBytes,
       log: cfg.log,
       extraRouters: [...(cfg.extraRouters ?? []), { path: snaps.path, router: snaps.router }],
+      snapshotStats: snaps.store.stats,
       ...(cfg.shutdownGraceMs !== undefined ? { shutdownGraceMs: cfg.shutdownGraceMs } : {}),
     });
   } catch (e) {

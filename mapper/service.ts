@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMapperApp, type MapperApp, type MapperAppOptions } from './api/app.ts';
+import { registerSnapshotMetrics, type SnapshotMetricsSource } from './api/metrics.ts';
 import { CallmapError } from './contract/index.ts';
 import { openMapStore, type StoreOptions } from './store/sqlite-store.ts';
 import type { MapStore } from './store/types.ts';
@@ -21,6 +22,8 @@ export interface MapperServiceOptions extends Omit<MapperAppOptions, 'store'> {
   store?: MapStore;
   /** How long in-flight requests may take after shutdown starts before connections are cut (ms). */
   shutdownGraceMs?: number;
+  /** Snapshot counters for /metrics (the snapshot store's `stats`), read at each scrape. */
+  snapshotStats?: () => SnapshotMetricsSource;
 }
 
 export interface MapperService {
@@ -40,6 +43,7 @@ export async function startMapperService(opts: MapperServiceOptions): Promise<Ma
   let server: http.Server;
   try {
     mapper = createMapperApp({ ...opts, store });
+    if (opts.snapshotStats) registerSnapshotMetrics(mapper.metrics.registry, opts.snapshotStats);
     server = http.createServer(mapper.app);
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {

@@ -144,3 +144,71 @@ export function createMapperMetrics(opts: MetricsOptions): MapperMetrics {
     sseClients,
   };
 }
+
+/**
+ * What the snapshot store reports (structurally `SnapshotStats` of mapper/snapshots/store.ts; the
+ * API does not import the snapshots module). Read at scrape time, so nothing is lost to ordering:
+ * the snapshot store exists before the mapper app and its registry.
+ */
+export interface SnapshotMetricsSource {
+  created: Readonly<Record<'api' | 'schedule', number>>;
+  failed: Readonly<Record<'api' | 'schedule', number>>;
+  pruned: number;
+  stored: number;
+  /** ms since the epoch; undefined: no snapshot yet. */
+  lastSuccessAt: number | undefined;
+}
+
+const SNAPSHOT_TRIGGER_LABELS = ['api', 'schedule'] as const;
+
+/** Registers the snapshot metrics on the mapper's registry, reading `read()` at each scrape. */
+export function registerSnapshotMetrics(registry: Registry, read: () => SnapshotMetricsSource): void {
+  const byTrigger = (name: string, help: string, pick: (s: SnapshotMetricsSource) => Record<string, number>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['trigger'] as const,
+      registers: [registry],
+      collect() {
+        const v = pick(read());
+        this.reset();
+        for (const trigger of SNAPSHOT_TRIGGER_LABELS) this.inc({ trigger }, v[trigger] ?? 0);
+      },
+    });
+  byTrigger(
+    'callmap_snapshots_created_total',
+    'Snapshots committed to the snapshot database by this process, by trigger (schedule or api).',
+    (s) => s.created,
+  );
+  byTrigger(
+    'callmap_snapshot_failures_total',
+    'Snapshot attempts that failed (nothing committed), by trigger (schedule or api).',
+    (s) => s.failed,
+  );
+  new Counter({
+    name: 'callmap_snapshots_pruned_total',
+    help: 'Snapshots deleted by retention (keep count or maximum age) in this process.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read().pruned);
+    },
+  });
+  new Gauge({
+    name: 'callmap_snapshots_stored',
+    help: 'Snapshots in the snapshot database.',
+    registers: [registry],
+    collect() {
+      this.set(read().stored);
+    },
+  });
+  new Gauge({
+    name: 'callmap_snapshot_last_success_time_seconds',
+    help: 'Time of the newest snapshot in the snapshot database, seconds since the Unix epoch (0: none yet).',
+    registers: [registry],
+    collect() {
+      const at = read().lastSuccessAt;
+      this.set(at === undefined ? 0 : at / 1000);
+    },
+  });
+}

@@ -75,7 +75,23 @@ export interface SnapshotStore {
   previous(id: number): SnapshotMeta | undefined;
   /** Rows skipped because their stored JSON was unreadable (list view). */
   readonly skipped: number;
+  /** Counters for /metrics; kept in memory, so readable after `close()`. */
+  stats(): SnapshotStats;
   close(): void;
+}
+
+/** What the mapper's /metrics reports about snapshots (read at scrape time). */
+export interface SnapshotStats {
+  /** Snapshots committed by this process, by trigger. */
+  created: Record<SnapshotTrigger, number>;
+  /** `take()` calls that threw (nothing committed), by trigger. */
+  failed: Record<SnapshotTrigger, number>;
+  /** Snapshots deleted by retention (keep / max age) in this process. */
+  pruned: number;
+  /** Snapshots in the database now. */
+  stored: number;
+  /** `takenAt` (ms) of the newest snapshot in the database, including ones from earlier runs; undefined: none. */
+  lastSuccessAt: number | undefined;
 }
 
 /** `callmap.db` → `callmap.snapshots.db`; `:memory:` stays in memory. */
@@ -213,6 +229,7 @@ export function openSnapshotStore(opts: SnapshotStoreOptions): SnapshotStore {
       'DELETE FROM snapshots WHERE id <> ? AND id NOT IN (SELECT id FROM snapshots ORDER BY id DESC LIMIT ?)',
     ),
     age: conn.prepare('DELETE FROM snapshots WHERE id <> ? AND taken_at < ?'),
+    count: conn.prepare('SELECT COUNT(*) AS n, MAX(taken_at) AS newest FROM snapshots'),
     list: conn.prepare(`SELECT ${metaCols} FROM snapshots ORDER BY id DESC LIMIT ?`),
     get: conn.prepare('SELECT * FROM snapshots WHERE id = ?'),
     meta: conn.prepare(`SELECT ${metaCols} FROM snapshots WHERE id = ?`),
@@ -222,6 +239,14 @@ export function openSnapshotStore(opts: SnapshotStoreOptions): SnapshotStore {
   };
   let open = true;
   let skipped = 0;
+  const initial = s.count.get() as { n: number; newest: number | null };
+  const st: SnapshotStats = {
+    created: { api: 0, schedule: 0 },
+    failed: { api: 0, schedule: 0 },
+    pruned: 0,
+    stored: initial.n,
+    lastSuccessAt: initial.newest ?? undefined,
+  };
 
   const freeze = (namespaces: readonly string[]): SnapshotBody => {
     const intents = buildIntents(map, { namespaces, external: true });
@@ -247,34 +272,49 @@ export function openSnapshotStore(opts: SnapshotStoreOptions): SnapshotStore {
       });
   };
 
+  const takeNow = (requested: readonly string[], trigger: SnapshotTrigger): Snapshot => {
+    checkOpen();
+    const namespaces = [...new Set(requested)].sort();
+    const takenAt = clock();
+    const mapVersion = map.version;
+    const body = freeze(namespaces);
+    const totals = summarize(body).totals;
+    const { id, pruned } = conn.transaction((): { id: number; pruned: number } => {
+      const info = s.insert.run(
+        takenAt,
+        namespaces.join(','),
+        trigger,
+        mapVersion,
+        JSON.stringify(totals),
+        JSON.stringify(body),
+      );
+      const newId = Number(info.lastInsertRowid);
+      let n = s.keep.run(newId, retention.keep).changes;
+      if (retention.maxAgeMs !== undefined && retention.maxAgeMs > 0) {
+        n += s.age.run(newId, takenAt - retention.maxAgeMs).changes;
+      }
+      return { id: newId, pruned: n };
+    })();
+    st.created[trigger]++;
+    st.pruned += pruned;
+    st.stored += 1 - pruned;
+    st.lastSuccessAt = takenAt;
+    return { id, takenAt, namespaces, trigger, mapVersion, totals, ...body };
+  };
+
   return {
     path,
     get skipped() {
       return skipped;
     },
     take(t = {}) {
-      checkOpen();
-      const namespaces = [...new Set(t.namespaces ?? [])].sort();
       const trigger = t.trigger ?? 'api';
-      const takenAt = clock();
-      const mapVersion = map.version;
-      const body = freeze(namespaces);
-      const totals = summarize(body).totals;
-      const id = conn.transaction((): number => {
-        const info = s.insert.run(
-          takenAt,
-          namespaces.join(','),
-          trigger,
-          mapVersion,
-          JSON.stringify(totals),
-          JSON.stringify(body),
-        );
-        const newId = Number(info.lastInsertRowid);
-        s.keep.run(newId, retention.keep);
-        if (retention.maxAgeMs !== undefined && retention.maxAgeMs > 0) s.age.run(newId, takenAt - retention.maxAgeMs);
-        return newId;
-      })();
-      return { id, takenAt, namespaces, trigger, mapVersion, totals, ...body };
+      try {
+        return takeNow(t.namespaces ?? [], trigger);
+      } catch (e) {
+        st.failed[trigger]++;
+        throw e;
+      }
     },
     list(limit = 1000) {
       checkOpen();
@@ -306,6 +346,7 @@ export function openSnapshotStore(opts: SnapshotStoreOptions): SnapshotStore {
       const r = s.previous.get(id, cur.namespaces) as Row | undefined;
       return r ? toMeta(r) : undefined;
     },
+    stats: () => ({ ...st, created: { ...st.created }, failed: { ...st.failed } }),
     close() {
       if (!open) return;
       open = false;

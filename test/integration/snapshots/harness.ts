@@ -21,7 +21,9 @@ export interface SnapshotMapper extends MapperService {
   json<T = unknown>(method: 'GET' | 'POST', p: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
-export async function startSnapshotMapper(opts: { retention?: Retention; dir?: string } = {}): Promise<SnapshotMapper> {
+export async function startSnapshotMapper(
+  opts: { retention?: Retention; dir?: string; clock?: () => number } = {},
+): Promise<SnapshotMapper> {
   const dir = opts.dir ?? tempDir('callmap-snapmapper-');
   const dbPath = path.join(dir, 'callmap.db');
   const map = openMapStore({ path: dbPath, sync: 'normal' });
@@ -31,6 +33,7 @@ export async function startSnapshotMapper(opts: { retention?: Retention; dir?: s
     map,
     sync: 'normal',
     retention: opts.retention ?? { keep: 50 },
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const svc = await startMapperService({
     port: 0,
@@ -40,6 +43,7 @@ export async function startSnapshotMapper(opts: { retention?: Retention; dir?: s
     web: null,
     log: () => {},
     extraRouters: [{ path: SNAPSHOTS_PATH, router: snapshotsRouter(snapshots) }],
+    snapshotStats: snapshots.stats,
   });
   const close = async (): Promise<void> => {
     await svc.close();
