@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { SnapshotMeta } from '../../../mapper/snapshots/types.ts';
+import { promtoolCheckMetrics } from '../../helpers/promtool.ts';
 import { startKubeApiServer } from '../../kube-api-server/index.ts';
 import { tempDir } from '../../unit/mapper/fixtures.ts';
 import { runCli, spawnMapper } from '../mapper/harness.ts';
@@ -55,6 +56,22 @@ test('callmap mapper --snapshot-schedule takes snapshots itself, keeps N, serves
   const report = JSON.parse(r.stdout);
   t.is(report.snapshot.trigger, 'api');
   t.true(report.previous?.trigger === 'schedule', 'the previous snapshot (same filter) is a scheduled one');
+
+  // The real `callmap mapper` wires the snapshot store's counters into its /metrics.
+  const metrics = await (await fetch(`${m.url}/metrics`)).text();
+  const value = (series: string): number => {
+    const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+  };
+  t.is(value('callmap_snapshots_created_total{trigger="api"}'), 1);
+  t.true(value('callmap_snapshots_created_total{trigger="schedule"}') >= 4, metrics);
+  t.is(value('callmap_snapshot_failures_total{trigger="schedule"}'), 0);
+  t.true(value('callmap_snapshots_pruned_total') >= 2, metrics);
+  const stored = value('callmap_snapshots_stored');
+  t.true(stored >= 1 && stored <= 3, metrics);
+  t.true(value('callmap_snapshot_last_success_time_seconds') >= report.snapshot.takenAt / 1000, metrics);
+  const checked = await promtoolCheckMetrics(metrics);
+  t.is(checked.code, 0, checked.output);
 
   m.child.kill('SIGTERM');
   t.is(await m.exited, 0, m.stderr());
