@@ -479,6 +479,45 @@ nativeTest('file path: a long log in big chunks (the AVX2 block scan, many lines
   t.is(runFile('native-scalar', [log]), ref);
 });
 
+nativeTest('file path: line times when consecutive stamps differ in one character (the C time cache)', (t) => {
+  // The C scanner reuses the previous stamp's seconds when the 19 bytes `YYYY-MM-DD?HH:MM:SS` are
+  // the same; one decision per line (distinct principals) makes every line's time observable.
+  const stamps = [
+    '2024-05-01 12:00:00',
+    '2024-05-01 12:00:01',
+    '2024-05-01 12:10:00',
+    '2024-05-01T12:00:00',
+    '2024-05-02 12:00:00',
+    '2024-05-01 13:00:00',
+    '2025-05-01 12:00:00',
+    '2024-13-01 12:00:00',
+    '2024-05-01 12:00:61',
+    '2024-05-01_12:00:00',
+    '1999-12-31 23:59:59',
+  ];
+  const tailArb = fc.constantFrom('', ',5', '.123', '+02:00', '-0130', 'Z', ',999+01');
+  const arb = fc.array(fc.tuple(fc.constantFrom(...stamps), tailArb, fc.constantFrom('', '[', 'x ')), {
+    minLength: 1,
+    maxLength: 40,
+  });
+  fc.assert(
+    fc.property(arb, (ls) => {
+      const log = Buffer.from(
+        ls
+          .map(
+            ([st, tail, pre], i) =>
+              `${pre}${st}${tail} INFO Principal = User:u${i} is Allowed Operation = Read from host = 10.0.0.1 on resource = Topic:LITERAL:t for request = Fetch with resourceRefCount = 1 (kafka.authorizer.logger)\n`,
+          )
+          .join(''),
+      );
+      const ref = runFile('ts', [log]);
+      return runFile('native', [log]) === ref && runFile('native-scalar', [log]) === ref;
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
 nativeTest('file path: more distinct messages than the C key table holds (flush + reset mid-chunk)', (t) => {
   // 50,000 distinct messages (request names) but only 3 decisions, plus 30,000 distinct garbled ones
   const parts: string[] = [];

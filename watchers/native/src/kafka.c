@@ -373,6 +373,14 @@ typedef struct {
   size_t n, ncap;
 } lines_t;
 
+/* The last accepted `YYYY-MM-DD?HH:MM:SS` text and its seconds (most lines repeat the previous
+ * line's second): a pure function of those 19 bytes, so reusing it cannot change a result. */
+typedef struct {
+  uint8_t txt[19];
+  uint8_t valid;
+  int64_t sec;
+} tcache_t;
+
 typedef struct {
   int pod;
   int scalar;
@@ -404,6 +412,7 @@ typedef struct {
   int64_t rep_sec;
   int32_t rep_ns;
   lines_t replay;
+  tcache_t tc;
   int closed;
 } kafka_t;
 
@@ -441,12 +450,21 @@ static inline int date_time_shape(const uint8_t *b, size_t i) {
 }
 
 /* parse.ts stampMsBytes(b, i, end); b[end] is readable (it is the marker's first byte). */
-static int stamp_ms(const uint8_t *b, size_t i, size_t end, int64_t *out) {
+static int stamp_ms(const uint8_t *b, size_t i, size_t end, int64_t *out, tcache_t *tc) {
   if (end < i + 19) return 0;
-  if (!date_time_shape(b, i) || (b[i + 10] != 'T' && b[i + 10] != ' ')) return 0;
-  int64_t y = num(b, i, 4), mo = num(b, i + 5, 2), d = num(b, i + 8, 2);
-  int64_t h = num(b, i + 11, 2), mi = num(b, i + 14, 2), se = num(b, i + 17, 2);
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return 0;
+  int64_t sec;
+  if (tc->valid && memcmp(b + i, tc->txt, 19) == 0) {
+    sec = tc->sec;
+  } else {
+    if (!date_time_shape(b, i) || (b[i + 10] != 'T' && b[i + 10] != ' ')) return 0;
+    int64_t y = num(b, i, 4), mo = num(b, i + 5, 2), d = num(b, i + 8, 2);
+    int64_t h = num(b, i + 11, 2), mi = num(b, i + 14, 2), se = num(b, i + 17, 2);
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return 0;
+    sec = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    memcpy(tc->txt, b + i, 19);
+    tc->sec = sec;
+    tc->valid = 1;
+  }
   size_t j = i + 19;
   int64_t ms = 0;
   if (j + 1 < end && (b[j] == '.' || b[j] == ',') && isdig(b[j + 1])) {
@@ -468,18 +486,18 @@ static int stamp_ms(const uint8_t *b, size_t i, size_t end, int64_t *out) {
     if (k < end && b[k] == ':') k++;
     if (k + 1 < end && isdig(b[k]) && isdig(b[k + 1])) off_min = (oh * 60 + num(b, k, 2)) * (b[j] == '-' ? -1 : 1);
   }
-  *out = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off_min * 60) * 1000 + ms;
+  *out = (sec - off_min * 60) * 1000 + ms;
   return 1;
 }
 
 /* parse.ts prefixTimeBytes(b, start, end) */
-static int prefix_time(const uint8_t *b, size_t start, size_t end, int64_t *out) {
-  if (stamp_ms(b, start, end, out)) return 1;
+static int prefix_time(const uint8_t *b, size_t start, size_t end, int64_t *out, tcache_t *tc) {
+  if (stamp_ms(b, start, end, out, tc)) return 1;
   int64_t limit = (int64_t)end - 19;
   if (limit > (int64_t)start + 64) limit = (int64_t)start + 64;
   for (int64_t i = (int64_t)start; i <= limit; i++) {
     if (isdig(b[i]) && (i == (int64_t)start || !isdig(b[i - 1])))
-      if (stamp_ms(b, (size_t)i, end, out)) return 1;
+      if (stamp_ms(b, (size_t)i, end, out, tc)) return 1;
   }
   return 0;
 }
@@ -681,7 +699,7 @@ static void add_key(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t ke,
     return;
   }
   int64_t t = 0;
-  int valid = prefix_time(p, s, m, &t) && t >= MIN_TIME && t <= MAX_TIME;
+  int valid = prefix_time(p, s, m, &t, &k->tc) && t >= MIN_TIME && t <= MAX_TIME;
   decn_t *dc = &k->dec[en->dec];
   if (dc->count == 0) k->touched[k->n_touched++] = (uint32_t)en->dec;
   dc->count++;
