@@ -1,28 +1,18 @@
 // Argument edge cases of the watcher addons: out-of-range numbers and wrong callback types are
 // handled as documented (clamped, or a thrown error), never by undefined behaviour or silence.
-import { createRequire } from 'node:module';
 import test from 'ava';
+import { requireAddon } from './addon.ts';
 
 type Kafka = {
   create(pod: boolean, max: number, scalar: boolean): unknown;
   push(h: unknown, b: Buffer, off: number, c: Float64Array): number;
   close(h: unknown): void;
 };
-const load = (): { loadKafka(): Kafka; loadIstio(): Record<string, (...a: unknown[]) => unknown> } | undefined => {
-  try {
-    return createRequire(import.meta.url)('@callmap/watchers-native');
-  } catch {
-    return undefined;
-  }
-};
+type Addon = { loadKafka(): Kafka; loadIstio(): Record<string, (...a: unknown[]) => unknown> };
 
 test('kafka push: an offset past the end (huge, Infinity) reads nothing; negative or NaN reads from 0', (t) => {
-  const w = load();
-  if (w === undefined) {
-    t.log('@callmap/watchers-native not built: skipped');
-    t.pass();
-    return;
-  }
+  const w = requireAddon<Addon>(t, '@callmap/watchers-native');
+  if (w === undefined) return;
   const K = w.loadKafka();
   const buf = Buffer.from('abc\nPrincipal = x\n');
   const lines = (off: number): [number, number] => {
@@ -40,12 +30,8 @@ test('kafka push: an offset past the end (huge, Infinity) reads nothing; negativ
 });
 
 test('istio push/end: a chunk that is not a Buffer, or callbacks that are not functions, throw (no line silently lost)', (t) => {
-  const w = load();
-  if (w === undefined) {
-    t.log('@callmap/watchers-native not built: skipped');
-    t.pass();
-    return;
-  }
+  const w = requireAddon<Addon>(t, '@callmap/watchers-native');
+  if (w === undefined) return;
   const I = w.loadIstio();
   const s = I.create?.();
   I.begin?.(s, 3, 1 << 20, 0);
@@ -65,12 +51,8 @@ test('istio push/end: a chunk that is not a Buffer, or callbacks that are not fu
 });
 
 test('istio begin: a maxLine of Infinity or beyond 2^32 means "no practical limit", not 0 (every line too long)', (t) => {
-  const w = load();
-  if (w === undefined) {
-    t.log('@callmap/watchers-native not built: skipped');
-    t.pass();
-    return;
-  }
+  const w = requireAddon<Addon>(t, '@callmap/watchers-native');
+  if (w === undefined) return;
   const I = w.loadIstio();
   const skip = (): number => -2;
   for (const max of [Number.POSITIVE_INFINITY, 1e300, 2 ** 64, 2 ** 33, 1 << 20]) {

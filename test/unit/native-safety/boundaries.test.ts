@@ -2,17 +2,11 @@
 // either side, with and without CR), markers and quotes at every offset of a 16/64-byte SIMD block,
 // chunks ending at every byte, exact-size buffers (Buffer.allocUnsafeSlow: under AddressSanitizer a
 // read past the end is reported). Results must not depend on the chunking or on the SIMD path.
-import { createRequire } from 'node:module';
 import test from 'ava';
+import { requireAddon } from './addon.ts';
 
 type Fn = (...a: unknown[]) => unknown;
-const load = (): { loadKafka(): Record<string, Fn>; loadIstio(): Record<string, Fn> } | undefined => {
-  try {
-    return createRequire(import.meta.url)('@callmap/watchers-native');
-  } catch {
-    return undefined;
-  }
-};
+type Addon = { loadKafka(): Record<string, Fn>; loadIstio(): Record<string, Fn> };
 const exact = (b: Buffer): Buffer => {
   const o = Buffer.allocUnsafeSlow(b.length);
   b.copy(o);
@@ -59,12 +53,8 @@ function kafkaRun(K: Record<string, Fn>, chunks: Buffer[], max: number, scalar: 
 }
 
 test('kafka: lines at the cap, markers at every block offset, every chunk end: same counters, scalar = AVX2', (t) => {
-  const w = load();
-  if (w === undefined) {
-    t.log('@callmap/watchers-native not built: skipped');
-    t.pass();
-    return;
-  }
+  const w = requireAddon<Addon>(t, '@callmap/watchers-native');
+  if (w === undefined) return;
   const K = w.loadKafka();
   for (const max of [16, 63, 64, 65, 128, 200]) {
     const lines: string[] = [];
@@ -104,12 +94,8 @@ function istioRun(I: Record<string, Fn>, chunks: Buffer[], max: number): string 
 }
 
 test('istio: quotes at every block offset, lines at the cap, every chunk end: same result, SSE2 = AVX2', (t) => {
-  const w = load();
-  if (w === undefined) {
-    t.log('@callmap/watchers-native not built: skipped');
-    t.pass();
-    return;
-  }
+  const w = requireAddon<Addon>(t, '@callmap/watchers-native');
+  if (w === undefined) return;
   const I = w.loadIstio();
   const simd = I.simd?.() as string;
   try {

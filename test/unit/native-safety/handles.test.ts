@@ -3,19 +3,11 @@
 // parser callback on the same handle, and a page pushed after commit() without begin().
 // Each case runs in a child process, so a crash fails the test instead of the runner.
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import test from 'ava';
+import { addonPath } from './addon.ts';
 
-const req = createRequire(import.meta.url);
-const resolveOrUndefined = (id: string): string | undefined => {
-  try {
-    return req.resolve(id);
-  } catch {
-    return undefined;
-  }
-};
-const watchers = resolveOrUndefined('@callmap/watchers-native');
-const pcap = resolveOrUndefined('@callmap/pcap');
+const watchers = addonPath('@callmap/watchers-native');
+const pcap = addonPath('@callmap/pcap');
 
 const prelude = `
   const w = require(${JSON.stringify(watchers ?? '')});

@@ -2,24 +2,18 @@
 // its ArrayBuffer (a structuredClone/postMessage transfer), the memory moves or is freed. The
 // capture must notice and fail with an error instead of writing packets into freed memory.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { buildTcpSyn, writePcap } from '../../../sniffer/index.ts';
+import { requireAddon } from './addon.ts';
 
 type Pcap = {
   openOffline(file: string, filter: string, buf: Buffer, cb: (bytes: number, count: number) => void): unknown;
   dispatch(h: unknown): number;
   close(h: unknown): void;
 };
-const load = (): Pcap | undefined => {
-  try {
-    return createRequire(import.meta.url)('@callmap/pcap');
-  } catch {
-    return undefined;
-  }
-};
+type Addon = Pcap;
 const dir = mkdtempSync(join(tmpdir(), 'callmap-pcap-buffer-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -34,12 +28,8 @@ function savefile(name: string, n: number): string {
 }
 
 test('a batch buffer detached before dispatch: dispatch throws CAPTURE, nothing is written', (t) => {
-  const P = load();
-  if (P === undefined) {
-    t.log('@callmap/pcap not built: skipped');
-    t.pass();
-    return;
-  }
+  const P = requireAddon<Addon>(t, '@callmap/pcap');
+  if (P === undefined) return;
   const buf = Buffer.alloc(4096);
   let batches = 0;
   const h = P.openOffline(savefile('before.pcap', 50), '', buf, () => {
@@ -59,12 +49,8 @@ test('a batch buffer detached before dispatch: dispatch throws CAPTURE, nothing 
 });
 
 test('a batch buffer detached by the callback mid-dispatch: no later batch, the next dispatch throws', (t) => {
-  const P = load();
-  if (P === undefined) {
-    t.log('@callmap/pcap not built: skipped');
-    t.pass();
-    return;
-  }
+  const P = requireAddon<Addon>(t, '@callmap/pcap');
+  if (P === undefined) return;
   const buf = Buffer.alloc(256); // one record per batch: many batches in one dispatch
   let batches = 0;
   let moved: ArrayBuffer | undefined;

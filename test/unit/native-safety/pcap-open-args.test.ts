@@ -1,28 +1,18 @@
 // open() reads its options object through property getters; a getter that throws must abort the
 // open (the exception propagates and no capture is left running behind it).
-import { createRequire } from 'node:module';
 import test from 'ava';
 import { captureFds } from '../../helpers/fds.ts';
+import { requireAddon } from './addon.ts';
 
 type Pcap = {
   open(dev: string, filter: string, opts: object, buf: Buffer, cb: () => void): unknown;
   close(h: unknown): void;
 };
-const load = (): Pcap | undefined => {
-  try {
-    return createRequire(import.meta.url)('@callmap/pcap');
-  } catch {
-    return undefined;
-  }
-};
+type Addon = Pcap;
 
 test('open(): an options getter that throws opens nothing (no descriptor left, no handle behind the exception)', (t) => {
-  const P = load();
-  if (P === undefined) {
-    t.log('@callmap/pcap not built: skipped');
-    t.pass();
-    return;
-  }
+  const P = requireAddon<Addon>(t, '@callmap/pcap');
+  if (P === undefined) return;
   if (process.getuid?.() !== 0) {
     t.log('not root (a live capture on lo needs CAP_NET_RAW): skipped');
     t.pass();

@@ -2,20 +2,13 @@
 // addon: at worker exit Node unloads the addon (dlclose) and then runs the loop's closing handles.
 // The uv_poll close callback must have run before that, or libuv jumps into unmapped code (SIGSEGV).
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import test from 'ava';
+import { addonPath } from './addon.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
-const addon = (): string | undefined => {
-  try {
-    return createRequire(import.meta.url).resolve('@callmap/pcap');
-  } catch {
-    return undefined;
-  }
-};
 
 test('a live capture left open in a worker (the only loader of the addon) does not crash the process at worker exit', (t) => {
-  const path = addon();
+  const path = addonPath('@callmap/pcap');
   if (path === undefined) {
     t.log('@callmap/pcap not built: skipped');
     t.pass();
