@@ -183,7 +183,9 @@ export class ResilientInformer {
         this.syncWaiters = this.syncWaiters.filter((w) => w !== done);
         resolve(false);
       }, timeoutMs);
-      timer.unref();
+      // Ref'd on purpose: someone awaits this promise, and the loop's own timers are unref'd, so
+      // against an unreachable API server an unref'd timer let the process (or a test) run out of
+      // work and exit before the promise settled. It is bounded by timeoutMs and cleared on sync.
       this.syncWaiters.push(done);
     });
   }

@@ -209,3 +209,40 @@ test('core/v1 Endpoints mode without Nodes: services map through Endpoints, host
   t.is(who(kube.resolver.resolveIp('192.168.50.1', at)), '!host-network');
   t.is(who(kube.resolver.resolveIp('203.0.113.50', at)), '!unknown-ip', 'ExternalIP only known from Node objects');
 });
+
+test('waitForSync keeps the process alive until it settles (unreachable API server, nothing else running)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'callmap-sync-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`,
+  );
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const script = `
+    import { createKubeResolver } from './mapper/k8s/resolver.ts';
+    const kube = createKubeResolver({
+      kubeconfig: { kind: 'file', path: ${JSON.stringify(kubeconfig)} },
+      informer: { backoffInitialMs: 10, backoffMaxMs: 50 },
+    });
+    kube.start();
+    const synced = await kube.waitForSync(1500);
+    console.log('settled synced=' + synced);
+    await kube.shutdown();`;
+  const r = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  t.regex(r.stdout, /settled synced=false/, `the process ended before waitForSync settled:\n${r.stderr}`);
+});
