@@ -58,6 +58,25 @@ typedef struct {
 
 #define NONE 0xFFFFFFFFu
 
+/* A known series (ADR 0053): the raw bytes of a line from its start through the '}' that closes
+ * its labels (its "key": the value and timestamp never contain '}', and the full walk's result
+ * depends on nothing else), and the tuple the full walk made of it. Kept densely in first-sight
+ * order with the key bytes in an arena in the same order; `next` predicts the series of the next
+ * line. A line that starts with the predicted series' key bytes takes that tuple and has only its
+ * value read: no quote scan, no label walk, no line-length search over the labels. */
+typedef struct {
+  uint64_t hash;
+  uint64_t keyoff; /* into the series arena */
+  uint32_t keylen;
+  uint32_t gen;
+  uint32_t tuple;
+  uint32_t next;
+  uint8_t metric;
+} Series;
+
+/* Longer keys (pathological label values) are not kept: such lines take the full walk. */
+#define MAX_SERIES_KEY 8192
+
 /* An edge (what the TS projection made of a tuple), identified by its record: the projection's
  * fields as a string from JS (engine.ts edgeRecord), stored one byte per char when every char
  * fits (latin1), else as UTF-16. Kept densely in first-sight order (= the TS Map's order). */
@@ -100,6 +119,16 @@ typedef struct {
   size_t touched;    /* distinct tuples seen with the current generation */
   uint8_t *arena;
   size_t arena_len, arena_cap;
+  /* known series (the fast path) */
+  Series *series; /* dense, first-sight order */
+  size_t scount, series_cap;
+  uint32_t *stable; /* open addressing: series index + 1, 0 = empty */
+  size_t stcap;
+  uint32_t shead;   /* first series of the last page */
+  uint32_t slast;   /* series of the previous series line on this page */
+  size_t stouched;  /* distinct series seen with the current generation */
+  uint8_t *sarena;  /* key bytes */
+  size_t sarena_len, sarena_cap;
   /* edges */
   Edge *edges; /* dense, first-sight order */
   size_t ecount, ecap;
@@ -355,17 +384,134 @@ static uint32_t tuple_insert(Source *s, uint64_t h, const uint8_t *key, size_t k
   t->hash = h;
   t->keyoff = s->arena_len;
   t->keylen = (uint32_t)klen;
-  t->gen = s->gen;
+  t->gen = s->gen - 1; /* tuple_apply marks it seen */
   t->code = code;
   t->next = NONE;
   memcpy(s->arena + s->arena_len, key, klen);
   s->arena_len += klen;
-  s->touched++;
   size_t mask = s->tcap - 1;
   size_t i = (size_t)h & mask;
   while (s->table[i]) i = (i + 1) & mask;
   s->table[i] = r + 1;
   return r;
+}
+
+/* ---------- known series ---------- */
+
+static int stable_rebuild(Source *s, size_t cap) {
+  uint32_t *t = calloc(cap, sizeof(uint32_t));
+  if (!t) return 0;
+  free(s->stable);
+  s->stable = t;
+  s->stcap = cap;
+  size_t mask = cap - 1;
+  for (size_t r = 0; r < s->scount; r++) {
+    size_t i = (size_t)s->series[r].hash & mask;
+    while (t[i]) i = (i + 1) & mask;
+    t[i] = (uint32_t)r + 1;
+  }
+  return 1;
+}
+
+static uint32_t series_find(const Source *s, uint64_t h, const uint8_t *key, size_t klen) {
+  size_t mask = s->stcap - 1;
+  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    uint32_t e = s->stable[i];
+    if (!e) return NONE;
+    const Series *x = &s->series[e - 1];
+    if (x->hash == h && x->keylen == klen && memcmp(s->sarena + x->keyoff, key, klen) == 0) return e - 1;
+  }
+}
+
+/* Marks series x seen on this page and links it after the previous series line. */
+static inline void series_touch(Source *s, uint32_t x) {
+  Series *sr = &s->series[x];
+  if (sr->gen != s->gen) {
+    sr->gen = s->gen;
+    s->stouched++;
+  }
+  if (s->slast == NONE)
+    s->shead = x;
+  else
+    s->series[s->slast].next = x;
+  s->slast = x;
+}
+
+/* After the full walk of a line whose key is [t, t+klen) and whose tuple is r: finds or learns its
+ * series. Out of memory only loses the shortcut. */
+static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, int metric) {
+  if (s->stable == NULL && !stable_rebuild(s, 1024)) return;
+  uint64_t h = hash_bytes(t, klen);
+  uint32_t x = series_find(s, h, t, klen);
+  if (x == NONE) {
+    if (!grow((void **)&s->sarena, &s->sarena_cap, s->sarena_len + klen, 1)) return;
+    if (!grow((void **)&s->series, &s->series_cap, s->scount + 1, sizeof(Series))) return;
+    if ((s->scount + 1) * 2 > s->stcap && !stable_rebuild(s, s->stcap * 2)) return;
+    x = (uint32_t)s->scount++;
+    Series *sr = &s->series[x];
+    sr->hash = h;
+    sr->keyoff = s->sarena_len;
+    sr->keylen = (uint32_t)klen;
+    sr->gen = s->gen - 1; /* series_touch counts it */
+    sr->next = NONE;
+    memcpy(s->sarena + s->sarena_len, t, klen);
+    s->sarena_len += klen;
+    size_t mask = s->stcap - 1;
+    size_t i = (size_t)h & mask;
+    while (s->stable[i]) i = (i + 1) & mask;
+    s->stable[i] = x + 1;
+  }
+  s->series[x].tuple = r;
+  s->series[x].metric = (uint8_t)metric;
+  series_touch(s, x);
+}
+
+/* Keeps only the series of generation `gen` whose tuple survives (`tmap`: old tuple index -> new,
+ * NONE = gone; NULL = unchanged), none when drop_all; in order, with their links. */
+static int series_compact(Source *s, uint32_t gen, int drop_all, const uint32_t *tmap) {
+  uint32_t *map = malloc((s->scount + 1) * sizeof(uint32_t));
+  if (!map) return 0;
+  size_t bytes = 0, live = 0;
+  for (size_t r = 0; r < s->scount; r++) {
+    Series *x = &s->series[r];
+    int keep = !drop_all && x->gen == gen;
+    if (keep && tmap) {
+      uint32_t nt = tmap[x->tuple];
+      if (nt == NONE)
+        keep = 0;
+      else
+        x->tuple = nt;
+    }
+    map[r] = keep ? (uint32_t)live++ : NONE;
+    if (keep) bytes += x->keylen;
+  }
+  uint8_t *arena = malloc(bytes ? bytes : 1);
+  if (!arena) {
+    free(map);
+    return 0;
+  }
+  size_t at = 0;
+  for (size_t r = 0; r < s->scount; r++) {
+    if (map[r] == NONE) continue;
+    Series x = s->series[r];
+    memcpy(arena + at, s->sarena + x.keyoff, x.keylen);
+    x.keyoff = at;
+    at += x.keylen;
+    x.next = x.next == NONE ? NONE : map[x.next];
+    s->series[map[r]] = x;
+  }
+  s->shead = s->shead == NONE || s->shead >= s->scount ? NONE : map[s->shead];
+  free(map);
+  free(s->sarena);
+  s->sarena = arena;
+  s->sarena_cap = bytes ? bytes : 1;
+  s->sarena_len = bytes;
+  s->scount = live;
+  s->stouched = 0;
+  shrink((void **)&s->series, &s->series_cap, live, sizeof(Series));
+  size_t cap = 1024;
+  while (cap < live * 2 + 2) cap *= 2;
+  return stable_rebuild(s, cap);
 }
 
 /* Keeps only the tuples of generation `gen` whose edge survives (`emap`: old edge index -> new,
@@ -403,6 +549,13 @@ static int tuples_compact(Source *s, uint32_t gen, int drop_all, const uint32_t 
     s->tuples[map[r]] = t;
   }
   s->head = s->head == NONE || s->head >= s->tcount ? NONE : map[s->head];
+  /* series point at tuples: drop or renumber them with the same map */
+  if (!series_compact(s, gen, drop_all, map)) {
+    free(s->series), free(s->stable), free(s->sarena);
+    s->series = NULL, s->stable = NULL, s->sarena = NULL;
+    s->scount = s->series_cap = s->stcap = s->sarena_len = s->sarena_cap = s->stouched = 0;
+    s->shead = NONE;
+  }
   free(map);
   free(s->arena);
   s->arena = arena;
@@ -633,6 +786,92 @@ static int is_passthrough(const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* The value of a line whose labels end at i: 1 and *value, 0 when the JS callback threw (s->failed
+ * set), -1 when there is no value token (malformed). Exactly the full walk's steps. */
+static inline int line_value(Source *s, const uint8_t *t, size_t i, size_t len, double *value) {
+  while (i < len && blank(t[i])) i++;
+  size_t vs = i;
+  while (i < len && !blank(t[i])) i++;
+  if (i == vs) return -1;
+  size_t n = i - vs;
+  if (n <= 15) {
+    uint64_t v = 0;
+    size_t k = 0;
+    for (; k < n; k++) {
+      unsigned c = (unsigned)t[vs + k] - '0';
+      if (c > 9) break;
+      v = v * 10 + c;
+    }
+    if (k == n) {
+      *value = (double)v;
+      return 1;
+    }
+  }
+  if (!js_number(s, t + vs, n, value)) {
+    s->failed = 1;
+    return 0;
+  }
+  return 1;
+}
+
+/* What a line of tuple r with this value does to the page: counts and the edge's value. */
+static inline void tuple_apply(Source *s, uint32_t r, double value) {
+  Tuple *tp = &s->tuples[r];
+  if (tp->gen != s->gen) {
+    tp->gen = s->gen;
+    s->touched++;
+  }
+  if (s->last == NONE)
+    s->head = r;
+  else
+    s->tuples[s->last].next = r;
+  s->last = r;
+  int64_t code = tp->code;
+  if (code <= -2) {
+    s->skipped[-code - 2]++;
+    return;
+  }
+  if (code & 1) s->without_path++;
+  if (code & 2) s->paths_dropped++;
+  edge_value(s, &s->edges[code >> 2], value);
+}
+
+/* A line [t, t+len) (len <= max_line) that starts with the key bytes of known series x: the same
+ * result as the full walk, which would read the same labels into the same tuple. Returns 0 when
+ * a JS callback threw. */
+static int known_line(Source *s, uint32_t x, const uint8_t *t, size_t len) {
+  const Series *sr = &s->series[x];
+  double value;
+  int v = line_value(s, t, sr->keylen, len, &value);
+  if (v == 0) return 0;
+  if (v < 0) {
+    s->skipped[SKIP_MALFORMED]++;
+    return 1;
+  }
+  if (!isfinite(value) || value < 0) {
+    s->skipped[SKIP_INVALID_VALUE]++;
+    return 1;
+  }
+  if (!(s->metrics_mask & (1u << sr->metric))) return 1;
+  s->parsed++;
+  uint32_t r = sr->tuple;
+  series_touch(s, x);
+  tuple_apply(s, r, value);
+  return 1;
+}
+
+/* The series predicted for the next series line, or NONE. */
+static inline uint32_t series_predicted(const Source *s) {
+  uint32_t x = s->slast == NONE ? s->shead : s->series[s->slast].next;
+  return x < s->scount ? x : NONE;
+}
+
+/* Whether [t, t+avail) starts with series x's key and has a byte after it. */
+static inline int series_match(const Source *s, uint32_t x, const uint8_t *t, size_t avail) {
+  const Series *sr = &s->series[x];
+  return sr->keylen < avail && memcmp(t, s->sarena + sr->keyoff, sr->keylen) == 0;
+}
+
 /* Parses one line [t, t+len) (without its '\n'). Returns 0 when a JS callback threw. */
 static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   if (len > s->max_line) {
@@ -666,6 +905,7 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   size_t qi = 0; /* qp[qi] is the first quote not yet passed */
   size_t next_bs = has_bs ? 0 : len;
   int bs_known = !has_bs;
+  size_t kend = 0; /* the key: bytes up to the closing '}' (0: no labels) */
   while (i < len && blank(t[i])) i++;
   if (i < len && t[i] == '{') {
     i++;
@@ -758,29 +998,13 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
       } else
         goto malformed;
     }
+    kend = i;
   }
-  while (i < len && blank(t[i])) i++;
-  size_t vs = i;
-  while (i < len && !blank(t[i])) i++;
-  if (i == vs) goto malformed;
   double value;
   {
-    size_t n = i - vs;
-    int simple = n <= 15;
-    uint64_t v = 0;
-    for (size_t k = 0; simple && k < n; k++) {
-      uint8_t c = t[vs + k];
-      if (c < '0' || c > '9')
-        simple = 0;
-      else
-        v = v * 10 + (c - '0');
-    }
-    if (simple)
-      value = (double)v;
-    else if (!js_number(s, t + vs, n, &value)) {
-      s->failed = 1;
-      return 0;
-    }
+    int v = line_value(s, t, i, len, &value);
+    if (v == 0) return 0;
+    if (v < 0) goto malformed;
   }
   if (!isfinite(value) || value < 0) {
     s->skipped[SKIP_INVALID_VALUE]++;
@@ -853,23 +1077,9 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
     /* The callback may not touch this source's tables, so k is still this line's key. */
     r = tuple_insert(s, hash_bytes(k, klen), k, klen, c);
     if (r == NONE) return 1; /* out of memory: the series is lost, nothing else */
-  } else if (s->tuples[r].gen != s->gen) {
-    s->tuples[r].gen = s->gen;
-    s->touched++;
   }
-  if (s->last == NONE)
-    s->head = r;
-  else
-    s->tuples[s->last].next = r;
-  s->last = r;
-  int64_t code = s->tuples[r].code;
-  if (code <= -2) {
-    s->skipped[-code - 2]++;
-    return 1;
-  }
-  if (code & 1) s->without_path++;
-  if (code & 2) s->paths_dropped++;
-  edge_value(s, &s->edges[code >> 2], value);
+  if (kend > 0 && kend <= MAX_SERIES_KEY) series_learn(s, t, kend, r, metric);
+  tuple_apply(s, r, value);
   return 1;
 malformed:
   s->skipped[SKIP_MALFORMED]++;
@@ -884,6 +1094,13 @@ static int carry_append(Source *s, const uint8_t *p, size_t n) {
   memcpy(s->carry + s->carry_len, p, n);
   s->carry_len += n;
   return 1;
+}
+
+/* One whole line [t, t+len) (the carry, the last line at end()): the known series first. */
+static int whole_line(Source *s, const uint8_t *t, size_t len) {
+  uint32_t x = series_predicted(s);
+  if (x != NONE && len <= s->max_line && series_match(s, x, t, len)) return known_line(s, x, t, len);
+  return parse_line(s, t, len, len);
 }
 
 static int feed(Source *s, const uint8_t *p, size_t n) {
@@ -911,13 +1128,28 @@ static int feed(Source *s, const uint8_t *p, size_t n) {
       s->skipped[SKIP_TOO_LONG]++;
     } else {
       carry_append(s, p + start, f - start);
-      if (!parse_line(s, s->carry, s->carry_len, s->carry_len)) return 0;
+      if (!whole_line(s, s->carry, s->carry_len)) return 0;
     }
     s->carry_len = 0;
     start = f + 1;
   }
   size_t ls = start;
   while (ls < n) {
+    /* A line that starts with the predicted series' key: only its value is left to read, so the
+     * line end is searched from there. */
+    uint32_t x = series_predicted(s);
+    if (x != NONE && series_match(s, x, p + ls, n - ls)) {
+      size_t kl = s->series[x].keylen;
+      const uint8_t *nl = memchr(p + ls + kl, '\n', n - ls - kl);
+      if (!nl) break; /* the rest of the line is in the next chunk */
+      size_t le = (size_t)(nl - p);
+      if (le - ls <= s->max_line) {
+        if (!known_line(s, x, p + ls, le - ls)) return 0;
+      } else if (!parse_line(s, p + ls, le - ls, n - ls))
+        return 0;
+      ls = le + 1;
+      continue;
+    }
     const uint8_t *nl = memchr(p + ls, '\n', n - ls);
     if (!nl) break;
     size_t le = (size_t)(nl - p);
@@ -950,6 +1182,9 @@ static void source_free(Source *s) {
   free(s->u16);
   free(s->recbuf);
   free(s->server_seen);
+  free(s->series);
+  free(s->stable);
+  free(s->sarena);
   memset(s, 0, sizeof(*s));
 }
 
@@ -986,8 +1221,8 @@ static Source *get_source(napi_env env, napi_value v) {
 
 static napi_value js_create(napi_env env, napi_callback_info info) {
   Source *s = calloc(1, sizeof(Source));
-  if (s) s->head = s->last = NONE;
-  if (!s || !table_rebuild(s, 1024) || !etable_rebuild(s, 1024)) {
+  if (s) s->head = s->last = s->shead = s->slast = NONE;
+  if (!s || !table_rebuild(s, 1024) || !etable_rebuild(s, 1024) || !stable_rebuild(s, 1024)) {
     if (s) source_free(s);
     free(s);
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
@@ -1031,8 +1266,8 @@ static napi_value js_begin(napi_env env, napi_callback_info info) {
   for (int k = 0; k < NUM_SKIPS; k++) s->skipped[k] = 0;
   if (clear) tuples_compact(s, 0, 1, NULL);
   s->gen++;
-  s->last = NONE;
-  s->touched = 0;
+  s->last = s->slast = NONE;
+  s->touched = s->stouched = 0;
   napi_value r;
   CHECK(napi_create_uint32(env, s->gen, &r));
   return r;
@@ -1078,7 +1313,7 @@ static napi_value run_feed(napi_env env, napi_callback_info info, int at_end) {
     if (s->carry_len > 0 && !s->skipping) {
       size_t n = s->carry_len;
       s->carry_len = 0;
-      parse_line(s, s->carry, n, n);
+      whole_line(s, s->carry, n);
     }
     s->carry_len = 0;
     s->skipping = 0;
@@ -1225,7 +1460,7 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     napi_set_element(env, out, 4, typed(env, napi_uint32_array, 4, servers, ns));
   }
   /* Forget what was not on this page: edges (compacted in order, records too), then tuples. */
-  int stale_tuples = gen != s->gen || s->touched != s->tcount;
+  int stale_tuples = gen != s->gen || s->touched != s->tcount, series_done = 0;
   if (live != n) {
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -1250,12 +1485,15 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
       size_t cap = 1024;
       while (cap < live * 2 + 2) cap *= 2;
       etable_rebuild(s, cap);
-      tuples_compact(s, gen, 0, emap);
+      tuples_compact(s, gen, 0, emap); /* and the series */
       stale_tuples = 0;
+      series_done = 1;
     }
   }
-  if (stale_tuples) tuples_compact(s, gen, 0, NULL);
-  s->last = NONE; /* an index from before the compaction; a push without begin() would follow it */
+  if (stale_tuples) tuples_compact(s, gen, 0, NULL); /* compacts the series too */
+  else if (!series_done && (gen != s->gen || s->stouched != s->scount))
+    series_compact(s, gen, 0, NULL);
+  s->last = s->slast = NONE; /* an index from before the compaction; a push without begin() would follow it */
   /* Scratch sized by the longest line seen: do not keep a pathological page's size per proxy. */
   trim(&s->carry, &s->carry_cap, 1);
   trim(&s->scratch, &s->scratch_cap, 1);
@@ -1318,7 +1556,8 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
   double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->qpos_cap * 4 + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
-                      s->ecap * sizeof(Edge) + s->etcap * 4 + s->rec_cap + s->u16_cap * 2 + s->recbuf_cap + s->server_seen_cap);
+                      s->ecap * sizeof(Edge) + s->etcap * 4 + s->rec_cap + s->u16_cap * 2 + s->recbuf_cap + s->server_seen_cap +
+                      s->series_cap * sizeof(Series) + s->stcap * 4 + s->sarena_cap);
   napi_value r;
   CHECK(napi_create_double(env, b, &r));
   return r;
