@@ -14,15 +14,19 @@ import {
   buildIntents,
   compactIntentsJsonChunks,
   countIntents,
+  DefaultShapeStream,
+  expandCompactBody,
+  fastFilter,
   graphJsonChunks,
   intentsJsonChunks,
+  type JsonBody,
 } from '../store/intents.ts';
 import type { MapStore } from '../store/types.ts';
 import { webRouter } from '../web/router.ts';
 import { createEventHub, type EventHub } from './events.ts';
 import { createMapperMetrics, type MapperMetrics, sourceLabel } from './metrics.ts';
 import { parseClientIntentsQuery, parseIntentsQuery } from './query.ts';
-import { bodyLength, type CachedBody, createQueryCache } from './query-cache.ts';
+import { bodyLength, type CachedBody, createQueryCache, LARGE_BODY_BYTES } from './query-cache.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -193,34 +197,137 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     res.end();
   };
 
+  /**
+   * Streams the default shape of a compact body (ADR 0039): written chunk by chunk into pooled
+   * buffers as the socket drains, never whole in memory; stops when the client goes away. The
+   * stream holds the compact body (immutable) until the response closes, so a map change during
+   * the stream does not change its bytes.
+   */
+  const stream = (req: Request, res: Response, body: JsonBody): void => {
+    const s = new DefaultShapeStream(body);
+    res.status(200).type('application/json');
+    res.setHeader('Content-Length', String(s.length));
+    let closed = false;
+    const close = (): void => {
+      closed = true;
+      s.close();
+    };
+    res.once('close', close);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const pump = (): void => {
+      try {
+        while (!closed && !res.destroyed) {
+          const chunk = s.next();
+          if (chunk === undefined) {
+            res.end();
+            return;
+          }
+          // A chunk goes back to the pool only once the socket is done with it.
+          const more = res.write(chunk, (err) => {
+            if (!err) s.recycle(chunk);
+          });
+          if (!more) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+      } catch (err) {
+        // The status line is sent: all that can be done is to cut the response short.
+        log(`mapper: error while streaming ${req.originalUrl}: ${(err as Error)?.stack ?? String(err)}`);
+        close();
+        res.destroy(err as Error);
+      }
+    };
+    pump();
+  };
+
+  /**
+   * A default-shape response: streamed from the cached compact body of the same query when large
+   * (ADR 0039), expanded once and cached when small, built directly for the filters that re-key
+   * intents (no compact index).
+   */
+  const sendDefault = (
+    req: Request,
+    res: Response,
+    kind: 'intents' | 'graph',
+    q: { key: string; compactKey: string; filter: Parameters<typeof fastFilter>[0] },
+    buildCompact: () => JsonBody,
+    buildDefault: () => JsonBody,
+  ): void => {
+    const key = `${kind}:${q.key}`;
+    if (!fastFilter(q.filter)) {
+      send(
+        res,
+        cache.get(key, store.version, () => ({ body: buildDefault(), contentType: 'application/json' }), false),
+      );
+      return;
+    }
+    const c = cache.get(`${kind}:${q.compactKey}`, store.version, () => ({
+      body: buildCompact(),
+      contentType: 'application/json',
+    }));
+    if (!DefaultShapeStream.canStream(c.body)) {
+      send(
+        res,
+        cache.get(key, store.version, () => ({ body: buildDefault(), contentType: 'application/json' }), false),
+      );
+      return;
+    }
+    const compact = c.body;
+    if ((compact.index?.fullLength ?? 0) <= LARGE_BODY_BYTES) {
+      send(
+        res,
+        cache.get(key, store.version, () => ({ body: expandCompactBody(compact), contentType: 'application/json' })),
+      );
+      return;
+    }
+    stream(req, res, compact);
+  };
+
   app.get('/api/v1/intents', (req, res) => {
     const q = parseIntentsQuery(req.query as Record<string, unknown>);
+    if (!q.compact) {
+      sendDefault(
+        req,
+        res,
+        'intents',
+        q,
+        () => compactIntentsJsonChunks(store, q.filter),
+        () => intentsJsonChunks(store, q.filter, false),
+      );
+      return;
+    }
     send(
       res,
-      cache.get(
-        `intents:${q.key}`,
-        store.version,
-        () => ({
-          // The full shape keeps no copy source and a large one is not cached (ADR 0038): callmap's
-          // own clients ask for the compact shape, which is kept and copied from.
-          body: q.compact ? compactIntentsJsonChunks(store, q.filter) : intentsJsonChunks(store, q.filter, false),
-          contentType: 'application/json',
-        }),
-        q.compact,
-      ),
+      cache.get(`intents:${q.key}`, store.version, () => ({
+        body: compactIntentsJsonChunks(store, q.filter),
+        contentType: 'application/json',
+      })),
     );
   });
 
   app.get('/api/v1/graph', (req, res) => {
     const q = parseIntentsQuery(req.query as Record<string, unknown>);
+    if (!q.compact) {
+      sendDefault(
+        req,
+        res,
+        'graph',
+        q,
+        () => graphJsonChunks(store, q.filter, true),
+        () => graphJsonChunks(store, q.filter, false),
+      );
+      return;
+    }
     send(
       res,
-      cache.get(
-        `graph:${q.key}`,
-        store.version,
-        () => ({ body: graphJsonChunks(store, q.filter, q.compact), contentType: 'application/json' }),
-        q.compact,
-      ),
+      cache.get(`graph:${q.key}`, store.version, () => ({
+        body: graphJsonChunks(store, q.filter, true),
+        contentType: 'application/json',
+      })),
     );
   });
 

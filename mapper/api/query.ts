@@ -12,6 +12,8 @@ export interface IntentsQuery {
   compact: boolean;
   /** Canonical form, used as the cache key. */
   key: string;
+  /** The key of the same query with `compact=true` (the default shapes are streamed from it, ADR 0039). */
+  compactKey: string;
 }
 
 export interface ClientIntentsQuery extends IntentsQuery {
@@ -72,7 +74,8 @@ export function parseIntentsQuery(q: RawQuery): IntentsQuery {
   const distinctByLabel = single(q, 'distinctByLabel');
   const compact = bool(q, 'compact');
   const key = JSON.stringify([filter, distinctByLabel ?? null, compact]);
-  const out: IntentsQuery = { filter, compact, key };
+  const compactKey = JSON.stringify([filter, distinctByLabel ?? null, true]);
+  const out: IntentsQuery = { filter, compact, key, compactKey };
   if (distinctByLabel !== undefined) out.distinctByLabel = distinctByLabel;
   return out;
 }

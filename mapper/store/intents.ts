@@ -336,6 +336,11 @@ export class JsonBody {
   #refs = 0;
   #chunks: Buffer[];
   readonly length: number;
+  /**
+   * Where the parts of a compact body are (fast-path compact bodies only), so the default shape
+   * can be streamed from its bytes without being built whole (ADR 0039).
+   */
+  index: CompactIndex | undefined;
 
   constructor(chunks: Buffer[], length: number) {
     this.#chunks = chunks;
@@ -471,6 +476,22 @@ export class ChunkWriter {
       this.#cur = takeChunk(max);
     }
     this.#off += this.#cur.write(s, this.#off);
+  }
+
+  /** Writes bytes (copied; `b` may be reused afterwards). */
+  writeBytes(b: Uint8Array): void {
+    if (this.#pSrc !== undefined || this.#pSep >= 0) this.flush();
+    let from = 0;
+    while (from < b.length) {
+      if (this.#cur === undefined || this.#off === this.#cur.length) {
+        this.seal();
+        this.#cur = takeChunk(CHUNK);
+      }
+      const n = Math.min(b.length - from, this.#cur.length - this.#off);
+      this.#cur.set(b.subarray(from, from + n), this.#off);
+      this.#off += n;
+      from += n;
+    }
   }
 
   private seal(): void {
@@ -720,13 +741,16 @@ function writeFullFromCompact(w: ChunkWriter, store: MapStore, cs: CompactSource
 }
 
 /** A plain edge's compact graph intent: its compact bytes without `client` and `server`. */
-function writeGraphIntentFromCompact(w: ChunkWriter, cs: CompactSource, e: EdgeRecord): void {
+function writeGraphIntentFromCompact(w: ChunkWriter, cs: CompactSource, e: EdgeRecord): number {
   const at = e.compactAt;
   const len = e.compactLen;
   const mid = e.compactServerAt >= 0 ? e.compactServerAt : len;
   w.write('{');
   w.copy(cs, at + e.compactClientEnd + 1, mid - e.compactClientEnd - 1);
+  /** Where the server was left out. */
+  const ins = w.position;
   if (e.compactServerAt >= 0) w.copy(cs, at + e.compactServerEnd, len - e.compactServerEnd);
+  return ins;
 }
 
 /**
@@ -761,6 +785,12 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
     }
     return i;
   };
+  const srcIndex = src?.body.index;
+  if (srcIndex?.kind !== 'intents') src = undefined;
+  const sT = srcIndex?.kind === 'intents' ? srcIndex.t : undefined;
+  // Per intent: where it is and where its indexes are (see IntentsIndex).
+  let t = new Int32Array(IX * Math.max(16, groupedEdges(store).length));
+  let n = 0;
   w.write('{"intents":[');
   let first = true;
   for (const g of filteredGroups(store, f)) {
@@ -768,44 +798,65 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
     if (!first) w.sep(COMMA);
     first = false;
     const at = w.position;
-    if (src !== undefined && g.length === 1 && e.compactGen === src.gen && e.compactRev === e.rev) {
-      // Copied: its indexes were assigned when the source was built (no look-ups needed).
+    const k = n * IX;
+    if (k + IX > t.length) {
+      const bigger = new Int32Array(t.length * 2);
+      bigger.set(t);
+      t = bigger;
+    }
+    n++;
+    t[k] = at;
+    if (src !== undefined && sT !== undefined && g.length === 1 && e.compactGen === src.gen && e.compactRev === e.rev) {
+      // Copied: its indexes were assigned when the source was built (no look-ups needed); the
+      // same groups in the same order, so its index entry is the source's entry of the same rank.
       w.copy(src, e.compactAt, e.compactLen);
+      for (let x = 1; x < IX; x++) t[k + x] = sT[k + x] as number;
     } else {
       const ci = ref(e.client);
       const si = e.server === undefined ? undefined : ref(e.server);
-      if (g.length !== 1) {
-        w.write(compactIntentJson(store, g, ci, si));
-        continue;
-      }
-      if (isPlain(g)) {
+      t[k + IX_CI] = ci;
+      t[k + IX_SI] = si ?? -1;
+      t[k + IX_CEND] = 10 + digits(ci);
+      if (g.length !== 1 || !isPlain(g)) {
+        const s = compactIntentJson(store, g, ci, si);
+        w.write(s);
+        // `,"` never occurs inside a JSON string (the quote is escaped), and no nested object has
+        // a `server` key, so this is the top-level key; its byte offset is its character offset
+        // when everything before it is ASCII.
+        const sAt = si === undefined ? -1 : s.indexOf(',"server":');
+        t[k + IX_SAT] = sAt <= 0 ? sAt : asciiPrefix(s, sAt) ? sAt : Buffer.byteLength(s.slice(0, sAt));
+        if (g.length === 1 && gen !== undefined) e.compactClientEnd = -1;
+      } else {
         w.write(plainCompactIntentJson(e, ci, si));
+        t[k + IX_SAT] = plainOffsets.serverAt;
         if (gen !== undefined) {
           e.compactClientEnd = plainOffsets.clientEnd;
           e.compactServerAt = plainOffsets.serverAt;
           e.compactServerEnd = plainOffsets.serverEnd;
         }
-      } else {
-        w.write(compactIntentJson(store, g, ci, si));
-        if (gen !== undefined) e.compactClientEnd = -1;
       }
     }
-    if (gen !== undefined) {
+    const len = w.position - at;
+    t[k + IX_LEN] = len;
+    if (gen !== undefined && g.length === 1) {
       e.compactGen = gen;
       e.compactAt = at;
       e.compactRev = e.rev;
-      e.compactLen = w.position - at;
+      e.compactLen = len;
     }
   }
   w.write('],"workloads":[');
   // Identity JSON is cached per identity; written in batches of 256 (fewer native writes).
+  const ids: string[] = [];
   for (let i = 0; i < order.length; i += 256) {
     const part: string[] = [];
     for (let j = i; j < Math.min(order.length, i + 256); j++) part.push(identityJson(store, order[j] as WorkloadRef));
     w.write(i === 0 ? part.join(',') : `,${part.join(',')}`);
+    for (const x of part) ids.push(x);
   }
   w.write(']}');
   const out = w.end();
+  out.index = intentsIndex(n * IX < t.length / 2 ? t.slice(0, n * IX) : t, n, ids);
   if (gen !== undefined) {
     out.retain();
     const old = compactSources.get(store);
@@ -822,6 +873,429 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
     old?.body.release();
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Default shapes streamed from the compact bodies (ADR 0039). A compact body records where its
+// parts are (`JsonBody.index`); the full intents and graph shapes are then the compact bytes with
+// each index replaced by the identity's JSON (and the graph's ids and framing), written chunk by
+// chunk into pooled buffers while the socket drains: the default body is never whole in memory,
+// and a stream reads only the (immutable, retained) compact body, so a map change during a stream
+// cannot mix two versions in one response.
+
+/** Int32 fields per intent of an IntentsIndex. */
+const IX = 6;
+const IX_LEN = 1;
+const IX_CI = 2;
+const IX_SI = 3;
+const IX_CEND = 4;
+const IX_SAT = 5;
+
+/** Where the parts of a compact intents body are. */
+export interface IntentsIndex {
+  kind: 'intents';
+  /** Intents. */
+  n: number;
+  /**
+   * Per intent, `IX` numbers: its byte offset in the body, its length, the client index, the
+   * server index (-1: none), the end of `{"client":N` and the start of `,"server":M` (-1: none),
+   * both relative to the intent.
+   */
+  t: Int32Array;
+  /** The identities' JSON back to back, and where each starts (`order.length + 1` offsets). */
+  ids: Buffer;
+  idAt: Int32Array;
+  /** Bytes of the full (`IntentsResponse`) shape. */
+  fullLength: number;
+}
+
+/** Int32 fields per edge of a GraphIndex. */
+const GX = 6;
+const GX_T = 1;
+const GX_IAT = 2;
+const GX_IEND = 3;
+const GX_SINS = 4;
+const GX_FLAGS = 5;
+const F_L4 = 1;
+const F_HTTP = 2;
+const F_KAFKA = 4;
+const F_CLIENT = 8;
+const F_SERVER = 16;
+
+/** Where the parts of a compact graph body are. */
+export interface GraphIndex {
+  kind: 'graph';
+  /** Edges. */
+  n: number;
+  /** Bytes up to and with `],"edges":[` (the same in both shapes). */
+  head: number;
+  /**
+   * Per edge, `GX` numbers: source and target node, the byte offsets of the first byte inside its
+   * intent and of the intent's closing brace, where `,"server":…` goes back (-1: nowhere) and flags
+   * (kinds; client / server left out of the compact intent).
+   */
+  t: Int32Array;
+  /** Each node's quoted id and workload JSON (empty for external nodes), back to back. */
+  qids: Buffer;
+  qidAt: Int32Array;
+  wls: Buffer;
+  wlAt: Int32Array;
+  fullLength: number;
+}
+
+export type CompactIndex = IntentsIndex | GraphIndex;
+
+const digits = (n: number): number => (n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : String(n).length);
+
+function asciiPrefix(s: string, end: number): boolean {
+  for (let i = 0; i < end; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Strings back to back in one Buffer, with their byte offsets. */
+function blob(parts: readonly string[]): { buf: Buffer; at: Int32Array } {
+  const at = new Int32Array(parts.length + 1);
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) {
+    at[i] = n;
+    n += Buffer.byteLength(parts[i] as string);
+  }
+  at[parts.length] = n;
+  const buf = Buffer.allocUnsafeSlow(n);
+  let o = 0;
+  for (const p of parts) o += buf.write(p, o);
+  return { buf, at };
+}
+
+function intentsIndex(t: Int32Array, n: number, ids: readonly string[]): IntentsIndex {
+  const { buf, at: idAt } = blob(ids);
+  const wl = (i: number): number => (idAt[i + 1] as number) - (idAt[i] as number);
+  let full = '{"intents":[]}'.length + Math.max(0, n - 1);
+  for (let k = 0; k < n * IX; k += IX) full += fullIntentLength(t, k, wl);
+  return { kind: 'intents', n, t, ids: buf, idAt, fullLength: full };
+}
+
+function fullIntentLength(t: Int32Array, k: number, wl: (i: number) => number): number {
+  const ci = t[k + IX_CI] as number;
+  const si = t[k + IX_SI] as number;
+  let len = (t[k + IX_LEN] as number) - digits(ci) + wl(ci);
+  if (si >= 0) len += wl(si) - digits(si);
+  return len;
+}
+
+const kindsText = [
+  '',
+  '"l4"',
+  '"http"',
+  '"l4","http"',
+  '"kafka"',
+  '"l4","kafka"',
+  '"http","kafka"',
+  '"l4","http","kafka"',
+];
+const kindsLen = kindsText.map((x) => x.length);
+
+function graphIndex(
+  t: Int32Array,
+  n: number,
+  head: number,
+  qids: readonly string[],
+  wls: readonly string[],
+): GraphIndex {
+  const q = blob(qids);
+  const wl = blob(wls);
+  const x: GraphIndex = {
+    kind: 'graph',
+    n,
+    head,
+    t,
+    qids: q.buf,
+    qidAt: q.at,
+    wls: wl.buf,
+    wlAt: wl.at,
+    fullLength: 0,
+  };
+  let full = head + 2 + Math.max(0, n - 1);
+  for (let k = 0; k < n * GX; k += GX) full += fullEdgeLength(x, k);
+  x.fullLength = full;
+  return x;
+}
+
+function fullEdgeLength(x: GraphIndex, k: number): number {
+  const t = x.t;
+  const s = t[k] as number;
+  const d = t[k + GX_T] as number;
+  const flags = t[k + GX_FLAGS] as number;
+  const qs = (x.qidAt[s + 1] as number) - (x.qidAt[s] as number);
+  const qt = (x.qidAt[d + 1] as number) - (x.qidAt[d] as number);
+  let len = 6 + qs - 1 + 2 + qt - 1 + 10 + qs + 10 + qt + 10 + (kindsLen[flags & 7] as number) + 12;
+  if (flags & F_CLIENT) len += 9 + (x.wlAt[s + 1] as number) - (x.wlAt[s] as number) + 1;
+  len += (t[k + GX_IEND] as number) - (t[k + GX_IAT] as number);
+  if (flags & F_SERVER) len += 10 + (x.wlAt[d + 1] as number) - (x.wlAt[d] as number);
+  return len + 2;
+}
+
+const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
+const B_INTENTS = ascii('{"intents":[');
+const B_CLIENT = ascii('{"client":');
+const B_SERVER = ascii(',"server":');
+const B_END = ascii(']}');
+const B_ID = ascii('{"id":');
+const B_ARROW = ascii('->');
+const B_SOURCE = ascii(',"source":');
+const B_TARGET = ascii(',"target":');
+const B_KINDS = ascii(',"kinds":[');
+const B_INTENT = ascii('],"intent":{');
+const B_CLIENT_KEY = ascii('"client":');
+const B_CLOSE2 = ascii('}}');
+const B_KINDS_TEXT = kindsText.map(ascii);
+
+/** Copies `n` bytes; short runs by a loop (a native call costs more than ~100 bytes of it). */
+function put(dst: Buffer, d: number, src: Uint8Array, s: number, n: number): number {
+  if (n < 160) {
+    for (let i = 0; i < n; i++) dst[d + i] = src[s + i] as number;
+  } else {
+    dst.set(src.subarray(s, s + n), d);
+  }
+  return d + n;
+}
+
+/** Reads byte ranges of a chunked body; sequential reads find their chunk in O(1). */
+class BodyReader {
+  #chunks: readonly Buffer[];
+  #starts: number[];
+  #i = 0;
+
+  constructor(body: JsonBody) {
+    this.#chunks = body.chunks;
+    this.#starts = chunkStarts(body);
+  }
+
+  /** Copies body bytes [at, at + n) to `dst` at `d`; returns the offset after them. */
+  copy(dst: Buffer, d: number, at: number, n: number): number {
+    const starts = this.#starts;
+    let i = this.#i;
+    if (at < (starts[i] as number)) i = chunkIndex(starts, at);
+    while (i + 1 < starts.length && at >= (starts[i + 1] as number)) i++;
+    this.#i = i;
+    while (n > 0) {
+      const c = this.#chunks[i] as Buffer;
+      const o = at - (starts[i] as number);
+      const m = Math.min(n, c.length - o);
+      d = put(dst, d, c, o, m);
+      at += m;
+      n -= m;
+      i++;
+    }
+    return d;
+  }
+}
+
+/** Writes the default shape of a compact body part by part; `fill` writes whole parts only. */
+interface Expander {
+  /** Bytes of the next part (0: done). */
+  nextLength(): number;
+  /** Writes the next part at `d` (room checked by the caller); returns the offset after it. */
+  writeNext(dst: Buffer, d: number): number;
+}
+
+class IntentsExpander implements Expander {
+  #x: IntentsIndex;
+  #r: BodyReader;
+  /** -1: the head; 0..n-1: intents; n: the tail; n+1: done. */
+  #k = -1;
+
+  constructor(body: JsonBody, x: IntentsIndex) {
+    this.#x = x;
+    this.#r = new BodyReader(body);
+  }
+
+  nextLength(): number {
+    const x = this.#x;
+    const k = this.#k;
+    if (k < 0) return B_INTENTS.length;
+    if (k >= x.n) return k === x.n ? 2 : 0;
+    return (k > 0 ? 1 : 0) + fullIntentLength(x.t, k * IX, (i) => (x.idAt[i + 1] as number) - (x.idAt[i] as number));
+  }
+
+  writeNext(dst: Buffer, d: number): number {
+    const x = this.#x;
+    const k = this.#k++;
+    if (k < 0) return put(dst, d, B_INTENTS, 0, B_INTENTS.length);
+    if (k >= x.n) return k === x.n ? put(dst, d, B_END, 0, 2) : d;
+    if (k > 0) dst[d++] = COMMA;
+    const t = x.t;
+    const b = k * IX;
+    const at = t[b] as number;
+    const len = t[b + IX_LEN] as number;
+    const ci = t[b + IX_CI] as number;
+    const si = t[b + IX_SI] as number;
+    const cEnd = t[b + IX_CEND] as number;
+    const sAt = t[b + IX_SAT] as number;
+    const idAt = x.idAt;
+    d = put(dst, d, B_CLIENT, 0, 10);
+    d = put(dst, d, x.ids, idAt[ci] as number, (idAt[ci + 1] as number) - (idAt[ci] as number));
+    if (si < 0 || sAt < 0) return this.#r.copy(dst, d, at + cEnd, len - cEnd);
+    d = this.#r.copy(dst, d, at + cEnd, sAt - cEnd);
+    d = put(dst, d, B_SERVER, 0, 10);
+    d = put(dst, d, x.ids, idAt[si] as number, (idAt[si + 1] as number) - (idAt[si] as number));
+    const sEnd = sAt + 10 + digits(si);
+    return this.#r.copy(dst, d, at + sEnd, len - sEnd);
+  }
+}
+
+class GraphExpander implements Expander {
+  #x: GraphIndex;
+  #r: BodyReader;
+  /** -1: the head (nodes); 0..n-1: edges; n: the tail; n+1: done. */
+  #k = -1;
+  /** Head bytes written (the head is written in parts of at most one chunk). */
+  #h = 0;
+
+  constructor(body: JsonBody, x: GraphIndex) {
+    this.#x = x;
+    this.#r = new BodyReader(body);
+  }
+
+  nextLength(): number {
+    const x = this.#x;
+    const k = this.#k;
+    if (k < 0) return Math.min(CHUNK >> 2, x.head - this.#h);
+    if (k >= x.n) return k === x.n ? 2 : 0;
+    return (k > 0 ? 1 : 0) + fullEdgeLength(x, k * GX);
+  }
+
+  writeNext(dst: Buffer, d: number): number {
+    const x = this.#x;
+    if (this.#k < 0) {
+      const n = Math.min(CHUNK >> 2, x.head - this.#h);
+      d = this.#r.copy(dst, d, this.#h, n);
+      this.#h += n;
+      if (this.#h === x.head) this.#k = 0;
+      return d;
+    }
+    const k = this.#k++;
+    if (k >= x.n) return k === x.n ? put(dst, d, B_END, 0, 2) : d;
+    if (k > 0) dst[d++] = COMMA;
+    const t = x.t;
+    const b = k * GX;
+    const s = t[b] as number;
+    const tg = t[b + GX_T] as number;
+    const iAt = t[b + GX_IAT] as number;
+    const iEnd = t[b + GX_IEND] as number;
+    const flags = t[b + GX_FLAGS] as number;
+    const q = x.qids;
+    const qs = x.qidAt[s] as number;
+    const qsLen = (x.qidAt[s + 1] as number) - qs;
+    const qt = x.qidAt[tg] as number;
+    const qtLen = (x.qidAt[tg + 1] as number) - qt;
+    d = put(dst, d, B_ID, 0, 6);
+    d = put(dst, d, q, qs, qsLen - 1);
+    d = put(dst, d, B_ARROW, 0, 2);
+    d = put(dst, d, q, qt + 1, qtLen - 1);
+    d = put(dst, d, B_SOURCE, 0, 10);
+    d = put(dst, d, q, qs, qsLen);
+    d = put(dst, d, B_TARGET, 0, 10);
+    d = put(dst, d, q, qt, qtLen);
+    d = put(dst, d, B_KINDS, 0, 10);
+    const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
+    d = put(dst, d, kinds, 0, kinds.length);
+    d = put(dst, d, B_INTENT, 0, 12);
+    const wlAt = x.wlAt;
+    if (flags & F_CLIENT) {
+      d = put(dst, d, B_CLIENT_KEY, 0, 9);
+      d = put(dst, d, x.wls, wlAt[s] as number, (wlAt[s + 1] as number) - (wlAt[s] as number));
+      dst[d++] = COMMA;
+    }
+    if (flags & F_SERVER) {
+      const ins = t[b + GX_SINS] as number;
+      d = this.#r.copy(dst, d, iAt, ins - iAt);
+      d = put(dst, d, B_SERVER, 0, 10);
+      d = put(dst, d, x.wls, wlAt[tg] as number, (wlAt[tg + 1] as number) - (wlAt[tg] as number));
+      d = this.#r.copy(dst, d, ins, iEnd - ins);
+    } else {
+      d = this.#r.copy(dst, d, iAt, iEnd - iAt);
+    }
+    return put(dst, d, B_CLOSE2, 0, 2);
+  }
+}
+
+/**
+ * The default shape of a compact body, produced chunk by chunk (ADR 0039). The stream retains the
+ * compact body until `close()`; each chunk handed out by `next()` is a pooled 1 MiB buffer (or a
+ * larger one for a single larger part) that the caller gives back with `recycle()` once it is
+ * written. `length` is known in advance (the response's Content-Length).
+ */
+export class DefaultShapeStream {
+  readonly length: number;
+  #body: JsonBody | undefined;
+  #ex: Expander;
+  #written = 0;
+
+  constructor(body: JsonBody) {
+    const x = body.index;
+    if (x === undefined) throw new Error('DefaultShapeStream: the body has no compact index');
+    this.length = x.fullLength;
+    this.#ex = x.kind === 'intents' ? new IntentsExpander(body, x) : new GraphExpander(body, x);
+    body.retain();
+    this.#body = body;
+  }
+
+  /** True when the body can be streamed (a fast-path compact body). */
+  static canStream(body: Buffer | JsonBody): body is JsonBody {
+    return !Buffer.isBuffer(body) && body.index !== undefined;
+  }
+
+  /** The next chunk, or undefined when the body is complete. */
+  next(): Buffer | undefined {
+    if (this.#body === undefined) return undefined;
+    let need = this.#ex.nextLength();
+    if (need === 0) {
+      this.close();
+      return undefined;
+    }
+    const chunk = takeChunk(need);
+    let d = 0;
+    while (need > 0 && d + need <= chunk.length) {
+      d = this.#ex.writeNext(chunk, d);
+      need = this.#ex.nextLength();
+    }
+    this.#written += d;
+    if (need === 0 && this.#written !== this.length) {
+      throw new Error(`DefaultShapeStream: wrote ${this.#written} bytes, expected ${this.length}`);
+    }
+    return chunk.subarray(0, d);
+  }
+
+  /** Gives a chunk from `next()` back once it has been written (its bytes must not be read again). */
+  recycle(chunk: Buffer): void {
+    const ab = chunk.buffer;
+    if (ab instanceof ArrayBuffer && ab.byteLength === CHUNK && chunk.byteOffset === 0 && pool.length < POOL_MAX) {
+      pool.push(ab);
+    }
+  }
+
+  /** Done (complete or abandoned): releases the compact body. Idempotent. */
+  close(): void {
+    const b = this.#body;
+    this.#body = undefined;
+    b?.release();
+  }
+}
+
+/** The default shape of a compact body in one chunked body (small bodies, cached; tests). */
+export function expandCompactBody(body: JsonBody): JsonBody {
+  const s = new DefaultShapeStream(body);
+  const w = new ChunkWriter();
+  try {
+    for (let c = s.next(); c !== undefined; c = s.next()) {
+      w.writeBytes(c);
+      s.recycle(c);
+    }
+  } finally {
+    s.close();
+  }
+  return w.end();
 }
 
 function chunkStarts(b: JsonBody): number[] {
@@ -916,6 +1390,10 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   }
   nodes.clear();
   w.write('],"edges":[');
+  // Compact: where each edge's parts are, so the default shape can be streamed from it (ADR 0039).
+  const head = w.position;
+  let t = compact ? new Int32Array(GX * Math.max(16, groupedEdges(store).length)) : undefined;
+  let n = 0;
   // Pass 2: edges with their intent.
   let i = -1;
   for (const g of filteredGroups(store, f)) {
@@ -941,7 +1419,7 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       if (hasKafka) k.push('"kafka"');
       kinds = k.join(',');
     }
-    if (compact) {
+    if (t !== undefined) {
       const tid = typeof tgt === 'string' ? tgt : tgt.id;
       const si = position.get(src.id) as number;
       const ti = position.get(tid) as number;
@@ -950,9 +1428,40 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       const withClient = nodeWorkload.get(src.id) !== src.json;
       w.write(`${i === 0 ? '{' : ',{'}"source":${si},"target":${ti},"kinds":[${kinds}],"intent":`);
       const withServer = typeof tgt !== 'string' && nodeWorkload.get(tgt.id) !== tgt.json;
+      const serverLeftOut = typeof tgt !== 'string' && !withServer;
       const e = g[0] as EdgeRecord;
-      if (g.length === 1 && !withClient && !withServer && derivable(cs, e)) writeGraphIntentFromCompact(w, cs, e);
-      else w.write(graphIntentJson(store, g, withClient, withServer));
+      const at = w.position;
+      let ins = -1;
+      if (g.length === 1 && !withClient && !withServer && derivable(cs, e)) ins = writeGraphIntentFromCompact(w, cs, e);
+      else {
+        const j = graphIntentJson(store, g, withClient, withServer);
+        w.write(j);
+        if (serverLeftOut) {
+          // The full intent has `server` after `count` and before `viaService` (and `external`,
+          // which an intent with a server has not). `,"` never occurs inside a JSON string.
+          const v = j.lastIndexOf(',"viaService":');
+          const c = v >= 0 ? v : j.length - 1;
+          ins = at + (asciiPrefix(j, c) ? c : Buffer.byteLength(j.slice(0, c)));
+        }
+      }
+      const k = n * GX;
+      if (k + GX > t.length) {
+        const bigger = new Int32Array(t.length * 2);
+        bigger.set(t);
+        t = bigger;
+      }
+      n++;
+      t[k] = si;
+      t[k + GX_T] = ti;
+      t[k + GX_IAT] = at + 1;
+      t[k + GX_IEND] = w.position - 1;
+      t[k + GX_SINS] = serverLeftOut ? ins : -1;
+      t[k + GX_FLAGS] =
+        (kinds.includes('"l4"') ? F_L4 : 0) |
+        (kinds.includes('"http"') ? F_HTTP : 0) |
+        (kinds.includes('"kafka"') ? F_KAFKA : 0) |
+        (withClient ? 0 : F_CLIENT) |
+        (serverLeftOut ? F_SERVER : 0);
       w.write('}');
       continue;
     }
@@ -964,5 +1473,15 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
     w.write('}');
   }
   w.write(']}');
-  return w.end();
+  const out = w.end();
+  if (t !== undefined) {
+    const qids: string[] = [];
+    const wls: string[] = [];
+    for (const id of ids) {
+      qids.push(JSON.stringify(id));
+      wls.push(nodeWorkload.get(id) ?? '');
+    }
+    out.index = graphIndex(n * GX < t.length / 2 ? t.slice(0, n * GX) : t, n, head, qids, wls);
+  }
+  return out;
 }

@@ -13,6 +13,8 @@ import {
   buildIntents,
   ChunkWriter,
   compactIntentsJsonChunks,
+  expandCompactBody,
+  fastFilter,
   graphJsonChunks,
   type IntentsFilter,
   intentsJson,
@@ -90,6 +92,16 @@ test('property: the streamed intents, compact intents, graph and compact graph J
             if (compact !== compactSlow)
               throw new Error(`compact mismatch for ${JSON.stringify(f)}:\n${compact}\n${compactSlow}`);
             t.deepEqual(expandIntents(JSON.parse(compact)), JSON.parse(slow));
+            // The default shape streamed from a compact body (ADR 0039) is the reference's bytes.
+            const cBody = compactIntentsJsonChunks(store, f);
+            if ((cBody.index !== undefined) !== fastFilter(f))
+              throw new Error(`index presence for ${JSON.stringify(f)}`);
+            if (cBody.index !== undefined) {
+              const streamed = Buffer.concat([...expandCompactBody(cBody).chunks]).toString();
+              if (streamed !== slow)
+                throw new Error(`streamed mismatch for ${JSON.stringify(f)}:\n${streamed}\n${slow}`);
+              if (cBody.index.fullLength !== Buffer.byteLength(slow)) throw new Error('streamed length');
+            }
             const graph = Buffer.concat([...graphJsonChunks(store, f).chunks]).toString();
             const graphSlow = JSON.stringify(buildGraph(buildIntents(store, f)));
             if (graph !== graphSlow)
@@ -100,6 +112,16 @@ test('property: the streamed intents, compact intents, graph and compact graph J
             const cGraphSlow = JSON.stringify(compactGraph(buildGraph(buildIntents(store, f))));
             if (cGraph !== cGraphSlow)
               throw new Error(`compact graph mismatch for ${JSON.stringify(f)}:\n${cGraph}\n${cGraphSlow}`);
+            const cGraphBody = graphJsonChunks(store, f, true);
+            if ((cGraphBody.index !== undefined) !== fastFilter(f))
+              throw new Error(`graph index for ${JSON.stringify(f)}`);
+            if (cGraphBody.index !== undefined) {
+              const streamed = Buffer.concat([...expandCompactBody(cGraphBody).chunks]).toString();
+              if (streamed !== graphSlow)
+                throw new Error(`streamed graph mismatch for ${JSON.stringify(f)}:\n${streamed}\n${graphSlow}`);
+              if (cGraphBody.index.fullLength !== Buffer.byteLength(graphSlow))
+                throw new Error('streamed graph length');
+            }
             const expanded = JSON.stringify(expandGraph(JSON.parse(cGraph)));
             if (expanded !== graphSlow)
               throw new Error(`expanded graph mismatch for ${JSON.stringify(f)}:\n${expanded}\n${graphSlow}`);
