@@ -32,7 +32,9 @@
 #define MARKER "Principal = "
 #define MLEN 12
 #define MAX_KEYS 20000u
-#define SLOTS 65536u /* power of two, > 3 x MAX_KEYS */
+#define SLOTS 65536u /* power of two, > 3 x MAX_KEYS (decision table) */
+#define KSLOTS 32768u /* power of two, > 1.6 x MAX_KEYS (message keys: 8-byte slots) */
+#define KEMPTY UINT64_MAX
 #define ARENA_BASE ((size_t)4 << 20) /* plus BATCH + 1 maximal lines */
 /* Accepted observation times (processor.ts MIN_TIME / MAX_TIME). */
 #define MIN_TIME INT64_C(946684800000)
@@ -340,20 +342,26 @@ static int parse_msg(const uint8_t *b, size_t n, dec_t *d) {
   return P_OK;
 }
 
+/* A message key's header, stored in the arena right before the key's bytes (8-byte aligned), so
+ * that a lookup touches one slot and then one contiguous run of memory. Lines are counted per key
+ * (flush folds the keys into their decisions), so the per-line update stays in that run too. */
 typedef struct {
-  uint64_t hash;
-  size_t off;
-  uint32_t len;
-  uint8_t status; /* P_OK or the skip reason */
+  uint32_t len;   /* key bytes following the header */
   int32_t dec;    /* its decision (P_OK) */
+  uint8_t status; /* P_OK or the skip reason */
+  uint8_t has_t;  /* max_t is set */
+  uint8_t no_t;   /* some line had no usable time (JavaScript uses now()) */
+  uint64_t count; /* lines since the last flush */
+  int64_t max_t;  /* newest valid line time since the last flush */
   dec_t d;        /* field offsets relative to the key's start */
-} entry_t;
+} ehdr_t;
+#define EHDR ((sizeof(ehdr_t) + 7) & ~(size_t)7)
 
 /* A distinct decision (client IP, resource, operation, verdict, principal): what an observation
  * is keyed by; several messages (e.g. `Read` and KRaft's `READ`) share one. */
 typedef struct {
   uint64_t hash;
-  uint32_t key;   /* the first message entry with it (its bytes hold the fields) */
+  uint32_t key;   /* arena offset of the first message key with it (its bytes hold the fields) */
   uint64_t count; /* lines since the last flush */
   int64_t max_t;  /* newest valid line time since the last flush */
   uint8_t has_t;  /* max_t is set */
@@ -384,6 +392,7 @@ typedef struct {
 typedef struct {
   int pod;
   int scalar;
+  int vhash; /* message keys are hashed with hash_avx2 (else hash_bytes) */
   size_t max;
   /* partial line held across chunks */
   uint8_t *held;
@@ -392,16 +401,17 @@ typedef struct {
   /* counters (cumulative) */
   double lines, dups, too_long, accepted;
   /* aggregation table */
-  entry_t *ent;
-  uint32_t n_ent, reported;
-  int32_t *slots;
-  uint8_t *arena;
+  uint32_t n_ent;
+  uint64_t *slots; /* KSLOTS: hash >> 32 << 32 | arena offset of the key's header, or KEMPTY */
+  uint8_t *arena;  /* headers and key bytes */
   size_t arena_used, arena_cap;
+  size_t text_used, text_cap; /* key bytes in the arena (the bound of room_for) */
   decn_t *dec;
   uint32_t n_dec, dec_reported;
   int32_t *dslots;
-  uint32_t *touched; /* decisions counted since the last flush, in first-seen order */
+  uint32_t *touched; /* keys (arena offsets) counted since the last flush, in first-seen order */
   uint32_t n_touched;
+  uint32_t *dtouched; /* flush: decisions of the touched keys, in first-seen order */
   double skips[5]; /* lines skipped since the last flush, by parse status */
   /* resume state (pod mode) */
   int has_last;
@@ -417,6 +427,20 @@ typedef struct {
 } kafka_t;
 
 /* ------------------------------------------------------------------ small helpers */
+
+/* The AVX2 paths (block scan, key hash) run when the CPU has AVX2, BMI and POPCNT. */
+static int cpu_avx2(void) {
+#ifdef HAVE_AVX2_PATH
+  static int have = -1;
+  if (have < 0) {
+    __builtin_cpu_init();
+    have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("popcnt");
+  }
+  return have;
+#else
+  return 0;
+#endif
+}
 
 
 static inline int64_t fdiv(int64_t a, int64_t b) {
@@ -574,6 +598,46 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
   return h;
 }
 
+#ifdef HAVE_AVX2_PATH
+/*
+ * The same role as hash_bytes, 32 bytes per step with AVX2 (xxh3-style accumulation: each 64-bit
+ * lane adds the product of the low and high halves of (data ^ secret) and the data with swapped
+ * halves; the secret changes with the block index so that reordered blocks hash differently).
+ * A hash only places keys in the table: equal keys are still found by comparing their bytes.
+ */
+__attribute__((target("avx2"))) static uint64_t hash_avx2(const uint8_t *p, size_t n) {
+  __m256i s = _mm256_set_epi64x(0x1cad21f72c81017cll, 0xdb979083e96dd4dell, 0x7c01812cf721ad1cll,
+                                0xbe4ba423396cfeb8ll);
+  const __m256i inc = _mm256_set1_epi64x(0x9E3779B97F4A7C15ll);
+  __m256i acc = _mm256_set1_epi64x((long long)(n * 0xC2B2AE3D27D4EB4Full));
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i d = _mm256_loadu_si256((const __m256i *)(p + i));
+    __m256i x = _mm256_xor_si256(d, s);
+    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(x, _mm256_srli_epi64(x, 32)));
+    acc = _mm256_add_epi64(acc, _mm256_shuffle_epi32(d, _MM_SHUFFLE(2, 3, 0, 1)));
+    s = _mm256_add_epi64(s, inc);
+  }
+  if (i < n) {
+    uint8_t t[32] = {0};
+    memcpy(t, p + i, n - i);
+    __m256i d = _mm256_loadu_si256((const __m256i *)t);
+    __m256i x = _mm256_xor_si256(d, s);
+    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(x, _mm256_srli_epi64(x, 32)));
+    acc = _mm256_add_epi64(acc, _mm256_shuffle_epi32(d, _MM_SHUFFLE(2, 3, 0, 1)));
+  }
+  uint64_t l[4];
+  _mm256_storeu_si256((__m256i *)l, acc);
+  const uint64_t m1 = 0xff51afd7ed558ccdull, m2 = 0xc4ceb9fe1a85ec53ull;
+  uint64_t h = mix(mix(l[0], l[1], m1), l[2], m2);
+  h = mix(h, l[3], m1);
+  h ^= h >> 33;
+  h *= m2;
+  h ^= h >> 33;
+  return h;
+}
+#endif
+
 static const uint8_t *find_marker(const uint8_t *p, size_t n) {
   return n < MLEN ? NULL : memmem(p, n, MARKER, MLEN);
 }
@@ -582,19 +646,19 @@ static const uint8_t *find_marker(const uint8_t *p, size_t n) {
 
 /* Room for `pending` admitted lines plus one more, each possibly a new key of up to max bytes. */
 static inline int room_for(const kafka_t *k, size_t pending) {
-  return k->n_ent + pending < MAX_KEYS && k->arena_used + (pending + 1) * (k->max + 1) <= k->arena_cap;
+  return k->n_ent + pending < MAX_KEYS && k->text_used + (pending + 1) * (k->max + 1) <= k->text_cap;
 }
 
 static inline int room(const kafka_t *k) { return room_for(k, 0); }
 
 static void table_clear(kafka_t *k) {
   k->n_ent = 0;
-  k->reported = 0;
   k->arena_used = 0;
+  k->text_used = 0;
   k->n_touched = 0;
   k->n_dec = 0;
   k->dec_reported = 0;
-  memset(k->slots, 0xff, SLOTS * sizeof(int32_t));
+  memset(k->slots, 0xff, KSLOTS * sizeof(uint64_t));
   memset(k->dslots, 0xff, SLOTS * sizeof(int32_t));
 }
 
@@ -633,8 +697,8 @@ static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r
 
 /* The decision of a parsed message entry: found or added. */
 static int32_t decision_of(kafka_t *k, uint32_t e) {
-  const entry_t *en = &k->ent[e];
-  const uint8_t *b = k->arena + en->off;
+  const ehdr_t *en = (const ehdr_t *)(k->arena + e);
+  const uint8_t *b = k->arena + e + EHDR;
   const dec_t *d = &en->d;
   size_t pl = d->pr_e - d->pr_s, il = d->ip_e - d->ip_s, nl = d->nm_e - d->nm_s;
   uint64_t small = (uint64_t)d->op | (uint64_t)d->rtype << 8 | (uint64_t)d->ptype << 16 | (uint64_t)d->allowed << 24;
@@ -645,8 +709,8 @@ static int32_t decision_of(kafka_t *k, uint32_t e) {
     int32_t v = k->dslots[slot];
     if (v < 0) break;
     const decn_t *c = &k->dec[v];
-    const entry_t *o = &k->ent[c->key];
-    const uint8_t *ob = k->arena + o->off;
+    const ehdr_t *o = (const ehdr_t *)(k->arena + c->key);
+    const uint8_t *ob = k->arena + c->key + EHDR;
     const dec_t *od = &o->d;
     if (c->hash == h && od->op == d->op && od->rtype == d->rtype && od->ptype == d->ptype &&
         od->allowed == d->allowed && od->pr_e - od->pr_s == pl && od->ip_e - od->ip_s == il &&
@@ -666,33 +730,45 @@ static int32_t decision_of(kafka_t *k, uint32_t e) {
   return (int32_t)idx;
 }
 
+/* The message key's hash: one function per handle (the AVX2 one unless the scalar path is asked). */
+static inline uint64_t key_hash(const kafka_t *k, const uint8_t *p, size_t n) {
+#ifdef HAVE_AVX2_PATH
+  if (k->vhash) return hash_avx2(p, n);
+#endif
+  return hash_bytes(p, n);
+}
+
 /* One line p[s, e) with the marker at m, key p[m, ke) of hash h. Caller checked room(). */
 static void add_key(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t ke, uint64_t h) {
   const uint8_t *key = p + m;
   size_t klen = ke - m;
-  uint32_t slot = (uint32_t)h & (SLOTS - 1);
-  entry_t *en = NULL;
+  uint32_t tag = (uint32_t)(h >> 32);
+  uint32_t slot = (uint32_t)h & (KSLOTS - 1);
+  ehdr_t *en = NULL;
   for (;;) {
-    int32_t v = k->slots[slot];
-    if (v < 0) break;
-    entry_t *c = &k->ent[v];
-    if (c->hash == h && c->len == klen && memcmp(k->arena + c->off, key, klen) == 0) {
-      en = c;
-      break;
+    uint64_t v = k->slots[slot];
+    if (v == KEMPTY) break;
+    if ((uint32_t)(v >> 32) == tag) {
+      ehdr_t *c = (ehdr_t *)(k->arena + (uint32_t)v);
+      if (c->len == klen && memcmp((const uint8_t *)c + EHDR, key, klen) == 0) {
+        en = c;
+        break;
+      }
     }
-    slot = (slot + 1) & (SLOTS - 1);
+    slot = (slot + 1) & (KSLOTS - 1);
   }
   if (en == NULL) {
-    uint32_t idx = k->n_ent++;
-    en = &k->ent[idx];
-    en->hash = h;
-    en->off = k->arena_used;
+    k->n_ent++;
+    uint32_t off = (uint32_t)k->arena_used;
+    en = (ehdr_t *)(k->arena + off);
+    memset(en, 0, sizeof(*en));
     en->len = (uint32_t)klen;
-    memcpy(k->arena + k->arena_used, key, klen);
-    k->arena_used += klen;
+    memcpy(k->arena + off + EHDR, key, klen);
+    k->arena_used = (off + EHDR + klen + 7) & ~(size_t)7;
+    k->text_used += klen;
     en->status = (uint8_t)parse_msg(key, klen, &en->d);
-    en->dec = en->status == P_OK ? decision_of(k, idx) : -1;
-    k->slots[slot] = (int32_t)idx;
+    en->dec = en->status == P_OK ? decision_of(k, off) : -1;
+    k->slots[slot] = (uint64_t)tag << 32 | off;
   }
   if (en->status != P_OK) {
     k->skips[en->status]++;
@@ -700,20 +776,19 @@ static void add_key(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t ke,
   }
   int64_t t = 0;
   int valid = prefix_time(p, s, m, &t, &k->tc) && t >= MIN_TIME && t <= MAX_TIME;
-  decn_t *dc = &k->dec[en->dec];
-  if (dc->count == 0) k->touched[k->n_touched++] = (uint32_t)en->dec;
-  dc->count++;
+  if (en->count == 0) k->touched[k->n_touched++] = (uint32_t)((uint8_t *)en - k->arena);
+  en->count++;
   if (valid) {
-    if (!dc->has_t || t > dc->max_t) dc->max_t = t;
-    dc->has_t = 1;
+    if (!en->has_t || t > en->max_t) en->max_t = t;
+    en->has_t = 1;
   } else
-    dc->no_t = 1;
+    en->no_t = 1;
 }
 
 /* One line p[s, e) (no newline, no trailing CR) with the marker at m. Caller checked room(). */
 static void add_marked(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t e) {
   size_t ke = key_end(p, m, e);
-  add_key(k, p, s, m, ke, hash_bytes(p + m, ke - m));
+  add_key(k, p, s, m, ke, key_hash(k, p + m, ke - m));
 }
 
 /* Marker lines collected by the file scan, looked up in stages with prefetches so that the
@@ -724,22 +799,27 @@ typedef struct {
   uint64_t h;
 } pend_t;
 
+/* The key slot of pending line j is read LAG lines after its prefetch; then the header and key
+ * bytes it points at are prefetched, so that the compare in add_key finds them in cache. */
+#ifndef LAG
+#define LAG 4
+#endif
+static inline void prefetch_key(const kafka_t *k, const pend_t *x) {
+  uint64_t v = k->slots[(uint32_t)x->h & (KSLOTS - 1)];
+  if (v == KEMPTY || (uint32_t)(v >> 32) != (uint32_t)(x->h >> 32)) return;
+  const uint8_t *e = k->arena + (uint32_t)v;
+  size_t n = EHDR + (x->ke - x->m);
+  for (size_t o = 0; o < n; o += 64) __builtin_prefetch(e + o);
+}
+
 static void add_batch(kafka_t *k, const uint8_t *p, pend_t *b, unsigned n) {
   for (unsigned j = 0; j < n; j++) {
     b[j].ke = key_end(p, b[j].m, b[j].e);
-    b[j].h = hash_bytes(p + b[j].m, b[j].ke - b[j].m);
-    __builtin_prefetch(&k->slots[(uint32_t)b[j].h & (SLOTS - 1)]);
+    b[j].h = key_hash(k, p + b[j].m, b[j].ke - b[j].m);
+    __builtin_prefetch(&k->slots[(uint32_t)b[j].h & (KSLOTS - 1)]);
+    if (j >= LAG) prefetch_key(k, &b[j - LAG]);
   }
-  for (unsigned j = 0; j < n; j++) {
-    int32_t v = k->slots[(uint32_t)b[j].h & (SLOTS - 1)];
-    if (v >= 0) __builtin_prefetch(&k->ent[v]);
-  }
-  for (unsigned j = 0; j < n; j++) {
-    int32_t v = k->slots[(uint32_t)b[j].h & (SLOTS - 1)];
-    if (v < 0) continue;
-    const entry_t *en = &k->ent[v];
-    for (uint32_t o = 0; o < en->len; o += 64) __builtin_prefetch(k->arena + en->off + o);
-  }
+  for (unsigned j = n > LAG ? n - LAG : 0; j < n; j++) prefetch_key(k, &b[j]);
   for (unsigned j = 0; j < n; j++) add_key(k, p, b[j].s, b[j].m, b[j].ke, b[j].h);
 }
 
@@ -930,18 +1010,13 @@ __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t 
   add_batch(k, buf, batch, nb);
   return scan_scalar(k, buf, ls, limit);
 }
-static int have_avx2 = -1;
 #endif
 
 /* Complete lines of buf[ls, limit). */
 static size_t scan(kafka_t *k, const uint8_t *buf, size_t ls, size_t limit, size_t len) {
   if (k->pod) return scan_scalar(k, buf, ls, limit);
 #ifdef HAVE_AVX2_PATH
-  if (have_avx2 < 0) {
-    __builtin_cpu_init();
-    have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("popcnt");
-  }
-  if (have_avx2 && !k->scalar) return scan_file_avx2(k, buf, ls, limit, len);
+  if (k->vhash) return scan_file_avx2(k, buf, ls, limit, len);
 #endif
   (void)len;
   return scan_scalar(k, buf, ls, limit);
@@ -1010,19 +1085,19 @@ static void free_kafka(kafka_t *k) {
   if (k->closed) return;
   k->closed = 1;
   free(k->held);
-  free(k->ent);
   free(k->slots);
   free(k->arena);
   free(k->touched);
+  free(k->dtouched);
   free(k->dec);
   free(k->dslots);
   lines_free(&k->at_last);
   lines_free(&k->replay);
   k->held = NULL;
-  k->ent = NULL;
   k->slots = NULL;
   k->arena = NULL;
   k->touched = NULL;
+  k->dtouched = NULL;
   k->dec = NULL;
   k->dslots = NULL;
 }
@@ -1086,16 +1161,18 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   if (!k) goto oom;
   k->pod = pod;
   k->scalar = scalar;
+  k->vhash = !scalar && cpu_avx2();
   k->max = (size_t)max;
   k->held = malloc(k->max + 1);
-  k->ent = malloc(MAX_KEYS * sizeof(entry_t));
-  k->slots = malloc(SLOTS * sizeof(int32_t));
-  k->arena_cap = ARENA_BASE + (BATCH + 1) * (k->max + 1);
+  k->slots = malloc(KSLOTS * sizeof(uint64_t));
+  k->text_cap = ARENA_BASE + (BATCH + 1) * (k->max + 1);
+  k->arena_cap = k->text_cap + MAX_KEYS * (EHDR + 8);
   k->arena = malloc(k->arena_cap);
   k->touched = malloc(MAX_KEYS * sizeof(uint32_t));
+  k->dtouched = malloc(MAX_KEYS * sizeof(uint32_t));
   k->dec = malloc(MAX_KEYS * sizeof(decn_t));
   k->dslots = malloc(SLOTS * sizeof(int32_t));
-  if (!k->held || !k->ent || !k->slots || !k->arena || !k->touched || !k->dec || !k->dslots) {
+  if (!k->held || !k->slots || !k->arena || !k->touched || !k->dtouched || !k->dec || !k->dslots) {
     free_kafka(k);
     free(k);
     goto oom;
@@ -1218,15 +1295,28 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
     if (reset) table_clear(k);
     return undef;
   }
-  uint32_t nt = k->n_touched, nn = k->n_dec - k->dec_reported;
+  /* fold the touched keys into their decisions, in first-seen order */
+  uint32_t nt = 0, nn = k->n_dec - k->dec_reported;
+  for (uint32_t i = 0; i < k->n_touched; i++) {
+    ehdr_t *en = (ehdr_t *)(k->arena + k->touched[i]);
+    decn_t *dc = &k->dec[en->dec];
+    if (dc->count == 0) k->dtouched[nt++] = (uint32_t)en->dec;
+    dc->count += en->count;
+    if (en->has_t && (!dc->has_t || en->max_t > dc->max_t)) dc->max_t = en->max_t;
+    dc->has_t |= en->has_t;
+    dc->no_t |= en->no_t;
+    en->count = 0;
+    en->has_t = 0;
+    en->no_t = 0;
+  }
   napi_value rows_ab, rows, text, dec_ab, decs, first, sk_ab, sk, arr;
   void *rp = NULL, *dp = NULL, *tp = NULL, *sp = NULL;
   CHECK(napi_create_arraybuffer(env, (size_t)nt * 4 * sizeof(double), &rp, &rows_ab));
   CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nt * 4, rows_ab, 0, &rows));
   double *r = rp;
   for (uint32_t i = 0; i < nt; i++) {
-    decn_t *dc = &k->dec[k->touched[i]];
-    r[i * 4] = k->touched[i];
+    decn_t *dc = &k->dec[k->dtouched[i]];
+    r[i * 4] = k->dtouched[i];
     r[i * 4 + 1] = (double)dc->count;
     r[i * 4 + 2] = dc->has_t ? (double)dc->max_t : __builtin_nan("");
     r[i * 4 + 3] = dc->no_t;
@@ -1236,7 +1326,7 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
   }
   size_t tbytes = 0;
   for (uint32_t i = 0; i < nn; i++) {
-    const dec_t *d = &k->ent[k->dec[k->dec_reported + i].key].d;
+    const dec_t *d = &((const ehdr_t *)(k->arena + k->dec[k->dec_reported + i].key))->d;
     tbytes += (d->pr_e - d->pr_s) + (d->ip_e - d->ip_s) + (d->nm_e - d->nm_s);
   }
   CHECK(napi_create_buffer(env, tbytes, &tp, &text));
@@ -1245,8 +1335,8 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
   double *e = dp;
   uint8_t *tw = tp;
   for (uint32_t i = 0; i < nn; i++) {
-    const entry_t *en = &k->ent[k->dec[k->dec_reported + i].key];
-    const uint8_t *key = k->arena + en->off;
+    const ehdr_t *en = (const ehdr_t *)(k->arena + k->dec[k->dec_reported + i].key);
+    const uint8_t *key = (const uint8_t *)en + EHDR;
     const dec_t *d = &en->d;
     size_t a = d->pr_e - d->pr_s, b = d->ip_e - d->ip_s, c = d->nm_e - d->nm_s;
     memcpy(tw, key + d->pr_s, a);
@@ -1268,7 +1358,6 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
   memset(k->skips, 0, sizeof(k->skips));
   CHECK(napi_create_double(env, (double)k->dec_reported, &first));
   k->dec_reported = k->n_dec;
-  k->reported = k->n_ent;
   k->n_touched = 0;
   if (reset) table_clear(k);
   CHECK(napi_create_array_with_length(env, 5, &arr));
