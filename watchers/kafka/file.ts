@@ -25,8 +25,13 @@ export interface FileTailerOptions {
   once: boolean;
   /** Default 500 ms. */
   pollMs?: number;
-  /** Read buffer size (two of them). Default 1 MiB. */
+  /** Read buffer size (two of them; TypeScript path only). Default 1 MiB. */
   chunkBytes?: number;
+  /**
+   * Native path: the most bytes one NativeLineFeed.readFile call reads before control returns
+   * here (abort checks between calls). Default 16 MiB.
+   */
+  sliceBytes?: number;
   /** The native scanner; without it the TypeScript LineScanner is used. */
   native?: KafkaNativeAddon;
 }
@@ -38,8 +43,8 @@ const errCode = (e: unknown): string | undefined => (e as { code?: string })?.co
 export class FileTailer {
   readonly #o: FileTailerOptions;
   readonly #scanner: LineScanner | NativeLineFeed;
-  readonly #buf: Buffer;
-  readonly #buf2: Buffer;
+  #buf: Buffer | undefined;
+  #buf2: Buffer | undefined;
   #counted = 0;
   /** Rotations and truncations followed. */
   rotations = 0;
@@ -47,8 +52,6 @@ export class FileTailer {
 
   constructor(o: FileTailerOptions) {
     this.#o = o;
-    this.#buf = Buffer.allocUnsafe(o.chunkBytes ?? 1 << 20);
-    this.#buf2 = Buffer.allocUnsafe(this.#buf.length);
     const p = o.processor;
     this.#scanner =
       o.native === undefined
@@ -87,11 +90,26 @@ export class FileTailer {
   }
 
   /**
-   * Reads from `pos` to the current end; returns the new offset. Double-buffered: the next chunk
-   * is read (on libuv's thread pool) while the current one is scanned.
+   * Reads from `pos` to the current end; returns the new offset. Native scanner: the C module
+   * reads and scans on libuv's thread pool (NativeLineFeed.readFile). TypeScript: double-buffered,
+   * the next chunk is read (on libuv's thread pool) while the current one is scanned.
    */
   async #drain(fh: FileHandle, pos: number, signal: AbortSignal): Promise<number> {
+    const sc = this.#scanner;
+    if (sc instanceof NativeLineFeed) {
+      // The C module reads (pread into its own buffer) and scans on the thread pool.
+      let p = pos;
+      while (!signal.aborted) {
+        const r = await sc.readFile(fh.fd, p, this.#o.sliceBytes ?? 16 << 20);
+        p += r.bytes;
+        this.#countLines();
+        if (r.eof) break;
+      }
+      return p;
+    }
     let p = pos;
+    this.#buf ??= Buffer.allocUnsafe(this.#o.chunkBytes ?? 1 << 20);
+    this.#buf2 ??= Buffer.allocUnsafe(this.#buf.length);
     let cur = this.#buf;
     let next = this.#buf2;
     let pending: Promise<{ bytesRead: number }> | undefined = fh.read(cur, 0, cur.length, p);

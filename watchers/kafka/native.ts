@@ -31,6 +31,22 @@ export interface KafkaNativeAddon {
   resetResume(h: Handle): void;
   lastSeconds(h: Handle): number | undefined;
   close(h: Handle): void;
+  /**
+   * File mode: reads the file `fd` from `position` with pread into the handle's own reused buffer
+   * and scans it on libuv's thread pool, until `maxBytes` were read (status 0), the end of the
+   * file (1) or a full key table (2: flush with reset and call again; the rest of the buffer is
+   * scanned first). Rejects with the errno code (`EIO`, …) on a read error.
+   */
+  readFile(
+    h: Handle,
+    fd: number,
+    position: number,
+    maxBytes: number,
+    counters: Float64Array,
+    readBytes?: number,
+  ): Promise<[number, number]>;
+  /** Bytes read by readFile and not scanned yet (the key table filled). */
+  pending(h: Handle): number;
 }
 
 const FUNCTIONS = [
@@ -46,6 +62,8 @@ const FUNCTIONS = [
   'close',
   'parse',
   'keyEnd',
+  'readFile',
+  'pending',
 ] as const;
 
 let loaded: { addon: KafkaNativeAddon | undefined; why: string } | undefined;
@@ -81,6 +99,8 @@ export interface NativeFeedOptions {
   maxLineBytes?: number;
   /** Tests: use the portable scalar scan instead of the AVX2 one. */
   scalar?: boolean;
+  /** Tests: bytes per pread in readFile (default: the C buffer, 256 KiB). */
+  readBytes?: number;
 }
 
 /**
@@ -101,12 +121,14 @@ export class NativeLineFeed {
   #seen = [0, 0, 0];
   #memos: ParsedKey[] = [];
   #closed = false;
+  readonly #readBytes: number | undefined;
 
   constructor(o: NativeFeedOptions) {
     this.#a = o.addon;
     this.#p = o.processor;
     this.#stats = o.stats;
     this.#pod = o.mode === 'pod';
+    this.#readBytes = o.readBytes;
     this.#h = o.addon.create(this.#pod, o.maxLineBytes ?? 64 * 1024, o.scalar === true);
     this.#p.attach(this);
   }
@@ -139,6 +161,30 @@ export class NativeLineFeed {
   end(): void {
     while (!this.#a.end(this.#h, this.#c)) this.flush(true);
     this.#count();
+  }
+
+  /**
+   * Reads the file `fd` from `position`, at most `maxBytes`, in C (see KafkaNativeAddon.readFile):
+   * the same scanning as push() of the same bytes, without a JavaScript buffer per chunk and off
+   * the event loop. Returns the bytes read and whether the end of the file was reached. Only
+   * flush() may be called on this feed until it settles (the processor's drain does that).
+   */
+  async readFile(fd: number, position: number, maxBytes: number): Promise<{ bytes: number; eof: boolean }> {
+    let bytes = 0;
+    for (;;) {
+      const [got, status] = await this.#a.readFile(
+        this.#h,
+        fd,
+        position + bytes,
+        Math.max(0, maxBytes - bytes),
+        this.#c,
+        this.#readBytes,
+      );
+      bytes += got;
+      this.#count();
+      if (status !== 2) return { bytes, eof: status === 1 };
+      this.flush(true); // the key table is full: hand over and empty it, then go on
+    }
   }
 
   /** Drops the partial last line; returns its length. */

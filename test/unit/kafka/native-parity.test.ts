@@ -5,7 +5,9 @@
  * fixture corpus and random/mutated logs split at random chunk boundaries. Skipped with a printed
  * reason when the optional addon is not built.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
 import { LineScanner } from '../../../watchers/kafka/lines.ts';
@@ -534,6 +536,140 @@ nativeTest('file path: more distinct messages than the C key table holds (flush 
   t.is(r.stats.parsed, 50_000);
   t.is(r.stats.skipped.garbled, 30_000);
 });
+
+// ------------------------------------------------------------------ the file read in C (readFile)
+
+const tmpDir = mkdtempSync(join(tmpdir(), 'callmap-kafka-parity-'));
+test.after.always(() => rmSync(tmpDir, { recursive: true, force: true }));
+let fileNo = 0;
+
+/**
+ * The file path as FileTailer runs it with the native scanner: NativeLineFeed.readFile (pread
+ * into the C buffer, scanned on the thread pool) in slices of `slice` bytes, `readBytes` per pread.
+ */
+async function runReadFile(log: Buffer, slice: number, readBytes?: number, maxLineBytes?: number): Promise<string> {
+  const path = join(tmpDir, `f${fileNo++}.log`);
+  writeFileSync(path, log);
+  const { p, stats, overflowed } = makeProcessor();
+  const f = new NativeLineFeed({
+    addon: A,
+    processor: p,
+    stats,
+    mode: 'file',
+    ...(readBytes === undefined ? {} : { readBytes }),
+    ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
+  });
+  const fd = openSync(path, 'r');
+  let pos = 0;
+  try {
+    for (;;) {
+      const r = await f.readFile(fd, pos, slice);
+      pos += r.bytes;
+      if (r.eof) break;
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(path);
+  }
+  f.end();
+  const lines = f.lines;
+  f.close();
+  if (pos !== log.length) throw new Error(`read ${pos} of ${log.length} bytes`);
+  return JSON.stringify({ lines, obs: p.drain(), overflowed, stats: stats.snapshot() });
+}
+
+nativeTest('file read in C: corpus with every pread size up to 300 bytes, identical results', async (t) => {
+  const ref = runFile('ts', [corpus]);
+  t.is(await runReadFile(corpus, 16 << 20), ref);
+  for (let rb = 1; rb <= 300; rb += rb < 20 ? 1 : 13)
+    t.is(await runReadFile(corpus, 1 + (rb % 5) * 50, rb), ref, `pread ${rb}`);
+});
+
+nativeTest('file read in C: random/mutated logs, random pread sizes and slices, identical results', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      logArb,
+      fc.integer({ min: 1, max: 400 }),
+      fc.integer({ min: 1, max: 2000 }),
+      fc.constantFrom(undefined, 120, 300),
+      async (log, readBytes, slice, max) =>
+        (await runReadFile(log, slice, readBytes, max)) === runFile('ts', [log], max),
+    ),
+    { numRuns: 400 },
+  );
+  t.pass();
+});
+
+nativeTest('file read in C: a long log across 256 KiB buffer ends, and a full key table mid-buffer', async (t) => {
+  const lines = fc.sample(lineArb, { numRuns: 6000, seed: 7 });
+  const log = Buffer.from(`${lines.join('\n')}\n`);
+  t.true(log.length > 600_000);
+  t.is(await runReadFile(log, 16 << 20), runFile('ts', [log]));
+  t.is(await runReadFile(log, 100_000, 99_991), runFile('ts', [log]));
+  // more distinct messages than the key table holds: readFile stops (status 2), the feed flushes
+  // with reset and the rest of the C buffer is scanned before reading on
+  const parts: string[] = [];
+  for (let i = 0; i < 60_000; i++)
+    parts.push(
+      `[2024-05-01 12:00:${String(i % 60).padStart(2, '0')},000] INFO Principal = User:a is Allowed Operation = ${['Read', 'Write', 'Describe'][i % 3]} from host = 10.0.0.1 on resource = Topic:LITERAL:t for request = R${i} with resourceRefCount = 1 (kafka.authorizer.logger)`,
+    );
+  const big = Buffer.from(`${parts.join('\n')}\n`);
+  const ref = runFile('ts', [big]);
+  t.is(await runReadFile(big, 16 << 20), ref);
+  t.is(await runReadFile(big, 1 << 20, 70_001), ref);
+  t.is(JSON.parse(ref).stats.parsed, 60_000);
+});
+
+nativeTest(
+  'file read in C: the processor drains while reads are in flight (flush waits for the buffer being scanned)',
+  async (t) => {
+    const lines = fc.sample(lineArb, { numRuns: 20_000, seed: 11 });
+    const log = Buffer.from(`${lines.join('\n')}\n`);
+    const path = join(tmpDir, 'drain.log');
+    writeFileSync(path, log);
+    t.teardown(() => rmSync(path, { force: true }));
+    const { p, stats } = makeProcessor();
+    const f = new NativeLineFeed({ addon: A, processor: p, stats, mode: 'file', readBytes: 4096 });
+    const fd = openSync(path, 'r');
+    const drained: Array<{ count: number; key: string }> = [];
+    const take = () => {
+      for (const o of p.drain()) drained.push({ count: o.count, key: JSON.stringify({ ...o, count: 0, time: 0 }) });
+    };
+    let draining = true;
+    let drains = 0;
+    const tick = (): void => {
+      if (!draining) return;
+      take();
+      drains++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    let pos = 0;
+    for (;;) {
+      const r = await f.readFile(fd, pos, 64 << 10);
+      pos += r.bytes;
+      if (r.eof) break;
+    }
+    draining = false;
+    closeSync(fd);
+    f.end();
+    f.close();
+    take();
+    t.true(drains > 3, `${drains} drains`);
+    // the same lines and counts as the TypeScript path, however the ticks split them
+    const sum = (xs: Array<{ count: number; key: string }>) => {
+      const m = new Map<string, number>();
+      for (const x of xs) m.set(x.key, (m.get(x.key) ?? 0) + x.count);
+      return [...m].sort();
+    };
+    const ref = JSON.parse(runFile('ts', [log])) as { obs: Array<{ count: number }>; stats: { linesRead: number } };
+    t.deepEqual(
+      sum(drained),
+      sum(ref.obs.map((o) => ({ count: o.count, key: JSON.stringify({ ...o, count: 0, time: 0 }) }))),
+    );
+    t.is(stats.linesRead, ref.stats.linesRead);
+  },
+);
 
 const podStamp = (sec: number, ns: number) =>
   `2024-05-01T12:00:${String(sec % 60).padStart(2, '0')}.${String(ns).padStart(9, '0')}Z`;

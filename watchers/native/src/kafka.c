@@ -19,11 +19,14 @@
  * again.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_AVX2_PATH 1
@@ -423,6 +426,12 @@ typedef struct {
   int32_t rep_ns;
   lines_t replay;
   tcache_t tc;
+  /* readFile (file mode): the handle's own read buffer, the part of it not scanned yet (the key
+   * table filled), and the lock that flush() takes while a read runs on the thread pool */
+  uint8_t *rbuf;
+  size_t rlen, roff;
+  int busy; /* a readFile is in flight (main thread only) */
+  pthread_mutex_t mu;
   int closed;
 } kafka_t;
 
@@ -1085,6 +1094,7 @@ static void free_kafka(kafka_t *k) {
   if (k->closed) return;
   k->closed = 1;
   free(k->held);
+  free(k->rbuf);
   free(k->slots);
   free(k->arena);
   free(k->touched);
@@ -1094,6 +1104,7 @@ static void free_kafka(kafka_t *k) {
   lines_free(&k->at_last);
   lines_free(&k->replay);
   k->held = NULL;
+  k->rbuf = NULL;
   k->slots = NULL;
   k->arena = NULL;
   k->touched = NULL;
@@ -1105,6 +1116,7 @@ static void free_kafka(kafka_t *k) {
 static void finalize(napi_env env, void *data, void *hint) {
   kafka_t *k = data;
   free_kafka(k);
+  pthread_mutex_destroy(&k->mu);
   free(k);
 }
 
@@ -1116,7 +1128,7 @@ static int is_kafka_handle(napi_env env, napi_value v) {
   return napi_check_object_type_tag(env, v, &KAFKA_TAG, &tagged) == napi_ok && tagged;
 }
 
-static kafka_t *get_handle(napi_env env, napi_value v) {
+static kafka_t *get_any_handle(napi_env env, napi_value v) {
   void *p = NULL;
   if (!is_kafka_handle(env, v) || napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
     napi_throw_type_error(env, "KAFKA_NATIVE", "expected a kafka scanner handle");
@@ -1125,6 +1137,21 @@ static kafka_t *get_handle(napi_env env, napi_value v) {
   kafka_t *k = p;
   if (k->closed) {
     napi_throw_error(env, "KAFKA_NATIVE", "the kafka scanner was closed");
+    return NULL;
+  }
+  return k;
+}
+
+/* A handle that no readFile is using and that holds no unscanned read (every call but flush and
+ * readFile). */
+static kafka_t *get_handle(napi_env env, napi_value v) {
+  kafka_t *k = get_any_handle(env, v);
+  if (k && k->roff < k->rlen && !k->busy) {
+    napi_throw_error(env, "KAFKA_NATIVE", "readFile stopped at a full key table: flush(h, true), then call readFile again");
+    return NULL;
+  }
+  if (k && k->busy) {
+    napi_throw_error(env, "KAFKA_NATIVE", "a readFile on this kafka scanner is still running; await it first");
     return NULL;
   }
   return k;
@@ -1159,6 +1186,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   }
   kafka_t *k = calloc(1, sizeof(kafka_t));
   if (!k) goto oom;
+  pthread_mutex_init(&k->mu, NULL);
   k->pod = pod;
   k->scalar = scalar;
   k->vhash = !scalar && cpu_avx2();
@@ -1269,6 +1297,8 @@ static napi_value js_held(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value flush_locked(napi_env env, kafka_t *k, bool reset);
+
 /*
  * flush(h, reset) → undefined, or [rows, text, decisions, firstNewId, skips]:
  * rows: Float64Array of (decision id, line count, newest valid time or NaN, 1 when a line had no
@@ -1283,10 +1313,18 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  kafka_t *k = argc > 0 ? get_handle(env, argv[0]) : NULL;
+  kafka_t *k = argc > 0 ? get_any_handle(env, argv[0]) : NULL;
   if (!k) return NULL;
   bool reset = false;
   if (argc > 1) napi_get_value_bool(env, argv[1], &reset);
+  /* a readFile may be scanning on the thread pool: wait for its current buffer */
+  pthread_mutex_lock(&k->mu);
+  napi_value r = flush_locked(env, k, reset);
+  pthread_mutex_unlock(&k->mu);
+  return r;
+}
+
+static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
   napi_value undef;
   CHECK(napi_get_undefined(env, &undef));
   double skipped = 0;
@@ -1430,7 +1468,13 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "KAFKA_NATIVE", "expected a kafka scanner handle");
     return NULL;
   }
-  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p != NULL) free_kafka(p);
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p != NULL) {
+    if (((kafka_t *)p)->busy) {
+      napi_throw_error(env, "KAFKA_NATIVE", "a readFile on this kafka scanner is still running; await it first");
+      return NULL;
+    }
+    free_kafka(p);
+  }
   napi_value undef;
   CHECK(napi_get_undefined(env, &undef));
   return undef;
@@ -1483,6 +1527,190 @@ static napi_value js_key_end(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ------------------------------------------------------------------ readFile (file mode) */
+/*
+ * readFile(h, fd, position, maxBytes, counters[, readBytes]) → Promise<[bytesRead, status]>: reads the file from
+ * `position` with pread into the handle's own buffer (RBUF bytes, reused: no JavaScript buffer per
+ * chunk, no copy into fresh memory) and scans each buffer as push() would, on libuv's thread pool,
+ * until `maxBytes` were read, the end of the file (status 1), or a full key table (status 2: the
+ * rest of the buffer is kept; flush with reset and call again — it is scanned first, before
+ * reading on). Status 0: maxBytes reached. bytesRead is what was read from the file in this call.
+ * A read error rejects with the errno's code (EIO, …). While it runs, only flush() may use the
+ * handle (it waits for the buffer being scanned); everything else throws. `readBytes` (tests)
+ * reads less than RBUF per pread, to put buffer ends anywhere.
+ */
+#define RBUF ((size_t)256 << 10)
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref ref;  /* keeps the handle alive while the work runs */
+  napi_ref cref; /* the counters array, written on completion */
+  kafka_t *k;
+  int fd;
+  int64_t pos;
+  size_t max;
+  size_t chunk; /* bytes per pread, <= RBUF */
+  /* results */
+  int64_t got;
+  int status;
+  int err;
+} rd_t;
+
+static void rd_execute(napi_env env, void *data) {
+  rd_t *w = data;
+  kafka_t *k = w->k;
+  if (k->roff < k->rlen) {
+    pthread_mutex_lock(&k->mu);
+    size_t r = push(k, k->rbuf, k->rlen, k->roff);
+    pthread_mutex_unlock(&k->mu);
+    if (r < k->rlen) {
+      k->roff = r;
+      w->status = 2;
+      return;
+    }
+    k->rlen = k->roff = 0;
+  }
+  while ((size_t)w->got < w->max) {
+    ssize_t n = pread(w->fd, k->rbuf, w->chunk, (off_t)(w->pos + w->got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      w->err = errno;
+      return;
+    }
+    if (n == 0) {
+      w->status = 1;
+      return;
+    }
+    w->got += n;
+    pthread_mutex_lock(&k->mu);
+    size_t r = push(k, k->rbuf, (size_t)n, 0);
+    pthread_mutex_unlock(&k->mu);
+    if (r < (size_t)n) {
+      k->rlen = (size_t)n;
+      k->roff = r;
+      w->status = 2;
+      return;
+    }
+  }
+}
+
+static void rd_complete(napi_env env, napi_status status, void *data) {
+  rd_t *w = data;
+  w->k->busy = 0;
+  napi_value v, counters;
+  if (napi_get_reference_value(env, w->cref, &counters) == napi_ok && counters != NULL) write_counters(env, w->k, counters);
+  if (status != napi_ok || w->err != 0) {
+    int e = status != napi_ok ? ECANCELED : w->err;
+    const char *name = strerrorname_np(e);
+    napi_value code = NULL, msg = NULL, err = NULL;
+    if (napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code) == napi_ok &&
+        napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &msg) == napi_ok &&
+        napi_create_error(env, code, msg, &err) == napi_ok)
+      napi_reject_deferred(env, w->deferred, err);
+  } else {
+    napi_value a, b;
+    if (napi_create_array_with_length(env, 2, &v) == napi_ok && napi_create_double(env, (double)w->got, &a) == napi_ok &&
+        napi_create_double(env, w->status, &b) == napi_ok && napi_set_element(env, v, 0, a) == napi_ok &&
+        napi_set_element(env, v, 1, b) == napi_ok)
+      napi_resolve_deferred(env, w->deferred, v);
+  }
+  napi_delete_reference(env, w->ref);
+  napi_delete_reference(env, w->cref);
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+/* readFile(h, fd, position, maxBytes, counters[, readBytes]) */
+static napi_value js_read_file(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_typedarray_type ct;
+  size_t cn = 0;
+  bool is_ta = false;
+  if (argc < 5 || napi_is_typedarray(env, argv[4], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[4], &ct, &cn, NULL, NULL, NULL) != napi_ok || ct != napi_float64_array ||
+      cn < 4) {
+    napi_throw_type_error(env, "KAFKA_NATIVE", "readFile(handle, fd, position, maxBytes, counters: Float64Array(4))");
+    return NULL;
+  }
+  kafka_t *k = get_any_handle(env, argv[0]);
+  if (!k) return NULL;
+  if (k->busy) {
+    napi_throw_error(env, "KAFKA_NATIVE", "a readFile on this kafka scanner is still running; await it first");
+    return NULL;
+  }
+  int32_t fd = -1;
+  double pos = -1, max = -1;
+  if (napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_double(env, argv[2], &pos) != napi_ok || !(pos >= 0 && pos <= 9007199254740991.0) ||
+      napi_get_value_double(env, argv[3], &max) != napi_ok || !(max >= 0 && max <= 1073741824.0)) {
+    napi_throw_type_error(env, "KAFKA_NATIVE",
+                          "readFile: fd must be an open descriptor, position a safe integer >= 0, maxBytes 0..1 GiB");
+    return NULL;
+  }
+  if (k->pod) {
+    napi_throw_error(env, "KAFKA_NATIVE", "readFile: only a file-mode scanner reads files");
+    return NULL;
+  }
+  if (!k->rbuf) {
+    k->rbuf = malloc(RBUF);
+    if (!k->rbuf) {
+      napi_throw_error(env, "KAFKA_NATIVE", "out of memory for the read buffer");
+      return NULL;
+    }
+  }
+  rd_t *w = calloc(1, sizeof(rd_t));
+  if (!w) {
+    napi_throw_error(env, "KAFKA_NATIVE", "out of memory for readFile");
+    return NULL;
+  }
+  w->k = k;
+  w->fd = fd;
+  w->pos = (int64_t)pos;
+  w->max = (size_t)max;
+  w->chunk = RBUF;
+  double rb = 0;
+  if (argc > 5 && napi_get_value_double(env, argv[5], &rb) == napi_ok && rb >= 1 && rb < (double)RBUF)
+    w->chunk = (size_t)rb;
+  napi_value promise, name;
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+    free(w);
+    return NULL;
+  }
+  if (napi_create_reference(env, argv[0], 1, &w->ref) != napi_ok ||
+      napi_create_reference(env, argv[4], 1, &w->cref) != napi_ok ||
+      napi_create_string_utf8(env, "callmap_kafka.readFile", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, rd_execute, rd_complete, w, &w->work) != napi_ok ||
+      napi_queue_async_work(env, w->work) != napi_ok) {
+    /* not queued: undo what was made */
+    if (w->work) napi_delete_async_work(env, w->work);
+    if (w->ref) napi_delete_reference(env, w->ref);
+    if (w->cref) napi_delete_reference(env, w->cref);
+    napi_value err, msg;
+    napi_create_string_utf8(env, "readFile could not be queued", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, w->deferred, err);
+    free(w);
+    return promise;
+  }
+  k->busy = 1;
+  return promise;
+}
+
+/* pending(h) → bytes read by readFile but not scanned yet (the key table filled) */
+static napi_value js_pending(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  kafka_t *k = argc > 0 ? get_any_handle(env, argv[0]) : NULL;
+  if (!k) return NULL;
+  napi_value out;
+  CHECK(napi_create_double(env, k->busy ? 0 : (double)(k->rlen - k->roff), &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1497,6 +1725,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"parse", NULL, js_parse, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keyEnd", NULL, js_key_end, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readFile", NULL, js_read_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pending", NULL, js_pending, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;
