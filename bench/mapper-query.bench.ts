@@ -61,6 +61,10 @@ async function child(): Promise<void> {
         edges: svc.store.edgeCount,
         heapMb: peak.heapTotal / 2 ** 20,
         buffersMb: peak.external / 2 ** 20,
+        cpuMs: (() => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1000;
+        })(),
       });
     } else if (m.cmd === 'stop') {
       void svc.close().then(() => {
@@ -71,7 +75,7 @@ async function child(): Promise<void> {
   });
 }
 
-type Msg = { url?: string; maxRssKb?: number; edges?: number; heapMb?: number; buffersMb?: number };
+type Msg = { url?: string; maxRssKb?: number; edges?: number; heapMb?: number; buffersMb?: number; cpuMs?: number };
 
 const pct = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -215,6 +219,7 @@ async function parent(): Promise<void> {
   const mem = (m: Msg): string =>
     `V8 heap ${(m.heapMb ?? 0).toFixed(0)} MB, off-heap ${(m.buffersMb ?? 0).toFixed(0)} MB`;
   const maxRss = (after.maxRssKb ?? 0) / 1024;
+  const cpu = (from: Msg, to: Msg): string => `${((to.cpuMs ?? 0) - (from.cpuMs ?? 0)).toFixed(0)} ms`;
   process.stdout.write(
     [
       `mapper query: ${loaded.edges?.toLocaleString('en-US')} edges, ${WORKLOADS.toLocaleString('en-US')} workloads; mapper child: ${built.mode}`,
@@ -228,6 +233,7 @@ async function parent(): Promise<void> {
       `  GET /api/v1/graph?compact=true (${(cGraphWarm.bytes / 1e6).toFixed(1)} MB): cold p50 ${f(pct(cGraphCold.ms, 50))}, warm (20) p50 ${f(pct(cGraphWarm.ms, 50))}, p99 ${f(pct(cGraphWarm.ms, 99))}`,
       `  GET /api/v1/graph (full shape, ${(graphWarm.bytes / 1e6).toFixed(1)} MB): cold p50 ${f(pct(graphCold.ms, 50))}, again (5, not cached) p50 ${f(pct(graphWarm.ms, 50))}`,
       `  mapper peak RSS: idle ${mb(idle)}, after load ${mb(loaded)}, after the compact intents queries ${mb(afterCompact)}, after the compact graph queries ${mb(afterCompactGraph)}, after the full-shape intents queries ${mb(afterIntents)}, after full-map graph queries ${mb(after)} (target <= 250 MB: ${maxRss <= 250 ? 'met' : 'NOT met'})`,
+      `  mapper CPU (user+system) per phase: compact intents ${cpu(loaded, afterCompact)} (${10 + requests + 10 + requests} requests), compact graph ${cpu(afterCompact, afterCompactGraph)} (25), full-shape intents ${cpu(afterCompactGraph, afterIntents)} (${10 + requests + 10 + requests}), full graph ${cpu(afterIntents, after)} (10)`,
       `  largest sizes seen (sampled, cumulative): after load ${mem(loaded)}; after compact ${mem(afterCompact)}; after compact graph ${mem(afterCompactGraph)}; after full ${mem(afterIntents)}; after graph ${mem(after)}`,
       '',
     ].join('\n'),

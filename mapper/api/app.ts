@@ -30,6 +30,9 @@ import { bodyLength, type CachedBody, createQueryCache, LARGE_BODY_BYTES } from 
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
+/** Bytes a streamed response keeps queued ahead of the socket (ADR 0039): two 1 MiB chunks. */
+const STREAM_AHEAD = 2 * 1024 * 1024;
+
 /** Every route the API registers itself (the web router at `/` is separate). Kept in sync with openapi.yaml by a test. */
 export const API_ROUTES = [
   ['post', '/api/v1/reports'],
@@ -217,22 +220,23 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
       res.end();
       return;
     }
+    // Keep up to STREAM_AHEAD bytes queued on the response, refilled as each chunk is flushed:
+    // the socket never waits for the next chunk to be written, and a slow reader holds the
+    // stream back (nothing more is produced while that much is queued).
     const pump = (): void => {
       try {
-        while (!closed && !res.destroyed) {
+        while (!closed && !res.destroyed && res.writableLength < STREAM_AHEAD) {
           const chunk = s.next();
           if (chunk === undefined) {
-            res.end();
+            if (!res.writableEnded) res.end();
             return;
           }
           // A chunk goes back to the pool only once the socket is done with it.
-          const more = res.write(chunk, (err) => {
-            if (!err) s.recycle(chunk);
+          res.write(chunk, (err) => {
+            if (err) return;
+            s.recycle(chunk);
+            pump();
           });
-          if (!more) {
-            res.once('drain', pump);
-            return;
-          }
         }
       } catch (err) {
         // The status line is sent: all that can be done is to cut the response short.

@@ -370,6 +370,9 @@ export class JsonBody {
       }
     }
     this.#chunks = [];
+    // Its index table is reused by the next compact build (2.4 MB per 100,000 intents).
+    if (this.index !== undefined && spareTables.length < 4) spareTables.push(this.index.t);
+    this.index = undefined;
   }
 }
 
@@ -789,7 +792,7 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
   if (srcIndex?.kind !== 'intents') src = undefined;
   const sT = srcIndex?.kind === 'intents' ? srcIndex.t : undefined;
   // Per intent: where it is and where its indexes are (see IntentsIndex).
-  let t = new Int32Array(IX * Math.max(16, groupedEdges(store).length));
+  let t = takeTable(IX * Math.max(16, groupedEdges(store).length));
   let n = 0;
   w.write('{"intents":[');
   let first = true;
@@ -846,17 +849,25 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
     }
   }
   w.write('],"workloads":[');
-  // Identity JSON is cached per identity; written in batches of 256 (fewer native writes).
-  const ids: string[] = [];
+  // Identity JSON is cached per identity; written in batches of 256 (fewer native writes). The
+  // index records where each one is (the default shape copies them from here).
+  const ids = new Int32Array(2 * order.length);
+  let pos = w.position;
   for (let i = 0; i < order.length; i += 256) {
     const part: string[] = [];
-    for (let j = i; j < Math.min(order.length, i + 256); j++) part.push(identityJson(store, order[j] as WorkloadRef));
+    for (let j = i; j < Math.min(order.length, i + 256); j++) {
+      const json = identityJson(store, order[j] as WorkloadRef);
+      const len = Buffer.byteLength(json);
+      ids[2 * j] = pos;
+      ids[2 * j + 1] = len;
+      pos += len + 1;
+      part.push(json);
+    }
     w.write(i === 0 ? part.join(',') : `,${part.join(',')}`);
-    for (const x of part) ids.push(x);
   }
   w.write(']}');
   const out = w.end();
-  out.index = intentsIndex(n * IX < t.length / 2 ? t.slice(0, n * IX) : t, n, ids);
+  out.index = intentsIndex(fitTable(t, n * IX), n, ids);
   if (gen !== undefined) {
     out.retain();
     const old = compactSources.get(store);
@@ -883,6 +894,29 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
 // and a stream reads only the (immutable, retained) compact body, so a map change during a stream
 // cannot mix two versions in one response.
 
+/** Index tables of released compact bodies, reused (they are large and would wait for the GC). */
+const spareTables: Int32Array[] = [];
+
+/** An index table of at least `len` numbers (a spare one when one is large enough, not far larger). */
+function takeTable(len: number): Int32Array {
+  for (let i = 0; i < spareTables.length; i++) {
+    const t = spareTables[i] as Int32Array;
+    if (t.length >= len && t.length <= 2 * len + 1024) {
+      spareTables.splice(i, 1);
+      return t;
+    }
+  }
+  return new Int32Array(len);
+}
+
+/** `t` when mostly used, else a copy of its first `len` numbers (and `t` goes back to the spares). */
+function fitTable(t: Int32Array, len: number): Int32Array {
+  if (len >= t.length / 2) return t;
+  const small = t.slice(0, len);
+  if (spareTables.length < 4) spareTables.push(t);
+  return small;
+}
+
 /** Int32 fields per intent of an IntentsIndex. */
 const IX = 6;
 const IX_LEN = 1;
@@ -902,9 +936,8 @@ export interface IntentsIndex {
    * both relative to the intent.
    */
   t: Int32Array;
-  /** The identities' JSON back to back, and where each starts (`order.length + 1` offsets). */
-  ids: Buffer;
-  idAt: Int32Array;
+  /** Where each identity's JSON is in the body: byte offset and length, by index. */
+  ids: Int32Array;
   /** Bytes of the full (`IntentsResponse`) shape. */
   fullLength: number;
 }
@@ -935,11 +968,11 @@ export interface GraphIndex {
    * (kinds; client / server left out of the compact intent).
    */
   t: Int32Array;
-  /** Each node's quoted id and workload JSON (empty for external nodes), back to back. */
-  qids: Buffer;
-  qidAt: Int32Array;
-  wls: Buffer;
-  wlAt: Int32Array;
+  /**
+   * Per node, where its quoted id and its workload JSON are in the body: offset and length of
+   * each (length 0: an external node).
+   */
+  nodes: Int32Array;
   fullLength: number;
 }
 
@@ -952,34 +985,17 @@ function asciiPrefix(s: string, end: number): boolean {
   return true;
 }
 
-/** Strings back to back in one Buffer, with their byte offsets. */
-function blob(parts: readonly string[]): { buf: Buffer; at: Int32Array } {
-  const at = new Int32Array(parts.length + 1);
-  let n = 0;
-  for (let i = 0; i < parts.length; i++) {
-    at[i] = n;
-    n += Buffer.byteLength(parts[i] as string);
-  }
-  at[parts.length] = n;
-  const buf = Buffer.allocUnsafeSlow(n);
-  let o = 0;
-  for (const p of parts) o += buf.write(p, o);
-  return { buf, at };
-}
-
-function intentsIndex(t: Int32Array, n: number, ids: readonly string[]): IntentsIndex {
-  const { buf, at: idAt } = blob(ids);
-  const wl = (i: number): number => (idAt[i + 1] as number) - (idAt[i] as number);
+function intentsIndex(t: Int32Array, n: number, ids: Int32Array): IntentsIndex {
   let full = '{"intents":[]}'.length + Math.max(0, n - 1);
-  for (let k = 0; k < n * IX; k += IX) full += fullIntentLength(t, k, wl);
-  return { kind: 'intents', n, t, ids: buf, idAt, fullLength: full };
+  for (let k = 0; k < n * IX; k += IX) full += fullIntentLength(t, k, ids);
+  return { kind: 'intents', n, t, ids, fullLength: full };
 }
 
-function fullIntentLength(t: Int32Array, k: number, wl: (i: number) => number): number {
+function fullIntentLength(t: Int32Array, k: number, ids: Int32Array): number {
   const ci = t[k + IX_CI] as number;
   const si = t[k + IX_SI] as number;
-  let len = (t[k + IX_LEN] as number) - digits(ci) + wl(ci);
-  if (si >= 0) len += wl(si) - digits(si);
+  let len = (t[k + IX_LEN] as number) - digits(ci) + (ids[2 * ci + 1] as number);
+  if (si >= 0) len += (ids[2 * si + 1] as number) - digits(si);
   return len;
 }
 
@@ -995,26 +1011,8 @@ const kindsText = [
 ];
 const kindsLen = kindsText.map((x) => x.length);
 
-function graphIndex(
-  t: Int32Array,
-  n: number,
-  head: number,
-  qids: readonly string[],
-  wls: readonly string[],
-): GraphIndex {
-  const q = blob(qids);
-  const wl = blob(wls);
-  const x: GraphIndex = {
-    kind: 'graph',
-    n,
-    head,
-    t,
-    qids: q.buf,
-    qidAt: q.at,
-    wls: wl.buf,
-    wlAt: wl.at,
-    fullLength: 0,
-  };
+function graphIndex(t: Int32Array, n: number, head: number, nodes: Int32Array): GraphIndex {
+  const x: GraphIndex = { kind: 'graph', n, head, t, nodes, fullLength: 0 };
   let full = head + 2 + Math.max(0, n - 1);
   for (let k = 0; k < n * GX; k += GX) full += fullEdgeLength(x, k);
   x.fullLength = full;
@@ -1026,12 +1024,12 @@ function fullEdgeLength(x: GraphIndex, k: number): number {
   const s = t[k] as number;
   const d = t[k + GX_T] as number;
   const flags = t[k + GX_FLAGS] as number;
-  const qs = (x.qidAt[s + 1] as number) - (x.qidAt[s] as number);
-  const qt = (x.qidAt[d + 1] as number) - (x.qidAt[d] as number);
+  const qs = x.nodes[4 * s + 1] as number;
+  const qt = x.nodes[4 * d + 1] as number;
   let len = 6 + qs - 1 + 2 + qt - 1 + 10 + qs + 10 + qt + 10 + (kindsLen[flags & 7] as number) + 12;
-  if (flags & F_CLIENT) len += 9 + (x.wlAt[s + 1] as number) - (x.wlAt[s] as number) + 1;
+  if (flags & F_CLIENT) len += 9 + (x.nodes[4 * s + 3] as number) + 1;
   len += (t[k + GX_IEND] as number) - (t[k + GX_IAT] as number);
-  if (flags & F_SERVER) len += 10 + (x.wlAt[d + 1] as number) - (x.wlAt[d] as number);
+  if (flags & F_SERVER) len += 10 + (x.nodes[4 * d + 3] as number);
   return len + 2;
 }
 
@@ -1051,11 +1049,11 @@ const B_CLOSE2 = ascii('}}');
 const B_KINDS_TEXT = kindsText.map(ascii);
 
 /** Copies `n` bytes; short runs by a loop (a native call costs more than ~100 bytes of it). */
-function put(dst: Buffer, d: number, src: Uint8Array, s: number, n: number): number {
-  if (n < 160) {
+function put(dst: Buffer, d: number, src: Buffer, s: number, n: number): number {
+  if (n < 64) {
     for (let i = 0; i < n; i++) dst[d + i] = src[s + i] as number;
   } else {
-    dst.set(src.subarray(s, s + n), d);
+    src.copy(dst, d, s, s + n);
   }
   return d + n;
 }
@@ -1102,12 +1100,15 @@ interface Expander {
 class IntentsExpander implements Expander {
   #x: IntentsIndex;
   #r: BodyReader;
+  /** Reads the identities (a second cursor: they are after the intents). */
+  #w: BodyReader;
   /** -1: the head; 0..n-1: intents; n: the tail; n+1: done. */
   #k = -1;
 
   constructor(body: JsonBody, x: IntentsIndex) {
     this.#x = x;
     this.#r = new BodyReader(body);
+    this.#w = new BodyReader(body);
   }
 
   nextLength(): number {
@@ -1115,7 +1116,7 @@ class IntentsExpander implements Expander {
     const k = this.#k;
     if (k < 0) return B_INTENTS.length;
     if (k >= x.n) return k === x.n ? 2 : 0;
-    return (k > 0 ? 1 : 0) + fullIntentLength(x.t, k * IX, (i) => (x.idAt[i + 1] as number) - (x.idAt[i] as number));
+    return (k > 0 ? 1 : 0) + fullIntentLength(x.t, k * IX, x.ids);
   }
 
   writeNext(dst: Buffer, d: number): number {
@@ -1132,13 +1133,13 @@ class IntentsExpander implements Expander {
     const si = t[b + IX_SI] as number;
     const cEnd = t[b + IX_CEND] as number;
     const sAt = t[b + IX_SAT] as number;
-    const idAt = x.idAt;
+    const ids = x.ids;
     d = put(dst, d, B_CLIENT, 0, 10);
-    d = put(dst, d, x.ids, idAt[ci] as number, (idAt[ci + 1] as number) - (idAt[ci] as number));
+    d = this.#w.copy(dst, d, ids[2 * ci] as number, ids[2 * ci + 1] as number);
     if (si < 0 || sAt < 0) return this.#r.copy(dst, d, at + cEnd, len - cEnd);
     d = this.#r.copy(dst, d, at + cEnd, sAt - cEnd);
     d = put(dst, d, B_SERVER, 0, 10);
-    d = put(dst, d, x.ids, idAt[si] as number, (idAt[si + 1] as number) - (idAt[si] as number));
+    d = this.#w.copy(dst, d, ids[2 * si] as number, ids[2 * si + 1] as number);
     const sEnd = sAt + 10 + digits(si);
     return this.#r.copy(dst, d, at + sEnd, len - sEnd);
   }
@@ -1147,6 +1148,8 @@ class IntentsExpander implements Expander {
 class GraphExpander implements Expander {
   #x: GraphIndex;
   #r: BodyReader;
+  /** Reads ids and workloads in the nodes (a second cursor). */
+  #w: BodyReader;
   /** -1: the head (nodes); 0..n-1: edges; n: the tail; n+1: done. */
   #k = -1;
   /** Head bytes written (the head is written in parts of at most one chunk). */
@@ -1155,6 +1158,7 @@ class GraphExpander implements Expander {
   constructor(body: JsonBody, x: GraphIndex) {
     this.#x = x;
     this.#r = new BodyReader(body);
+    this.#w = new BodyReader(body);
   }
 
   nextLength(): number {
@@ -1184,34 +1188,41 @@ class GraphExpander implements Expander {
     const iAt = t[b + GX_IAT] as number;
     const iEnd = t[b + GX_IEND] as number;
     const flags = t[b + GX_FLAGS] as number;
-    const q = x.qids;
-    const qs = x.qidAt[s] as number;
-    const qsLen = (x.qidAt[s + 1] as number) - qs;
-    const qt = x.qidAt[tg] as number;
-    const qtLen = (x.qidAt[tg + 1] as number) - qt;
+    const nodes = x.nodes;
+    const w = this.#w;
+    const qs = nodes[4 * s] as number;
+    const qsLen = nodes[4 * s + 1] as number;
+    const qt = nodes[4 * tg] as number;
+    const qtLen = nodes[4 * tg + 1] as number;
     d = put(dst, d, B_ID, 0, 6);
-    d = put(dst, d, q, qs, qsLen - 1);
+    const src = d;
+    d = w.copy(dst, d, qs, qsLen - 1);
     d = put(dst, d, B_ARROW, 0, 2);
-    d = put(dst, d, q, qt + 1, qtLen - 1);
+    const tgt = d - 1;
+    d = w.copy(dst, d, qt + 1, qtLen - 1);
     d = put(dst, d, B_SOURCE, 0, 10);
-    d = put(dst, d, q, qs, qsLen);
+    // The quoted ids again: copied from the bytes just written (no second body read).
+    dst.copyWithin(d, src, src + qsLen - 1);
+    d += qsLen - 1;
+    dst[d++] = 0x22;
     d = put(dst, d, B_TARGET, 0, 10);
-    d = put(dst, d, q, qt, qtLen);
+    dst[d++] = 0x22;
+    dst.copyWithin(d, tgt + 1, tgt + qtLen);
+    d += qtLen - 1;
     d = put(dst, d, B_KINDS, 0, 10);
     const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
     d = put(dst, d, kinds, 0, kinds.length);
     d = put(dst, d, B_INTENT, 0, 12);
-    const wlAt = x.wlAt;
     if (flags & F_CLIENT) {
       d = put(dst, d, B_CLIENT_KEY, 0, 9);
-      d = put(dst, d, x.wls, wlAt[s] as number, (wlAt[s + 1] as number) - (wlAt[s] as number));
+      d = w.copy(dst, d, nodes[4 * s + 2] as number, nodes[4 * s + 3] as number);
       dst[d++] = COMMA;
     }
     if (flags & F_SERVER) {
       const ins = t[b + GX_SINS] as number;
       d = this.#r.copy(dst, d, iAt, ins - iAt);
       d = put(dst, d, B_SERVER, 0, 10);
-      d = put(dst, d, x.wls, wlAt[tg] as number, (wlAt[tg + 1] as number) - (wlAt[tg] as number));
+      d = w.copy(dst, d, nodes[4 * tg + 2] as number, nodes[4 * tg + 3] as number);
       d = this.#r.copy(dst, d, ins, iEnd - ins);
     } else {
       d = this.#r.copy(dst, d, iAt, iEnd - iAt);
@@ -1239,6 +1250,7 @@ export class DefaultShapeStream {
     this.#ex = x.kind === 'intents' ? new IntentsExpander(body, x) : new GraphExpander(body, x);
     body.retain();
     this.#body = body;
+    defaultShapeStreams.open++;
   }
 
   /** True when the body can be streamed (a fast-path compact body). */
@@ -1261,6 +1273,7 @@ export class DefaultShapeStream {
       need = this.#ex.nextLength();
     }
     this.#written += d;
+    defaultShapeStreams.bytes += d;
     if (need === 0 && this.#written !== this.length) {
       throw new Error(`DefaultShapeStream: wrote ${this.#written} bytes, expected ${this.length}`);
     }
@@ -1278,10 +1291,15 @@ export class DefaultShapeStream {
   /** Done (complete or abandoned): releases the compact body. Idempotent. */
   close(): void {
     const b = this.#body;
+    if (b === undefined) return;
     this.#body = undefined;
-    b?.release();
+    defaultShapeStreams.open--;
+    b.release();
   }
 }
+
+/** Default-shape streams not closed yet, and bytes produced by all of them (tests). */
+export const defaultShapeStreams = { open: 0, bytes: 0 };
 
 /** The default shape of a compact body in one chunked body (small bodies, cached; tests). */
 export function expandCompactBody(body: JsonBody): JsonBody {
@@ -1381,18 +1399,29 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   const ids = [...nodes.keys()].sort(cmp);
   const position = new Map<string, number>();
   w.write('{"nodes":[');
+  const nodeAt = compact ? new Int32Array(4 * ids.length) : undefined;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] as string;
     const n = nodes.get(id) as string;
     if (compact) position.set(id, i);
     if (i > 0) w.write(',');
+    if (nodeAt !== undefined) {
+      // `{"id":<quoted id>,"workload":<json>}` or `{"id":<quoted id>,"external":…}`.
+      const qidLen = Buffer.byteLength(JSON.stringify(id));
+      const at = w.position + 6;
+      nodeAt[4 * i] = at;
+      nodeAt[4 * i + 1] = qidLen;
+      const wl = nodeWorkload.get(id);
+      nodeAt[4 * i + 2] = at + qidLen + 12;
+      nodeAt[4 * i + 3] = wl === undefined ? 0 : Buffer.byteLength(wl);
+    }
     w.write(n);
   }
   nodes.clear();
   w.write('],"edges":[');
   // Compact: where each edge's parts are, so the default shape can be streamed from it (ADR 0039).
   const head = w.position;
-  let t = compact ? new Int32Array(GX * Math.max(16, groupedEdges(store).length)) : undefined;
+  let t = compact ? takeTable(GX * Math.max(16, groupedEdges(store).length)) : undefined;
   let n = 0;
   // Pass 2: edges with their intent.
   let i = -1;
@@ -1474,14 +1503,8 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   }
   w.write(']}');
   const out = w.end();
-  if (t !== undefined) {
-    const qids: string[] = [];
-    const wls: string[] = [];
-    for (const id of ids) {
-      qids.push(JSON.stringify(id));
-      wls.push(nodeWorkload.get(id) ?? '');
-    }
-    out.index = graphIndex(n * GX < t.length / 2 ? t.slice(0, n * GX) : t, n, head, qids, wls);
+  if (t !== undefined && nodeAt !== undefined) {
+    out.index = graphIndex(fitTable(t, n * GX), n, head, nodeAt);
   }
   return out;
 }
