@@ -40,7 +40,8 @@ export function builtChild(benchFile: string): BuiltChild {
         typeRoots: [path.join(root, 'node_modules', '@types')],
       },
       include: [],
-      files: [benchFile],
+      // Worker entries are loaded by URL, not imported: list them so tsc emits them too.
+      files: [benchFile, path.join(root, 'mapper', 'store', 'writer-thread-worker.ts')],
     }),
   );
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');

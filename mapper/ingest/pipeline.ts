@@ -63,11 +63,12 @@ export interface IngestStats {
 export interface IngestPipeline {
   /**
    * Resolves one validated batch and queues it for the next group commit (batches arriving in the
-   * same event-loop turn share one transaction). Resolves only after the commit; rejects if the
-   * commit failed (then nothing of the batch was stored).
+   * same event-loop turn, or while the previous group is being committed, share one transaction).
+   * Resolves only after the commit; rejects if the commit failed (then nothing of the batch was
+   * stored).
    */
   ingest(batch: ReportBatch): Promise<IngestReceipt>;
-  /** Commits the pending group now (e.g. before the store is closed). */
+  /** Hands the pending group to the store now; `store.close()` then waits for its commit. */
   flush(): void;
   stats(): IngestStats;
 }
@@ -85,6 +86,8 @@ interface PendingItem {
   counters: Counters | undefined;
   /** Set when the same batch id is already pending in this group. */
   duplicateOf: PendingItem | undefined;
+  /** This batch's answer (a retry of it arriving while the group commits waits for it). */
+  promise: Promise<IngestReceipt> | undefined;
   resolve: (r: IngestReceipt) => void;
   reject: (e: unknown) => void;
 }
@@ -367,6 +370,10 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
 
   let group: Group | undefined;
   let flushScheduled = false;
+  /** Groups handed to the store and not answered yet (normally at most one, see `autoFlush`). */
+  let inflight = 0;
+  /** First items of those groups by batch id: a retry arriving meanwhile waits for its outcome. */
+  const inflightIds = new Map<string, PendingItem>();
 
   function countersAfterCommit(c: Counters): void {
     st.batches++;
@@ -386,37 +393,75 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     }
   }
 
-  /** Commits the pending group (one transaction) and answers every batch in it. Never throws. */
+  /**
+   * Hands the pending group to the store (one transaction; ADR 0031, 0100). Each batch is answered
+   * only when the store reports the commit; all of them fail together if it fails. Never throws.
+   */
   function flush(): void {
     flushScheduled = false;
     const g = group;
     group = undefined;
     if (!g || g.items.length === 0) return;
     const delta: BatchDelta = { edges: [...g.edges.values()], acl: [...g.acl.values()], dnsAnswers: g.answers };
+    // The group waits for its commit; its deltas need not (they die young, ADR 0037).
+    g.edges.clear();
+    g.acl.clear();
+    g.byId.clear();
     const firsts = g.items.filter((it) => it.duplicateOf === undefined);
+    for (const it of firsts) inflightIds.set(it.batchId, it);
+    inflight++;
+    let committed: Promise<void>;
     try {
-      store.applyGroup(
+      committed = store.applyGroupAsync(
         firsts.map((it) => ({ batchId: it.batchId, accepted: it.accepted })),
         delta,
         clock(),
       );
     } catch (e) {
-      for (const it of g.items) it.reject(e);
-      return;
+      committed = Promise.reject(e);
     }
-    for (const it of g.items) {
-      const accepted = (it.duplicateOf ?? it).accepted;
-      if (it.duplicateOf) {
-        st.duplicates++;
-        it.resolve({ batchId: it.batchId, accepted, duplicate: true });
-      } else {
-        countersAfterCommit(it.counters as Counters);
-        it.resolve({ batchId: it.batchId, accepted, duplicate: false });
+    committed.then(
+      () => settled(g, firsts, undefined),
+      (e: unknown) => settled(g, firsts, e ?? new Error('group commit failed')),
+    );
+  }
+
+  function settled(g: Group, firsts: PendingItem[], err: unknown): void {
+    inflight--;
+    for (const it of firsts) if (inflightIds.get(it.batchId) === it) inflightIds.delete(it.batchId);
+    if (err !== undefined) {
+      for (const it of g.items) it.reject(err);
+    } else {
+      for (const it of g.items) {
+        const accepted = (it.duplicateOf ?? it).accepted;
+        if (it.duplicateOf) {
+          st.duplicates++;
+          it.resolve({ batchId: it.batchId, accepted, duplicate: true });
+        } else {
+          countersAfterCommit(it.counters as Counters);
+          it.resolve({ batchId: it.batchId, accepted, duplicate: false });
+        }
       }
     }
+    // What arrived while that group was committing goes now, as one group.
+    if (inflight === 0 && group !== undefined && group.items.length > 0) flush();
+  }
+
+  /** End of the event-loop turn: commit now, or when the group in flight is answered. */
+  function autoFlush(): void {
+    flushScheduled = false;
+    if (inflight === 0) flush();
   }
 
   function ingest(batch: ReportBatch): Promise<IngestReceipt> {
+    const flying = inflightIds.get(batch.batchId);
+    if (flying?.promise !== undefined && group?.byId.get(batch.batchId) === undefined) {
+      // The same id is being committed right now: answer as its duplicate once that is settled.
+      return flying.promise.then((r) => {
+        st.duplicates++;
+        return { batchId: batch.batchId, accepted: r.accepted, duplicate: true };
+      });
+    }
     let prior: ReturnType<MapStore['acceptedBatch']>;
     try {
       prior = store.acceptedBatch(batch.batchId);
@@ -429,13 +474,15 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     }
     if (group === undefined) group = { edges: new Map(), acl: new Map(), answers: [], items: [], byId: new Map() };
     const g = group;
+    let item: PendingItem | undefined;
     const promise = new Promise<IngestReceipt>((resolve, reject) => {
       const first = g.byId.get(batch.batchId);
-      const item: PendingItem = {
+      item = {
         batchId: batch.batchId,
         accepted: batch.observations.length,
         counters: undefined,
         duplicateOf: first,
+        promise: undefined,
         resolve,
         reject,
       };
@@ -445,10 +492,11 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       }
       g.items.push(item);
     });
+    (item as PendingItem).promise = promise;
     if (g.items.length >= maxGroup) flush();
     else if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(flush);
+      setImmediate(autoFlush);
     }
     return promise;
   }

@@ -6,7 +6,20 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { CallmapError, type KafkaOperation, type WorkloadIdentity, type WorkloadRef } from '../contract/index.ts';
-import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
+import { BatchIdFilter } from './batch-filter.ts';
+import {
+  configureConnection,
+  type GroupSql,
+  migrate,
+  PRUNE_EVERY,
+  prepareStatements,
+  type Retention,
+  readDnsAnswers,
+  readKafkaAcl,
+  resetMap,
+  type Statements,
+  writeGroup,
+} from './sqlite-writes.ts';
 import {
   type ApplyResult,
   type BatchDelta,
@@ -18,9 +31,18 @@ import {
   type MapStore,
   workloadKey,
 } from './types.ts';
+import { replyError, type WriterReply, type WriterThread, writerConnection } from './writer-thread.ts';
 
 export const SYNC_MODES = ['normal', 'full'] as const;
 export type SyncMode = (typeof SYNC_MODES)[number];
+
+/**
+ * Where SQLite runs (ADR 0100): `thread` (default, what `callmap mapper` uses) commits on a worker
+ * thread while the main thread parses and aggregates the next batches; `inline` keeps the
+ * connection on the calling thread (the original path; used as the oracle in tests).
+ */
+export const WRITERS = ['thread', 'inline'] as const;
+export type WriterMode = (typeof WRITERS)[number];
 
 export interface StoreOptions {
   /** Database file path (`:memory:` for throw-away stores in unit tests). */
@@ -33,15 +55,43 @@ export interface StoreOptions {
   batchRetentionMs?: number;
   /** ... and at most this many (default 200,000). */
   batchRetentionCount?: number;
+  /** Default `thread`. */
+  writer?: WriterMode;
 }
 
 type Row = Record<string, unknown>;
 
-const PRUNE_EVERY = 512;
-/** Rows per multi-row INSERT / UPDATE statement (12 and 4 parameters per row). */
-const CHUNK = 64;
-const EDGE_INSERT = `INSERT INTO edges (id, client_ns, client_name, server_ns, server_name, via_ns, via_name,
-  ext_domain, ports, first_seen, last_seen, count) VALUES`;
+interface QueuedGroup {
+  batches: ReadonlyArray<{ batchId: string; accepted: number }>;
+  delta: BatchDelta;
+  now: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+interface PlannedGroup {
+  sql: GroupSql;
+  /** Updates the mirror; run only after the transaction committed. */
+  commit(): void;
+}
+
+const closedError = (): CallmapError =>
+  new CallmapError('DB_CLOSED', 'the map database is closed (the mapper is shutting down)', { status: 503 });
+
+/**
+ * A failed group commit as the error the API answers (503, retry: nothing of the group was
+ * stored). CallmapErrors (BATCH_ALREADY_APPLIED, DB_CLOSED, ...) pass through.
+ */
+function writeError(e: unknown): CallmapError {
+  if (e instanceof CallmapError) return e;
+  const code = sqliteCode(e);
+  const msg = (e as Error)?.message ?? String(e);
+  return new CallmapError(
+    'DB_WRITE_FAILED',
+    `the map database could not commit this batch (${code ? `${code}: ` : ''}${msg}); nothing of it was stored, retry it; if this persists, check the disk behind --db`,
+    { status: 503, cause: e, details: { retryAfterSeconds: 2 } },
+  );
+}
 
 function sqliteCode(e: unknown): string {
   return typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
@@ -105,17 +155,7 @@ export function openMapStore(opts: StoreOptions): MapStore {
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { timeout: opts.lockTimeoutMs ?? 1000 });
-    // Exclusive locking: one mapper process owns the file; a second one fails with DB_LOCKED
-    // instead of silently interleaving writes. Must be set before WAL is entered.
-    db.pragma('locking_mode = EXCLUSIVE');
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (path !== ':memory:' && String(mode).toLowerCase() !== 'wal') {
-      throw new CallmapError('DB_OPEN_FAILED', `could not switch ${path} to WAL mode (got ${String(mode)})`);
-    }
-    db.pragma(`synchronous = ${(opts.sync ?? 'full').toUpperCase()}`);
-    db.pragma('foreign_keys = ON');
-    // Take the write lock now so a second mapper fails at start-up, not on its first ingest.
-    db.exec('BEGIN EXCLUSIVE; COMMIT;');
+    configureConnection(db, path, opts.sync ?? 'full');
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') {
       throw new CallmapError(
@@ -125,7 +165,9 @@ export function openMapStore(opts: StoreOptions): MapStore {
       );
     }
     migrate(db, path);
-    return new SqliteMapStore(db, path, opts);
+    const store = new SqliteMapStore(db, path, opts);
+    db = undefined; // the store owns (or has closed) it now
+    return store;
   } catch (e) {
     try {
       db?.close();
@@ -136,27 +178,16 @@ export function openMapStore(opts: StoreOptions): MapStore {
   }
 }
 
-function migrate(db: Database.Database, path: string): void {
-  const current = Number(db.pragma('user_version', { simple: true }));
-  if (current > SCHEMA_VERSION) {
-    throw new CallmapError(
-      'DB_SCHEMA_TOO_NEW',
-      `database ${path} has schema version ${current}, newer than this callmap understands (${SCHEMA_VERSION}); upgrade callmap or use another --db path`,
-      { details: { path, version: current } },
-    );
-  }
-  for (let v = current; v < SCHEMA_VERSION; v++) {
-    const sql = MIGRATIONS[v] as string;
-    db.transaction(() => {
-      db.exec(sql);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
-}
-
 class SqliteMapStore implements MapStore {
   readonly path: string;
-  #db: Database.Database;
+  /** Inline mode: the connection and its statements; thread mode: undefined (the writer owns it). */
+  #db: Database.Database | undefined;
+  #s: Statements | undefined;
+  #writer: WriterThread | undefined;
+  /** This store's connection number on the writer thread. */
+  #conn = 0;
+  /** Thread mode: ids the database may hold (exact look-up only on a hit). */
+  #batchIds: BatchIdFilter | undefined;
   #open = true;
   #version = 0;
   #structureVersion = 0;
@@ -177,69 +208,45 @@ class SqliteMapStore implements MapStore {
   #slots = new WeakMap<WorkloadIdentity, { current: boolean }>();
   /** Highest edge id (ids are assigned here: one writer holds the file, ADR 0030). */
   #maxId = 0;
-  /** Detail-row writes planned for the running transaction. */
-  #detailWrites: Array<() => void> = [];
   #listeners = new Set<ChangeListener>();
   #batchesSincePrune = 0;
-  #retentionMs: number;
-  #retentionCount: number;
-  #s: ReturnType<SqliteMapStore['prepare']>;
+  #retention: Retention;
+  /** Asynchronous group commits waiting to be planned; one is planned and in flight at a time. */
+  #queue: QueuedGroup[] = [];
+  #busy = false;
 
   constructor(db: Database.Database, path: string, opts: StoreOptions) {
-    this.#db = db;
     this.path = path;
-    this.#retentionMs = opts.batchRetentionMs ?? 86_400_000;
-    this.#retentionCount = opts.batchRetentionCount ?? 200_000;
-    this.#s = this.prepare();
-    this.load();
+    this.#retention = { ms: opts.batchRetentionMs ?? 86_400_000, count: opts.batchRetentionCount ?? 200_000 };
+    this.load(db);
+    if ((opts.writer ?? 'thread') === 'inline') {
+      this.#db = db;
+      this.#s = prepareStatements(db);
+      return;
+    }
+    // Thread mode: remember the batch ids (count-pruned first, so the filter holds every one),
+    // hand the file to the writer thread and wait for it to hold the lock.
+    db.prepare('DELETE FROM batches WHERE seq <= (SELECT coalesce(max(seq), 0) FROM batches) - ?').run(
+      this.#retention.count,
+    );
+    const filter = new BatchIdFilter(this.#retention.count + 2 * PRUNE_EVERY + 65_536);
+    for (const id of db.prepare('SELECT batch_id FROM batches ORDER BY seq').pluck().iterate()) filter.add(String(id));
+    this.#batchIds = filter;
+    db.close();
+    const { thread: writer, conn } = writerConnection();
+    writer.call({
+      op: 'open',
+      conn,
+      path,
+      sync: opts.sync ?? 'full',
+      lockTimeoutMs: opts.lockTimeoutMs ?? 1000,
+      retention: this.#retention,
+    });
+    this.#writer = writer;
+    this.#conn = conn;
   }
 
-  private prepare() {
-    const db = this.#db;
-    return {
-      batchGet: db.prepare('SELECT accepted FROM batches WHERE batch_id = ?').pluck(),
-      batchInsert: db.prepare('INSERT OR IGNORE INTO batches (batch_id, accepted_at, accepted) VALUES (?, ?, ?)'),
-      batchPrune: db.prepare(
-        'DELETE FROM batches WHERE accepted_at < ? OR seq <= (SELECT coalesce(max(seq), 0) FROM batches) - ?',
-      ),
-      workloadUpsert: db.prepare(
-        `INSERT INTO workloads (namespace, name, kind, labels) VALUES (?, ?, ?, ?)
-         ON CONFLICT (namespace, name) DO UPDATE SET kind = excluded.kind, labels = excluded.labels`,
-      ),
-      edgeInsert: db.prepare(`${EDGE_INSERT} (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      edgeInsertMany: db.prepare(
-        `${EDGE_INSERT} ${Array.from({ length: CHUNK }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-      ),
-      edgeUpdate: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ? WHERE id = ?'),
-      // One statement per CHUNK edges; VALUES columns are column1..column4 = id, first, last, count.
-      edgeUpdateMany: db.prepare(
-        `UPDATE edges SET first_seen = v.column2, last_seen = v.column3, count = v.column4
-         FROM (VALUES ${Array.from({ length: CHUNK }, () => '(?, ?, ?, ?)').join(', ')}) AS v
-         WHERE edges.id = v.column1`,
-      ),
-      edgeUpdatePorts: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ?, ports = ? WHERE id = ?'),
-      httpInsert: db.prepare('INSERT OR IGNORE INTO edge_http (edge_id, method, path) VALUES (?, ?, ?)'),
-      kafkaInsert: db.prepare(
-        'INSERT OR IGNORE INTO edge_kafka (edge_id, topic, operation, allowed) VALUES (?, ?, ?, ?)',
-      ),
-      extIpInsert: db.prepare('INSERT OR IGNORE INTO edge_ext_ips (edge_id, ip) VALUES (?, ?)'),
-      aclUpsert: db.prepare(
-        `INSERT INTO kafka_acl (client_ns, client_name, server_ns, server_name, resource_type, resource_name,
-                                pattern_type, operation, allowed, principal, first_seen, last_seen, count)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-           last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count`,
-      ),
-      dnsUpsert: db.prepare(
-        `INSERT INTO dns_answers (ip, domain, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT (ip) DO UPDATE SET domain = excluded.domain, expires_at = max(expires_at, excluded.expires_at)`,
-      ),
-      dnsPrune: db.prepare('DELETE FROM dns_answers WHERE expires_at < ?'),
-    };
-  }
-
-  private load(): void {
-    const db = this.#db;
+  private load(db: Database.Database): void {
     for (const r of db.prepare('SELECT namespace, name, kind, labels FROM workloads').iterate() as Iterable<Row>) {
       const labels = safeLabels(r['labels']);
       const w: WorkloadIdentity = {
@@ -342,13 +349,19 @@ class SqliteMapStore implements MapStore {
   }
 
   private ensureOpen(): void {
-    if (!this.#open)
-      throw new CallmapError('DB_CLOSED', 'the map database is closed (the mapper is shutting down)', { status: 503 });
+    if (!this.#open) throw closedError();
   }
 
   acceptedBatch(batchId: string): ApplyResult | undefined {
     this.ensureOpen();
-    const n = this.#s.batchGet.get(batchId);
+    let n: unknown;
+    if (this.#writer !== undefined) {
+      if (!this.#batchIds?.mayHave(batchId)) return undefined;
+      n = this.#writer.call({ op: 'batch', batchId, conn: this.#conn });
+      if (n === null) return undefined;
+    } else {
+      n = this.#s?.batchGet.get(batchId);
+    }
     return n === undefined ? undefined : { duplicate: true, accepted: Number(n) };
   }
 
@@ -361,17 +374,123 @@ class SqliteMapStore implements MapStore {
 
   applyGroup(batches: ReadonlyArray<{ batchId: string; accepted: number }>, delta: BatchDelta, now: number): void {
     this.ensureOpen();
-    const s = this.#s;
-    // Plan first (no mirror changes): which edges are new, which change, with their new values.
-    // Rows are then written with multi-row statements (one native call per chunk instead of per
-    // edge) and the mirror is updated from the same plain arrays after the commit.
+    this.drain();
+    const p = this.plan(batches, delta, now);
+    try {
+      if (this.#writer !== undefined) this.#writer.call({ op: 'group', group: p.sql, conn: this.#conn });
+      else writeGroup(this.#db as Database.Database, this.#s as Statements, p.sql, this.#retention);
+    } catch (e) {
+      throw writeError(e);
+    }
+    p.commit();
+  }
+
+  applyGroupAsync(
+    batches: ReadonlyArray<{ batchId: string; accepted: number }>,
+    delta: BatchDelta,
+    now: number,
+  ): Promise<void> {
+    if (this.#writer === undefined) {
+      try {
+        this.applyGroup(batches, delta, now);
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    try {
+      this.ensureOpen();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ batches, delta, now, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Plans and posts the next queued group when none is in flight (its mirror update runs on the reply). */
+  private pump(): void {
+    const writer = this.#writer;
+    while (writer !== undefined && !this.#busy && this.#queue.length > 0) {
+      const q = this.#queue.shift() as QueuedGroup;
+      const { resolve, reject } = q;
+      let commit: () => void;
+      let sql: GroupSql;
+      try {
+        this.ensureOpen();
+        ({ sql, commit } = this.plan(q.batches, q.delta, q.now));
+      } catch (e) {
+        reject(writeError(e));
+        continue;
+      }
+      // Only `commit` and the two callbacks wait for the reply: the delta and the posted rows
+      // (copied to the writer) are garbage from here on, while they are still young.
+      this.#busy = true;
+      try {
+        writer.send({ op: 'group', group: sql, conn: this.#conn }, (r) => {
+          this.#busy = false;
+          if (r.ok) {
+            commit();
+            resolve();
+          } else {
+            reject(writeError(replyError(r.error as NonNullable<WriterReply['error']>)));
+          }
+          this.pump();
+        });
+      } catch (e) {
+        this.#busy = false;
+        reject(writeError(e));
+      }
+    }
+  }
+
+  /** Thread mode: blocks until every queued and in-flight group is committed (or failed) and answered. */
+  private drain(): void {
+    const writer = this.#writer;
+    if (writer === undefined) return;
+    while (this.#busy || this.#queue.length > 0) {
+      if (!this.#busy) this.pump();
+      writer.settle();
+    }
+  }
+
+  /**
+   * Plans a group against the committed mirror (ADR 0035): which edges are new, which change, with
+   * their new values, as flat row arrays for the writer; `commit` updates the mirror from the same
+   * values once the transaction has committed. Nothing is changed before that.
+   */
+  private plan(
+    batches: ReadonlyArray<{ batchId: string; accepted: number }>,
+    delta: BatchDelta,
+    now: number,
+  ): PlannedGroup {
     const after: Array<() => void> = [];
     const fresh: EdgeRecord[] = [];
+    const inserts: unknown[] = [];
+    /** Changed edges without a port change, in `updates` order (4 values each there). */
     const updRecs: EdgeRecord[] = [];
-    /** Per updated edge: firstSeen, lastSeen, count. */
-    const updVals: number[] = [];
-    /** Per updated edge: its new sorted port list, or undefined when the ports did not change. */
-    const updPorts: Array<number[] | undefined> = [];
+    /** id, first, last, count per changed edge: a flat Float64Array (no boxed numbers, one copy to post). */
+    let updates = new Float64Array(4 * Math.min(delta.edges.length, 1024));
+    let nUpd = 0;
+    /** Changed edges with a port change and their new values (rare in the steady state). */
+    const portRecs: EdgeRecord[] = [];
+    const portVals: Array<{ first: number; last: number; count: number; ports: number[] }> = [];
+    const sql: GroupSql = {
+      batchIds: batches.map((b) => b.batchId),
+      accepted: batches.map((b) => b.accepted),
+      now,
+      prune: this.#batchesSincePrune + batches.length >= PRUNE_EVERY,
+      inserts,
+      updates,
+      portUpdates: [],
+      workloads: [],
+      http: [],
+      kafka: [],
+      extIps: [],
+      acl: delta.acl,
+      dns: delta.dnsAnswers,
+    };
     let nextId = this.#maxId;
     const seenWorkloads = new Map<string, WorkloadIdentity>();
     /** Identity objects not yet known to match what is stored (remembered after the commit). */
@@ -402,7 +521,7 @@ class SqliteMapStore implements MapStore {
         );
         fresh.push(r);
         planned.set(key, r);
-        this.details(r, e, after, true);
+        this.details(r, e, after, sql, true);
         continue;
       }
       if (rec.id > this.#maxId) {
@@ -413,7 +532,7 @@ class SqliteMapStore implements MapStore {
         rec.count += e.count;
         for (const p of e.ports) if (!rec.ports.includes(p)) rec.ports.push(p);
         rec.ports.sort((a, b) => a - b);
-        this.details(rec, e, after, true);
+        this.details(rec, e, after, sql, true);
         continue;
       }
       let ports: number[] | undefined;
@@ -423,93 +542,98 @@ class SqliteMapStore implements MapStore {
           ports.push(p);
         }
       }
-      if (ports) ports.sort((a, b) => a - b);
-      updRecs.push(rec);
-      updVals.push(Math.min(rec.firstSeen, e.firstSeen), Math.max(rec.lastSeen, e.lastSeen), rec.count + e.count);
-      updPorts.push(ports);
-      this.details(rec, e, after, false);
-    }
-
-    const run = this.#db.transaction((): void => {
-      for (const b of batches) {
-        if (s.batchInsert.run(b.batchId, now, b.accepted).changes === 0) {
-          throw new CallmapError(
-            'BATCH_ALREADY_APPLIED',
-            `batch ${b.batchId} was already applied; nothing of this group was written, retry it`,
-            { status: 409 },
-          );
+      const first = Math.min(rec.firstSeen, e.firstSeen);
+      const last = Math.max(rec.lastSeen, e.lastSeen);
+      const count = rec.count + e.count;
+      if (ports) {
+        ports.sort((a, b) => a - b);
+        sql.portUpdates.push(first, last, count, ports.join(','), rec.id);
+        portRecs.push(rec);
+        portVals.push({ first, last, count, ports });
+      } else {
+        if (nUpd + 4 > updates.length) {
+          const grown = new Float64Array(updates.length * 2);
+          grown.set(updates);
+          updates = grown;
         }
+        updates[nUpd] = rec.id;
+        updates[nUpd + 1] = first;
+        updates[nUpd + 2] = last;
+        updates[nUpd + 3] = count;
+        nUpd += 4;
+        updRecs.push(rec);
       }
-      if (this.#batchesSincePrune + batches.length >= PRUNE_EVERY) {
-        s.batchPrune.run(now - this.#retentionMs, this.#retentionCount);
-        s.dnsPrune.run(now - 3_600_000);
-      }
-      this.writeInserts(fresh);
-      this.writeUpdates(updRecs, updVals, updPorts);
-      for (const w of seenWorkloads.values()) {
-        s.workloadUpsert.run(w.namespace, w.name, w.kind, JSON.stringify(w.labels ?? {}));
-      }
-      for (const f of this.#detailWrites) f();
-      for (const a of delta.acl) {
-        s.aclUpsert.run(
-          a.client.namespace,
-          a.client.name,
-          a.server.namespace,
-          a.server.name,
-          a.resourceType,
-          a.resourceName,
-          a.patternType,
-          a.operation,
-          a.allowed ? 1 : 0,
-          a.principal,
-          a.firstSeen,
-          a.lastSeen,
-          a.count,
-        );
-      }
-      for (const d of delta.dnsAnswers) s.dnsUpsert.run(d.ip, d.domain, d.expiresAt);
-    });
-    try {
-      run.immediate();
-    } finally {
-      this.#detailWrites.length = 0;
+      this.details(rec, e, after, sql, false);
     }
+    sql.updates = updates.subarray(0, nUpd);
+    for (const r of fresh) {
+      inserts.push(
+        r.id,
+        r.client.namespace,
+        r.client.name,
+        r.server?.namespace ?? null,
+        r.server?.name ?? null,
+        r.via?.namespace ?? null,
+        r.via?.name ?? null,
+        r.extDomain ?? null,
+        r.ports.join(','),
+        r.firstSeen,
+        r.lastSeen,
+        r.count,
+      );
+    }
+    for (const w of seenWorkloads.values()) {
+      sql.workloads.push(w.namespace, w.name, w.kind, JSON.stringify(w.labels ?? {}));
+    }
+    // Thread mode: from now on the database may hold these ids (until the commit fails: then the
+    // filter keeps a harmless extra entry).
+    if (this.#batchIds !== undefined) for (const id of sql.batchIds) this.#batchIds.add(id);
 
-    // Committed: update the mirror.
-    this.#batchesSincePrune += batches.length;
-    if (this.#batchesSincePrune >= PRUNE_EVERY) this.#batchesSincePrune = 0;
-    this.#maxId = nextId;
-    for (const r of fresh) this.#edges.set(r.key, r);
-    for (let i = 0; i < updRecs.length; i++) {
-      const rec = updRecs[i] as EdgeRecord;
-      rec.firstSeen = updVals[3 * i] as number;
-      rec.lastSeen = updVals[3 * i + 1] as number;
-      rec.count = updVals[3 * i + 2] as number;
-      const p = updPorts[i];
-      if (p) rec.ports = p;
-      rec.rev++;
-    }
-    for (const f of after) f();
-    let replaced = false;
-    for (const [k, w] of seenWorkloads) {
-      const old = this.#workloads.get(k);
-      if (old) {
-        const slot = this.#slots.get(old);
-        if (slot) slot.current = false;
-        replaced = true;
+    const nBatches = batches.length;
+    const changed = delta.edges.length > 0 || delta.acl.length > 0;
+    const commit = (): void => {
+      this.#batchesSincePrune += nBatches;
+      if (this.#batchesSincePrune >= PRUNE_EVERY) this.#batchesSincePrune = 0;
+      this.#maxId = nextId;
+      for (const r of fresh) this.#edges.set(r.key, r);
+      for (let i = 0; i < updRecs.length; i++) {
+        const rec = updRecs[i] as EdgeRecord;
+        rec.firstSeen = updates[4 * i + 1] as number;
+        rec.lastSeen = updates[4 * i + 2] as number;
+        rec.count = updates[4 * i + 3] as number;
+        rec.rev++;
       }
-      this.#workloads.set(k, w);
-      this.#slots.set(w, { current: true });
-      this.#workloadLabelsJson.set(k, JSON.stringify(w.labels ?? {}));
-      this.#byRef.set(this.ref(w.namespace, w.name), w);
-    }
-    for (const w of unchecked) this.noteInput(w);
-    if (fresh.length > 0) this.#structureVersion++;
-    if (replaced) this.#identityVersion++;
-    if (delta.edges.length > 0 || delta.acl.length > 0) this.changed();
+      for (let i = 0; i < portRecs.length; i++) {
+        const rec = portRecs[i] as EdgeRecord;
+        const v = portVals[i] as { first: number; last: number; count: number; ports: number[] };
+        rec.firstSeen = v.first;
+        rec.lastSeen = v.last;
+        rec.count = v.count;
+        rec.ports = v.ports;
+        rec.rev++;
+      }
+      for (const f of after) f();
+      let replaced = false;
+      for (const [k, w] of seenWorkloads) {
+        const old = this.#workloads.get(k);
+        if (old) {
+          const slot = this.#slots.get(old);
+          if (slot) slot.current = false;
+          replaced = true;
+        }
+        this.#workloads.set(k, w);
+        this.#slots.set(w, { current: true });
+        this.#workloadLabelsJson.set(k, JSON.stringify(w.labels ?? {}));
+        this.#byRef.set(this.ref(w.namespace, w.name), w);
+      }
+      for (const w of unchecked) this.noteInput(w);
+      if (fresh.length > 0) this.#structureVersion++;
+      if (replaced) this.#identityVersion++;
+      if (changed) this.changed();
+    };
+    return { sql, commit };
   }
 
-  /** Remembers that this resolver-supplied identity object matches what is stored for its workload. */
   private noteInput(w: WorkloadIdentity): void {
     if (this.#inputs.get(w)?.current === true) return;
     const stored = this.#workloads.get(workloadKey(w));
@@ -517,77 +641,22 @@ class SqliteMapStore implements MapStore {
     if (slot) this.#inputs.set(w, slot);
   }
 
-  private writeInserts(rows: readonly EdgeRecord[]): void {
-    const cols = 12;
-    let i = 0;
-    const put = (a: unknown[], r: EdgeRecord, o: number): void => {
-      a[o] = r.id;
-      a[o + 1] = r.client.namespace;
-      a[o + 2] = r.client.name;
-      a[o + 3] = r.server?.namespace ?? null;
-      a[o + 4] = r.server?.name ?? null;
-      a[o + 5] = r.via?.namespace ?? null;
-      a[o + 6] = r.via?.name ?? null;
-      a[o + 7] = r.extDomain ?? null;
-      a[o + 8] = r.ports.join(',');
-      a[o + 9] = r.firstSeen;
-      a[o + 10] = r.lastSeen;
-      a[o + 11] = r.count;
-    };
-    if (rows.length >= CHUNK) {
-      const a: unknown[] = new Array(CHUNK * cols);
-      for (; i + CHUNK <= rows.length; i += CHUNK) {
-        for (let j = 0; j < CHUNK; j++) put(a, rows[i + j] as EdgeRecord, j * cols);
-        this.#s.edgeInsertMany.run(a);
-      }
-    }
-    const one: unknown[] = new Array(cols);
-    for (; i < rows.length; i++) {
-      put(one, rows[i] as EdgeRecord, 0);
-      this.#s.edgeInsert.run(one);
-    }
-  }
-
-  private writeUpdates(
-    recs: readonly EdgeRecord[],
-    vals: readonly number[],
-    ports: ReadonlyArray<number[] | undefined>,
-  ): void {
-    const s = this.#s;
-    const a: number[] = new Array(CHUNK * 4);
-    let n = 0;
-    for (let i = 0; i < recs.length; i++) {
-      const rec = recs[i] as EdgeRecord;
-      const p = ports[i];
-      if (p) {
-        s.edgeUpdatePorts.run(vals[3 * i], vals[3 * i + 1], vals[3 * i + 2], p.join(','), rec.id);
-        continue;
-      }
-      a[n] = rec.id;
-      a[n + 1] = vals[3 * i] as number;
-      a[n + 2] = vals[3 * i + 1] as number;
-      a[n + 3] = vals[3 * i + 2] as number;
-      n += 4;
-      if (n === a.length) {
-        s.edgeUpdateMany.run(a);
-        n = 0;
-      }
-    }
-    for (let o = 0; o < n; o += 4) s.edgeUpdate.run(a[o + 1], a[o + 2], a[o + 3], a[o]);
-  }
-
   /**
-   * Plans HTTP / Kafka / external-IP detail rows the edge does not have yet: the SQL goes to
-   * `#detailWrites` (run inside the transaction), the mirror change to `after` (run after commit).
+   * Plans HTTP / Kafka / external-IP detail rows the edge does not have yet: the rows go to `sql`
+   * (written inside the transaction), the mirror change to `after` (run after commit).
    */
-  private details(r: EdgeRecord, e: BatchDelta['edges'][number], after: Array<() => void>, fresh: boolean): void {
+  private details(
+    r: EdgeRecord,
+    e: BatchDelta['edges'][number],
+    after: Array<() => void>,
+    sql: GroupSql,
+    fresh: boolean,
+  ): void {
     if (e.http.length === 0 && e.kafka.length === 0 && e.extIps.length === 0) return;
-    const s = this.#s;
-    const w = this.#detailWrites;
     for (const h of e.http) {
       const k = `${h.method} ${h.path}`;
       if (fresh || !r.http?.has(k)) {
-        w.push(() => s.httpInsert.run(r.id, h.method, h.path));
+        sql.http.push(r.id, h.method, h.path);
         after.push(() => {
           r.http ??= new Map();
           r.http.set(k, { method: h.method, path: h.path });
@@ -597,7 +666,7 @@ class SqliteMapStore implements MapStore {
     for (const a of e.kafka) {
       const k = kafkaKey(a.topic, a.operation, a.allowed);
       if (fresh || !r.kafka?.has(k)) {
-        w.push(() => s.kafkaInsert.run(r.id, a.topic, a.operation, a.allowed ? 1 : 0));
+        sql.kafka.push(r.id, a.topic, a.operation, a.allowed ? 1 : 0);
         after.push(() => {
           r.kafka ??= new Map();
           r.kafka.set(k, { topic: a.topic, operation: a.operation, allowed: a.allowed });
@@ -606,7 +675,7 @@ class SqliteMapStore implements MapStore {
     }
     for (const ip of e.extIps) {
       if (fresh || !r.extIps?.includes(ip)) {
-        w.push(() => s.extIpInsert.run(r.id, ip));
+        sql.extIps.push(r.id, ip);
         after.push(() => {
           r.extIps ??= [];
           if (!r.extIps.includes(ip)) r.extIps.push(ip);
@@ -615,7 +684,6 @@ class SqliteMapStore implements MapStore {
     }
   }
 
-  /** Records a workload identity if it is new or changed; never downgrades a known kind to Unknown. */
   private noteWorkload(w: WorkloadIdentity, seen: Map<string, WorkloadIdentity>): boolean {
     if (this.#inputs.get(w)?.current === true) return true;
     const k = workloadKey(w);
@@ -648,39 +716,26 @@ class SqliteMapStore implements MapStore {
 
   kafkaAcl(): KafkaAclRecord[] {
     this.ensureOpen();
-    return (this.#db.prepare('SELECT * FROM kafka_acl ORDER BY client_ns, client_name').all() as Row[]).map((r) => ({
-      client: { namespace: String(r['client_ns']), name: String(r['client_name']) },
-      server: { namespace: String(r['server_ns']), name: String(r['server_name']) },
-      resourceType: String(r['resource_type']),
-      resourceName: String(r['resource_name']),
-      patternType: String(r['pattern_type']),
-      operation: String(r['operation']),
-      allowed: Number(r['allowed']) === 1,
-      principal: String(r['principal']),
-      firstSeen: Number(r['first_seen']),
-      lastSeen: Number(r['last_seen']),
-      count: Number(r['count']),
-    }));
+    if (this.#writer === undefined) return readKafkaAcl(this.#db as Database.Database);
+    this.drain();
+    return this.#writer.call({ op: 'kafkaAcl', conn: this.#conn }) as KafkaAclRecord[];
   }
 
   dnsAnswers(now: number): DnsAnswer[] {
     this.ensureOpen();
-    return (
-      this.#db.prepare('SELECT ip, domain, expires_at FROM dns_answers WHERE expires_at >= ?').all(now) as Row[]
-    ).map((r) => ({ ip: String(r['ip']), domain: String(r['domain']), expiresAt: Number(r['expires_at']) }));
+    if (this.#writer === undefined) return readDnsAnswers(this.#db as Database.Database, now);
+    this.drain();
+    return this.#writer.call({ op: 'dns', now, conn: this.#conn }) as DnsAnswer[];
   }
 
   reset(): number {
     this.ensureOpen();
-    const removed = this.#db
-      .transaction(() => {
-        const edges = this.#db.prepare('DELETE FROM edges').run().changes;
-        const acl = this.#db.prepare('DELETE FROM kafka_acl').run().changes;
-        this.#db.exec('DELETE FROM edge_http; DELETE FROM edge_kafka; DELETE FROM edge_ext_ips;');
-        this.#db.exec('DELETE FROM workloads;');
-        return edges + acl;
-      })
-      .immediate();
+    let removed: number;
+    if (this.#writer === undefined) removed = resetMap(this.#db as Database.Database);
+    else {
+      this.drain();
+      removed = this.#writer.call({ op: 'reset', conn: this.#conn }) as number;
+    }
     this.#edges.clear();
     this.#workloads.clear();
     this.#workloadLabelsJson.clear();
@@ -712,11 +767,18 @@ class SqliteMapStore implements MapStore {
     }
   }
 
+  /** Commits what is queued or in flight (answering its callers), then closes the database. */
   close(): void {
     if (!this.#open) return;
-    this.#open = false;
-    this.#listeners.clear();
-    this.#db.close();
+    try {
+      this.drain();
+    } finally {
+      this.#open = false;
+      this.#listeners.clear();
+      for (const q of this.#queue.splice(0)) q.reject(closedError());
+      if (this.#writer !== undefined) this.#writer.call({ op: 'close', conn: this.#conn });
+      else this.#db?.close();
+    }
   }
 }
 

@@ -143,6 +143,16 @@ export interface MapStore {
    * a CallmapError BATCH_ALREADY_APPLIED is thrown.
    */
   applyGroup(batches: ReadonlyArray<{ batchId: string; accepted: number }>, delta: BatchDelta, now: number): void;
+  /**
+   * The same, asynchronously (ADR 0100): resolves after the commit and the mirror update, rejects
+   * (nothing written, mirror unchanged) like `applyGroup` throws. Groups commit in call order; a
+   * group is planned against the mirror only once the one before it has committed.
+   */
+  applyGroupAsync(
+    batches: ReadonlyArray<{ batchId: string; accepted: number }>,
+    delta: BatchDelta,
+    now: number,
+  ): Promise<void>;
   /** The in-memory edges (do not mutate). */
   edges(): Iterable<EdgeRecord>;
   workload(ref: WorkloadRef): WorkloadIdentity | undefined;

@@ -1,11 +1,11 @@
 import test from 'ava';
 import type { Observation } from '../../../mapper/contract/index.ts';
 import { createIngestPipeline } from '../../../mapper/ingest/index.ts';
-import { buildGraph, buildIntents, openMapStore } from '../../../mapper/store/index.ts';
+import { buildGraph, buildIntents, openMapStore, type WriterMode } from '../../../mapper/store/index.ts';
 import { batch, shopResolver, T0, tcp, W } from './fixtures.ts';
 
-function setup() {
-  const store = openMapStore({ path: ':memory:' });
+function setup(writer: WriterMode = 'thread') {
+  const store = openMapStore({ path: ':memory:', writer });
   const resolver = shopResolver();
   const metrics = { obs: 0, unresolved: [] as string[], dropped: [] as string[] };
   const pipe = createIngestPipeline({
@@ -295,10 +295,10 @@ test('filters: namespaces, server, excludeLabels; graph has nodes and typed edge
 test('group commit: batches of one event-loop turn share a transaction; a repeated id inside the group is a duplicate', async (t) => {
   const { store, pipe } = setup();
   let groups = 0;
-  const orig = store.applyGroup.bind(store);
-  store.applyGroup = (b, d, n) => {
+  const orig = store.applyGroupAsync.bind(store);
+  store.applyGroupAsync = (b, d, n) => {
     groups++;
-    orig(b, d, n);
+    return orig(b, d, n);
   };
   const b1 = batch([tcp('10.0.0.1', '10.0.0.2', 80)]);
   const b2 = batch([tcp('10.0.0.1', '10.0.0.2', 81), tcp('10.0.0.1', '10.0.0.3', 80)]);
@@ -320,9 +320,7 @@ test('group commit: batches of one event-loop turn share a transaction; a repeat
 
 test('a failed commit rejects every batch of the group and counts nothing', async (t) => {
   const { store, pipe, metrics } = setup();
-  store.applyGroup = () => {
-    throw new Error('disk full');
-  };
+  store.applyGroupAsync = () => Promise.reject(new Error('disk full'));
   const results = await Promise.allSettled([
     pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80)])),
     pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.3', 80)])),
@@ -336,11 +334,21 @@ test('a failed commit rejects every batch of the group and counts nothing', asyn
   t.is(pipe.stats().batches, 0);
 });
 
-test('maxGroup bounds a group: the batch that fills it commits at once', async (t) => {
-  const store = openMapStore({ path: ':memory:' });
-  const pipe = createIngestPipeline({ resolver: shopResolver(), store, maxGroup: 2 });
-  const p1 = pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80)]));
-  const p2 = pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.3', 80)]));
-  t.is(store.edgeCount, 2); // committed synchronously by the second ingest
-  await Promise.all([p1, p2]);
-});
+for (const writer of ['inline', 'thread'] as const) {
+  test(`maxGroup bounds a group: the batch that fills it is handed to the store at once (${writer})`, async (t) => {
+    const store = openMapStore({ path: ':memory:', writer });
+    const pipe = createIngestPipeline({ resolver: shopResolver(), store, maxGroup: 2 });
+    const sizes: number[] = [];
+    const orig = store.applyGroupAsync.bind(store);
+    store.applyGroupAsync = (b, d, n) => {
+      sizes.push(b.length);
+      return orig(b, d, n);
+    };
+    const p1 = pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80)]));
+    const p2 = pipe.ingest(batch([tcp('10.0.0.1', '10.0.0.3', 80)]));
+    t.deepEqual(sizes, [2]); // before the end of this turn
+    await Promise.all([p1, p2]);
+    t.is(store.edgeCount, 2);
+    store.close();
+  });
+}
