@@ -32,8 +32,8 @@ export interface KafkaNativeAddon {
   lastSeconds(h: Handle): number | undefined;
   close(h: Handle): void;
   /**
-   * File mode: reads the file `fd` from `position` with pread into the handle's own reused buffer
-   * and scans it on libuv's thread pool, until `maxBytes` were read (status 0), the end of the
+   * File mode: reads the file `fd` from `position` with pread (a read-ahead thread, into the
+   * handle's own reused buffers) and scans it on libuv's thread pool, until `maxBytes` were read (status 0), the end of the
    * file (1) or a full key table (2: flush with reset and call again; the rest of the buffer is
    * scanned first). Rejects with the errno code (`EIO`, …) on a read error.
    */
@@ -44,6 +44,7 @@ export interface KafkaNativeAddon {
     maxBytes: number,
     counters: Float64Array,
     readBytes?: number,
+    noThread?: boolean,
   ): Promise<[number, number]>;
   /** Bytes read by readFile and not scanned yet (the key table filled). */
   pending(h: Handle): number;
@@ -101,6 +102,8 @@ export interface NativeFeedOptions {
   scalar?: boolean;
   /** Tests: bytes per pread in readFile (default: the C buffer, 256 KiB). */
   readBytes?: number;
+  /** Tests: readFile without its read-ahead thread. */
+  noReadAhead?: boolean;
 }
 
 /**
@@ -122,6 +125,7 @@ export class NativeLineFeed {
   #memos: ParsedKey[] = [];
   #closed = false;
   readonly #readBytes: number | undefined;
+  readonly #noReadAhead: boolean;
 
   constructor(o: NativeFeedOptions) {
     this.#a = o.addon;
@@ -129,6 +133,7 @@ export class NativeLineFeed {
     this.#stats = o.stats;
     this.#pod = o.mode === 'pod';
     this.#readBytes = o.readBytes;
+    this.#noReadAhead = o.noReadAhead === true;
     this.#h = o.addon.create(this.#pod, o.maxLineBytes ?? 64 * 1024, o.scalar === true);
     this.#p.attach(this);
   }
@@ -166,7 +171,7 @@ export class NativeLineFeed {
   /**
    * Reads the file `fd` from `position`, at most `maxBytes`, in C (see KafkaNativeAddon.readFile):
    * the same scanning as push() of the same bytes, without a JavaScript buffer per chunk and off
-   * the event loop. Returns the bytes read and whether the end of the file was reached. Only
+   * the event loop (libuv's thread pool, plus a read-ahead thread that preads the next buffers). Returns the bytes read and whether the end of the file was reached. Only
    * flush() may be called on this feed until it settles (the processor's drain does that).
    */
   async readFile(fd: number, position: number, maxBytes: number): Promise<{ bytes: number; eof: boolean }> {
@@ -179,6 +184,7 @@ export class NativeLineFeed {
         Math.max(0, maxBytes - bytes),
         this.#c,
         this.#readBytes,
+        this.#noReadAhead,
       );
       bytes += got;
       this.#count();

@@ -5,6 +5,7 @@
  * become one observation with a count and the latest time. Parsing is memoised per message text
  * (authorizer logs repeat the same few hundred messages millions of times), bounded in size.
  */
+import { isAscii } from 'node:buffer';
 import type {
   KafkaObservation,
   KafkaOperation,
@@ -156,6 +157,10 @@ export class KafkaLineProcessor {
       const reason = NATIVE_SKIPS[i];
       if (reason !== undefined && n > 0) this.#stats.skipped[reason] += n;
     }
+    // One decode for all the new decisions' fields when they are ASCII (byte offsets are then
+    // string offsets); else each field is decoded on its own.
+    const str = decisions.length > 0 && isAscii(text) ? text.toString('latin1') : undefined;
+    const field = (x: number, y: number): string => (str === undefined ? text.toString('utf8', x, y) : str.slice(x, y));
     let s = 0;
     for (let k = 0; k < decisions.length; k += 7) {
       const a = s + (decisions[k] as number);
@@ -163,9 +168,9 @@ export class KafkaLineProcessor {
       const c = b + (decisions[k + 2] as number);
       memos.push(
         newMemo({
-          principal: text.toString('utf8', s, a),
-          clientIp: text.toString('utf8', a, b),
-          resourceName: text.toString('utf8', b, c),
+          principal: field(s, a),
+          clientIp: field(a, b),
+          resourceName: field(b, c),
           operation: NATIVE_OPERATIONS[decisions[k + 3] as number] as KafkaOperation,
           resourceType: NATIVE_RESOURCE_TYPES[decisions[k + 4] as number] as KafkaResourceType,
           patternType: NATIVE_PATTERN_TYPES[decisions[k + 5] as number] as KafkaPatternType,

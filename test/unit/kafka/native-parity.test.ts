@@ -547,7 +547,13 @@ let fileNo = 0;
  * The file path as FileTailer runs it with the native scanner: NativeLineFeed.readFile (pread
  * into the C buffer, scanned on the thread pool) in slices of `slice` bytes, `readBytes` per pread.
  */
-async function runReadFile(log: Buffer, slice: number, readBytes?: number, maxLineBytes?: number): Promise<string> {
+async function runReadFile(
+  log: Buffer,
+  slice: number,
+  readBytes?: number,
+  maxLineBytes?: number,
+  noReadAhead = false,
+): Promise<string> {
   const path = join(tmpDir, `f${fileNo++}.log`);
   writeFileSync(path, log);
   const { p, stats, overflowed } = makeProcessor();
@@ -558,6 +564,7 @@ async function runReadFile(log: Buffer, slice: number, readBytes?: number, maxLi
     mode: 'file',
     ...(readBytes === undefined ? {} : { readBytes }),
     ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
+    noReadAhead,
   });
   const fd = openSync(path, 'r');
   let pos = 0;
@@ -581,6 +588,7 @@ async function runReadFile(log: Buffer, slice: number, readBytes?: number, maxLi
 nativeTest('file read in C: corpus with every pread size up to 300 bytes, identical results', async (t) => {
   const ref = runFile('ts', [corpus]);
   t.is(await runReadFile(corpus, 16 << 20), ref);
+  t.is(await runReadFile(corpus, 16 << 20, 7, undefined, true), ref);
   for (let rb = 1; rb <= 300; rb += rb < 20 ? 1 : 13)
     t.is(await runReadFile(corpus, 1 + (rb % 5) * 50, rb), ref, `pread ${rb}`);
 });
@@ -592,8 +600,9 @@ nativeTest('file read in C: random/mutated logs, random pread sizes and slices, 
       fc.integer({ min: 1, max: 400 }),
       fc.integer({ min: 1, max: 2000 }),
       fc.constantFrom(undefined, 120, 300),
-      async (log, readBytes, slice, max) =>
-        (await runReadFile(log, slice, readBytes, max)) === runFile('ts', [log], max),
+      fc.boolean(),
+      async (log, readBytes, slice, max, noReadAhead) =>
+        (await runReadFile(log, slice, readBytes, max, noReadAhead)) === runFile('ts', [log], max),
     ),
     { numRuns: 400 },
   );
@@ -617,6 +626,8 @@ nativeTest('file read in C: a long log across 256 KiB buffer ends, and a full ke
   const ref = runFile('ts', [big]);
   t.is(await runReadFile(big, 16 << 20), ref);
   t.is(await runReadFile(big, 1 << 20, 70_001), ref);
+  t.is(await runReadFile(big, 3 << 20, 50_000, undefined, true), ref, 'without the read-ahead thread');
+  t.is(await runReadFile(log, 3 << 20, 30_011, undefined, true), runFile('ts', [log]), 'without the read-ahead thread');
   t.is(JSON.parse(ref).stats.parsed, 60_000);
 });
 

@@ -430,6 +430,7 @@ typedef struct {
    * table filled), and the lock that flush() takes while a read runs on the thread pool */
   uint8_t *rbuf;
   size_t rlen, roff;
+  uint8_t *ring; /* NRING read-ahead buffers of RBUF bytes */
   int busy; /* a readFile is in flight (main thread only) */
   pthread_mutex_t mu;
   int closed;
@@ -1095,6 +1096,7 @@ static void free_kafka(kafka_t *k) {
   k->closed = 1;
   free(k->held);
   free(k->rbuf);
+  free(k->ring);
   free(k->slots);
   free(k->arena);
   free(k->touched);
@@ -1105,6 +1107,7 @@ static void free_kafka(kafka_t *k) {
   lines_free(&k->replay);
   k->held = NULL;
   k->rbuf = NULL;
+  k->ring = NULL;
   k->slots = NULL;
   k->arena = NULL;
   k->touched = NULL;
@@ -1529,15 +1532,18 @@ static napi_value js_key_end(napi_env env, napi_callback_info info) {
 
 /* ------------------------------------------------------------------ readFile (file mode) */
 /*
- * readFile(h, fd, position, maxBytes, counters[, readBytes]) → Promise<[bytesRead, status]>: reads the file from
- * `position` with pread into the handle's own buffer (RBUF bytes, reused: no JavaScript buffer per
- * chunk, no copy into fresh memory) and scans each buffer as push() would, on libuv's thread pool,
- * until `maxBytes` were read, the end of the file (status 1), or a full key table (status 2: the
- * rest of the buffer is kept; flush with reset and call again — it is scanned first, before
- * reading on). Status 0: maxBytes reached. bytesRead is what was read from the file in this call.
- * A read error rejects with the errno's code (EIO, …). While it runs, only flush() may use the
- * handle (it waits for the buffer being scanned); everything else throws. `readBytes` (tests)
- * reads less than RBUF per pread, to put buffer ends anywhere.
+ * readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread]]) → Promise<[bytesRead,
+ * status]>: reads the file from `position` with pread and scans it as push() would, on libuv's
+ * thread pool, with the handle's own reused buffers (no JavaScript buffer per chunk): a reader
+ * thread fills a ring of NRING buffers of RBUF bytes while the work's thread scans the filled
+ * ones. It stops after `maxBytes` (status 0), at the end of the file (1), or at a full key table
+ * (2: the rest of that buffer is kept in rbuf; flush with reset and call again, which scans it
+ * before reading on from position + bytesRead). bytesRead counts the buffers scanned (buffers
+ * read ahead and not scanned are read again next time). A read error rejects with the errno's
+ * code (EIO, …). While it runs only flush() may use the handle (it waits on `mu` for the buffer
+ * being scanned); everything else throws. Tests: `readBytes` reads less than RBUF per pread (buffer
+ * ends anywhere); `noThread` reads and scans on one thread (the path taken when the reader
+ * thread cannot be created).
  */
 #define RBUF ((size_t)256 << 10)
 
@@ -1551,11 +1557,59 @@ typedef struct {
   int64_t pos;
   size_t max;
   size_t chunk; /* bytes per pread, <= RBUF */
+  int no_thread; /* tests: read and scan on one thread */
   /* results */
   int64_t got;
   int status;
   int err;
 } rd_t;
+
+/* Read-ahead: a reader thread fills a ring of NRING buffers with pread while the work's thread
+ * scans the filled ones, so that the kernel's copy into the next buffer overlaps the scan. */
+#define NRING 4u
+typedef struct {
+  rd_t *w;
+  pthread_mutex_t m;
+  pthread_cond_t cv;
+  size_t len[NRING];
+  unsigned head, tail; /* buffers filled / scanned (head - tail <= NRING) */
+  int64_t ahead;       /* bytes read so far */
+  int eof, err, done, stop;
+  int single; /* no reader thread: rd_reader fills the ring and returns */
+} ring_t;
+
+static void *rd_reader(void *arg) {
+  ring_t *r = arg;
+  rd_t *w = r->w;
+  for (;;) {
+    pthread_mutex_lock(&r->m);
+    while (r->head - r->tail == NRING && !r->stop && !r->single) pthread_cond_wait(&r->cv, &r->m);
+    int go = !r->stop && (size_t)r->ahead < w->max && r->head - r->tail < NRING;
+    pthread_mutex_unlock(&r->m);
+    if (!go) break;
+    uint8_t *dst = w->k->ring + (size_t)(r->head % NRING) * RBUF;
+    ssize_t n = pread(w->fd, dst, w->chunk, (off_t)(w->pos + r->ahead));
+    if (n < 0 && errno == EINTR) continue;
+    pthread_mutex_lock(&r->m);
+    if (n < 0)
+      r->err = errno;
+    else if (n == 0)
+      r->eof = 1;
+    else {
+      r->len[r->head % NRING] = (size_t)n;
+      r->ahead += n;
+      r->head++;
+    }
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->m);
+    if (n <= 0) break;
+  }
+  pthread_mutex_lock(&r->m);
+  r->done = 1;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->m);
+  return NULL;
+}
 
 static void rd_execute(napi_env env, void *data) {
   rd_t *w = data;
@@ -1571,28 +1625,62 @@ static void rd_execute(napi_env env, void *data) {
     }
     k->rlen = k->roff = 0;
   }
-  while ((size_t)w->got < w->max) {
-    ssize_t n = pread(w->fd, k->rbuf, w->chunk, (off_t)(w->pos + w->got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      w->err = errno;
-      return;
-    }
-    if (n == 0) {
-      w->status = 1;
-      return;
-    }
-    w->got += n;
-    pthread_mutex_lock(&k->mu);
-    size_t r = push(k, k->rbuf, (size_t)n, 0);
-    pthread_mutex_unlock(&k->mu);
-    if (r < (size_t)n) {
-      k->rlen = (size_t)n;
-      k->roff = r;
-      w->status = 2;
-      return;
-    }
+  if (w->max == 0) return;
+  ring_t r;
+  memset(&r, 0, sizeof(r));
+  r.w = w;
+  pthread_mutex_init(&r.m, NULL);
+  pthread_cond_init(&r.cv, NULL);
+  pthread_t th;
+  int threaded = !w->no_thread && pthread_create(&th, NULL, rd_reader, &r) == 0;
+  if (!threaded) { /* no thread: read a ring's worth, scan it, and so on (same result) */
+    r.single = 1;
+    rd_reader(&r);
   }
+  for (;;) {
+    pthread_mutex_lock(&r.m);
+    while (r.tail == r.head && !r.done) pthread_cond_wait(&r.cv, &r.m);
+    if (r.tail == r.head) { /* the reader stopped: end of file, error or maxBytes */
+      pthread_mutex_unlock(&r.m);
+      if (!threaded && !r.eof && !r.err && (size_t)w->got < w->max) {
+        r.done = 0; /* read the next ring's worth */
+        rd_reader(&r);
+        continue;
+      }
+      break;
+    }
+    size_t n = r.len[r.tail % NRING];
+    const uint8_t *src = k->ring + (size_t)(r.tail % NRING) * RBUF;
+    pthread_mutex_unlock(&r.m);
+    pthread_mutex_lock(&k->mu);
+    size_t done = push(k, src, n, 0);
+    pthread_mutex_unlock(&k->mu);
+    w->got += (int64_t)n;
+    if (done < n) {
+      /* key table full: keep the rest of this buffer for the next call; buffers read ahead of it
+       * are dropped (the next call reads them again from position + got) */
+      memcpy(k->rbuf, src + done, n - done);
+      k->rlen = n - done;
+      k->roff = 0;
+      w->status = 2;
+      break;
+    }
+    pthread_mutex_lock(&r.m);
+    r.tail++;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.m);
+  }
+  pthread_mutex_lock(&r.m);
+  r.stop = 1;
+  pthread_cond_broadcast(&r.cv);
+  pthread_mutex_unlock(&r.m);
+  if (threaded) pthread_join(th, NULL);
+  if (w->status != 2) {
+    if (r.tail == r.head && r.err) w->err = r.err;
+    else if (r.tail == r.head && r.eof) w->status = 1;
+  }
+  pthread_cond_destroy(&r.cv);
+  pthread_mutex_destroy(&r.m);
 }
 
 static void rd_complete(napi_env env, napi_status status, void *data) {
@@ -1621,10 +1709,10 @@ static void rd_complete(napi_env env, napi_status status, void *data) {
   free(w);
 }
 
-/* readFile(h, fd, position, maxBytes, counters[, readBytes]) */
+/* readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread]]) */
 static napi_value js_read_file(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_typedarray_type ct;
   size_t cn = 0;
@@ -1656,7 +1744,11 @@ static napi_value js_read_file(napi_env env, napi_callback_info info) {
   }
   if (!k->rbuf) {
     k->rbuf = malloc(RBUF);
-    if (!k->rbuf) {
+    k->ring = malloc(NRING * RBUF);
+    if (!k->rbuf || !k->ring) {
+      free(k->rbuf);
+      free(k->ring);
+      k->rbuf = k->ring = NULL;
       napi_throw_error(env, "KAFKA_NATIVE", "out of memory for the read buffer");
       return NULL;
     }
@@ -1674,6 +1766,8 @@ static napi_value js_read_file(napi_env env, napi_callback_info info) {
   double rb = 0;
   if (argc > 5 && napi_get_value_double(env, argv[5], &rb) == napi_ok && rb >= 1 && rb < (double)RBUF)
     w->chunk = (size_t)rb;
+  bool nt = false;
+  if (argc > 6 && napi_get_value_bool(env, argv[6], &nt) == napi_ok) w->no_thread = nt;
   napi_value promise, name;
   if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
     free(w);
