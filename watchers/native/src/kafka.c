@@ -501,7 +501,11 @@ static int stamp_ms(const uint8_t *b, size_t i, size_t end, int64_t *out, tcache
   }
   size_t j = i + 19;
   int64_t ms = 0;
-  if (j + 1 < end && (b[j] == '.' || b[j] == ',') && isdig(b[j + 1])) {
+  if (j + 4 < end && (b[j] == '.' || b[j] == ',') && isdig(b[j + 1]) && isdig(b[j + 2]) && isdig(b[j + 3]) &&
+      !isdig(b[j + 4])) { /* the usual three digits */
+    ms = (b[j + 1] - '0') * 100 + (b[j + 2] - '0') * 10 + (b[j + 3] - '0');
+    j += 4;
+  } else if (j + 1 < end && (b[j] == '.' || b[j] == ',') && isdig(b[j + 1])) {
     j++;
     int digits = 0;
     while (j < end && isdig(b[j])) {
@@ -526,11 +530,15 @@ static int stamp_ms(const uint8_t *b, size_t i, size_t end, int64_t *out, tcache
 
 /* parse.ts prefixTimeBytes(b, start, end) */
 static int prefix_time(const uint8_t *b, size_t start, size_t end, int64_t *out, tcache_t *tc) {
-  if (stamp_ms(b, start, end, out, tc)) return 1;
+  /* stamp_ms cannot succeed where the byte is no digit (nor can the cache, which holds an accepted
+   * stamp's bytes), and it is a pure function of the bytes otherwise: parse.ts tries `start` and
+   * then every digit run's start, so trying `start` once when it is a digit and then the later
+   * digit runs gives the same answer. */
+  if (isdig(b[start]) && stamp_ms(b, start, end, out, tc)) return 1;
   int64_t limit = (int64_t)end - 19;
   if (limit > (int64_t)start + 64) limit = (int64_t)start + 64;
-  for (int64_t i = (int64_t)start; i <= limit; i++) {
-    if (isdig(b[i]) && (i == (int64_t)start || !isdig(b[i - 1])))
+  for (int64_t i = (int64_t)start + 1; i <= limit; i++) {
+    if (isdig(b[i]) && !isdig(b[i - 1]))
       if (stamp_ms(b, (size_t)i, end, out, tc)) return 1;
   }
   return 0;
@@ -629,9 +637,14 @@ __attribute__((target("avx2"))) static uint64_t hash_avx2(const uint8_t *p, size
     s = _mm256_add_epi64(s, inc);
   }
   if (i < n) {
+    /* the last 32 bytes of the key (overlapping the previous block), or the short key zero-padded */
     uint8_t t[32] = {0};
-    memcpy(t, p + i, n - i);
-    __m256i d = _mm256_loadu_si256((const __m256i *)t);
+    const uint8_t *q = p + n - 32;
+    if (n < 32) {
+      memcpy(t, p, n);
+      q = t;
+    }
+    __m256i d = _mm256_loadu_si256((const __m256i *)q);
     __m256i x = _mm256_xor_si256(d, s);
     acc = _mm256_add_epi64(acc, _mm256_mul_epu32(x, _mm256_srli_epi64(x, 32)));
     acc = _mm256_add_epi64(acc, _mm256_shuffle_epi32(d, _MM_SHUFFLE(2, 3, 0, 1)));
@@ -672,6 +685,37 @@ static void table_clear(kafka_t *k) {
   memset(k->dslots, 0xff, SLOTS * sizeof(int32_t));
 }
 
+#ifdef HAVE_AVX2_PATH
+__attribute__((target("avx2"))) static int64_t last_of3_avx2(const uint8_t *p, size_t lo, size_t hi) {
+  const __m256i sp = _mm256_set1_epi8(' '), op = _mm256_set1_epi8('['), cl = _mm256_set1_epi8(']');
+  while (hi - lo >= 32) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(p + hi - 32));
+    __m256i x = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, sp), _mm256_cmpeq_epi8(v, op)),
+                                _mm256_cmpeq_epi8(v, cl));
+    uint32_t m = (uint32_t)_mm256_movemask_epi8(x);
+    if (m) return (int64_t)(hi - 32 + 31 - (size_t)__builtin_clz(m));
+    hi -= 32;
+  }
+  while (hi > lo) {
+    hi--;
+    if (p[hi] == ' ' || p[hi] == '[' || p[hi] == ']') return (int64_t)hi;
+  }
+  return -1;
+}
+#endif
+
+/* Index of the last ' ', '[' or ']' in p[lo, hi), or -1. */
+static int64_t last_of3(const uint8_t *p, size_t lo, size_t hi) {
+#ifdef HAVE_AVX2_PATH
+  if (cpu_avx2()) return last_of3_avx2(p, lo, hi);
+#endif
+  while (hi > lo) {
+    hi--;
+    if (p[hi] == ' ' || p[hi] == '[' || p[hi] == ']') return (int64_t)hi;
+  }
+  return -1;
+}
+
 /*
  * End of the message key for the line p[marker, end): the Strimzi log4j1 ` [thread]` suffix is
  * left out only when it cannot change the parse (the same rule as processor.ts messageKeyEnd):
@@ -682,7 +726,9 @@ static void table_clear(kafka_t *k) {
 static size_t key_end(const uint8_t *p, size_t marker, size_t end) {
   if (end < 2 || p[end - 1] != ']') return end;
   size_t stop = end >= 256 && end - 256 > marker ? end - 256 : marker;
-  for (size_t k = end - 2; k > stop; k--) {
+  /* the last ' ', ']' or '[' in p(stop, end - 1): the thread name's '[' when it is a '[' */
+  int64_t q = end - 1 > stop + 1 ? last_of3(p, stop + 1, end - 1) : -1;
+  for (size_t k = q < 0 ? stop : (size_t)q; k > stop; k--) {
     uint8_t c = p[k];
     if (c == ' ' || c == ']') return end;
     if (c != '[') continue;
