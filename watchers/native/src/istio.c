@@ -60,13 +60,16 @@ typedef struct {
 
 /* A known series (ADR 0053): the raw bytes of a line from its start through the '}' that closes
  * its labels (its "key": the value and timestamp never contain '}', and the full walk's result
- * depends on nothing else), and the tuple the full walk made of it. Kept densely in first-sight
- * order with the key bytes in an arena in the same order; `next` predicts the series of the next
- * line. A line that starts with the predicted series' key bytes takes that tuple and has only its
- * value read: no quote scan, no label walk, no line-length search over the labels. */
+ * depends on nothing else), and the tuple the full walk made of it. A line that starts with the
+ * predicted series' key bytes takes that tuple and has only its value read: no quote scan, no
+ * label walk, no line-end search over the labels. Series are kept densely in first-sight order;
+ * `next` predicts the series of the next line. The key is stored as a list of segments (the
+ * metric and '{', then each label with its ',' or '}'), each interned once per proxy: a page's
+ * label pairs repeat across its series, so a key costs about 4 bytes per label, not its length. */
 typedef struct {
-  uint64_t hash;
-  uint64_t keyoff; /* into the series arena */
+  uint64_t hash;   /* of its segment ids */
+  uint64_t segoff; /* its first segment id in s->ids */
+  uint32_t nseg;
   uint32_t keylen;
   uint32_t gen;
   uint32_t tuple;
@@ -74,8 +77,18 @@ typedef struct {
   uint8_t metric;
 } Series;
 
-/* Longer keys (pathological label values) are not kept: such lines take the full walk. */
+/* An interned segment: bytes in s->segbytes (kept with SEG_PAD readable bytes after the end). */
+typedef struct {
+  uint64_t hash;
+  uint32_t off, len;
+} Seg;
+
+/* Longer keys (pathological label values) are not kept: such lines take the full walk. A label
+ * takes at least 5 key bytes (`a="",`), so a kept key has at most MAX_SERIES_KEY / 5 + 1 segments. */
 #define MAX_SERIES_KEY 8192
+#define MAX_BOUNDS 2048
+#define SEG_PAD 64
+#define SEG_RECENT 1024
 
 /* An edge (what the TS projection made of a tuple), identified by its record: the projection's
  * fields as a string from JS (engine.ts edgeRecord), stored one byte per char when every char
@@ -127,8 +140,17 @@ typedef struct {
   uint32_t shead;   /* first series of the last page */
   uint32_t slast;   /* series of the previous series line on this page */
   size_t stouched;  /* distinct series seen with the current generation */
-  uint8_t *sarena;  /* key bytes */
-  size_t sarena_len, sarena_cap;
+  uint32_t *ids;    /* the series' segment ids, in series order */
+  size_t ids_len, ids_cap;
+  Seg *segs;        /* interned segments */
+  size_t nsegs, segs_cap;
+  uint32_t *segtable; /* open addressing: segment id + 1, 0 = empty */
+  size_t segtcap;
+  uint8_t *segbytes;
+  size_t segbytes_len, segbytes_cap; /* cap excludes the SEG_PAD tail */
+  uint32_t *segrecent; /* SEG_RECENT recently interned ids by hash (id + 1), a hint */
+  uint32_t *bounds; /* the current line's segment ends (full walk), MAX_BOUNDS */
+  size_t nbounds;
   /* edges */
   Edge *edges; /* dense, first-sight order */
   size_t ecount, ecap;
@@ -217,7 +239,16 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     h = ((h << 31) | (h >> 33)) * 0x4CF5AD432745937FULL;
   }
   uint64_t tail = 0;
-  for (size_t k = 0; i + k < n; k++) tail |= (uint64_t)p[i + k] << (8 * k);
+  if (i < n) {
+    if (n >= 8)
+      tail = rd64(p + n - 8); /* the last 8 bytes, overlapping the words above */
+    else if (n >= 4) {
+      uint32_t lo, hi;
+      memcpy(&lo, p, 4), memcpy(&hi, p + n - 4, 4);
+      tail = (uint64_t)lo | ((uint64_t)hi << 32);
+    } else
+      for (size_t k = 0; k < n; k++) tail |= (uint64_t)p[k] << (8 * k);
+  }
   h ^= tail * 0x87C37B91114253D5ULL;
   h ^= h >> 33;
   h *= 0xFF51AFD7ED558CCDULL;
@@ -413,13 +444,89 @@ static int stable_rebuild(Source *s, size_t cap) {
   return 1;
 }
 
-static uint32_t series_find(const Source *s, uint64_t h, const uint8_t *key, size_t klen) {
+static int segtable_rebuild(Source *s, size_t cap) {
+  uint32_t *t = calloc(cap, sizeof(uint32_t));
+  if (!t) return 0;
+  free(s->segtable);
+  s->segtable = t;
+  s->segtcap = cap;
+  size_t mask = cap - 1;
+  for (size_t r = 0; r < s->nsegs; r++) {
+    size_t i = (size_t)s->segs[r].hash & mask;
+    while (t[i]) i = (i + 1) & mask;
+    t[i] = (uint32_t)r + 1;
+  }
+  return 1;
+}
+
+/* Room for `more` segment bytes plus the readable pad. */
+static int segbytes_grow(Source *s, size_t more) {
+  size_t cap = s->segbytes_cap;
+  if (!grow((void **)&s->segbytes, &cap, s->segbytes_len + more + SEG_PAD, 1)) return 0;
+  s->segbytes_cap = cap - SEG_PAD;
+  return 1;
+}
+
+
+/* The id of segment [p, p+len), interned on first sight; NONE when out of memory. */
+static uint32_t seg_intern(Source *s, const uint8_t *p, size_t len) {
+  uint64_t h = hash_bytes(p, len);
+  /* a small table of recent ids (a hint, checked) spares most probes of the large one */
+  uint32_t *hint = &s->segrecent[(h >> 20) & (SEG_RECENT - 1)];
+  if (*hint && *hint <= s->nsegs) {
+    const Seg *g = &s->segs[*hint - 1];
+    if (g->hash == h && g->len == len && eq_bytes(s->segbytes + g->off, p, len)) return *hint - 1;
+  }
+  size_t mask = s->segtcap - 1;
+  size_t i = (size_t)h & mask;
+  for (;; i = (i + 1) & mask) {
+    uint32_t e = s->segtable[i];
+    if (!e) break;
+    const Seg *g = &s->segs[e - 1];
+    if (g->hash == h && g->len == len && memcmp(s->segbytes + g->off, p, len) == 0) {
+      *hint = e;
+      return e - 1;
+    }
+  }
+  if (!segbytes_grow(s, len) || !grow((void **)&s->segs, &s->segs_cap, s->nsegs + 1, sizeof(Seg)) ||
+      ((s->nsegs + 1) * 2 > s->segtcap && !segtable_rebuild(s, s->segtcap * 2)))
+    return NONE;
+  uint32_t id = (uint32_t)s->nsegs++;
+  s->segs[id].hash = h;
+  s->segs[id].off = (uint32_t)s->segbytes_len;
+  s->segs[id].len = (uint32_t)len;
+  memcpy(s->segbytes + s->segbytes_len, p, len);
+  s->segbytes_len += len;
+  memset(s->segbytes + s->segbytes_len, 0, SEG_PAD);
+  mask = s->segtcap - 1;
+  i = (size_t)h & mask;
+  while (s->segtable[i]) i = (i + 1) & mask;
+  s->segtable[i] = id + 1;
+  *hint = id + 1;
+  return id;
+}
+
+/* Whether [t, t+klen) is exactly series x's key (any alignment, no over-read). */
+static int series_eq(const Source *s, const Series *x, const uint8_t *t, size_t klen) {
+  if (x->keylen != klen) return 0;
+  const uint32_t *ids = s->ids + x->segoff;
+  size_t pos = 0;
+  for (uint32_t j = 0; j < x->nseg; j++) {
+    const Seg *g = &s->segs[ids[j]];
+    if (memcmp(t + pos, s->segbytes + g->off, g->len) != 0) return 0;
+    pos += g->len;
+  }
+  return 1;
+}
+
+/* The series whose segment ids are ids[0..n), or NONE. */
+static uint32_t series_find(const Source *s, uint64_t h, const uint32_t *ids, size_t n) {
   size_t mask = s->stcap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
     uint32_t e = s->stable[i];
     if (!e) return NONE;
     const Series *x = &s->series[e - 1];
-    if (x->hash == h && x->keylen == klen && memcmp(s->sarena + x->keyoff, key, klen) == 0) return e - 1;
+    if (x->hash == h && x->nseg == n && memcmp(s->ids + x->segoff, ids, n * sizeof(uint32_t)) == 0) return e - 1;
   }
 }
 
@@ -437,25 +544,40 @@ static inline void series_touch(Source *s, uint32_t x) {
   s->slast = x;
 }
 
-/* After the full walk of a line whose key is [t, t+klen) and whose tuple is r: finds or learns its
- * series. Out of memory only loses the shortcut. */
+/* After the full walk of a line whose key is [t, t+klen), cut at s->bounds, and whose tuple is r:
+ * finds or learns its series. Out of memory only loses the shortcut. */
 static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, int metric) {
+  size_t nb = s->nbounds;
+  if (nb == 0 || nb > MAX_BOUNDS || s->bounds[nb - 1] != klen) return;
   if (s->stable == NULL && !stable_rebuild(s, 1024)) return;
-  uint64_t h = hash_bytes(t, klen);
-  uint32_t x = series_find(s, h, t, klen);
+  if (s->segtable == NULL && !segtable_rebuild(s, 1024)) return;
+  if (s->segrecent == NULL && !(s->segrecent = calloc(SEG_RECENT, sizeof(uint32_t)))) return;
+  /* the key's segment ids, at the end of s->ids (kept there if the series is new) */
+  if (!grow((void **)&s->ids, &s->ids_cap, s->ids_len + nb, sizeof(uint32_t))) return;
+  uint32_t *ids = s->ids + s->ids_len;
+  size_t from = 0;
+  for (size_t j = 0; j < nb; j++) {
+    uint32_t id = seg_intern(s, t + from, s->bounds[j] - from);
+    if (id == NONE) return;
+    ids[j] = id;
+    from = s->bounds[j];
+  }
+  /* segment ids are unique per content: the id list identifies the key */
+  uint64_t h = hash_bytes((const uint8_t *)ids, nb * sizeof(uint32_t));
+  uint32_t x = series_find(s, h, ids, nb);
   if (x == NONE) {
-    if (!grow((void **)&s->sarena, &s->sarena_cap, s->sarena_len + klen, 1)) return;
-    if (!grow((void **)&s->series, &s->series_cap, s->scount + 1, sizeof(Series))) return;
-    if ((s->scount + 1) * 2 > s->stcap && !stable_rebuild(s, s->stcap * 2)) return;
+    if (!grow((void **)&s->series, &s->series_cap, s->scount + 1, sizeof(Series)) ||
+        ((s->scount + 1) * 2 > s->stcap && !stable_rebuild(s, s->stcap * 2)))
+      return;
     x = (uint32_t)s->scount++;
     Series *sr = &s->series[x];
     sr->hash = h;
-    sr->keyoff = s->sarena_len;
+    sr->segoff = s->ids_len;
+    sr->nseg = (uint32_t)nb;
     sr->keylen = (uint32_t)klen;
     sr->gen = s->gen - 1; /* series_touch counts it */
     sr->next = NONE;
-    memcpy(s->sarena + s->sarena_len, t, klen);
-    s->sarena_len += klen;
+    s->ids_len += nb;
     size_t mask = s->stcap - 1;
     size_t i = (size_t)h & mask;
     while (s->stable[i]) i = (i + 1) & mask;
@@ -466,12 +588,28 @@ static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, i
   series_touch(s, x);
 }
 
+static void series_drop_all(Source *s) {
+  free(s->series), free(s->stable), free(s->ids), free(s->segs), free(s->segtable), free(s->segbytes);
+  free(s->segrecent);
+  s->series = NULL, s->stable = NULL, s->ids = NULL, s->segs = NULL, s->segtable = NULL, s->segbytes = NULL;
+  s->segrecent = NULL;
+  s->scount = s->series_cap = s->stcap = s->ids_len = s->ids_cap = s->stouched = 0;
+  s->nsegs = s->segs_cap = s->segtcap = s->segbytes_len = s->segbytes_cap = 0;
+  s->shead = s->slast = NONE;
+}
+
 /* Keeps only the series of generation `gen` whose tuple survives (`tmap`: old tuple index -> new,
- * NONE = gone; NULL = unchanged), none when drop_all; in order, with their links. */
-static int series_compact(Source *s, uint32_t gen, int drop_all, const uint32_t *tmap) {
+ * NONE = gone; NULL = unchanged), none when drop_all; in order, with their links; then only the
+ * segments they use. Out of memory drops them all (they are only a shortcut). */
+static void series_compact(Source *s, uint32_t gen, int drop_all, const uint32_t *tmap) {
   uint32_t *map = malloc((s->scount + 1) * sizeof(uint32_t));
-  if (!map) return 0;
-  size_t bytes = 0, live = 0;
+  uint32_t *smap = malloc((s->nsegs + 1) * sizeof(uint32_t));
+  if (!map || !smap) {
+    free(map), free(smap);
+    series_drop_all(s);
+    return;
+  }
+  size_t live = 0, nids = 0;
   for (size_t r = 0; r < s->scount; r++) {
     Series *x = &s->series[r];
     int keep = !drop_all && x->gen == gen;
@@ -483,35 +621,64 @@ static int series_compact(Source *s, uint32_t gen, int drop_all, const uint32_t 
         x->tuple = nt;
     }
     map[r] = keep ? (uint32_t)live++ : NONE;
-    if (keep) bytes += x->keylen;
+    if (keep) nids += s->series[r].nseg;
   }
-  uint8_t *arena = malloc(bytes ? bytes : 1);
-  if (!arena) {
-    free(map);
-    return 0;
+  /* segments still used, renumbered in first-use order */
+  for (size_t g = 0; g < s->nsegs; g++) smap[g] = NONE;
+  size_t nseg = 0, bytes = 0;
+  for (size_t r = 0; r < s->scount; r++) {
+    if (map[r] == NONE) continue;
+    const uint32_t *ids = s->ids + s->series[r].segoff;
+    for (uint32_t j = 0; j < s->series[r].nseg; j++)
+      if (smap[ids[j]] == NONE) {
+        smap[ids[j]] = (uint32_t)nseg++;
+        bytes += s->segs[ids[j]].len;
+      }
+  }
+  uint32_t *ids = malloc((nids ? nids : 1) * sizeof(uint32_t));
+  Seg *segs = malloc((nseg ? nseg : 1) * sizeof(Seg));
+  uint8_t *sb = malloc(bytes + SEG_PAD);
+  if (!ids || !segs || !sb) {
+    free(ids), free(segs), free(sb), free(map), free(smap);
+    series_drop_all(s);
+    return;
   }
   size_t at = 0;
+  for (size_t g = 0; g < s->nsegs; g++) {
+    if (smap[g] == NONE) continue;
+    Seg q = s->segs[g];
+    memcpy(sb + at, s->segbytes + q.off, q.len);
+    q.off = (uint32_t)at;
+    at += q.len;
+    segs[smap[g]] = q;
+  }
+  memset(sb + at, 0, SEG_PAD);
+  size_t ia = 0;
   for (size_t r = 0; r < s->scount; r++) {
     if (map[r] == NONE) continue;
     Series x = s->series[r];
-    memcpy(arena + at, s->sarena + x.keyoff, x.keylen);
-    x.keyoff = at;
-    at += x.keylen;
+    for (uint32_t j = 0; j < x.nseg; j++) ids[ia + j] = smap[s->ids[x.segoff + j]];
+    x.hash = hash_bytes((const uint8_t *)(ids + ia), x.nseg * sizeof(uint32_t)); /* ids renumbered */
+    x.segoff = ia;
+    ia += x.nseg;
     x.next = x.next == NONE ? NONE : map[x.next];
     s->series[map[r]] = x;
   }
   s->shead = s->shead == NONE || s->shead >= s->scount ? NONE : map[s->shead];
-  free(map);
-  free(s->sarena);
-  s->sarena = arena;
-  s->sarena_cap = bytes ? bytes : 1;
-  s->sarena_len = bytes;
+  free(map), free(smap);
+  free(s->ids), free(s->segs), free(s->segbytes);
+  s->ids = ids, s->ids_len = s->ids_cap = nids;
+  s->segs = segs, s->nsegs = s->segs_cap = nseg;
+  if (s->segrecent) memset(s->segrecent, 0, SEG_RECENT * sizeof(uint32_t)); /* ids renumbered */
+  s->segbytes = sb, s->segbytes_len = s->segbytes_cap = bytes;
   s->scount = live;
   s->stouched = 0;
   shrink((void **)&s->series, &s->series_cap, live, sizeof(Series));
   size_t cap = 1024;
   while (cap < live * 2 + 2) cap *= 2;
-  return stable_rebuild(s, cap);
+  size_t scap = 1024;
+  while (scap < nseg * 2 + 2) scap *= 2;
+  if (!stable_rebuild(s, cap) || !segtable_rebuild(s, scap)) series_drop_all(s);
 }
 
 /* Keeps only the tuples of generation `gen` whose edge survives (`emap`: old edge index -> new,
@@ -549,13 +716,7 @@ static int tuples_compact(Source *s, uint32_t gen, int drop_all, const uint32_t 
     s->tuples[map[r]] = t;
   }
   s->head = s->head == NONE || s->head >= s->tcount ? NONE : map[s->head];
-  /* series point at tuples: drop or renumber them with the same map */
-  if (!series_compact(s, gen, drop_all, map)) {
-    free(s->series), free(s->stable), free(s->sarena);
-    s->series = NULL, s->stable = NULL, s->sarena = NULL;
-    s->scount = s->series_cap = s->stcap = s->sarena_len = s->sarena_cap = s->stouched = 0;
-    s->shead = NONE;
-  }
+  series_compact(s, gen, drop_all, map); /* series point at tuples: drop or renumber them */
   free(map);
   free(s->arena);
   s->arena = arena;
@@ -866,10 +1027,67 @@ static inline uint32_t series_predicted(const Source *s) {
   return x < s->scount ? x : NONE;
 }
 
+/* Whether t starts with series x's key, segment by segment; t has at least keylen + SEG_PAD
+ * readable bytes (a load may pass a segment's end; the bits past it are dropped). SSE2. */
+static int match_sse2(const Source *s, const Series *x, const uint8_t *t) {
+  const uint32_t *ids = s->ids + x->segoff;
+  const uint8_t *sb = s->segbytes;
+  size_t pos = 0;
+  for (uint32_t j = 0; j < x->nseg; j++) {
+    const Seg *g = &s->segs[ids[j]];
+    const uint8_t *a = t + pos, *b = sb + g->off;
+    uint32_t len = g->len, k = 0;
+    unsigned bad = 0;
+    for (; k + 16 <= len; k += 16)
+      bad |= 0xFFFFu ^ (unsigned)_mm_movemask_epi8(
+                           _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(a + k)), _mm_loadu_si128((const __m128i *)(b + k))));
+    if (k < len)
+      bad |= (0xFFFFu ^ (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(a + k)),
+                                                                   _mm_loadu_si128((const __m128i *)(b + k))))) &
+             ((1u << (len - k)) - 1);
+    if (bad) return 0;
+    pos += len;
+  }
+  return 1;
+}
+
+/* The same with AVX2: a segment of up to 64 bytes is two compares and a length mask, no branch
+ * (picked at load time when the CPU has AVX2 and BMI2). */
+__attribute__((target("avx2,bmi,bmi2"))) static int match_avx2(const Source *s, const Series *x, const uint8_t *t) {
+  const uint32_t *ids = s->ids + x->segoff;
+  const uint8_t *sb = s->segbytes;
+  const Seg *segs = s->segs;
+  const uint8_t *a = t;
+  for (uint32_t j = 0; j < x->nseg; j++) {
+    const Seg *g = &segs[ids[j]];
+    const uint8_t *b = sb + g->off;
+    uint32_t len = g->len;
+    for (;;) {
+      uint64_t eq = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+                        _mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b))) |
+                    ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+                         _mm256_loadu_si256((const __m256i *)(a + 32)), _mm256_loadu_si256((const __m256i *)(b + 32))))
+                     << 32);
+      uint32_t n = len < 64 ? len : 64;
+      if (_andn_u64(eq, _bzhi_u64(~0ULL, n))) return 0;
+      a += n;
+      b += n;
+      len -= n;
+      if (!len) break;
+    }
+  }
+  return 1;
+}
+
+typedef int (*MatchSeries)(const Source *, const Series *, const uint8_t *);
+static MatchSeries match_best = match_sse2;
+
 /* Whether [t, t+avail) starts with series x's key and has a byte after it. */
 static inline int series_match(const Source *s, uint32_t x, const uint8_t *t, size_t avail) {
   const Series *sr = &s->series[x];
-  return sr->keylen < avail && memcmp(t, s->sarena + sr->keyoff, sr->keylen) == 0;
+  if (sr->keylen >= avail) return 0;
+  if (sr->keylen + SEG_PAD <= avail) return match_best(s, sr, t);
+  return series_eq(s, sr, t, sr->keylen);
 }
 
 /* Parses one line [t, t+len) (without its '\n'). Returns 0 when a JS callback threw. */
@@ -906,9 +1124,21 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   size_t next_bs = has_bs ? 0 : len;
   int bs_known = !has_bs;
   size_t kend = 0; /* the key: bytes up to the closing '}' (0: no labels) */
+  /* segment ends of the key (series_learn), while they fit */
+  if (!s->bounds) s->bounds = malloc(MAX_BOUNDS * sizeof(uint32_t));
+  uint32_t *bd = s->bounds;
+  size_t nb = bd ? 0 : MAX_BOUNDS + 1;
+#define BOUND(x)                                                                                   \
+  do {                                                                                             \
+    if (nb < MAX_BOUNDS)                                                                           \
+      bd[nb++] = (uint32_t)(x);                                                                    \
+    else                                                                                           \
+      nb = MAX_BOUNDS + 1;                                                                         \
+  } while (0)
   while (i < len && blank(t[i])) i++;
   if (i < len && t[i] == '{') {
     i++;
+    BOUND(i);
     for (;;) {
       /* Fast path for the usual label: name="value" then ',' or '}', no blanks, no escapes in
        * the line. It takes exactly the steps of the general walk below for such a label; any
@@ -927,6 +1157,7 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
             }
             qi += 2;
             i = ve + 2;
+            BOUND(i);
             if (t[ve + 1] == '}') break;
             continue;
           }
@@ -936,6 +1167,7 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
       if (i >= len) goto malformed;
       if (t[i] == '}') {
         i++;
+        BOUND(i);
         break;
       }
       size_t ns = i;
@@ -990,16 +1222,20 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
       }
       i = ve + 1;
       while (i < len && blank(t[i])) i++;
-      if (i < len && t[i] == ',')
+      if (i < len && t[i] == ',') {
         i++;
-      else if (i < len && t[i] == '}') {
+        BOUND(i);
+      } else if (i < len && t[i] == '}') {
         i++;
+        BOUND(i);
         break;
       } else
         goto malformed;
     }
     kend = i;
+#undef BOUND
   }
+  s->nbounds = nb;
   double value;
   {
     int v = line_value(s, t, i, len, &value);
@@ -1182,9 +1418,8 @@ static void source_free(Source *s) {
   free(s->u16);
   free(s->recbuf);
   free(s->server_seen);
-  free(s->series);
-  free(s->stable);
-  free(s->sarena);
+  series_drop_all(s);
+  free(s->bounds);
   memset(s, 0, sizeof(*s));
 }
 
@@ -1537,11 +1772,14 @@ static napi_value js_simd(napi_env env, napi_callback_info info) {
   char want[8] = "";
   size_t n = 0;
   if (argc >= 1 && napi_get_value_string_latin1(env, argv[0], want, sizeof(want), &n) == napi_ok) {
-    if (strcmp(want, "sse2") == 0)
+    if (strcmp(want, "sse2") == 0) {
       scan_quotes_best = scan_quotes;
-    else if (strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
-             __builtin_cpu_supports("bmi"))
+      match_best = match_sse2;
+    } else if (strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
+               __builtin_cpu_supports("bmi")) {
       scan_quotes_best = scan_quotes_avx2;
+      if (__builtin_cpu_supports("bmi2")) match_best = match_avx2;
+    }
   }
   const char *name = scan_quotes_best == scan_quotes ? "sse2" : "avx2";
   CHECK(napi_create_string_latin1(env, name, strlen(name), &r));
@@ -1557,7 +1795,8 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->qpos_cap * 4 + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
                       s->ecap * sizeof(Edge) + s->etcap * 4 + s->rec_cap + s->u16_cap * 2 + s->recbuf_cap + s->server_seen_cap +
-                      s->series_cap * sizeof(Series) + s->stcap * 4 + s->sarena_cap);
+                      s->series_cap * sizeof(Series) + s->stcap * 4 + s->ids_cap * 4 + s->segs_cap * sizeof(Seg) +
+                      s->segtcap * 4 + (s->segbytes ? s->segbytes_cap + SEG_PAD : 0) + (s->bounds ? MAX_BOUNDS * 4 : 0) + (s->segrecent ? SEG_RECENT * 4 : 0));
   napi_value r;
   CHECK(napi_create_double(env, b, &r));
   return r;
@@ -1572,6 +1811,8 @@ static napi_value init(napi_env env, napi_value exports) {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi"))
     scan_quotes_best = scan_quotes_avx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2"))
+    match_best = match_avx2;
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"begin", NULL, js_begin, NULL, NULL, NULL, napi_enumerable, NULL},
