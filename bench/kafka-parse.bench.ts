@@ -5,8 +5,10 @@
  *    StandardAuthorizer, in the Apache and Strimzi layouts; 40% other loggers and stack traces).
  * 2. Parses + aggregates it in child processes through the watcher's own file path (`FileTailer`,
  *    as `callmap watch kafka --log-file … --once` runs it): with the native scanner
- *    (NativeLineFeed → callmap_kafka, 5 runs) and with the TypeScript fallback (LineScanner in
- *    marker mode → KafkaLineProcessor, 2 runs), and reads each child's wall, CPU and peak RSS.
+ *    (NativeLineFeed.readFile → callmap_kafka, 5 runs: the C module preads and scans on libuv's
+ *    thread pool with a read-ahead thread, so wall and CPU differ; CPU counts every thread) and
+ *    with the TypeScript fallback (LineScanner in marker mode → KafkaLineProcessor, 2 runs), and
+ *    reads each child's wall, CPU and peak RSS.
  * 3. Times `rg -c 'Principal = ' FILE` (wall and user+sys CPU) on the same file in the same run,
  *    interleaved with the above, and prints both ratios.
  * 4. Feeds 5,000,000 kubelet-stamped lines through the pod-log path (PodLogFollower's pieces:
@@ -339,8 +341,12 @@ async function main(): Promise<void> {
         (o) => o.parsed === o0.parsed && o.observations === o0.observations && o.lines === o0.lines,
       );
       const name = parser === 'native' ? 'callmap, native scanner' : 'callmap, TypeScript fallback';
+      const threads =
+        parser === 'native'
+          ? '  (read + scan in C on the thread pool, pread on a read-ahead thread: CPU = all threads)'
+          : '';
       out.push(
-        `${name.padEnd(30)}${work.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU in-process (min ${Math.min(...rs.map((o) => o.work)).toFixed(0)} / ${Math.min(...rs.map((o) => o.cpu)).toFixed(0)}); ${wall.toFixed(0)} ms incl. node+tsx start-up (median of ${rs.length})`,
+        `${name.padEnd(30)}${work.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU in-process (min ${Math.min(...rs.map((o) => o.work)).toFixed(0)} / ${Math.min(...rs.map((o) => o.cpu)).toFixed(0)}); ${wall.toFixed(0)} ms incl. node+tsx start-up (median of ${rs.length})${threads}`,
         `                              ${o0.lines.toLocaleString('en')} lines, ${o0.parsed.toLocaleString('en')} decisions → ${o0.observations.toLocaleString('en')} observations${same ? '' : ' (!!! runs disagree)'}`,
         `  ratio vs rg                 ${(work / rgWall).toFixed(1)}× wall, ${(cpu / Math.max(rgCpu, 1)).toFixed(1)}× CPU, ${(wall / rgWall).toFixed(1)}× incl. start-up   (target ≤ 2×)`,
         `  peak RSS                    ${rss.toFixed(1)} MB   (target ≤ 150 MB)`,
