@@ -938,6 +938,8 @@ export interface IntentsIndex {
   t: Int32Array;
   /** Where each identity's JSON is in the body: byte offset and length, by index. */
   ids: Int32Array;
+  /** Views of those bytes, made by the first stream. */
+  views?: Uint8Array[];
   /** Bytes of the full (`IntentsResponse`) shape. */
   fullLength: number;
 }
@@ -973,6 +975,8 @@ export interface GraphIndex {
    * each (length 0: an external node).
    */
   nodes: Int32Array;
+  /** Views of those bytes, made by the first stream. */
+  views?: { qids: Uint8Array[]; wls: Uint8Array[] };
   fullLength: number;
 }
 
@@ -1048,186 +1052,308 @@ const B_CLIENT_KEY = ascii('"client":');
 const B_CLOSE2 = ascii('}}');
 const B_KINDS_TEXT = kindsText.map(ascii);
 
-/** Copies `n` bytes; short runs by a loop (a native call costs more than ~100 bytes of it). */
-function put(dst: Buffer, d: number, src: Buffer, s: number, n: number): number {
-  if (n < 64) {
-    for (let i = 0; i < n; i++) dst[d + i] = src[s + i] as number;
-  } else {
-    src.copy(dst, d, s, s + n);
+/** Views of `len` bytes at `at` of a chunked body (one copy when they straddle two chunks). */
+function bodyView(chunks: readonly Buffer[], starts: readonly number[], at: number, len: number): Uint8Array {
+  const i = chunkIndex(starts, at);
+  const c = chunks[i] as Buffer;
+  const o = at - (starts[i] as number);
+  if (o + len <= c.length) return c.subarray(o, o + len);
+  const out = Buffer.allocUnsafe(len);
+  let d = 0;
+  for (let j = i; d < len; j++) {
+    const cj = chunks[j] as Buffer;
+    const from = j === i ? o : 0;
+    const n = Math.min(len - d, cj.length - from);
+    out.set(cj.subarray(from, from + n), d);
+    d += n;
   }
-  return d + n;
+  return out;
 }
 
-/** Reads byte ranges of a chunked body; sequential reads find their chunk in O(1). */
-class BodyReader {
-  #chunks: readonly Buffer[];
-  #starts: number[];
-  #i = 0;
-
-  constructor(body: JsonBody) {
-    this.#chunks = body.chunks;
-    this.#starts = chunkStarts(body);
-  }
-
-  /** Copies body bytes [at, at + n) to `dst` at `d`; returns the offset after them. */
-  copy(dst: Buffer, d: number, at: number, n: number): number {
-    const starts = this.#starts;
-    let i = this.#i;
-    if (at < (starts[i] as number)) i = chunkIndex(starts, at);
-    while (i + 1 < starts.length && at >= (starts[i + 1] as number)) i++;
-    this.#i = i;
-    while (n > 0) {
-      const c = this.#chunks[i] as Buffer;
-      const o = at - (starts[i] as number);
-      const m = Math.min(n, c.length - o);
-      d = put(dst, d, c, o, m);
-      at += m;
-      n -= m;
-      i++;
-    }
-    return d;
+/**
+ * Copies body bytes [at, at + len) to `dst` at `d` (a few native copies: one per body chunk).
+ * Used for whole batches, not per item.
+ */
+function stage(
+  chunks: readonly Buffer[],
+  starts: readonly number[],
+  at: number,
+  len: number,
+  dst: Buffer,
+  d: number,
+): void {
+  let i = chunkIndex(starts, at);
+  let from = at - (starts[i] as number);
+  while (len > 0) {
+    const c = chunks[i] as Buffer;
+    const n = Math.min(len, c.length - from);
+    dst.set(n === c.length ? c : c.subarray(from, from + n), d);
+    d += n;
+    len -= n;
+    from = 0;
+    i++;
   }
 }
 
-/** Writes the default shape of a compact body part by part; `fill` writes whole parts only. */
+/**
+ * Writes the default shape of a compact body into the chunks it is given. Items (intents, graph
+ * edges) are written in batches: the compact bytes of a batch are first copied to the end of the
+ * chunk with one native copy, then each item is assembled at the front from them
+ * (`copyWithin`, no allocation) and from per-identity views (`set`, no allocation). The output of
+ * a batch ends before its staged bytes begin, so nothing is overwritten before it is read.
+ */
 interface Expander {
-  /** Bytes of the next part (0: done). */
-  nextLength(): number;
-  /** Writes the next part at `d` (room checked by the caller); returns the offset after it. */
-  writeNext(dst: Buffer, d: number): number;
+  /** True once the whole body has been written. */
+  readonly done: boolean;
+  /** Writes whole parts into `dst`; returns the bytes written, or minus the size `dst` must have when not even one part fits. */
+  fill(dst: Buffer): number;
 }
 
 class IntentsExpander implements Expander {
   #x: IntentsIndex;
-  #r: BodyReader;
-  /** Reads the identities (a second cursor: they are after the intents). */
-  #w: BodyReader;
+  #chunks: readonly Buffer[];
+  #starts: readonly number[];
+  /** Each identity's JSON (views into the body). */
+  #ids: Uint8Array[];
   /** -1: the head; 0..n-1: intents; n: the tail; n+1: done. */
   #k = -1;
 
   constructor(body: JsonBody, x: IntentsIndex) {
     this.#x = x;
-    this.#r = new BodyReader(body);
-    this.#w = new BodyReader(body);
+    this.#chunks = body.chunks;
+    this.#starts = chunkStarts(body);
+    x.views ??= identityViews(this.#chunks, this.#starts, x.ids);
+    this.#ids = x.views;
   }
 
-  nextLength(): number {
-    const x = this.#x;
-    const k = this.#k;
-    if (k < 0) return B_INTENTS.length;
-    if (k >= x.n) return k === x.n ? 2 : 0;
-    return (k > 0 ? 1 : 0) + fullIntentLength(x.t, k * IX, x.ids);
+  get done(): boolean {
+    return this.#k > this.#x.n;
   }
 
-  writeNext(dst: Buffer, d: number): number {
+  fill(dst: Buffer): number {
     const x = this.#x;
-    const k = this.#k++;
-    if (k < 0) return put(dst, d, B_INTENTS, 0, B_INTENTS.length);
-    if (k >= x.n) return k === x.n ? put(dst, d, B_END, 0, 2) : d;
-    if (k > 0) dst[d++] = COMMA;
     const t = x.t;
-    const b = k * IX;
-    const at = t[b] as number;
-    const len = t[b + IX_LEN] as number;
-    const ci = t[b + IX_CI] as number;
-    const si = t[b + IX_SI] as number;
-    const cEnd = t[b + IX_CEND] as number;
-    const sAt = t[b + IX_SAT] as number;
-    const ids = x.ids;
-    d = put(dst, d, B_CLIENT, 0, 10);
-    d = this.#w.copy(dst, d, ids[2 * ci] as number, ids[2 * ci + 1] as number);
-    if (si < 0 || sAt < 0) return this.#r.copy(dst, d, at + cEnd, len - cEnd);
-    d = this.#r.copy(dst, d, at + cEnd, sAt - cEnd);
-    d = put(dst, d, B_SERVER, 0, 10);
-    d = this.#w.copy(dst, d, ids[2 * si] as number, ids[2 * si + 1] as number);
-    const sEnd = sAt + 10 + digits(si);
-    return this.#r.copy(dst, d, at + sEnd, len - sEnd);
+    const ids = this.#ids;
+    const cap = dst.length;
+    let d = 0;
+    if (this.#k < 0) {
+      if (cap < B_INTENTS.length) return -B_INTENTS.length;
+      dst.set(B_INTENTS, 0);
+      d = B_INTENTS.length;
+      this.#k = 0;
+    }
+    let k = this.#k;
+    while (k < x.n) {
+      // A batch [k, k1): its output and its staged compact bytes must fit side by side.
+      const at0 = t[k * IX] as number;
+      let o = d;
+      let k1 = k;
+      while (k1 < x.n) {
+        const b = k1 * IX;
+        const out = (k1 > 0 ? 1 : 0) + fullIntentLength(t, b, x.ids);
+        const span = (t[b] as number) + (t[b + IX_LEN] as number) - at0;
+        if (o + out + span > cap) {
+          if (k1 === k && d === 0) return -(out + span);
+          break;
+        }
+        o += out;
+        k1++;
+      }
+      if (k1 === k) break;
+      const last = (k1 - 1) * IX;
+      const span = (t[last] as number) + (t[last + IX_LEN] as number) - at0;
+      const base = cap - span - at0;
+      stage(this.#chunks, this.#starts, at0, span, dst, cap - span);
+      for (let j = k; j < k1; j++) {
+        if (j > 0) dst[d++] = COMMA;
+        const b = j * IX;
+        const at = base + (t[b] as number);
+        const len = t[b + IX_LEN] as number;
+        const ci = t[b + IX_CI] as number;
+        const si = t[b + IX_SI] as number;
+        const cEnd = t[b + IX_CEND] as number;
+        const sAt = t[b + IX_SAT] as number;
+        dst.set(B_CLIENT, d);
+        d += 10;
+        const cv = ids[ci] as Uint8Array;
+        dst.set(cv, d);
+        d += cv.length;
+        if (si < 0 || sAt < 0) {
+          dst.copyWithin(d, at + cEnd, at + len);
+          d += len - cEnd;
+          continue;
+        }
+        dst.copyWithin(d, at + cEnd, at + sAt);
+        d += sAt - cEnd;
+        dst.set(B_SERVER, d);
+        d += 10;
+        const sv = ids[si] as Uint8Array;
+        dst.set(sv, d);
+        d += sv.length;
+        const sEnd = sAt + 10 + digits(si);
+        dst.copyWithin(d, at + sEnd, at + len);
+        d += len - sEnd;
+      }
+      k = k1;
+    }
+    this.#k = k;
+    if (k === x.n) {
+      if (d + 2 > cap) return d === 0 ? -2 : d;
+      dst.set(B_END, d);
+      d += 2;
+      this.#k = k + 1;
+    }
+    return d;
   }
+}
+
+function identityViews(chunks: readonly Buffer[], starts: readonly number[], ids: Int32Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < ids.length; i += 2) out.push(bodyView(chunks, starts, ids[i] as number, ids[i + 1] as number));
+  return out;
 }
 
 class GraphExpander implements Expander {
   #x: GraphIndex;
-  #r: BodyReader;
-  /** Reads ids and workloads in the nodes (a second cursor). */
-  #w: BodyReader;
+  #chunks: readonly Buffer[];
+  #starts: readonly number[];
+  /** Each node's quoted id and workload JSON (views into the body; empty for external nodes). */
+  #qids: Uint8Array[];
+  #wls: Uint8Array[];
   /** -1: the head (nodes); 0..n-1: edges; n: the tail; n+1: done. */
   #k = -1;
-  /** Head bytes written (the head is written in parts of at most one chunk). */
+  /** Head bytes written. */
   #h = 0;
 
   constructor(body: JsonBody, x: GraphIndex) {
     this.#x = x;
-    this.#r = new BodyReader(body);
-    this.#w = new BodyReader(body);
+    this.#chunks = body.chunks;
+    this.#starts = chunkStarts(body);
+    if (x.views === undefined) {
+      const qids: Uint8Array[] = [];
+      const wls: Uint8Array[] = [];
+      const nodes = x.nodes;
+      for (let i = 0; i < nodes.length; i += 4) {
+        qids.push(bodyView(this.#chunks, this.#starts, nodes[i] as number, nodes[i + 1] as number));
+        wls.push(bodyView(this.#chunks, this.#starts, nodes[i + 2] as number, nodes[i + 3] as number));
+      }
+      x.views = { qids, wls };
+    }
+    this.#qids = x.views.qids;
+    this.#wls = x.views.wls;
   }
 
-  nextLength(): number {
-    const x = this.#x;
-    const k = this.#k;
-    if (k < 0) return Math.min(CHUNK >> 2, x.head - this.#h);
-    if (k >= x.n) return k === x.n ? 2 : 0;
-    return (k > 0 ? 1 : 0) + fullEdgeLength(x, k * GX);
+  get done(): boolean {
+    return this.#k > this.#x.n;
   }
 
-  writeNext(dst: Buffer, d: number): number {
+  fill(dst: Buffer): number {
     const x = this.#x;
+    const cap = dst.length;
+    let d = 0;
     if (this.#k < 0) {
-      const n = Math.min(CHUNK >> 2, x.head - this.#h);
-      d = this.#r.copy(dst, d, this.#h, n);
+      // The nodes: the same bytes in both shapes.
+      const n = Math.min(cap, x.head - this.#h);
+      stage(this.#chunks, this.#starts, this.#h, n, dst, 0);
       this.#h += n;
-      if (this.#h === x.head) this.#k = 0;
-      return d;
+      if (this.#h < x.head) return n;
+      d = n;
+      this.#k = 0;
     }
-    const k = this.#k++;
-    if (k >= x.n) return k === x.n ? put(dst, d, B_END, 0, 2) : d;
-    if (k > 0) dst[d++] = COMMA;
     const t = x.t;
-    const b = k * GX;
-    const s = t[b] as number;
-    const tg = t[b + GX_T] as number;
-    const iAt = t[b + GX_IAT] as number;
-    const iEnd = t[b + GX_IEND] as number;
-    const flags = t[b + GX_FLAGS] as number;
-    const nodes = x.nodes;
-    const w = this.#w;
-    const qs = nodes[4 * s] as number;
-    const qsLen = nodes[4 * s + 1] as number;
-    const qt = nodes[4 * tg] as number;
-    const qtLen = nodes[4 * tg + 1] as number;
-    d = put(dst, d, B_ID, 0, 6);
-    const src = d;
-    d = w.copy(dst, d, qs, qsLen - 1);
-    d = put(dst, d, B_ARROW, 0, 2);
-    const tgt = d - 1;
-    d = w.copy(dst, d, qt + 1, qtLen - 1);
-    d = put(dst, d, B_SOURCE, 0, 10);
-    // The quoted ids again: copied from the bytes just written (no second body read).
-    dst.copyWithin(d, src, src + qsLen - 1);
-    d += qsLen - 1;
-    dst[d++] = 0x22;
-    d = put(dst, d, B_TARGET, 0, 10);
-    dst[d++] = 0x22;
-    dst.copyWithin(d, tgt + 1, tgt + qtLen);
-    d += qtLen - 1;
-    d = put(dst, d, B_KINDS, 0, 10);
-    const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
-    d = put(dst, d, kinds, 0, kinds.length);
-    d = put(dst, d, B_INTENT, 0, 12);
-    if (flags & F_CLIENT) {
-      d = put(dst, d, B_CLIENT_KEY, 0, 9);
-      d = w.copy(dst, d, nodes[4 * s + 2] as number, nodes[4 * s + 3] as number);
-      dst[d++] = COMMA;
+    const qids = this.#qids;
+    const wls = this.#wls;
+    let k = this.#k;
+    while (k < x.n) {
+      const at0 = t[k * GX + GX_IAT] as number;
+      let o = d;
+      let k1 = k;
+      while (k1 < x.n) {
+        const b = k1 * GX;
+        const out = (k1 > 0 ? 1 : 0) + fullEdgeLength(x, b);
+        const span = (t[b + GX_IEND] as number) - at0;
+        if (o + out + span > cap) {
+          if (k1 === k && d === 0) return -(out + span);
+          break;
+        }
+        o += out;
+        k1++;
+      }
+      if (k1 === k) break;
+      const span = (t[(k1 - 1) * GX + GX_IEND] as number) - at0;
+      const base = cap - span - at0;
+      stage(this.#chunks, this.#starts, at0, span, dst, cap - span);
+      for (let j = k; j < k1; j++) {
+        if (j > 0) dst[d++] = COMMA;
+        const b = j * GX;
+        const s = t[b] as number;
+        const tg = t[b + GX_T] as number;
+        const flags = t[b + GX_FLAGS] as number;
+        const qs = qids[s] as Uint8Array;
+        const qt = qids[tg] as Uint8Array;
+        // {"id":"<source id>-><target id>": the two quoted ids, the quotes between them replaced.
+        dst.set(B_ID, d);
+        d += 6;
+        dst.set(qs, d);
+        d += qs.length - 1;
+        dst[d++] = 0x2d;
+        const gt = d;
+        dst.set(qt, d);
+        dst[gt] = 0x3e;
+        d += qt.length;
+        dst.set(B_SOURCE, d);
+        d += 10;
+        dst.set(qs, d);
+        d += qs.length;
+        dst.set(B_TARGET, d);
+        d += 10;
+        dst.set(qt, d);
+        d += qt.length;
+        dst.set(B_KINDS, d);
+        d += 10;
+        const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
+        dst.set(kinds, d);
+        d += kinds.length;
+        dst.set(B_INTENT, d);
+        d += 12;
+        if (flags & F_CLIENT) {
+          dst.set(B_CLIENT_KEY, d);
+          d += 9;
+          const w = wls[s] as Uint8Array;
+          dst.set(w, d);
+          d += w.length;
+          dst[d++] = COMMA;
+        }
+        const iAt = base + (t[b + GX_IAT] as number);
+        const iEnd = base + (t[b + GX_IEND] as number);
+        if (flags & F_SERVER) {
+          const ins = base + (t[b + GX_SINS] as number);
+          dst.copyWithin(d, iAt, ins);
+          d += ins - iAt;
+          dst.set(B_SERVER, d);
+          d += 10;
+          const w = wls[tg] as Uint8Array;
+          dst.set(w, d);
+          d += w.length;
+          dst.copyWithin(d, ins, iEnd);
+          d += iEnd - ins;
+        } else {
+          dst.copyWithin(d, iAt, iEnd);
+          d += iEnd - iAt;
+        }
+        dst.set(B_CLOSE2, d);
+        d += 2;
+      }
+      k = k1;
     }
-    if (flags & F_SERVER) {
-      const ins = t[b + GX_SINS] as number;
-      d = this.#r.copy(dst, d, iAt, ins - iAt);
-      d = put(dst, d, B_SERVER, 0, 10);
-      d = w.copy(dst, d, nodes[4 * tg + 2] as number, nodes[4 * tg + 3] as number);
-      d = this.#r.copy(dst, d, ins, iEnd - ins);
-    } else {
-      d = this.#r.copy(dst, d, iAt, iEnd - iAt);
+    this.#k = k;
+    if (k === x.n) {
+      if (d + 2 > cap) return d === 0 ? -2 : d;
+      dst.set(B_END, d);
+      d += 2;
+      this.#k = k + 1;
     }
-    return put(dst, d, B_CLOSE2, 0, 2);
+    return d;
   }
 }
 
@@ -1258,25 +1384,29 @@ export class DefaultShapeStream {
     return !Buffer.isBuffer(body) && body.index !== undefined;
   }
 
-  /** The next chunk, or undefined when the body is complete. */
-  next(): Buffer | undefined {
+  /**
+   * The next chunk, or undefined when the body is complete. `size` (tests): chunks of that many
+   * bytes, not pooled, instead of pooled 1 MiB ones.
+   */
+  next(size?: number): Buffer | undefined {
     if (this.#body === undefined) return undefined;
-    let need = this.#ex.nextLength();
-    if (need === 0) {
+    if (this.#ex.done) {
+      if (this.#written !== this.length) {
+        throw new Error(`DefaultShapeStream: wrote ${this.#written} bytes, expected ${this.length}`);
+      }
       this.close();
       return undefined;
     }
-    const chunk = takeChunk(need);
-    let d = 0;
-    while (need > 0 && d + need <= chunk.length) {
-      d = this.#ex.writeNext(chunk, d);
-      need = this.#ex.nextLength();
+    let chunk = size === undefined ? takeChunk(CHUNK) : Buffer.alloc(size);
+    let d = this.#ex.fill(chunk);
+    if (d < 0) {
+      // One part larger than a chunk: a buffer of its own (not pooled).
+      this.recycle(chunk);
+      chunk = Buffer.allocUnsafeSlow(-d);
+      d = this.#ex.fill(chunk);
     }
     this.#written += d;
     defaultShapeStreams.bytes += d;
-    if (need === 0 && this.#written !== this.length) {
-      throw new Error(`DefaultShapeStream: wrote ${this.#written} bytes, expected ${this.length}`);
-    }
     return chunk.subarray(0, d);
   }
 

@@ -13,6 +13,8 @@ import {
   buildIntents,
   ChunkWriter,
   compactIntentsJsonChunks,
+  DefaultShapeStream,
+  defaultShapeStreams,
   expandCompactBody,
   fastFilter,
   graphJsonChunks,
@@ -294,4 +296,66 @@ test('a released body returns its chunks to the pool; a retained one keeps its b
   b.release();
   b.release(); // extra releases are ignored
   t.pass();
+});
+
+test('property: the default shapes streamed in chunks of any size (items split into batches, parts larger than a chunk) are the reference bytes', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(obsArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.integer({ min: 2, max: 3000 }), { minLength: 1, maxLength: 8 }),
+      async (batches, sizes) => {
+        const store = openMapStore({ path: ':memory:' });
+        const pipe = createIngestPipeline({ resolver: shopResolver(), store, clock: () => T0 });
+        for (const obs of batches) await pipe.ingest(batch(obs));
+        for (const f of filters.filter(fastFilter)) {
+          const want = [
+            JSON.stringify({ intents: buildIntents(store, f) }),
+            JSON.stringify(buildGraph(buildIntents(store, f))),
+          ];
+          const bodies = [compactIntentsJsonChunks(store, f), graphJsonChunks(store, f, true)];
+          bodies.forEach((body, i) => {
+            body.retain();
+            const s = new DefaultShapeStream(body);
+            const parts: Buffer[] = [];
+            let n = 0;
+            for (let c = s.next(sizes[n % sizes.length]); c !== undefined; c = s.next(sizes[++n % sizes.length])) {
+              if (c.length === 0) throw new Error('empty chunk');
+              parts.push(Buffer.from(c));
+            }
+            const got = Buffer.concat(parts).toString();
+            if (got !== want[i])
+              throw new Error(`chunked stream mismatch (${sizes}) for ${JSON.stringify(f)}:\n${got}\n${want[i]}`);
+            if (s.length !== Buffer.byteLength(got)) throw new Error('length');
+            body.release();
+          });
+        }
+        store.close();
+      },
+    ),
+    { numRuns: 40 },
+  );
+  t.is(defaultShapeStreams.open, 0);
+});
+
+test('a stream closed early releases its compact body; chunks given back go to the pool', (t) => {
+  const store = openMapStore({ path: ':memory:' });
+  // A filtered body (the full-map one is also kept as the next build's copy source).
+  const body = compactIntentsJsonChunks(store, { namespaces: ['shop'] });
+  body.retain();
+  const open = defaultShapeStreams.open;
+  const s = new DefaultShapeStream(body);
+  t.is(defaultShapeStreams.open, open + 1);
+  const c = s.next();
+  t.truthy(c);
+  s.close();
+  s.close();
+  t.is(defaultShapeStreams.open, open);
+  t.is(s.next(), undefined);
+  const before = pooledChunks();
+  s.recycle(c as Buffer);
+  t.is(pooledChunks(), Math.min(before + 1, 48));
+  t.true(body.held, 'the cache still holds it');
+  body.release();
+  t.false(body.held);
+  store.close();
 });
