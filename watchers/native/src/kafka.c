@@ -1621,6 +1621,7 @@ typedef struct {
   unsigned head, tail; /* buffers filled / scanned (head - tail <= NRING) */
   int64_t ahead;       /* bytes read so far */
   int eof, err, done, stop;
+  int rwait, swait; /* the reader / the scanner is waiting on cv (only then is it signalled) */
   int single; /* no reader thread: rd_reader fills the ring and returns */
 } ring_t;
 
@@ -1629,7 +1630,11 @@ static void *rd_reader(void *arg) {
   rd_t *w = r->w;
   for (;;) {
     pthread_mutex_lock(&r->m);
-    while (r->head - r->tail == NRING && !r->stop && !r->single) pthread_cond_wait(&r->cv, &r->m);
+    while (r->head - r->tail == NRING && !r->stop && !r->single) {
+      r->rwait = 1;
+      pthread_cond_wait(&r->cv, &r->m);
+      r->rwait = 0;
+    }
     int go = !r->stop && (size_t)r->ahead < w->max && r->head - r->tail < NRING;
     pthread_mutex_unlock(&r->m);
     if (!go) break;
@@ -1646,7 +1651,7 @@ static void *rd_reader(void *arg) {
       r->ahead += n;
       r->head++;
     }
-    pthread_cond_broadcast(&r->cv);
+    if (r->swait || n <= 0) pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->m);
     if (n <= 0) break;
   }
@@ -1685,7 +1690,11 @@ static void rd_execute(napi_env env, void *data) {
   }
   for (;;) {
     pthread_mutex_lock(&r.m);
-    while (r.tail == r.head && !r.done) pthread_cond_wait(&r.cv, &r.m);
+    while (r.tail == r.head && !r.done) {
+      r.swait = 1;
+      pthread_cond_wait(&r.cv, &r.m);
+      r.swait = 0;
+    }
     if (r.tail == r.head) { /* the reader stopped: end of file, error or maxBytes */
       pthread_mutex_unlock(&r.m);
       if (!threaded && !r.eof && !r.err && (size_t)w->got < w->max) {
@@ -1713,7 +1722,7 @@ static void rd_execute(napi_env env, void *data) {
     }
     pthread_mutex_lock(&r.m);
     r.tail++;
-    pthread_cond_broadcast(&r.cv);
+    if (r.rwait) pthread_cond_broadcast(&r.cv);
     pthread_mutex_unlock(&r.m);
   }
   pthread_mutex_lock(&r.m);
