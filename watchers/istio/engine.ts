@@ -37,6 +37,8 @@ export interface SourceRun {
   result(): PageAggregate;
   /** Applies the page (only when it was read whole); adds the servers it reported as destination to `covered`. */
   commit(covered?: Set<string>): DeltaResult;
+  /** Native engine only: how many lines of this page took the known-series fast path (ADR 0053). */
+  knownLines?(): number;
 }
 
 export interface BeginOptions extends AggregatorOptions {
@@ -96,6 +98,7 @@ export interface IstioAddon {
   begin(handle: unknown, metricsMask: number, maxLine: number, clearTuples: number): number;
   push(handle: unknown, chunk: Buffer, resolve: Resolve, num: (token: string) => number): void;
   end(handle: unknown, resolve: Resolve, num: (token: string) => number): void;
+  /** parsed, 7 skip counts, withoutPathLabel, pathsDropped[, lines read by the known-series fast path] */
   stats(handle: unknown, out: Float64Array): void;
   edgeAdd(handle: unknown, record: string, value: number): void;
   commit(handle: unknown, gen: number): [number, number, string[], Float64Array, Uint32Array];
@@ -347,6 +350,12 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
       return {
         push: (c) => parser.push(c),
         end: () => parser.end(),
+        knownLines() {
+          if (parser.format() !== 'prometheus') return 0;
+          const o = new Float64Array(11);
+          addon.stats(st.handle, o);
+          return o[10] as number;
+        },
         result() {
           if (parser.format() !== 'prometheus') return agg.result();
           const o = new Float64Array(10);

@@ -31,6 +31,9 @@ interface Scrape {
   source?: string;
 }
 
+/** Lines the native engine read by its known-series fast path (ADR 0053), over every run() so far. */
+const fast = { lines: 0 };
+
 function run(engine: IstioEngine, scrapes: readonly Scrape[], opts: BeginOptions): unknown[] {
   const out: unknown[] = [];
   for (const s of scrapes) {
@@ -41,6 +44,7 @@ function run(engine: IstioEngine, scrapes: readonly Scrape[], opts: BeginOptions
       continue;
     }
     const ok = r.end();
+    fast.lines += r.knownLines?.() ?? 0;
     const page = r.result();
     const covered = new Set<string>();
     const d = r.commit(covered);
@@ -358,6 +362,220 @@ for (const simd of ['avx2', 'sse2'] as const)
     t.log(seen);
     for (const [k, v] of Object.entries(seen)) t.true(v > 0, `no ${k} generated`);
   });
+
+// ---- the known-series fast path (ADR 0053): successive scrapes of slowly changing pages ----
+
+/** Label values for known series: `}` and escapes inside quotes, and values longer than the 64-byte compare blocks. */
+const knownValueArb = fc.oneof(
+  valueArb,
+  fc.constantFrom('}', '{}', 'a}b', '} 5', '\\"}', '\\\\', '\\n}', 'x"y'.replace('"', '\\"')),
+  fc
+    .tuple(fc.nat(200), fc.constantFrom('a', 'é', '}', '/', '\\\\', '\\"'))
+    .map(([n, c]) => `/long/${'p'.repeat(n)}${c}${'q'.repeat(n % 67)}`),
+);
+
+interface KnownLine {
+  metric: string;
+  labels: [string, string][];
+  blank: string;
+  value: string;
+  timestamp: string;
+}
+
+const knownLineArb: fc.Arbitrary<KnownLine> = fc.record({
+  metric: fc.constantFrom('istio_requests_total', 'istio_requests_total', 'istio_tcp_connections_opened_total'),
+  labels: fc
+    .tuple(
+      fc.constantFrom('source', 'destination', 'waypoint'),
+      fc.constantFrom('a', 'b', 'café', 'unknown'),
+      fc.constantFrom('ns-a', 'shop'),
+      fc.constantFrom('a', 'c'),
+      fc.array(fc.tuple(fc.constantFrom(...WANTED, ...DECOYS), knownValueArb), { maxLength: 6 }),
+    )
+    .map(([r, sw, ns, dw, extra]): [string, string][] => [
+      ['reporter', r],
+      ['source_workload', sw],
+      ['source_workload_namespace', ns],
+      ['destination_workload', dw],
+      ['destination_workload_namespace', ns],
+      ...extra,
+    ]),
+  blank: fc.constantFrom('', '', '', ' '),
+  value: fc.oneof(fc.nat(5000).map(String), fc.constantFrom('1.5', '1e3', 'NaN', '-1', '')),
+  timestamp: fc.constantFrom('', '', ' 1700000000000'),
+});
+
+const renderKnown = (l: KnownLine): string =>
+  `${l.metric}{${l.labels.map(([k, v]) => `${k}${l.blank}=${l.blank}"${v}"`).join(`,${l.blank}`)}} ${l.value}${l.timestamp}\n`;
+
+/** One change between scrapes: the kinds of drift a proxy's page shows (and a few it never should). */
+const editArb = fc.record({
+  kind: fc.constantFrom(
+    'value',
+    'value',
+    'value',
+    'label-byte',
+    'label-value',
+    'reorder',
+    'drop',
+    'insert',
+    'move',
+    'timestamp',
+    'raw-byte',
+  ),
+  at: fc.nat(),
+  at2: fc.nat(),
+  line: knownLineArb,
+  text: knownValueArb,
+  ch: fc.constantFrom('x', '}', '"', '\\', ',', ' ', '{', '=', '\n', 'é'),
+});
+
+type Edit = typeof editArb extends fc.Arbitrary<infer T> ? T : never;
+
+function applyEdit(lines: KnownLine[], raw: { text: string }, e: Edit): KnownLine[] {
+  const out = lines.map((l) => ({ ...l, labels: l.labels.map((x): [string, string] => [x[0], x[1]]) }));
+  const l = out.length > 0 ? out[e.at % out.length] : undefined;
+  switch (e.kind) {
+    case 'value':
+      if (l) l.value = String(Number(l.value) + (e.at2 % 7) - 1);
+      break;
+    case 'timestamp':
+      if (l) l.timestamp = l.timestamp === '' ? ' 17' : '';
+      break;
+    case 'label-byte': {
+      // One character of one label value changes, anywhere in it (same length when it has one).
+      const lab = l?.labels[e.at2 % l.labels.length];
+      if (lab) {
+        const v = lab[1];
+        const i = v.length === 0 ? 0 : (e.at2 >> 3) % v.length;
+        lab[1] = v.slice(0, i) + (e.ch === '\n' || e.ch === '"' || e.ch === '\\' ? 'y' : e.ch) + v.slice(i + 1);
+      }
+      break;
+    }
+    case 'label-value': {
+      const lab = l?.labels[e.at2 % l.labels.length];
+      if (lab) lab[1] = e.text;
+      break;
+    }
+    case 'reorder':
+      if (l && l.labels.length > 1) {
+        const i = e.at2 % l.labels.length;
+        const j = (i + 1 + (e.at2 >> 4)) % l.labels.length;
+        [l.labels[i], l.labels[j]] = [l.labels[j] as [string, string], l.labels[i] as [string, string]];
+      }
+      break;
+    case 'drop':
+      if (out.length > 0) out.splice(e.at % out.length, 1);
+      break;
+    case 'insert':
+      out.splice(e.at % (out.length + 1), 0, e.line);
+      break;
+    case 'move':
+      if (out.length > 1) {
+        const [m] = out.splice(e.at % out.length, 1);
+        if (m) out.splice(e.at2 % (out.length + 1), 0, m);
+      }
+      break;
+    case 'raw-byte':
+      // Bytes no series keeps: the raw page text changes at one place (applied when rendering).
+      raw.text = `${e.at}:${e.ch}`;
+      break;
+  }
+  return out;
+}
+
+function renderWithRaw(lines: readonly KnownLine[], raw: string): string {
+  const page = lines.map(renderKnown).join('');
+  if (raw === '' || page.length === 0) return page;
+  const [at, ch] = [Number(raw.slice(0, raw.indexOf(':'))), raw.slice(raw.indexOf(':') + 1)];
+  const i = at % page.length;
+  return page.slice(0, i) + ch + page.slice(i + 1);
+}
+
+for (const simd of ['avx2', 'sse2'] as const)
+  test(`property (${simd}): known series across scrapes — values, one-byte label changes, } and escapes in values, reordered labels, moved, dropped and new series, random chunk splits`, (t) => {
+    if (!addon) return t.pass();
+    const was = addon.simd();
+    if (addon.simd(simd) !== simd) return t.pass(); // the CPU has no AVX2: the SSE2 run covers it
+    t.teardown(() => addon.simd(was as 'avx2' | 'sse2'));
+    const before = fast.lines;
+    const seen = { deltas: 0, resets: 0, invalid: 0, malformed: 0 };
+    fc.assert(
+      fc.property(
+        fc.array(knownLineArb, { minLength: 1, maxLength: 30 }),
+        fc.array(fc.tuple(fc.array(editArb, { maxLength: 4 }), fc.array(fc.nat(), { maxLength: 6 })), {
+          minLength: 2,
+          maxLength: 6,
+        }),
+        fc.boolean(),
+        (initial, steps, templatePaths) => {
+          let lines = initial;
+          const scrapes: Scrape[] = [{ chunks: split(Buffer.from(lines.map(renderKnown).join(''), 'latin1'), []) }];
+          for (const [edits, cuts] of steps) {
+            const raw = { text: '' };
+            for (const e of edits) lines = applyEdit(lines, raw, e);
+            scrapes.push({ chunks: split(Buffer.from(renderWithRaw(lines, raw.text), 'latin1'), cuts) });
+          }
+          const opts = { templatePaths };
+          const want = run(createTypescriptEngine(), scrapes, opts);
+          t.deepEqual(run(createNativeEngine(addon), scrapes, opts), want);
+          for (const r of want) {
+            const x = r as { deltas: unknown[]; resets: number; page: { skipped: Record<string, number> } };
+            seen.deltas += x.deltas.length;
+            seen.resets += x.resets;
+            seen.invalid += x.page.skipped['invalid-value'] ?? 0;
+            seen.malformed += x.page.skipped['malformed-line'] ?? 0;
+          }
+          return true;
+        },
+      ),
+      { numRuns: 300 },
+    );
+    t.log({ ...seen, fastLines: fast.lines - before });
+    for (const [k, v] of Object.entries(seen)) t.true(v > 0, `no ${k} generated`);
+    t.true(fast.lines - before > 1000, 'the known-series fast path was taken');
+  });
+
+test('known series: an unchanged page is read by the fast path after the first scrape, whatever the chunking; a changed key byte is not', (t) => {
+  if (!addon) return t.pass();
+  const w =
+    'source_workload="a",source_workload_namespace="n",destination_workload="b",destination_workload_namespace="n"';
+  const lines = Array.from(
+    { length: 300 },
+    (_x, i) =>
+      `istio_requests_total{reporter="destination",${w},request_path="/p/${i}/${'z'.repeat(i % 150)}}",x="\\\\"} ${i}\n`,
+  );
+  const page = Buffer.from(`# TYPE istio_requests_total counter\n${lines.join('')}`, 'latin1');
+  const engine = createNativeEngine(addon);
+  const read = (p: Buffer, size: number): { known: number; parsed: number } => {
+    const r = engine.begin('p', { templatePaths: false });
+    for (let i = 0; i < p.length; i += size) r.push(p.subarray(i, i + size));
+    r.end();
+    const known = r.knownLines?.() ?? -1;
+    const parsed = r.result().parsed;
+    r.commit();
+    return { known, parsed };
+  };
+  t.deepEqual(read(page, page.length), { known: 0, parsed: 300 }, 'first sight: full walk');
+  for (const size of [page.length, 65536, 1000, 97, 7, 1])
+    t.deepEqual(read(page, size), { known: 300, parsed: 300 }, `chunk ${size}`);
+  // One byte of one key changes: that line takes the full walk (and is learned), the others stay fast.
+  const changed = Buffer.from(page);
+  changed[page.indexOf('/p/150/') + 3] = 0x37;
+  t.deepEqual(read(changed, 4096), { known: 299, parsed: 300 });
+  // The same label set with the key cut short (a value where its last label was) is not the key.
+  const cut = Buffer.from(page.toString('latin1').replace('/p/7/zzzzzzz}",x="\\\\"} 7', '/p/7/zzzzzzz} 7'), 'latin1');
+  const r = read(cut, 4096);
+  t.is(r.parsed, 299); // the cut line has an unterminated quote: malformed, as the full walk says
+  // Full walks: the cut line, and line 150 (back to its old bytes, forgotten when the page without it was committed).
+  t.is(r.known, 298);
+  same(
+    t,
+    [{ chunks: [page] }, { chunks: split(changed, [5000, 9000]) }, { chunks: [cut] }, { chunks: [page] }],
+    { templatePaths: false },
+    'fast path pages',
+  );
+});
 
 test('property: arbitrary bytes (invalid UTF-8, controls) in label values decode like Buffer#toString', (t) => {
   if (!addon) return t.pass();

@@ -121,6 +121,7 @@ typedef struct {
   size_t qpos_cap;
   /* page counters */
   double parsed, without_path, paths_dropped;
+  double known; /* lines read by the known-series fast path */
   double skipped[NUM_SKIPS];
   /* tuple cache */
   Tuple *tuples; /* dense, first-sight order */
@@ -139,6 +140,7 @@ typedef struct {
   size_t stcap;
   uint32_t shead;   /* first series of the last page */
   uint32_t slast;   /* series of the previous series line on this page */
+  uint32_t missed;  /* the series predicted for the line being walked, when it did not match */
   size_t stouched;  /* distinct series seen with the current generation */
   uint32_t *ids;    /* the series' segment ids, in series order */
   size_t ids_len, ids_cap;
@@ -576,7 +578,7 @@ static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, i
     sr->nseg = (uint32_t)nb;
     sr->keylen = (uint32_t)klen;
     sr->gen = s->gen - 1; /* series_touch counts it */
-    sr->next = NONE;
+    sr->next = s->missed < s->scount - 1 ? s->missed : NONE; /* a series inserted before the predicted one */
     s->ids_len += nb;
     size_t mask = s->stcap - 1;
     size_t i = (size_t)h & mask;
@@ -1003,6 +1005,7 @@ static inline void tuple_apply(Source *s, uint32_t r, double value) {
 static int known_line(Source *s, uint32_t x, const uint8_t *t, size_t len) {
   const Series *sr = &s->series[x];
   double value;
+  s->known++;
   int v = line_value(s, t, sr->keylen, len, &value);
   if (v == 0) return 0;
   if (v < 0) {
@@ -1333,10 +1336,25 @@ static int carry_append(Source *s, const uint8_t *p, size_t n) {
 }
 
 /* One whole line [t, t+len) (the carry, the last line at end()): the known series first. */
-static int whole_line(Source *s, const uint8_t *t, size_t len) {
+/* The known series whose key starts [t, t+avail): the predicted one, or the one after it (the
+ * predicted series vanished or changed). NONE otherwise, with s->missed = the prediction: a series
+ * learned from this line is linked to it (a new series was inserted before it). */
+static inline uint32_t known_at(Source *s, const uint8_t *t, size_t avail) {
   uint32_t x = series_predicted(s);
-  if (x != NONE && len <= s->max_line && series_match(s, x, t, len)) return known_line(s, x, t, len);
-  return parse_line(s, t, len, len);
+  s->missed = x;
+  if (x == NONE) return NONE;
+  if (series_match(s, x, t, avail)) return x;
+  uint32_t y = s->series[x].next;
+  if (y < s->scount && series_match(s, y, t, avail)) return y;
+  return NONE;
+}
+
+static int whole_line(Source *s, const uint8_t *t, size_t len) {
+  uint32_t x = len <= s->max_line ? known_at(s, t, len) : NONE;
+  if (x != NONE) return known_line(s, x, t, len);
+  int ok = parse_line(s, t, len, len);
+  s->missed = NONE;
+  return ok;
 }
 
 static int feed(Source *s, const uint8_t *p, size_t n) {
@@ -1373,8 +1391,8 @@ static int feed(Source *s, const uint8_t *p, size_t n) {
   while (ls < n) {
     /* A line that starts with the predicted series' key: only its value is left to read, so the
      * line end is searched from there. */
-    uint32_t x = series_predicted(s);
-    if (x != NONE && series_match(s, x, p + ls, n - ls)) {
+    uint32_t x = known_at(s, p + ls, n - ls);
+    if (x != NONE) {
       size_t kl = s->series[x].keylen;
       const uint8_t *nl = memchr(p + ls + kl, '\n', n - ls - kl);
       if (!nl) break; /* the rest of the line is in the next chunk */
@@ -1389,7 +1407,9 @@ static int feed(Source *s, const uint8_t *p, size_t n) {
     const uint8_t *nl = memchr(p + ls, '\n', n - ls);
     if (!nl) break;
     size_t le = (size_t)(nl - p);
-    if (!parse_line(s, p + ls, le - ls, n - ls)) return 0;
+    int ok = parse_line(s, p + ls, le - ls, n - ls);
+    s->missed = NONE;
+    if (!ok) return 0;
     ls = le + 1;
   }
   if (ls < n) {
@@ -1456,7 +1476,7 @@ static Source *get_source(napi_env env, napi_value v) {
 
 static napi_value js_create(napi_env env, napi_callback_info info) {
   Source *s = calloc(1, sizeof(Source));
-  if (s) s->head = s->last = s->shead = s->slast = NONE;
+  if (s) s->head = s->last = s->shead = s->slast = s->missed = NONE;
   if (!s || !table_rebuild(s, 1024) || !etable_rebuild(s, 1024) || !stable_rebuild(s, 1024)) {
     if (s) source_free(s);
     free(s);
@@ -1497,11 +1517,11 @@ static napi_value js_begin(napi_env env, napi_callback_info info) {
   s->max_line = maxl >= 0 ? (maxl >= (double)(UINT32_MAX - 64) ? (size_t)(UINT32_MAX - 64) : (size_t)maxl) : 0;
   s->carry_len = 0;
   s->skipping = 0;
-  s->parsed = s->without_path = s->paths_dropped = 0;
+  s->parsed = s->without_path = s->paths_dropped = s->known = 0;
   for (int k = 0; k < NUM_SKIPS; k++) s->skipped[k] = 0;
   if (clear) tuples_compact(s, 0, 1, NULL);
   s->gen++;
-  s->last = s->slast = NONE;
+  s->last = s->slast = s->missed = NONE;
   s->touched = s->stouched = 0;
   napi_value r;
   CHECK(napi_create_uint32(env, s->gen, &r));
@@ -1563,7 +1583,8 @@ static napi_value js_push(napi_env env, napi_callback_info info) { return run_fe
 /* end(handle, resolve, number) */
 static napi_value js_end(napi_env env, napi_callback_info info) { return run_feed(env, info, 1); }
 
-/* stats(handle, out: Float64Array(10)): parsed, 7 skip counts, withoutPathLabel, pathsDropped */
+/* stats(handle, out: Float64Array(10 or 11)): parsed, 7 skip counts, withoutPathLabel,
+ * pathsDropped[, lines read by the known-series fast path] */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1583,6 +1604,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   for (int k = 0; k < NUM_SKIPS; k++) o[1 + k] = s->skipped[k];
   o[8] = s->without_path;
   o[9] = s->paths_dropped;
+  if (len >= 11) o[10] = s->known;
   return NULL;
 }
 
