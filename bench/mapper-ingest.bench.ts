@@ -13,6 +13,8 @@
  * far used); `kube` resolves through the mapper's own KubeResolver over a ClusterState holding the
  * same workloads as Deployments/ReplicaSets/Pods, as `callmap mapper` does (no faster per lookup,
  * and its cluster state adds ≈ 40 MB of heap, as it would in a real 10,000-pod cluster).
+ * --heap-growing-percent: the V8 old-generation growth bound `callmap mapper` sets at start-up
+ * (`tuneMapperHeap`, default 50); 0 leaves V8's default (the figures before ADR 0100).
  * --semi runs the mapper with --max-semi-space-size=4, --arena with MALLOC_ARENA_MAX=2 (RSS knobs),
  * --prof writes a CPU profile of the mapper to the temp directory. The mapper child runs compiled
  * JavaScript like the product (bench/lib/built.ts); --tsx runs it through the tsx loader instead
@@ -26,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
-import { startMapperService } from '../mapper/service.ts';
+import { MAPPER_HEAP_GROWING_PERCENT, startMapperService, tuneMapperHeap } from '../mapper/service.ts';
 import type { SyncMode, WriterMode } from '../mapper/store/sqlite-store.ts';
 import { builtChild } from './lib/built.ts';
 import { samplePeakMemory } from './lib/peak-memory.ts';
@@ -40,10 +42,24 @@ import {
   WORKLOADS,
 } from './lib/synthetic-map.ts';
 
+/** CPU time of this process's main thread (ms), from /proc (Linux; 0 elsewhere). */
+function mainThreadCpuMs(): number {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 14 and 15 (utime, stime) are at 11 and 12 after the comm field, in clock ticks
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 async function child(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-bench-'));
   const sync = (process.argv[3] ?? 'full') as SyncMode;
   const writer = (process.argv[4] ?? 'thread') as WriterMode;
+  // What `callmap mapper` does at start-up (mapper/main.ts); `--heap-growing-percent 0` leaves V8's default.
+  tuneMapperHeap(Number(process.argv[6] ?? MAPPER_HEAP_GROWING_PERCENT));
   const svc = await startMapperService({
     port: 0,
     resolver: process.argv[5] === 'kube' ? await syntheticKubeResolver() : syntheticResolver(),
@@ -62,6 +78,7 @@ async function child(): Promise<void> {
       process.send?.({
         maxRssKb,
         cpuMs: (cpu.user + cpu.system) / 1000,
+        mainCpuMs: mainThreadCpuMs(),
         edges: svc.store.edgeCount,
         liveHeapMb: mem.heapUsed / 2 ** 20,
         rssMb: mem.rss / 2 ** 20,
@@ -104,6 +121,7 @@ type Msg = {
   url?: string;
   maxRssKb?: number;
   cpuMs?: number;
+  mainCpuMs?: number;
   edges?: number;
   liveHeapMb?: number;
   rssMb?: number;
@@ -140,7 +158,8 @@ async function parent(): Promise<void> {
   const extra = process.argv.includes('--semi') ? ['--max-semi-space-size=4'] : [];
   const env = process.argv.includes('--arena') ? { ...process.env, MALLOC_ARENA_MAX: '2' } : process.env;
   const mapperChild = builtChild(fileURLToPath(import.meta.url));
-  const proc = fork(mapperChild.file, ['--child', sync, writer, resolverKind], {
+  const grow = arg('--heap-growing-percent', String(MAPPER_HEAP_GROWING_PERCENT));
+  const proc = fork(mapperChild.file, ['--child', sync, writer, resolverKind, grow], {
     execArgv: [...mapperChild.execArgv, '--expose-gc', ...extra, ...prof],
     env,
   });
@@ -197,10 +216,11 @@ async function parent(): Promise<void> {
   const f = (n: number): string => Math.round(n).toLocaleString('en-US');
   process.stdout.write(
     [
-      `mapper ingest over HTTP: ${f(total)} observations in ${batches} batches of ${BATCH} (${(bytes / 1e6).toFixed(1)} MB JSON), 8 connections, db sync=${sync} (PRAGMA synchronous=${sync.toUpperCase()}, WAL), writer=${writer}, resolver=${resolverKind === 'kube' ? 'KubeResolver over ClusterState' : 'static table (test helper)'}, mapper child: ${mapperChild.mode}`,
+      `mapper ingest over HTTP: ${f(total)} observations in ${batches} batches of ${BATCH} (${(bytes / 1e6).toFixed(1)} MB JSON), 8 connections, db sync=${sync} (PRAGMA synchronous=${sync.toUpperCase()}, WAL), writer=${writer}, heap growing ${grow === '0' ? 'V8 default' : `${grow} %`}, resolver=${resolverKind === 'kube' ? 'KubeResolver over ClusterState' : 'static table (test helper)'}, mapper child: ${mapperChild.mode}`,
       `  build phase (${buildBatches} batches, every observation a new edge): ${f(buildRate)} observations/s`,
       `  steady state (${steadyBodies.length} batches over known edges): ${f(rate)} observations/s (${(steadyBodies.length / secs).toFixed(0)} batches/s); target >= 200,000/s: ${rate >= 200_000 ? 'met' : 'NOT met'}`,
       `  mapper CPU (user+sys) in the steady state: ${(((stats.cpuMs ?? 0) - (built.cpuMs ?? 0)) / (steadyTotal / 1000)).toFixed(2)} ms per 1,000 observations (${f((steadyTotal / ((stats.cpuMs ?? 0) - (built.cpuMs ?? 0))) * 1000)} observations per CPU-second; less sensitive to machine load than the wall-clock rate)`,
+      `  of which the main thread (HTTP, JSON, validation, resolution, aggregation, planning; /proc): ${(((stats.mainCpuMs ?? 0) - (built.mainCpuMs ?? 0)) / (steadyTotal / 1000)).toFixed(2)} ms per 1,000 observations; the rest is the writer thread, GC helpers and libuv`,
       `  ${failed} non-202 answers`,
       `  edges in the map: ${f(stats.edges ?? 0)}; mapper peak RSS ${((stats.maxRssKb ?? 0) / 1024).toFixed(0)} MB (target <= 250 MB); after GC: heap ${(stats.liveHeapMb ?? 0).toFixed(0)} MB, RSS ${(stats.rssMb ?? 0).toFixed(0)} MB; largest V8 heap (total) ${(stats.peakHeapMb ?? 0).toFixed(0)} MB, largest off-heap (external) ${(stats.peakExternalMb ?? 0).toFixed(0)} MB (sampled)`,
       `  idle mapper before ingest: RSS ${((idle.maxRssKb ?? 0) / 1024).toFixed(0)} MB, heap ${(idle.liveHeapMb ?? 0).toFixed(0)} MB`,

@@ -6,7 +6,7 @@
 import type { Router } from 'express';
 import { createKubeResolver, type KubeResolverConfig, type KubeResolverHandle } from './k8s/resolver.ts';
 import type { Resolver } from './k8s/types.ts';
-import { type MapperService, startMapperService } from './service.ts';
+import { type MapperService, startMapperService, tuneMapperHeap } from './service.ts';
 import { type SnapshotsConfig, type SnapshotsHandle, startSnapshots } from './snapshots/index.ts';
 import { openMapStore, type SyncMode } from './store/sqlite-store.ts';
 
@@ -45,6 +45,7 @@ export interface RunningMapper {
 }
 
 export async function startMapper(cfg: MapperMainConfig): Promise<RunningMapper> {
+  tuneMapperHeap();
   // The database first: a corrupt or locked file fails start-up before anything else happens.
   const store = openMapStore({ path: cfg.dbPath, sync: cfg.dbSync });
   let snaps: SnapshotsHandle;
