@@ -139,7 +139,7 @@ export class KafkaLineProcessor {
    * Lines pre-aggregated by the native scanner (native.ts): `rows` holds (decision id, line count,
    * newest valid line time or NaN, 1 when some line had no usable time); `decisions` 7 numbers per
    * decision first seen since the previous flush (ids `first`…), from the C parser: the lengths of
-   * principal, client IP and resource name, which follow each other in `text`, then the codes of
+   * principal, client IP and resource name (in `text`, with the decision's key: see decisionKey), then the codes of
    * operation, resource type, pattern type and the verdict; `skips` the skipped lines by reason
    * (NATIVE_SKIPS). `memos` maps the scanner's decision ids and is extended here. Same result as
    * `marked()` once per line.
@@ -157,27 +157,26 @@ export class KafkaLineProcessor {
       const reason = NATIVE_SKIPS[i];
       if (reason !== undefined && n > 0) this.#stats.skipped[reason] += n;
     }
-    // One decode for all the new decisions' fields when they are ASCII (byte offsets are then
-    // string offsets); else each field is decoded on its own.
+    // Per decision `text` holds principal \0 IP \0 name \0 and four code digits: its key. When it
+    // is all ASCII (byte offsets are then string offsets) one decode serves every field and the
+    // key is a slice of it; else each field is decoded on its own and the key built from them.
     const str = decisions.length > 0 && isAscii(text) ? text.toString('latin1') : undefined;
-    const field = (x: number, y: number): string => (str === undefined ? text.toString('utf8', x, y) : str.slice(x, y));
     let s = 0;
     for (let k = 0; k < decisions.length; k += 7) {
       const a = s + (decisions[k] as number);
-      const b = a + (decisions[k + 1] as number);
-      const c = b + (decisions[k + 2] as number);
-      memos.push(
-        newMemo({
-          principal: field(s, a),
-          clientIp: field(a, b),
-          resourceName: field(b, c),
-          operation: NATIVE_OPERATIONS[decisions[k + 3] as number] as KafkaOperation,
-          resourceType: NATIVE_RESOURCE_TYPES[decisions[k + 4] as number] as KafkaResourceType,
-          patternType: NATIVE_PATTERN_TYPES[decisions[k + 5] as number] as KafkaPatternType,
-          allowed: decisions[k + 6] === 1,
-        }),
-      );
-      s = c;
+      const b = a + 1 + (decisions[k + 1] as number);
+      const c = b + 1 + (decisions[k + 2] as number);
+      const d: DecisionFacts = {
+        principal: str === undefined ? text.toString('utf8', s, a) : str.slice(s, a),
+        clientIp: str === undefined ? text.toString('utf8', a + 1, b) : str.slice(a + 1, b),
+        resourceName: str === undefined ? text.toString('utf8', b + 1, c) : str.slice(b + 1, c),
+        operation: NATIVE_OPERATIONS[decisions[k + 3] as number] as KafkaOperation,
+        resourceType: NATIVE_RESOURCE_TYPES[decisions[k + 4] as number] as KafkaResourceType,
+        patternType: NATIVE_PATTERN_TYPES[decisions[k + 5] as number] as KafkaPatternType,
+        allowed: decisions[k + 6] === 1,
+      };
+      memos.push(newMemo(d, str?.slice(s, c + 5)));
+      s = c + 5;
     }
     for (let r = 0; r < rows.length; r += 4) {
       const memo = memos[rows[r] as number] as ParsedKey;
@@ -273,13 +272,20 @@ export class KafkaLineProcessor {
   }
 }
 
-function newMemo(d: DecisionFacts | SkipReason): ParsedKey {
-  return { decision: d, key: typeof d === 'string' ? '' : decisionKey(d), obs: undefined, gen: -1 };
+/** `key`: the decision's key when the caller has it (the native scanner's flush text). */
+function newMemo(d: DecisionFacts | SkipReason, key?: string): ParsedKey {
+  return { decision: d, key: typeof d === 'string' ? '' : (key ?? decisionKey(d)), obs: undefined, gen: -1 };
 }
 
-/** Aggregation key of a decision (the server pod is fixed per processor). */
+const code = (i: number): string => String.fromCharCode(48 + i);
+
+/**
+ * Aggregation key of a decision (the server pod is fixed per processor): principal, client IP,
+ * resource name, then operation, resource type, pattern type and verdict as one character each
+ * (their NATIVE_* indexes), the layout the native scanner's flush writes (kafka.c js_flush).
+ */
 export function decisionKey(d: DecisionFacts): string {
-  return `${d.clientIp}\0${d.resourceType}\0${d.patternType}\0${d.resourceName}\0${d.operation}\0${d.allowed ? 1 : 0}\0${d.principal}`;
+  return `${d.principal}\0${d.clientIp}\0${d.resourceName}\0${code(NATIVE_OPERATIONS.indexOf(d.operation))}${code(NATIVE_RESOURCE_TYPES.indexOf(d.resourceType))}${code(NATIVE_PATTERN_TYPES.indexOf(d.patternType))}${d.allowed ? '1' : '0'}`;
 }
 
 const isLoggerChar = (c: number): boolean =>

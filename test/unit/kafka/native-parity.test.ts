@@ -537,6 +537,49 @@ nativeTest('file path: more distinct messages than the C key table holds (flush 
   t.is(r.stats.skipped.garbled, 30_000);
 });
 
+nativeTest(
+  'decision keys: lines of the same decisions fed natively and by the TypeScript path into one processor merge',
+  (t) => {
+    // The native flush hands over each decision's key (kafka.c js_flush), TypeScript builds it with
+    // decisionKey(): they must be the same string, or one decision would become two observations.
+    const single = JSON.parse(runFile('ts', [corpus])) as { obs: Array<{ count: number }> };
+    const { p, stats } = makeProcessor();
+    const f = new NativeLineFeed({ addon: A, processor: p, stats, mode: 'file' });
+    f.push(corpus);
+    f.end();
+    f.flush(false);
+    const s = new LineScanner(
+      { line: (l) => p.line(l), marked: (b, st, q, e) => p.marked(b, st, q, e), tooLong: () => p.tooLong() },
+      { all: false },
+    );
+    s.push(corpus);
+    s.end();
+    const both = p.drain();
+    f.close();
+    t.is(both.length, single.obs.length);
+    t.deepEqual(
+      both.map((o) => o.count),
+      single.obs.map((o) => o.count * 2),
+    );
+    // non-ASCII fields take the other branch of absorb (decoded one by one, key built by decisionKey)
+    const u = Buffer.from(
+      '[2024-05-01 12:00:00,000] INFO Principal = User:ünï is Allowed Operation = Read from host = 10.0.0.1 on resource = Topic:LITERAL:tö for request = Fetch with resourceRefCount = 1 (kafka.authorizer.logger)\n',
+    );
+    const q = makeProcessor();
+    const g = new NativeLineFeed({ addon: A, processor: q.p, stats: q.stats, mode: 'file' });
+    g.push(u);
+    g.flush(true); // reset: the next line is a new decision id for the same decision
+    g.push(u);
+    g.end();
+    q.p.marked(u, 0, u.indexOf('Principal = '), u.length - 1);
+    const obs = q.p.drain();
+    g.close();
+    t.is(obs.length, 1);
+    t.is(obs[0]?.count, 3);
+    t.is(obs[0]?.principal, 'User:ünï');
+  },
+);
+
 // ------------------------------------------------------------------ the file read in C (readFile)
 
 const tmpDir = mkdtempSync(join(tmpdir(), 'callmap-kafka-parity-'));

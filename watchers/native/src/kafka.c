@@ -1353,7 +1353,8 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset);
  * rows: Float64Array of (decision id, line count, newest valid time or NaN, 1 when a line had no
  * usable time) for the decisions counted since the last flush, in first-seen order;
  * decisions: Float64Array, 7 per decision first seen since the last flush (ids firstNewId…):
- * lengths of principal, client IP and resource name (their bytes follow each other in `text`),
+ * lengths of principal, client IP and resource name (in `text`, per decision: principal \0 IP \0
+ * name \0 and the four codes below as ASCII digits '0' + code: the decision's key),
  * operation, resource type, pattern type, allowed; skips: Float64Array of the lines skipped since
  * the last flush, by parse status (index 0 unused). With reset, the tables are emptied afterwards
  * (ids start again at 0).
@@ -1414,7 +1415,7 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
   size_t tbytes = 0;
   for (uint32_t i = 0; i < nn; i++) {
     const dec_t *d = &((const ehdr_t *)(k->arena + k->dec[k->dec_reported + i].key))->d;
-    tbytes += (d->pr_e - d->pr_s) + (d->ip_e - d->ip_s) + (d->nm_e - d->nm_s);
+    tbytes += (d->pr_e - d->pr_s) + (d->ip_e - d->ip_s) + (d->nm_e - d->nm_s) + 7;
   }
   CHECK(napi_create_buffer(env, tbytes, &tp, &text));
   CHECK(napi_create_arraybuffer(env, (size_t)nn * 7 * sizeof(double), &dp, &dec_ab));
@@ -1426,10 +1427,20 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
     const uint8_t *key = (const uint8_t *)en + EHDR;
     const dec_t *d = &en->d;
     size_t a = d->pr_e - d->pr_s, b = d->ip_e - d->ip_s, c = d->nm_e - d->nm_s;
+    /* principal \0 client IP \0 resource name \0 and the four codes as digits: the decision's key
+     * (processor.ts decisionKey), so JavaScript takes it as one slice of the decoded text */
     memcpy(tw, key + d->pr_s, a);
-    memcpy(tw + a, key + d->ip_s, b);
-    memcpy(tw + a + b, key + d->nm_s, c);
-    tw += a + b + c;
+    tw[a] = 0;
+    memcpy(tw + a + 1, key + d->ip_s, b);
+    tw[a + 1 + b] = 0;
+    memcpy(tw + a + b + 2, key + d->nm_s, c);
+    uint8_t *cd = tw + a + b + c + 2;
+    cd[0] = 0;
+    cd[1] = (uint8_t)('0' + d->op);
+    cd[2] = (uint8_t)('0' + d->rtype);
+    cd[3] = (uint8_t)('0' + d->ptype);
+    cd[4] = (uint8_t)('0' + d->allowed);
+    tw += a + b + c + 7;
     double *row = e + (size_t)i * 7;
     row[0] = (double)a;
     row[1] = (double)b;
