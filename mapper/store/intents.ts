@@ -453,7 +453,12 @@ export class ChunkWriter {
           this.#cur = takeChunk(CHUNK);
         }
         const n = Math.min(len, c.length - from, this.#cur.length - this.#off);
-        c.copy(this.#cur, this.#off, from, from + n);
+        if (n < 256) {
+          // Short copies by a loop: Buffer#copy of a part allocates a view (young garbage per edge).
+          const cur = this.#cur;
+          const o = this.#off;
+          for (let k = 0; k < n; k++) cur[o + k] = c[from + k] as number;
+        } else c.copy(this.#cur, this.#off, from, from + n);
         this.#off += n;
         len -= n;
         from += n;
@@ -479,6 +484,40 @@ export class ChunkWriter {
       this.#cur = takeChunk(max);
     }
     this.#off += this.#cur.write(s, this.#off);
+  }
+
+  /** Writes a short run of ASCII bytes (framing), without a string. */
+  raw(b: Uint8Array): void {
+    if (this.#pSrc !== undefined || this.#pSep >= 0) this.flush();
+    if (this.#cur === undefined || this.#cur.length - this.#off < b.length) {
+      this.seal();
+      this.#cur = takeChunk(Math.max(CHUNK, b.length));
+    }
+    const cur = this.#cur;
+    const o = this.#off;
+    for (let k = 0; k < b.length; k++) cur[o + k] = b[k] as number;
+    this.#off = o + b.length;
+  }
+
+  /** Writes a non-negative integer's digits, without a string. */
+  int(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      this.write(num(n));
+      return;
+    }
+    if (this.#pSrc !== undefined || this.#pSep >= 0) this.flush();
+    const len = digits(n);
+    if (this.#cur === undefined || this.#cur.length - this.#off < len) {
+      this.seal();
+      this.#cur = takeChunk(CHUNK);
+    }
+    const cur = this.#cur;
+    let o = this.#off + len;
+    this.#off = o;
+    do {
+      cur[--o] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
   }
 
   /** Writes bytes (copied; `b` may be reused afterwards). */
@@ -748,7 +787,7 @@ function writeGraphIntentFromCompact(w: ChunkWriter, cs: CompactSource, e: EdgeR
   const at = e.compactAt;
   const len = e.compactLen;
   const mid = e.compactServerAt >= 0 ? e.compactServerAt : len;
-  w.write('{');
+  w.raw(B_OPEN);
   w.copy(cs, at + e.compactClientEnd + 1, mid - e.compactClientEnd - 1);
   /** Where the server was left out. */
   const ins = w.position;
@@ -982,7 +1021,14 @@ export interface GraphIndex {
 
 export type CompactIndex = IntentsIndex | GraphIndex;
 
-const digits = (n: number): number => (n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : String(n).length);
+const digits = (n: number): number => {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+};
 
 function asciiPrefix(s: string, end: number): boolean {
   for (let i = 0; i < end; i++) if (s.charCodeAt(i) > 0x7f) return false;
@@ -1043,13 +1089,32 @@ const B_CLIENT = ascii('{"client":');
 const B_SERVER = ascii(',"server":');
 const B_END = ascii(']}');
 const B_ID = ascii('{"id":');
-const B_ARROW = ascii('->');
 const B_SOURCE = ascii(',"source":');
 const B_TARGET = ascii(',"target":');
 const B_KINDS = ascii(',"kinds":[');
 const B_INTENT = ascii('],"intent":{');
 const B_CLIENT_KEY = ascii('"client":');
 const B_CLOSE2 = ascii('}}');
+const B_BRACE = ascii('}');
+const B_OPEN = ascii('{');
+const B_G_SOURCE0 = ascii('{"source":');
+const B_G_SOURCE = ascii(',{"source":');
+const B_G_TARGET = ascii(',"target":');
+const B_G_INTENT = ascii('],"intent":');
+
+/** An edge group's kinds as F_L4 | F_HTTP | F_KAFKA (as buildGraph decides them). */
+function kindFlags(g: readonly EdgeRecord[]): number {
+  if (isPlain(g)) return F_L4;
+  let hasPorts = false;
+  let hasHttp = false;
+  let hasKafka = false;
+  for (const e of g) {
+    if (e.ports.length > 0) hasPorts = true;
+    if (e.http !== undefined && e.http.size > 0) hasHttp = true;
+    if (e.kafka !== undefined && e.kafka.size > 0) hasKafka = true;
+  }
+  return (hasPorts || (!hasHttp && !hasKafka) ? F_L4 : 0) | (hasHttp ? F_HTTP : 0) | (hasKafka ? F_KAFKA : 0);
+}
 const B_KINDS_TEXT = kindsText.map(ascii);
 
 /** Views of `len` bytes at `at` of a chunked body (one copy when they straddle two chunks). */
@@ -1585,7 +1650,15 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       // The node of an id holds the identity first seen with that id; an intent naming another
       // identity with the same id (not produced by the store, checked anyway) keeps its own.
       const withClient = nodeWorkload.get(src.id) !== src.json;
-      w.write(`${i === 0 ? '{' : ',{'}"source":${si},"target":${ti},"kinds":[${kinds}],"intent":`);
+      const kf = kindFlags(g);
+      // `{"source":S,"target":T,"kinds":[…],"intent":` written as bytes (no string per edge).
+      w.raw(i === 0 ? B_G_SOURCE0 : B_G_SOURCE);
+      w.int(si);
+      w.raw(B_G_TARGET);
+      w.int(ti);
+      w.raw(B_KINDS);
+      w.raw(B_KINDS_TEXT[kf] as Buffer);
+      w.raw(B_G_INTENT);
       const withServer = typeof tgt !== 'string' && nodeWorkload.get(tgt.id) !== tgt.json;
       const serverLeftOut = typeof tgt !== 'string' && !withServer;
       const e = g[0] as EdgeRecord;
@@ -1615,13 +1688,8 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       t[k + GX_IAT] = at + 1;
       t[k + GX_IEND] = w.position - 1;
       t[k + GX_SINS] = serverLeftOut ? ins : -1;
-      t[k + GX_FLAGS] =
-        (kinds.includes('"l4"') ? F_L4 : 0) |
-        (kinds.includes('"http"') ? F_HTTP : 0) |
-        (kinds.includes('"kafka"') ? F_KAFKA : 0) |
-        (withClient ? 0 : F_CLIENT) |
-        (serverLeftOut ? F_SERVER : 0);
-      w.write('}');
+      t[k + GX_FLAGS] = kf | (withClient ? 0 : F_CLIENT) | (serverLeftOut ? F_SERVER : 0);
+      w.raw(B_BRACE);
       continue;
     }
     const tq = typeof tgt === 'string' ? JSON.stringify(tgt) : tgt.qid;
