@@ -104,8 +104,8 @@ export interface IstioAddon {
   commit(handle: unknown, gen: number): [number, number, string[], Float64Array, Uint32Array];
   destroy(handle: unknown): void;
   memory(handle: unknown): number;
-  /** The quote scanner in use; 'sse2' forces the baseline one, 'avx2' restores it (tests). */
-  simd(name?: 'sse2' | 'avx2'): string;
+  /** The scanners in use ('avx512', 'avx2' or 'sse2'); a name forces that set when the CPU has it (tests). */
+  simd(name?: 'sse2' | 'avx2' | 'avx512'): string;
 }
 
 const FUNCTIONS = [

@@ -302,7 +302,7 @@ for (const simd of ['avx2', 'sse2'] as const)
     if (!addon) return t.pass();
     const was = addon.simd();
     if (addon.simd(simd) !== simd) return t.pass(); // the CPU has no AVX2: the SSE2 run covers it
-    t.teardown(() => addon.simd(was as 'avx2' | 'sse2'));
+    t.teardown(() => addon.simd(was as 'avx512' | 'avx2' | 'sse2'));
     const optsArb = fc.record({
       templatePaths: fc.boolean(),
       ns: fc.constantFrom(undefined, ['ns-a'], ['shop', 'ns-b']),
@@ -492,12 +492,12 @@ function renderWithRaw(lines: readonly KnownLine[], raw: string): string {
   return page.slice(0, i) + ch + page.slice(i + 1);
 }
 
-for (const simd of ['avx2', 'sse2'] as const)
+for (const simd of ['avx512', 'avx2', 'sse2'] as const)
   test(`property (${simd}): known series across scrapes — values, one-byte label changes, } and escapes in values, reordered labels, moved, dropped and new series, random chunk splits`, (t) => {
     if (!addon) return t.pass();
     const was = addon.simd();
-    if (addon.simd(simd) !== simd) return t.pass(); // the CPU has no AVX2: the SSE2 run covers it
-    t.teardown(() => addon.simd(was as 'avx2' | 'sse2'));
+    if (addon.simd(simd) !== simd) return t.pass(); // the CPU lacks it: the other runs cover it
+    t.teardown(() => addon.simd(was as 'avx512' | 'avx2' | 'sse2'));
     const before = fast.lines;
     const seen = { deltas: 0, resets: 0, invalid: 0, malformed: 0 };
     fc.assert(

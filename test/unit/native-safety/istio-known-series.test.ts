@@ -1,6 +1,6 @@
 // The Istio reader's known-series fast path (ADR 0053) at its boundaries: a second scrape of the
-// same page compares each line against the stored key segments, 64 (AVX2) or 16 (SSE2) bytes at a
-// time, reading up to 63 bytes past a segment when the chunk has room for it, and byte by byte near
+// same page compares each line against the stored key segments, 64 (AVX-512, AVX2) or 16 (SSE2)
+// bytes at a time, reading up to 63 bytes past a segment when the chunk has room for it, and byte by byte near
 // a chunk's end. Keys of segments around every block size, keys ending at every distance from the
 // chunk end, chunks cut at every byte, exact-size buffers (Buffer.allocUnsafeSlow: under
 // AddressSanitizer a read past the end is reported). Results must equal a fresh source's (full
@@ -61,7 +61,7 @@ test('istio known series: segments around 16/32/64 bytes, keys ending at every d
       scrape(I, fresh, [exact(page)], max);
       const want = scrape(I, fresh, [exact(later)], max);
       I.destroy?.(fresh);
-      for (const mode of ['sse2', 'avx2'] as const) {
+      for (const mode of ['sse2', 'avx2', 'avx512'] as const) {
         I.simd?.(mode);
         const cuts: number[] = [later.length];
         for (let c = 1; c < later.length; c += c < 300 ? 1 : 13) cuts.push(c);

@@ -1055,30 +1055,52 @@ static int match_sse2(const Source *s, const Series *x, const uint8_t *t) {
 }
 
 /* The same with AVX2: a segment of up to 64 bytes is two compares and a length mask, no branch
- * (picked at load time when the CPU has AVX2 and BMI2). */
+ * (picked at load time when the CPU has AVX2 and BMI2); longer ones loop. */
 __attribute__((target("avx2,bmi,bmi2"))) static int match_avx2(const Source *s, const Series *x, const uint8_t *t) {
-  const uint32_t *ids = s->ids + x->segoff;
+  const uint32_t *ids = s->ids + x->segoff, *end = ids + x->nseg;
   const uint8_t *sb = s->segbytes;
   const Seg *segs = s->segs;
   const uint8_t *a = t;
-  for (uint32_t j = 0; j < x->nseg; j++) {
-    const Seg *g = &segs[ids[j]];
+  do {
+    const Seg *g = &segs[*ids++];
     const uint8_t *b = sb + g->off;
     uint32_t len = g->len;
-    for (;;) {
-      uint64_t eq = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
-                        _mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b))) |
-                    ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
-                         _mm256_loadu_si256((const __m256i *)(a + 32)), _mm256_loadu_si256((const __m256i *)(b + 32))))
-                     << 32);
-      uint32_t n = len < 64 ? len : 64;
-      if (_andn_u64(eq, _bzhi_u64(~0ULL, n))) return 0;
-      a += n;
-      b += n;
-      len -= n;
-      if (!len) break;
+    while (len > 64) {
+      __m256i d = _mm256_or_si256(
+          _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b)),
+          _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a + 32)), _mm256_loadu_si256((const __m256i *)(b + 32))));
+      if (!_mm256_testz_si256(d, d)) return 0;
+      a += 64, b += 64, len -= 64;
     }
-  }
+    uint64_t eq = (uint64_t)(uint32_t)_mm256_movemask_epi8(
+                      _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b))) |
+                  ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+                       _mm256_loadu_si256((const __m256i *)(a + 32)), _mm256_loadu_si256((const __m256i *)(b + 32))))
+                   << 32);
+    if (_andn_u64(eq, _bzhi_u64(~0ULL, len))) return 0;
+    a += len;
+  } while (ids < end);
+  return 1;
+}
+
+/* The same with AVX-512BW: one masked compare per segment of up to 64 bytes. */
+__attribute__((target("avx512f,avx512bw,bmi,bmi2"))) static int match_avx512(const Source *s, const Series *x,
+                                                                           const uint8_t *t) {
+  const uint32_t *ids = s->ids + x->segoff, *end = ids + x->nseg;
+  const uint8_t *sb = s->segbytes;
+  const Seg *segs = s->segs;
+  const uint8_t *a = t;
+  do {
+    const Seg *g = &segs[*ids++];
+    const uint8_t *b = sb + g->off;
+    uint32_t len = g->len;
+    while (len > 64) {
+      if (_mm512_cmpneq_epi8_mask(_mm512_loadu_si512(a), _mm512_loadu_si512(b))) return 0;
+      a += 64, b += 64, len -= 64;
+    }
+    if (_mm512_mask_cmpneq_epi8_mask(_bzhi_u64(~0ULL, len), _mm512_loadu_si512(a), _mm512_loadu_si512(b))) return 0;
+    a += len;
+  } while (ids < end);
   return 1;
 }
 
@@ -1785,8 +1807,8 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* simd(name?) -> the quote scanner in use ('avx2' or 'sse2'); 'sse2' forces the baseline one and
- * 'avx2' restores it when the CPU has it (tests run both). */
+/* simd(name?) -> the scanners in use: 'avx512' (AVX2 quote scan, AVX-512BW key compare), 'avx2'
+ * or 'sse2'; a name forces that set when the CPU has it (tests run each). */
 static napi_value js_simd(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], r;
@@ -1797,13 +1819,15 @@ static napi_value js_simd(napi_env env, napi_callback_info info) {
     if (strcmp(want, "sse2") == 0) {
       scan_quotes_best = scan_quotes;
       match_best = match_sse2;
-    } else if (strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
-               __builtin_cpu_supports("bmi")) {
+    } else if ((strcmp(want, "avx2") == 0 || strcmp(want, "avx512") == 0) && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2")) {
       scan_quotes_best = scan_quotes_avx2;
-      if (__builtin_cpu_supports("bmi2")) match_best = match_avx2;
+      match_best = match_avx2;
+      if (want[3] == '5' && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        match_best = match_avx512;
     }
   }
-  const char *name = scan_quotes_best == scan_quotes ? "sse2" : "avx2";
+  const char *name = match_best == match_avx512 ? "avx512" : scan_quotes_best == scan_quotes ? "sse2" : "avx2";
   CHECK(napi_create_string_latin1(env, name, strlen(name), &r));
   return r;
 }
@@ -1835,6 +1859,8 @@ static napi_value init(napi_env env, napi_value exports) {
     scan_quotes_best = scan_quotes_avx2;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2"))
     match_best = match_avx2;
+  if (match_best == match_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+    match_best = match_avx512;
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"begin", NULL, js_begin, NULL, NULL, NULL, napi_enumerable, NULL},
