@@ -30,8 +30,8 @@ import { bodyLength, type CachedBody, createQueryCache, LARGE_BODY_BYTES } from 
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
-/** Bytes a streamed response keeps queued ahead of the socket (ADR 0039): two 1 MiB chunks. */
-const STREAM_AHEAD = 2 * 1024 * 1024;
+/** Chunks (≤ 1 MiB each) a streamed response keeps queued ahead of the socket (ADR 0039). */
+const STREAM_AHEAD = 2;
 
 /** Every route the API registers itself (the web router at `/` is separate). Kept in sync with openapi.yaml by a test. */
 export const API_ROUTES = [
@@ -220,19 +220,24 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
       res.end();
       return;
     }
-    // Keep up to STREAM_AHEAD bytes queued on the response, refilled as each chunk is flushed:
-    // the socket never waits for the next chunk to be written, and a slow reader holds the
-    // stream back (nothing more is produced while that much is queued).
+    // Keep up to STREAM_AHEAD chunks queued on the response, refilled as each one is flushed: the
+    // socket never waits for the next chunk to be written, and a slow reader holds the stream back
+    // (nothing more is produced while that much is queued). Counting chunks, not
+    // `writableLength`, also bounds what is produced after the connection is gone (http drops
+    // writes to a destroyed socket without calling back, until 'close' arrives).
+    let queued = 0;
     const pump = (): void => {
       try {
-        while (!closed && !res.destroyed && res.writableLength < STREAM_AHEAD) {
+        while (!closed && !res.destroyed && res.socket?.destroyed !== true && queued < STREAM_AHEAD) {
           const chunk = s.next();
           if (chunk === undefined) {
             if (!res.writableEnded) res.end();
             return;
           }
+          queued++;
           // A chunk goes back to the pool only once the socket is done with it.
           res.write(chunk, (err) => {
+            queued--;
             if (err) return;
             s.recycle(chunk);
             pump();
