@@ -46,8 +46,6 @@ export interface KafkaNativeAddon {
     readBytes?: number,
     noThread?: boolean,
   ): Promise<[number, number]>;
-  /** Bytes read by readFile and not scanned yet (the key table filled). */
-  pending(h: Handle): number;
 }
 
 const FUNCTIONS = [
@@ -64,7 +62,6 @@ const FUNCTIONS = [
   'parse',
   'keyEnd',
   'readFile',
-  'pending',
 ] as const;
 
 let loaded: { addon: KafkaNativeAddon | undefined; why: string } | undefined;

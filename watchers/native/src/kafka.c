@@ -38,7 +38,7 @@
 #define SLOTS 65536u /* power of two, > 3 x MAX_KEYS (decision table) */
 #define KSLOTS 32768u /* power of two, > 1.6 x MAX_KEYS (message keys: 8-byte slots) */
 #define KEMPTY UINT64_MAX
-#define ARENA_BASE ((size_t)4 << 20) /* plus BATCH + 1 maximal lines */
+#define ARENA_BASE ((size_t)4 << 20) /* plus 2 x BATCH + 1 maximal lines */
 /* Accepted observation times (processor.ts MIN_TIME / MAX_TIME). */
 #define MIN_TIME INT64_C(946684800000)
 #define MAX_TIME INT64_C(7258118400000)
@@ -868,7 +868,8 @@ static inline void prefetch_key(const kafka_t *k, const pend_t *x) {
   for (size_t o = 0; o < n; o += 64) __builtin_prefetch(e + o);
 }
 
-static void add_batch(kafka_t *k, const uint8_t *p, pend_t *b, unsigned n) {
+/* Stage 1 of a batch: key ends and hashes, prefetches of the slots and then of the keys. */
+static void hash_batch(kafka_t *k, const uint8_t *p, pend_t *b, unsigned n) {
   for (unsigned j = 0; j < n; j++) {
     b[j].ke = key_end(p, b[j].m, b[j].e);
     b[j].h = key_hash(k, p + b[j].m, b[j].ke - b[j].m);
@@ -876,7 +877,16 @@ static void add_batch(kafka_t *k, const uint8_t *p, pend_t *b, unsigned n) {
     if (j >= LAG) prefetch_key(k, &b[j - LAG]);
   }
   for (unsigned j = n > LAG ? n - LAG : 0; j < n; j++) prefetch_key(k, &b[j]);
+}
+
+/* Stage 2: look up / add and count, in line order. */
+static void count_batch(kafka_t *k, const uint8_t *p, const pend_t *b, unsigned n) {
   for (unsigned j = 0; j < n; j++) add_key(k, p, b[j].s, b[j].m, b[j].ke, b[j].h);
+}
+
+static void add_batch(kafka_t *k, const uint8_t *p, pend_t *b, unsigned n) {
+  hash_batch(k, p, b, n);
+  count_batch(k, p, b, n);
 }
 
 /* ------------------------------------------------------------------ resume (pod mode) */
@@ -1006,8 +1016,11 @@ __attribute__((target("avx2,bmi,popcnt"))) static inline void newlines(kafka_t *
 __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t *k, const uint8_t *buf,
                                                                          size_t ls, size_t limit, size_t len) {
   const __m256i vnl = _mm256_set1_epi8('\n'), vp = _mm256_set1_epi8('P'), veq = _mm256_set1_epi8('=');
-  pend_t batch[BATCH];
-  unsigned nb = 0;
+  /* Two batches in flight: a full batch is hashed (its keys prefetched) and then the previous
+   * one counted, so that a batch's keys have a whole batch's time to arrive in cache. */
+  pend_t bat[2][BATCH];
+  pend_t *batch = bat[0], *prev = bat[1];
+  unsigned nb = 0, np = 0;
   size_t i = ls;
   while (i < limit && i + 64 + MLEN <= len) {
     __m256i a0 = _mm256_loadu_si256((const __m256i *)(buf + i));
@@ -1034,10 +1047,16 @@ __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t 
       if (memcmp(buf + m, MARKER, MLEN) == 0) {
         newlines(k, &ls, i, nl & ((UINT64_C(1) << b) - 1));
         if (nb == BATCH) {
-          add_batch(k, buf, batch, nb);
+          hash_batch(k, buf, batch, nb);
+          count_batch(k, buf, prev, np);
+          pend_t *t = prev;
+          prev = batch;
+          batch = t;
+          np = nb;
           nb = 0;
         }
-        if (!room_for(k, nb)) {
+        if (!room_for(k, np + nb)) {
+          count_batch(k, buf, prev, np);
           add_batch(k, buf, batch, nb);
           return ls;
         }
@@ -1063,6 +1082,7 @@ __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t 
     newlines(k, &ls, i, nl);
     i += 64;
   }
+  count_batch(k, buf, prev, np);
   add_batch(k, buf, batch, nb);
   return scan_scalar(k, buf, ls, limit);
 }
@@ -1242,7 +1262,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   k->max = (size_t)max;
   k->held = malloc(k->max + 1);
   k->slots = malloc(KSLOTS * sizeof(uint64_t));
-  k->text_cap = ARENA_BASE + (BATCH + 1) * (k->max + 1);
+  k->text_cap = ARENA_BASE + (2 * BATCH + 1) * (k->max + 1);
   k->arena_cap = k->text_cap + MAX_KEYS * (EHDR + 8);
   k->arena = malloc(k->arena_cap);
   k->touched = malloc(MAX_KEYS * sizeof(uint32_t));
@@ -1859,18 +1879,6 @@ static napi_value js_read_file(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-/* pending(h) → bytes read by readFile but not scanned yet (the key table filled) */
-static napi_value js_pending(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  kafka_t *k = argc > 0 ? get_any_handle(env, argv[0]) : NULL;
-  if (!k) return NULL;
-  napi_value out;
-  CHECK(napi_create_double(env, k->busy ? 0 : (double)(k->rlen - k->roff), &out));
-  return out;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1886,7 +1894,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"parse", NULL, js_parse, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keyEnd", NULL, js_key_end, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readFile", NULL, js_read_file, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"pending", NULL, js_pending, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;
