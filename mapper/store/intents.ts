@@ -568,6 +568,9 @@ interface IdentityText {
   qid: string;
   /** Its graph node JSON, made on first use. */
   node?: string;
+  /** `json` and `qid` as bytes, made on first use (the default shapes copy them, ADR 0039). */
+  bytes?: Buffer;
+  qbytes?: Buffer;
 }
 
 /** Cached per identity object (the store replaces, never mutates, them). */
@@ -889,18 +892,15 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
   }
   w.write('],"workloads":[');
   // Identity JSON is cached per identity; written in batches of 256 (fewer native writes). The
-  // index records where each one is (the default shape copies them from here).
-  const ids = new Int32Array(2 * order.length);
-  let pos = w.position;
+  // index keeps each identity's bytes (cached on the identity object, which is immutable).
+  const ids: Buffer[] = [];
   for (let i = 0; i < order.length; i += 256) {
     const part: string[] = [];
     for (let j = i; j < Math.min(order.length, i + 256); j++) {
-      const json = identityJson(store, order[j] as WorkloadRef);
-      const len = Buffer.byteLength(json);
-      ids[2 * j] = pos;
-      ids[2 * j + 1] = len;
-      pos += len + 1;
-      part.push(json);
+      const it = identityText(store, order[j] as WorkloadRef);
+      it.bytes ??= Buffer.from(it.json);
+      ids.push(it.bytes);
+      part.push(it.json);
     }
     w.write(i === 0 ? part.join(',') : `,${part.join(',')}`);
   }
@@ -975,10 +975,8 @@ export interface IntentsIndex {
    * both relative to the intent.
    */
   t: Int32Array;
-  /** Where each identity's JSON is in the body: byte offset and length, by index. */
-  ids: Int32Array;
-  /** Views of those bytes, made by the first stream. */
-  views?: Uint8Array[];
+  /** Each identity's JSON (the bytes written in `workloads`), by index. */
+  ids: readonly Buffer[];
   /** Bytes of the full (`IntentsResponse`) shape. */
   fullLength: number;
 }
@@ -1009,13 +1007,9 @@ export interface GraphIndex {
    * (kinds; client / server left out of the compact intent).
    */
   t: Int32Array;
-  /**
-   * Per node, where its quoted id and its workload JSON are in the body: offset and length of
-   * each (length 0: an external node).
-   */
-  nodes: Int32Array;
-  /** Views of those bytes, made by the first stream. */
-  views?: { qids: Uint8Array[]; wls: Uint8Array[] };
+  /** Each node's quoted id and workload JSON (empty for an external node), as written in `nodes`. */
+  qids: readonly Buffer[];
+  wls: readonly Buffer[];
   fullLength: number;
 }
 
@@ -1035,17 +1029,17 @@ function asciiPrefix(s: string, end: number): boolean {
   return true;
 }
 
-function intentsIndex(t: Int32Array, n: number, ids: Int32Array): IntentsIndex {
+function intentsIndex(t: Int32Array, n: number, ids: readonly Buffer[]): IntentsIndex {
   let full = '{"intents":[]}'.length + Math.max(0, n - 1);
   for (let k = 0; k < n * IX; k += IX) full += fullIntentLength(t, k, ids);
   return { kind: 'intents', n, t, ids, fullLength: full };
 }
 
-function fullIntentLength(t: Int32Array, k: number, ids: Int32Array): number {
+function fullIntentLength(t: Int32Array, k: number, ids: readonly Buffer[]): number {
   const ci = t[k + IX_CI] as number;
   const si = t[k + IX_SI] as number;
-  let len = (t[k + IX_LEN] as number) - digits(ci) + (ids[2 * ci + 1] as number);
-  if (si >= 0) len += (ids[2 * si + 1] as number) - digits(si);
+  let len = (t[k + IX_LEN] as number) - digits(ci) + (ids[ci] as Buffer).length;
+  if (si >= 0) len += (ids[si] as Buffer).length - digits(si);
   return len;
 }
 
@@ -1061,8 +1055,14 @@ const kindsText = [
 ];
 const kindsLen = kindsText.map((x) => x.length);
 
-function graphIndex(t: Int32Array, n: number, head: number, nodes: Int32Array): GraphIndex {
-  const x: GraphIndex = { kind: 'graph', n, head, t, nodes, fullLength: 0 };
+function graphIndex(
+  t: Int32Array,
+  n: number,
+  head: number,
+  qids: readonly Buffer[],
+  wls: readonly Buffer[],
+): GraphIndex {
+  const x: GraphIndex = { kind: 'graph', n, head, t, qids, wls, fullLength: 0 };
   let full = head + 2 + Math.max(0, n - 1);
   for (let k = 0; k < n * GX; k += GX) full += fullEdgeLength(x, k);
   x.fullLength = full;
@@ -1074,12 +1074,12 @@ function fullEdgeLength(x: GraphIndex, k: number): number {
   const s = t[k] as number;
   const d = t[k + GX_T] as number;
   const flags = t[k + GX_FLAGS] as number;
-  const qs = x.nodes[4 * s + 1] as number;
-  const qt = x.nodes[4 * d + 1] as number;
+  const qs = (x.qids[s] as Buffer).length;
+  const qt = (x.qids[d] as Buffer).length;
   let len = 6 + qs - 1 + 2 + qt - 1 + 10 + qs + 10 + qt + 10 + (kindsLen[flags & 7] as number) + 12;
-  if (flags & F_CLIENT) len += 9 + (x.nodes[4 * s + 3] as number) + 1;
+  if (flags & F_CLIENT) len += 9 + (x.wls[s] as Buffer).length + 1;
   len += (t[k + GX_IEND] as number) - (t[k + GX_IAT] as number);
-  if (flags & F_SERVER) len += 10 + (x.nodes[4 * d + 3] as number);
+  if (flags & F_SERVER) len += 10 + (x.wls[d] as Buffer).length;
   return len + 2;
 }
 
@@ -1096,6 +1096,7 @@ const B_INTENT = ascii('],"intent":{');
 const B_CLIENT_KEY = ascii('"client":');
 const B_CLOSE2 = ascii('}}');
 const B_BRACE = ascii('}');
+const EMPTY = Buffer.alloc(0);
 const B_OPEN = ascii('{');
 const B_G_SOURCE0 = ascii('{"source":');
 const B_G_SOURCE = ascii(',{"source":');
@@ -1116,24 +1117,6 @@ function kindFlags(g: readonly EdgeRecord[]): number {
   return (hasPorts || (!hasHttp && !hasKafka) ? F_L4 : 0) | (hasHttp ? F_HTTP : 0) | (hasKafka ? F_KAFKA : 0);
 }
 const B_KINDS_TEXT = kindsText.map(ascii);
-
-/** Views of `len` bytes at `at` of a chunked body (one copy when they straddle two chunks). */
-function bodyView(chunks: readonly Buffer[], starts: readonly number[], at: number, len: number): Uint8Array {
-  const i = chunkIndex(starts, at);
-  const c = chunks[i] as Buffer;
-  const o = at - (starts[i] as number);
-  if (o + len <= c.length) return c.subarray(o, o + len);
-  const out = Buffer.allocUnsafe(len);
-  let d = 0;
-  for (let j = i; d < len; j++) {
-    const cj = chunks[j] as Buffer;
-    const from = j === i ? o : 0;
-    const n = Math.min(len - d, cj.length - from);
-    out.set(cj.subarray(from, from + n), d);
-    d += n;
-  }
-  return out;
-}
 
 /**
  * Copies body bytes [at, at + len) to `dst` at `d` (a few native copies: one per body chunk).
@@ -1178,8 +1161,8 @@ class IntentsExpander implements Expander {
   #x: IntentsIndex;
   #chunks: readonly Buffer[];
   #starts: readonly number[];
-  /** Each identity's JSON (views into the body). */
-  #ids: Uint8Array[];
+  /** Each identity's JSON. */
+  #ids: readonly Buffer[];
   /** -1: the head; 0..n-1: intents; n: the tail; n+1: done. */
   #k = -1;
 
@@ -1187,8 +1170,7 @@ class IntentsExpander implements Expander {
     this.#x = x;
     this.#chunks = body.chunks;
     this.#starts = chunkStarts(body);
-    x.views ??= identityViews(this.#chunks, this.#starts, x.ids);
-    this.#ids = x.views;
+    this.#ids = x.ids;
   }
 
   get done(): boolean {
@@ -1240,7 +1222,7 @@ class IntentsExpander implements Expander {
         const sAt = t[b + IX_SAT] as number;
         dst.set(B_CLIENT, d);
         d += 10;
-        const cv = ids[ci] as Uint8Array;
+        const cv = ids[ci] as Buffer;
         dst.set(cv, d);
         d += cv.length;
         if (si < 0 || sAt < 0) {
@@ -1252,7 +1234,7 @@ class IntentsExpander implements Expander {
         d += sAt - cEnd;
         dst.set(B_SERVER, d);
         d += 10;
-        const sv = ids[si] as Uint8Array;
+        const sv = ids[si] as Buffer;
         dst.set(sv, d);
         d += sv.length;
         const sEnd = sAt + 10 + digits(si);
@@ -1272,19 +1254,13 @@ class IntentsExpander implements Expander {
   }
 }
 
-function identityViews(chunks: readonly Buffer[], starts: readonly number[], ids: Int32Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < ids.length; i += 2) out.push(bodyView(chunks, starts, ids[i] as number, ids[i + 1] as number));
-  return out;
-}
-
 class GraphExpander implements Expander {
   #x: GraphIndex;
   #chunks: readonly Buffer[];
   #starts: readonly number[];
-  /** Each node's quoted id and workload JSON (views into the body; empty for external nodes). */
-  #qids: Uint8Array[];
-  #wls: Uint8Array[];
+  /** Each node's quoted id and workload JSON (empty for external nodes). */
+  #qids: readonly Buffer[];
+  #wls: readonly Buffer[];
   /** -1: the head (nodes); 0..n-1: edges; n: the tail; n+1: done. */
   #k = -1;
   /** Head bytes written. */
@@ -1294,18 +1270,8 @@ class GraphExpander implements Expander {
     this.#x = x;
     this.#chunks = body.chunks;
     this.#starts = chunkStarts(body);
-    if (x.views === undefined) {
-      const qids: Uint8Array[] = [];
-      const wls: Uint8Array[] = [];
-      const nodes = x.nodes;
-      for (let i = 0; i < nodes.length; i += 4) {
-        qids.push(bodyView(this.#chunks, this.#starts, nodes[i] as number, nodes[i + 1] as number));
-        wls.push(bodyView(this.#chunks, this.#starts, nodes[i + 2] as number, nodes[i + 3] as number));
-      }
-      x.views = { qids, wls };
-    }
-    this.#qids = x.views.qids;
-    this.#wls = x.views.wls;
+    this.#qids = x.qids;
+    this.#wls = x.wls;
   }
 
   get done(): boolean {
@@ -1354,8 +1320,8 @@ class GraphExpander implements Expander {
         const s = t[b] as number;
         const tg = t[b + GX_T] as number;
         const flags = t[b + GX_FLAGS] as number;
-        const qs = qids[s] as Uint8Array;
-        const qt = qids[tg] as Uint8Array;
+        const qs = qids[s] as Buffer;
+        const qt = qids[tg] as Buffer;
         // {"id":"<source id>-><target id>": the two quoted ids, the quotes between them replaced.
         dst.set(B_ID, d);
         d += 6;
@@ -1384,7 +1350,7 @@ class GraphExpander implements Expander {
         if (flags & F_CLIENT) {
           dst.set(B_CLIENT_KEY, d);
           d += 9;
-          const w = wls[s] as Uint8Array;
+          const w = wls[s] as Buffer;
           dst.set(w, d);
           d += w.length;
           dst[d++] = COMMA;
@@ -1397,7 +1363,7 @@ class GraphExpander implements Expander {
           d += ins - iAt;
           dst.set(B_SERVER, d);
           d += 10;
-          const w = wls[tg] as Uint8Array;
+          const w = wls[tg] as Buffer;
           dst.set(w, d);
           d += w.length;
           dst.copyWithin(d, ins, iEnd);
@@ -1561,8 +1527,8 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   const cs = compactSources.get(store);
   // Pass 1: nodes (first occurrence wins, as in buildGraph), sorted by id.
   const nodes = new Map<string, string>();
-  /** Workload JSON of each workload node (compact: an intent whose identity differs keeps it). */
-  const nodeWorkload = new Map<string, string>();
+  /** The identity of each workload node (compact: an intent whose identity differs keeps it). */
+  const nodeWorkload = new Map<string, IdentityText>();
   // No per-edge arrays are kept between the passes (they would outlive a scavenge and grow the old
   // generation on every large build): pass 2 walks the same cached groups again.
   for (const g of filteredGroups(store, f)) {
@@ -1571,7 +1537,7 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
     if (!nodes.has(source.id)) {
       source.node ??= `{"id":${source.qid},"workload":${source.json}}`;
       nodes.set(source.id, source.node);
-      nodeWorkload.set(source.id, source.json);
+      nodeWorkload.set(source.id, source);
     }
     let target: IdentityText | string;
     if (e.server) {
@@ -1579,7 +1545,7 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       if (!nodes.has(target.id)) {
         target.node ??= `{"id":${target.qid},"workload":${target.json}}`;
         nodes.set(target.id, target.node);
-        nodeWorkload.set(target.id, target.json);
+        nodeWorkload.set(target.id, target);
       }
     } else {
       target = `ext:${e.extDomain ?? '?'}`;
@@ -1594,21 +1560,26 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   const ids = [...nodes.keys()].sort(cmp);
   const position = new Map<string, number>();
   w.write('{"nodes":[');
-  const nodeAt = compact ? new Int32Array(4 * ids.length) : undefined;
+  // Compact: each node's quoted id and workload JSON as bytes, for the default shape (ADR 0039);
+  // cached on the (immutable) identity object, so not rebuilt per version.
+  const qids: Buffer[] | undefined = compact ? [] : undefined;
+  const wls: Buffer[] | undefined = compact ? [] : undefined;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] as string;
     const n = nodes.get(id) as string;
     if (compact) position.set(id, i);
     if (i > 0) w.write(',');
-    if (nodeAt !== undefined) {
-      // `{"id":<quoted id>,"workload":<json>}` or `{"id":<quoted id>,"external":…}`.
-      const qidLen = Buffer.byteLength(JSON.stringify(id));
-      const at = w.position + 6;
-      nodeAt[4 * i] = at;
-      nodeAt[4 * i + 1] = qidLen;
-      const wl = nodeWorkload.get(id);
-      nodeAt[4 * i + 2] = at + qidLen + 12;
-      nodeAt[4 * i + 3] = wl === undefined ? 0 : Buffer.byteLength(wl);
+    if (qids !== undefined && wls !== undefined) {
+      const it = nodeWorkload.get(id);
+      if (it !== undefined) {
+        it.qbytes ??= Buffer.from(it.qid);
+        it.bytes ??= Buffer.from(it.json);
+        qids.push(it.qbytes);
+        wls.push(it.bytes);
+      } else {
+        qids.push(Buffer.from(JSON.stringify(id)));
+        wls.push(EMPTY);
+      }
     }
     w.write(n);
   }
@@ -1649,7 +1620,7 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       const ti = position.get(tid) as number;
       // The node of an id holds the identity first seen with that id; an intent naming another
       // identity with the same id (not produced by the store, checked anyway) keeps its own.
-      const withClient = nodeWorkload.get(src.id) !== src.json;
+      const withClient = nodeWorkload.get(src.id)?.json !== src.json;
       const kf = kindFlags(g);
       // `{"source":S,"target":T,"kinds":[…],"intent":` written as bytes (no string per edge).
       w.raw(i === 0 ? B_G_SOURCE0 : B_G_SOURCE);
@@ -1659,7 +1630,7 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       w.raw(B_KINDS);
       w.raw(B_KINDS_TEXT[kf] as Buffer);
       w.raw(B_G_INTENT);
-      const withServer = typeof tgt !== 'string' && nodeWorkload.get(tgt.id) !== tgt.json;
+      const withServer = typeof tgt !== 'string' && nodeWorkload.get(tgt.id)?.json !== tgt.json;
       const serverLeftOut = typeof tgt !== 'string' && !withServer;
       const e = g[0] as EdgeRecord;
       const at = w.position;
@@ -1701,8 +1672,8 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   }
   w.write(']}');
   const out = w.end();
-  if (t !== undefined && nodeAt !== undefined) {
-    out.index = graphIndex(fitTable(t, n * GX), n, head, nodeAt);
+  if (t !== undefined && qids !== undefined && wls !== undefined) {
+    out.index = graphIndex(fitTable(t, n * GX), n, head, qids, wls);
   }
   return out;
 }
