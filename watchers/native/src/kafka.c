@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -1714,7 +1715,10 @@ static void rd_execute(napi_env env, void *data) {
   pthread_mutex_init(&r.m, NULL);
   pthread_cond_init(&r.cv, NULL);
   pthread_t th;
-  int threaded = !w->no_thread && pthread_create(&th, NULL, rd_reader, &r) == 0;
+  /* a follow-mode poll usually finds little or nothing new: no reader thread for one buffer's worth */
+  struct stat st;
+  int small = fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size - w->pos <= (int64_t)w->chunk;
+  int threaded = !w->no_thread && !small && pthread_create(&th, NULL, rd_reader, &r) == 0;
   if (!threaded) { /* no thread: read a ring's worth, scan it, and so on (same result) */
     r.single = 1;
     rd_reader(&r);
