@@ -40,7 +40,7 @@ function scrape(I: Record<string, Fn>, s: unknown, chunks: Buffer[], max: number
   return { out, known: o[10] as number };
 }
 
-test('istio known series: segments around 16/32/64 bytes, keys ending at every distance from the chunk end, every cut: one result whatever the cut and SIMD path, read by the fast path', (t) => {
+test('istio known series: segments around 16/32/64/255 bytes, keys ending at every distance from the chunk end, every cut: one result whatever the cut and SIMD path, read by the fast path', (t) => {
   const w = requireAddon<Addon>(t, '@callmap/watchers-native');
   if (w === undefined) return;
   const I = w.loadIstio();
@@ -48,8 +48,9 @@ test('istio known series: segments around 16/32/64 bytes, keys ending at every d
   try {
     let text = '';
     for (let i = 0; i < 30; i++) {
-      // label values of 0..140 bytes: segments straddle every block size; `}` and escapes inside
-      const v = `${'v'.repeat((i * 37) % 141)}${i % 3 === 0 ? '}' : ''}${i % 4 === 0 ? '\\"' : ''}`;
+      // label values of 0..300 bytes: segments straddle every block size and the 255-byte entry
+      // length (longer ones are looked up); `}` and escapes inside
+      const v = `${'v'.repeat((i * 37) % 301)}${i % 3 === 0 ? '}' : ''}${i % 4 === 0 ? '\\"' : ''}`;
       text += `istio_requests_total{reporter="source",source_workload="w${i % 4}",x="${v}",request_path="/p${i}"} ${i}\n`;
     }
     const page = Buffer.from(text);

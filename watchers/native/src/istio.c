@@ -68,7 +68,7 @@ typedef struct {
  * label pairs repeat across its series, so a key costs about 4 bytes per label, not its length. */
 typedef struct {
   uint64_t hash;   /* of its segment ids */
-  uint64_t segoff; /* its first segment entry in s->ids */
+  uint32_t segoff; /* its first segment entry in s->ids */
   uint32_t nseg;
   uint32_t keylen;
   uint32_t gen;
@@ -88,11 +88,12 @@ typedef struct {
 #define MAX_SERIES_KEY 8192
 #define MAX_BOUNDS 2048
 #define SEG_PAD 64
-/* A key's segment entry: the segment id and its length (so the compare can advance through a key
- * without waiting for the segment table). */
-#define ENT(id, len) ((uint64_t)(id) | ((uint64_t)(len) << 32))
-#define ENT_ID(e) ((uint32_t)(e))
-#define ENT_LEN(e) ((uint32_t)((e) >> 32))
+/* A key's segment entry, 32 bits: the segment id and its length when under 255 (so the compare can
+ * advance through a key without waiting for the segment table), else 255: look it up. */
+#define ENT(id, len) (((uint32_t)(id) << 8) | (uint32_t)((len) < 255 ? (len) : 255))
+#define ENT_ID(e) ((e) >> 8)
+#define ENT_LEN(s, e) (((e) & 255) != 255 ? ((e) & 255) : (s)->segs[ENT_ID(e)].len)
+#define MAX_SEGS ((1u << 24) - 1)
 /* Consecutive labels are merged into one segment while it stays within one 64-byte compare. */
 #define SEG_MERGE 64
 #define SEG_RECENT 1024
@@ -149,7 +150,7 @@ typedef struct {
   uint32_t slast;   /* series of the previous series line on this page */
   uint32_t missed;  /* the series predicted for the line being walked, when it did not match */
   size_t stouched;  /* distinct series seen with the current generation */
-  uint64_t *ids;    /* the series' segment entries (ENT: id and length), in series order */
+  uint32_t *ids;    /* the series' segment entries (ENT: id and length), in series order */
   size_t ids_len, ids_cap;
   Seg *segs;        /* interned segments */
   size_t nsegs, segs_cap;
@@ -518,10 +519,10 @@ static uint32_t seg_intern(Source *s, const uint8_t *p, size_t len) {
 /* Whether [t, t+klen) is exactly series x's key (any alignment, no over-read). */
 static int series_eq(const Source *s, const Series *x, const uint8_t *t, size_t klen) {
   if (x->keylen != klen) return 0;
-  const uint64_t *ids = s->ids + x->segoff;
+  const uint32_t *ids = s->ids + x->segoff;
   size_t pos = 0;
   for (uint32_t j = 0; j < x->nseg; j++) {
-    uint32_t len = ENT_LEN(ids[j]);
+    uint32_t len = ENT_LEN(s, ids[j]);
     if (memcmp(t + pos, s->segbytes + s->segs[ENT_ID(ids[j])].off, len) != 0) return 0;
     pos += len;
   }
@@ -529,13 +530,13 @@ static int series_eq(const Source *s, const Series *x, const uint8_t *t, size_t 
 }
 
 /* The series whose segment entries are ids[0..n), or NONE. */
-static uint32_t series_find(const Source *s, uint64_t h, const uint64_t *ids, size_t n) {
+static uint32_t series_find(const Source *s, uint64_t h, const uint32_t *ids, size_t n) {
   size_t mask = s->stcap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
     uint32_t e = s->stable[i];
     if (!e) return NONE;
     const Series *x = &s->series[e - 1];
-    if (x->hash == h && x->nseg == n && memcmp(s->ids + x->segoff, ids, n * sizeof(uint64_t)) == 0) return e - 1;
+    if (x->hash == h && x->nseg == n && memcmp(s->ids + x->segoff, ids, n * sizeof(uint32_t)) == 0) return e - 1;
   }
 }
 
@@ -563,8 +564,9 @@ static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, i
   if (s->segrecent == NULL && !(s->segrecent = calloc(SEG_RECENT, sizeof(uint32_t)))) return;
   /* the key's segment entries, at the end of s->ids (kept there if the series is new): labels
    * merged greedily up to SEG_MERGE bytes (the same bytes always give the same cut) */
-  if (!grow((void **)&s->ids, &s->ids_cap, s->ids_len + nb, sizeof(uint64_t))) return;
-  uint64_t *ids = s->ids + s->ids_len;
+  if (s->nsegs + nb > MAX_SEGS || s->ids_len + nb > UINT32_MAX) return; /* ids and offsets are 24/32-bit */
+  if (!grow((void **)&s->ids, &s->ids_cap, s->ids_len + nb, sizeof(uint32_t))) return;
+  uint32_t *ids = s->ids + s->ids_len;
   size_t from = 0, n = 0;
   for (size_t j = 0; j < nb;) {
     size_t k = j;
@@ -577,7 +579,7 @@ static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, i
     j = k + 1;
   }
   /* segment ids are unique per content: the entry list identifies the key */
-  uint64_t h = hash_bytes((const uint8_t *)ids, n * sizeof(uint64_t));
+  uint64_t h = hash_bytes((const uint8_t *)ids, n * sizeof(uint32_t));
   uint32_t x = series_find(s, h, ids, n);
   if (x == NONE) {
     if (!grow((void **)&s->series, &s->series_cap, s->scount + 1, sizeof(Series)) ||
@@ -586,7 +588,7 @@ static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, i
     x = (uint32_t)s->scount++;
     Series *sr = &s->series[x];
     sr->hash = h;
-    sr->segoff = s->ids_len;
+    sr->segoff = (uint32_t)s->ids_len;
     sr->nseg = (uint32_t)n;
     sr->keylen = (uint32_t)klen;
     sr->gen = s->gen - 1; /* series_touch counts it */
@@ -641,7 +643,7 @@ static void series_compact(Source *s, uint32_t gen, int drop_all, const uint32_t
   for (size_t g = 0; g < s->nsegs; g++) smap[g] = NONE;
   for (size_t r = 0; r < s->scount; r++) {
     if (map[r] == NONE) continue;
-    const uint64_t *ids = s->ids + s->series[r].segoff;
+    const uint32_t *ids = s->ids + s->series[r].segoff;
     for (uint32_t j = 0; j < s->series[r].nseg; j++) smap[ENT_ID(ids[j])] = 0;
   }
   size_t nseg = 0, bytes = 0;
@@ -650,7 +652,7 @@ static void series_compact(Source *s, uint32_t gen, int drop_all, const uint32_t
       smap[g] = (uint32_t)nseg++;
       bytes += s->segs[g].len;
     }
-  uint64_t *ids = malloc((nids ? nids : 1) * sizeof(uint64_t));
+  uint32_t *ids = malloc((nids ? nids : 1) * sizeof(uint32_t));
   Seg *segs = malloc((nseg ? nseg : 1) * sizeof(Seg));
   uint8_t *sb = malloc(bytes + SEG_PAD);
   if (!ids || !segs || !sb) {
@@ -673,11 +675,11 @@ static void series_compact(Source *s, uint32_t gen, int drop_all, const uint32_t
     if (map[r] == NONE) continue;
     Series x = s->series[r];
     for (uint32_t j = 0; j < x.nseg; j++) {
-      uint64_t e = s->ids[x.segoff + j];
-      ids[ia + j] = ENT(smap[ENT_ID(e)], ENT_LEN(e));
+      uint32_t e = s->ids[x.segoff + j];
+      ids[ia + j] = (smap[ENT_ID(e)] << 8) | (e & 255);
     }
-    x.hash = hash_bytes((const uint8_t *)(ids + ia), x.nseg * sizeof(uint64_t)); /* ids renumbered */
-    x.segoff = ia;
+    x.hash = hash_bytes((const uint8_t *)(ids + ia), x.nseg * sizeof(uint32_t)); /* ids renumbered */
+    x.segoff = (uint32_t)ia;
     ia += x.nseg;
     x.next = x.next == NONE ? NONE : map[x.next];
     s->series[map[r]] = x;
@@ -1049,13 +1051,13 @@ static inline uint32_t series_predicted(const Source *s) {
 /* Whether t starts with series x's key, segment by segment; t has at least keylen + SEG_PAD
  * readable bytes (a load may pass a segment's end; the bits past it are dropped). SSE2. */
 static int match_sse2(const Source *s, const Series *x, const uint8_t *t) {
-  const uint64_t *ids = s->ids + x->segoff;
+  const uint32_t *ids = s->ids + x->segoff;
   const uint8_t *sb = s->segbytes;
   size_t pos = 0;
   for (uint32_t j = 0; j < x->nseg; j++) {
-    uint64_t e = ids[j];
+    uint32_t e = ids[j];
     const uint8_t *a = t + pos, *b = sb + s->segs[ENT_ID(e)].off;
-    uint32_t len = ENT_LEN(e), k = 0;
+    uint32_t len = ENT_LEN(s, e), k = 0;
     unsigned bad = 0;
     for (; k + 16 <= len; k += 16)
       bad |= 0xFFFFu ^ (unsigned)_mm_movemask_epi8(
@@ -1073,14 +1075,14 @@ static int match_sse2(const Source *s, const Series *x, const uint8_t *t) {
 /* The same with AVX2: a segment of up to 64 bytes is two compares and a length mask, no branch
  * (picked at load time when the CPU has AVX2 and BMI2); longer ones loop. */
 __attribute__((target("avx2,bmi,bmi2"))) static int match_avx2(const Source *s, const Series *x, const uint8_t *t) {
-  const uint64_t *ids = s->ids + x->segoff, *end = ids + x->nseg;
+  const uint32_t *ids = s->ids + x->segoff, *end = ids + x->nseg;
   const uint8_t *sb = s->segbytes;
   const Seg *segs = s->segs;
   const uint8_t *a = t;
   do {
-    uint64_t e = *ids++;
+    uint32_t e = *ids++;
     const uint8_t *b = sb + segs[ENT_ID(e)].off;
-    uint32_t len = ENT_LEN(e);
+    uint32_t len = ENT_LEN(s, e);
     while (len > 64) {
       __m256i d = _mm256_or_si256(
           _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b)),
@@ -1102,14 +1104,14 @@ __attribute__((target("avx2,bmi,bmi2"))) static int match_avx2(const Source *s, 
 /* The same with AVX-512BW: one masked compare per segment of up to 64 bytes. */
 __attribute__((target("avx512f,avx512bw,bmi,bmi2"))) static int match_avx512(const Source *s, const Series *x,
                                                                            const uint8_t *t) {
-  const uint64_t *ids = s->ids + x->segoff, *end = ids + x->nseg;
+  const uint32_t *ids = s->ids + x->segoff, *end = ids + x->nseg;
   const uint8_t *sb = s->segbytes;
   const Seg *segs = s->segs;
   const uint8_t *a = t;
   do {
-    uint64_t e = *ids++;
+    uint32_t e = *ids++;
     const uint8_t *b = sb + segs[ENT_ID(e)].off;
-    uint32_t len = ENT_LEN(e);
+    uint32_t len = ENT_LEN(s, e);
     while (len > 64) {
       if (_mm512_cmpneq_epi8_mask(_mm512_loadu_si512(a), _mm512_loadu_si512(b))) return 0;
       a += 64, b += 64, len -= 64;
@@ -1857,7 +1859,7 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->qpos_cap * 4 + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
                       s->ecap * sizeof(Edge) + s->etcap * 4 + s->rec_cap + s->u16_cap * 2 + s->recbuf_cap + s->server_seen_cap +
-                      s->series_cap * sizeof(Series) + s->stcap * 4 + s->ids_cap * 8 + s->segs_cap * sizeof(Seg) +
+                      s->series_cap * sizeof(Series) + s->stcap * 4 + s->ids_cap * 4 + s->segs_cap * sizeof(Seg) +
                       s->segtcap * 4 + (s->segbytes ? s->segbytes_cap + SEG_PAD : 0) + (s->bounds ? MAX_BOUNDS * 4 : 0) + (s->segrecent ? SEG_RECENT * 4 : 0));
   napi_value r;
   CHECK(napi_create_double(env, b, &r));
