@@ -862,8 +862,11 @@ typedef struct {
 #define LAG 4
 #endif
 static inline void prefetch_key(const kafka_t *k, const pend_t *x) {
-  uint64_t v = k->slots[(uint32_t)x->h & (KSLOTS - 1)];
-  if (v == KEMPTY || (uint32_t)(v >> 32) != (uint32_t)(x->h >> 32)) return;
+  uint32_t slot = (uint32_t)x->h & (KSLOTS - 1), tag = (uint32_t)(x->h >> 32);
+  uint64_t v = k->slots[slot];
+  /* the first slots of the probe sequence (a collision moves a key one or two slots on) */
+  for (int n = 0; v != KEMPTY && (uint32_t)(v >> 32) != tag && n < 3; n++) v = k->slots[slot = (slot + 1) & (KSLOTS - 1)];
+  if (v == KEMPTY || (uint32_t)(v >> 32) != tag) return;
   const uint8_t *e = k->arena + (uint32_t)v;
   size_t n = EHDR + (x->ke - x->m);
   for (size_t o = 0; o < n; o += 64) __builtin_prefetch(e + o);
