@@ -344,8 +344,9 @@ class SqliteMapStore implements MapStore {
     return this.#edges.size;
   }
 
+  /** False once closed, or when the writer thread died (then /readyz fails and every write is a 503). */
   isOpen(): boolean {
-    return this.#open;
+    return this.#open && this.#writer?.dead !== true;
   }
 
   private ensureOpen(): void {
@@ -776,7 +777,7 @@ class SqliteMapStore implements MapStore {
       this.#open = false;
       this.#listeners.clear();
       for (const q of this.#queue.splice(0)) q.reject(closedError());
-      if (this.#writer !== undefined) this.#writer.call({ op: 'close', conn: this.#conn });
+      if (this.#writer !== undefined && !this.#writer.dead) this.#writer.call({ op: 'close', conn: this.#conn });
       else this.#db?.close();
     }
   }

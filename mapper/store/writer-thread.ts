@@ -189,6 +189,12 @@ export class WriterThread {
   get dead(): boolean {
     return this.#dead !== undefined;
   }
+
+  /** Stops the thread at once (its connections close with it); what is pending fails. For tests. */
+  async terminate(): Promise<void> {
+    await this.#worker.terminate();
+    this.#fail(new Error('the writer thread was terminated'));
+  }
 }
 
 let shared: WriterThread | undefined;
@@ -199,6 +205,7 @@ let nextConn = 1;
  * and a fresh connection number for one store. A thread that died is replaced for new stores.
  */
 export function writerConnection(): { thread: WriterThread; conn: number } {
+  // (also how tests reach the shared thread)
   if (shared === undefined || shared.dead) shared = new WriterThread();
   return { thread: shared, conn: nextConn++ };
 }

@@ -18,6 +18,7 @@ import {
   openMapStore,
   type WriterMode,
 } from '../../../mapper/store/index.ts';
+import { writerConnection } from '../../../mapper/store/writer-thread.ts';
 import { batch, shopResolver, T0, tcp, tempDir } from './fixtures.ts';
 
 const wl = (i: number, kind = 'Deployment'): WorkloadIdentity => ({
@@ -273,6 +274,30 @@ test('close commits what is in flight and queued, answers it, and the reopened m
   t.is(s2.acceptedBatch('never'), undefined);
   s2.close();
 });
+
+// Serial (ava runs serial tests first, alone): it kills the thread every store of this process shares.
+test.serial(
+  'a writer thread that dies: the store reports itself closed (readyz), writes are 503s, a reopen keeps the map',
+  async (t) => {
+    const file = path.join(tempDir(), 'dead.db');
+    const s = openMapStore({ path: file });
+    await s.applyGroupAsync([{ batchId: 'before', accepted: 1 }], delta([edge(1, 2)]), T0);
+    t.true(s.isOpen());
+    await writerConnection().thread.terminate();
+    t.false(s.isOpen());
+    const err = await t.throwsAsync(s.applyGroupAsync([{ batchId: 'after', accepted: 1 }], delta([edge(3, 4)]), T0));
+    t.is((err as { code?: string }).code, 'DB_WRITER_FAILED');
+    t.is((err as { status?: number }).status, 503);
+    t.is(s.edgeCount, 1);
+    s.close(); // no throw: nothing left to close
+    // the connection died with the thread (lock released): a new store on a new thread has the map
+    const s2 = openMapStore({ path: file });
+    t.is(s2.edgeCount, 1);
+    t.deepEqual(s2.acceptedBatch('before'), { duplicate: true, accepted: 1 });
+    t.is(s2.acceptedBatch('after'), undefined);
+    s2.close();
+  },
+);
 
 test('batch-id filter: every id still in the window is reported (superset), old ones are forgotten, few false hits', (t) => {
   fc.assert(
