@@ -71,7 +71,8 @@ export function buildIntents(store: MapStore, f: IntentsFilter = {}): Intent[] {
   if (fastFilter(f)) {
     // Common case: reuse the sorted grouping (no per-edge keys, no sort).
     const out: Intent[] = [];
-    for (const g of filteredGroups(store, f)) out.push(groupIntent(store, g));
+    const keep = groupFilter(store, f);
+    for (const g of groupedEdges(store)) if (keep(g)) out.push(groupIntent(store, g));
     return out;
   }
   const groups = new Map<string, Acc>();
@@ -305,9 +306,10 @@ function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
 }
 
 /**
- * Spare 1 MiB chunks of released bodies, reused by the next writer so a rebuilt response does not
- * leave ~30 MB of garbage per store version for the GC to find (at most `POOL_MAX` kept: 48, so a
- * 39 MB full graph built per request reuses its chunks instead of leaving 7 MB per build to the GC).
+ * Spare 1 MiB chunks of released bodies and of written stream chunks, reused by the next writer so
+ * a rebuilt response does not leave ~30 MB of garbage per store version for the GC to find (at most
+ * `POOL_MAX` kept: 48, enough for the compact intents and graph bodies rebuilt after a change, 14 +
+ * 16 chunks at 100,000 edges, plus the chunks of streams in flight, ADR 0039).
  */
 const pool: ArrayBuffer[] = [];
 const POOL_MAX = 48;
@@ -669,22 +671,23 @@ function plainIntentJson(store: MapStore, e: EdgeRecord): string {
 /** True when the fast paths can serve this filter (no re-keying of intents). */
 export const fastFilter = (f: IntentsFilter): boolean => !f.asKubernetesService && !f.server;
 
-/** The groups a fast-path filter keeps, in output order. */
-function* filteredGroups(store: MapStore, f: IntentsFilter): Generator<readonly EdgeRecord[]> {
+/**
+ * Which groups a fast-path filter keeps (callers walk `groupedEdges` in output order; a plain loop
+ * over the array allocates nothing per group, unlike a generator's iterator results).
+ */
+function groupFilter(store: MapStore, f: IntentsFilter): (g: readonly EdgeRecord[]) => boolean {
   const ns = f.namespaces && f.namespaces.length > 0 ? new Set(f.namespaces) : undefined;
   const exclude = f.excludeLabels && f.excludeLabels.length > 0 ? f.excludeLabels : undefined;
-  for (const g of groupedEdges(store)) {
+  const external = f.external === true;
+  return (g) => {
     const e = g[0] as EdgeRecord;
-    if (e.extDomain !== undefined && !f.external) continue;
-    if (ns && !ns.has(e.client.namespace)) continue;
-    if (
+    if (e.extDomain !== undefined && !external) return false;
+    if (ns && !ns.has(e.client.namespace)) return false;
+    return !(
       exclude &&
       (hasLabel(store.workload(e.client), exclude) || (e.server && hasLabel(store.workload(e.server), exclude)))
-    ) {
-      continue;
-    }
-    yield g;
-  }
+    );
+  };
 }
 
 /** The `IntentsResponse` JSON as Buffer chunks; same bytes as `JSON.stringify({ intents: buildIntents(store, f) })`. */
@@ -708,7 +711,9 @@ export function intentsJsonChunks(store: MapStore, f: IntentsFilter = {}, copySo
   const gen = full ? nextGen++ : undefined;
   w.write('{"intents":[');
   let first = true;
-  for (const g of filteredGroups(store, f)) {
+  const keep = groupFilter(store, f);
+  for (const g of groupedEdges(store)) {
+    if (!keep(g)) continue;
     if (!first) w.sep(COMMA);
     writeGroupIntent(w, store, g, src, gen, cs);
     first = false;
@@ -838,7 +843,9 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
   let n = 0;
   w.write('{"intents":[');
   let first = true;
-  for (const g of filteredGroups(store, f)) {
+  const keep = groupFilter(store, f);
+  for (const g of groupedEdges(store)) {
+    if (!keep(g)) continue;
     const e = g[0] as EdgeRecord;
     if (!first) w.sep(COMMA);
     first = false;
@@ -1531,7 +1538,9 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   const nodeWorkload = new Map<string, IdentityText>();
   // No per-edge arrays are kept between the passes (they would outlive a scavenge and grow the old
   // generation on every large build): pass 2 walks the same cached groups again.
-  for (const g of filteredGroups(store, f)) {
+  const keep = groupFilter(store, f);
+  for (const g of groupedEdges(store)) {
+    if (!keep(g)) continue;
     const e = g[0] as EdgeRecord;
     const source = identityText(store, e.client);
     if (!nodes.has(source.id)) {
@@ -1591,7 +1600,8 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
   let n = 0;
   // Pass 2: edges with their intent.
   let i = -1;
-  for (const g of filteredGroups(store, f)) {
+  for (const g of groupedEdges(store)) {
+    if (!keep(g)) continue;
     i++;
     const first = g[0] as EdgeRecord;
     const src = identityText(store, first.client);
