@@ -94,8 +94,9 @@ typedef struct {
 #define ENT_ID(e) ((e) >> 8)
 #define ENT_LEN(s, e) (((e) & 255) != 255 ? ((e) & 255) : (s)->segs[ENT_ID(e)].len)
 #define MAX_SEGS ((1u << 24) - 1)
-/* Consecutive labels are merged into one segment while it stays within one 64-byte compare. */
-#define SEG_MERGE 64
+/* Consecutive labels are merged into one segment while it stays within two 64-byte compares (fewer
+ * segments per key; the segments unique to a series grow a little). */
+#define SEG_MERGE 128
 #define SEG_RECENT 1024
 
 /* An edge (what the TS projection made of a tuple), identified by its record: the projection's
