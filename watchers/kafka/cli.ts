@@ -27,6 +27,8 @@ Sources (pick one):
   -n, --namespace NS        Namespace for --selector (default: all namespaces)
   --log-file PATH           Tail a log file (e.g. kafka-authorizer.log), following rotation and truncation
   --server-name POD.NS      The broker pod that writes --log-file
+  --scan-threads N          --log-file with the native scanner: 2 = read a backlog of 32 MiB or more
+                            (start-up, --once) on two threads (default 1; see docs/kafka-watcher.md)
 
 Options:
   --container NAME          Container holding Kafka (default: the only one, else "kafka", else the first)
@@ -51,6 +53,7 @@ const OPTIONS = {
   namespace: { type: 'string', short: 'n' },
   'log-file': { type: 'string' },
   'server-name': { type: 'string' },
+  'scan-threads': { type: 'string' },
   container: { type: 'string' },
   kubeconfig: { type: 'string' },
   'report-interval': { type: 'string' },
@@ -70,6 +73,8 @@ export interface KafkaCliConfig {
   metricsPort?: number;
   metricsHost?: string;
   once: boolean;
+  /** --log-file: threads scanning a large backlog (1 or 2). */
+  scanThreads?: 2;
 }
 
 /** Parses and validates flags (option > env > default). Throws UsageError. */
@@ -86,6 +91,10 @@ export function parseKafkaArgs(argv: string[], env: Readonly<Record<string, stri
     throw new UsageError('--namespace only applies to --selector; --server takes POD.NAMESPACE');
   if (v['server-name'] !== undefined && v['log-file'] === undefined)
     throw new UsageError('--server-name only applies to --log-file');
+  if (v['scan-threads'] !== undefined && v['log-file'] === undefined)
+    throw new UsageError('--scan-threads only applies to --log-file');
+  if (v['scan-threads'] !== undefined && v['scan-threads'] !== '1' && v['scan-threads'] !== '2')
+    throw new UsageError(`--scan-threads must be 1 or 2, got ${JSON.stringify(v['scan-threads'])}`);
   let source: KafkaSource;
   if (servers.length > 0) {
     const seen = new Set<string>();
@@ -129,6 +138,7 @@ export function parseKafkaArgs(argv: string[], env: Readonly<Record<string, stri
     ...(mp === undefined ? {} : { metricsPort: mp }),
     ...(v['metrics-host'] === undefined ? {} : { metricsHost: v['metrics-host'] }),
     once: v.once === true,
+    ...(v['scan-threads'] === '2' ? { scanThreads: 2 as const } : {}),
   };
 }
 
@@ -170,6 +180,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       once: cfg.once,
       reportIntervalMs: cfg.reportIntervalMs,
       podCheckMs: cfg.podCheckMs,
+      ...(cfg.scanThreads === undefined ? {} : { fileScanThreads: cfg.scanThreads }),
     },
     { sink: reporter, stats, log, now: Date.now, ...(kube === undefined ? {} : { kube }) },
   );

@@ -35,7 +35,11 @@ export interface KafkaNativeAddon {
    * File mode: reads the file `fd` from `position` with pread (a read-ahead thread, into the
    * handle's own reused buffers) and scans it on libuv's thread pool, until `maxBytes` were read (status 0), the end of the
    * file (1) or a full key table (2: flush with reset and call again; the rest of the buffer is
-   * scanned first). Rejects with the errno code (`EIO`, …) on a read error.
+   * scanned first). Rejects with the errno code (`EIO`, …) on a read error. When at least
+   * `splitMin` bytes (0 or absent: never) are to be read, the range is split after a
+   * newline near its middle (tests: the first newline from `splitAt`) and the two halves are
+   * scanned on two threads, the second into a second table merged afterwards (ADR 0064, "Second
+   * round"): the same result as one sequential scan.
    */
   readFile(
     h: Handle,
@@ -45,6 +49,8 @@ export interface KafkaNativeAddon {
     counters: Float64Array,
     readBytes?: number,
     noThread?: boolean,
+    splitMin?: number,
+    splitAt?: number,
   ): Promise<[number, number]>;
 }
 
@@ -101,6 +107,10 @@ export interface NativeFeedOptions {
   readBytes?: number;
   /** Tests: readFile without its read-ahead thread. */
   noReadAhead?: boolean;
+  /** readFile splits ranges of at least this many bytes over two threads (default 0: never; FileTailer scanThreads). */
+  splitMin?: number;
+  /** Tests: where readFile looks for the split's newline (absolute file offset; default the middle). */
+  splitAt?: number;
 }
 
 /**
@@ -115,14 +125,16 @@ export class NativeLineFeed {
   readonly #p: KafkaLineProcessor;
   readonly #stats: KafkaStats;
   readonly #pod: boolean;
-  /** lines, duplicates, too long, accepted (cumulative, written by C). */
-  readonly #c = new Float64Array(4);
+  /** lines, duplicates, too long, accepted, reads split over two threads, merged (cumulative, written by C). */
+  readonly #c = new Float64Array(6);
   /** What was already added to the stats. */
   #seen = [0, 0, 0];
   #memos: ParsedKey[] = [];
   #closed = false;
   readonly #readBytes: number | undefined;
   readonly #noReadAhead: boolean;
+  readonly #splitMin: number | undefined;
+  readonly #splitAt: number | undefined;
 
   constructor(o: NativeFeedOptions) {
     this.#a = o.addon;
@@ -131,6 +143,8 @@ export class NativeLineFeed {
     this.#pod = o.mode === 'pod';
     this.#readBytes = o.readBytes;
     this.#noReadAhead = o.noReadAhead === true;
+    this.#splitMin = o.splitMin;
+    this.#splitAt = o.splitAt;
     this.#h = o.addon.create(this.#pod, o.maxLineBytes ?? 64 * 1024, o.scalar === true);
     this.#p.attach(this);
   }
@@ -143,6 +157,11 @@ export class NativeLineFeed {
   /** Pod mode: lines accepted (not duplicates, not over-long). */
   get accepted(): number {
     return this.#c[3] as number;
+  }
+
+  /** readFile: ranges scanned on two threads, and how many of them were merged (not read again). */
+  get splitReads(): { split: number; merged: number } {
+    return { split: this.#c[4] as number, merged: this.#c[5] as number };
   }
 
   get heldBytes(): number {
@@ -182,6 +201,8 @@ export class NativeLineFeed {
         this.#c,
         this.#readBytes,
         this.#noReadAhead,
+        this.#splitMin,
+        this.#splitAt,
       );
       bytes += got;
       this.#count();

@@ -29,6 +29,10 @@ export interface KafkaWatcherConfig {
   selectorPollMs?: number;
   /** File poll interval (default 500 ms). */
   filePollMs?: number;
+  /** File source, native scanner: 2 = a backlog of 32 MiB or more is scanned on two threads (default 1). */
+  fileScanThreads?: 1 | 2;
+  /** Tests: the backlog from which fileScanThreads 2 splits (default 32 MiB). */
+  fileSplitMin?: number;
   backoff?: BackoffOptions;
 }
 
@@ -181,6 +185,8 @@ export class KafkaWatcher {
       log: this.#d.log,
       once,
       ...(this.#c.filePollMs === undefined ? {} : { pollMs: this.#c.filePollMs }),
+      ...(this.#c.fileScanThreads === undefined ? {} : { scanThreads: this.#c.fileScanThreads }),
+      ...(this.#c.fileSplitMin === undefined ? {} : { splitMin: this.#c.fileSplitMin }),
       ...(this.#native === undefined ? {} : { native: this.#native }),
     });
   }

@@ -86,6 +86,8 @@ test('bad flags are usage errors (exit 64)', async (t) => {
     [['--server', 'a.b', '--metrics-port', '70000'], /--metrics-port must be a port/],
     [['--server', 'a.b', '--bogus'], /Unknown option/],
     [['--server', 'a.b', '--mapper-url', 'ftp://x'], /http:\/\/ or https:\/\//],
+    [['--server', 'a.b', '--scan-threads', '2'], /--scan-threads only applies to --log-file/],
+    [['--log-file', 'x', '--server-name', 'a.b', '--scan-threads', '3'], /--scan-threads must be 1 or 2/],
   ];
   for (const [args, re] of cases) {
     const f = fakeCtx();
@@ -94,7 +96,33 @@ test('bad flags are usage errors (exit 64)', async (t) => {
   }
 });
 
-for (const scanner of ['native', 'TypeScript'] as const)
+test('--once --scan-threads 2 reads the corpus file with the same summary', async (t) => {
+  const rx = await startReceiver();
+  t.teardown(() => rx.close());
+  const f = fakeCtx();
+  const code = await command.run(
+    [
+      '--once',
+      '--scan-threads',
+      '2',
+      '--log-file',
+      corpusPath,
+      '--server-name',
+      'kafka-0.kafka',
+      '--mapper-url',
+      rx.url,
+    ],
+    f.ctx,
+  );
+  t.is(code, 0, f.err());
+  t.regex(
+    f.out(),
+    /51 lines read, 36 authorizer decisions, 7 skipped \(garbled 3, unknown-operation 2, unknown-resource-type 1, bad-host 1\)/,
+  );
+});
+
+// `native, two threads`: every read of 2 bytes or more is split over two threads
+for (const scanner of ['native', 'native, two threads', 'TypeScript'] as const)
   test(`follows appends, holds a partial line, follows rotation and truncation (${scanner} scanner)`, async (t) => {
     const dir = tmp();
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -110,7 +138,13 @@ for (const scanner of ['native', 'TypeScript'] as const)
     const stats = new KafkaStats();
     const logs: string[] = [];
     const w = new KafkaWatcher(
-      { source: { kind: 'file', path, server }, once: false, reportIntervalMs: 50, filePollMs: 20 },
+      {
+        source: { kind: 'file', path, server },
+        once: false,
+        reportIntervalMs: 50,
+        filePollMs: 20,
+        ...(scanner === 'native, two threads' ? { fileScanThreads: 2 as const, fileSplitMin: 2 } : {}),
+      },
       {
         sink: reporter,
         stats,

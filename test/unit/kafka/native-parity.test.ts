@@ -26,6 +26,8 @@ import { KafkaStats } from '../../../watchers/kafka/stats.ts';
 
 const { addon, why } = loadKafkaNative();
 const nativeTest = addon === undefined ? test.skip : test;
+/** Serial: the two-thread tests count splits in one shared tally. */
+const nativeSerial = addon === undefined ? test.skip : test.serial;
 if (addon === undefined) console.log(`kafka native parity tests skipped: ${why}`);
 const A = addon as KafkaNativeAddon;
 
@@ -585,6 +587,12 @@ nativeTest(
 const tmpDir = mkdtempSync(join(tmpdir(), 'callmap-kafka-parity-'));
 test.after.always(() => rmSync(tmpDir, { recursive: true, force: true }));
 let fileNo = 0;
+/** Reads split over two threads by runReadFile, and how many were merged (the tests below check both happen). */
+const splitTotal = { split: 0, merged: 0 };
+const splitSince = (t0: { split: number; merged: number }) => ({
+  split: splitTotal.split - t0.split,
+  merged: splitTotal.merged - t0.merged,
+});
 
 /**
  * The file path as FileTailer runs it with the native scanner: NativeLineFeed.readFile (pread
@@ -596,6 +604,7 @@ async function runReadFile(
   readBytes?: number,
   maxLineBytes?: number,
   noReadAhead = false,
+  split: { min: number; at?: number } = { min: 0 },
 ): Promise<string> {
   const path = join(tmpDir, `f${fileNo++}.log`);
   writeFileSync(path, log);
@@ -608,6 +617,8 @@ async function runReadFile(
     ...(readBytes === undefined ? {} : { readBytes }),
     ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
     noReadAhead,
+    splitMin: split.min,
+    ...(split.at === undefined ? {} : { splitAt: split.at }),
   });
   const fd = openSync(path, 'r');
   let pos = 0;
@@ -623,6 +634,8 @@ async function runReadFile(
   }
   f.end();
   const lines = f.lines;
+  splitTotal.split += f.splitReads.split;
+  splitTotal.merged += f.splitReads.merged;
   f.close();
   if (pos !== log.length) throw new Error(`read ${pos} of ${log.length} bytes`);
   return JSON.stringify({ lines, obs: p.drain(), overflowed, stats: stats.snapshot() });
@@ -722,6 +735,98 @@ nativeTest(
       sum(ref.obs.map((o) => ({ count: o.count, key: JSON.stringify({ ...o, count: 0, time: 0 }) }))),
     );
     t.is(stats.linesRead, ref.stats.linesRead);
+  },
+);
+
+// ------------------------------------------------------------------ a backlog on two threads
+
+nativeSerial('file read on two threads: the corpus split after every newline, identical results', async (t) => {
+  const t0 = { ...splitTotal };
+  const ref = runFile('ts', [corpus]);
+  t.is(await runReadFile(corpus, 16 << 20, undefined, undefined, false, { min: 1 }), ref, 'split in the middle');
+  // splitAt: the first newline at or after it ends the first half (every line boundary is tried)
+  for (let at = 0; at < corpus.length; at++) {
+    if (at > 0 && corpus[at - 1] !== 0x0a) continue;
+    t.is(await runReadFile(corpus, 16 << 20, undefined, undefined, at % 2 === 0, { min: 1, at }), ref, `at ${at}`);
+  }
+  // small pread sizes and slices: ranges split inside every slice
+  for (const rb of [1, 7, 64, 300])
+    t.is(await runReadFile(corpus, 997, rb, undefined, false, { min: 2 }), ref, `pread ${rb}`);
+  const d = splitSince(t0);
+  t.true(d.merged >= corpusLines.length - 3 && d.split === d.merged, JSON.stringify(d));
+  // without splitMin, one thread
+  const t1 = { ...splitTotal };
+  t.is(await runReadFile(corpus, 16 << 20, undefined, undefined, false, {} as { min: number }), ref);
+  t.is(splitSince(t1).split, 0);
+});
+
+nativeSerial(
+  'file read on two threads: random/mutated logs, random split points and slices, identical results',
+  async (t) => {
+    await fc.assert(
+      fc.asyncProperty(
+        logArb,
+        fc.integer({ min: 1, max: 400 }),
+        fc.integer({ min: 1, max: 4000 }),
+        fc.constantFrom(undefined, 120, 300),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 3000 }),
+        fc.option(fc.nat(4000)),
+        async (log, readBytes, slice, max, noReadAhead, min, at) =>
+          // (half of the random logs are split: one line or none leaves nothing to split)
+          (await runReadFile(log, slice, readBytes, max, noReadAhead, { min, ...(at === null ? {} : { at }) })) ===
+          runFile('ts', [log], max),
+      ),
+      { numRuns: 400 },
+    );
+    t.pass();
+  },
+);
+
+nativeSerial(
+  'file read on two threads: over-long lines and a partial last line at the split and at the end',
+  async (t) => {
+    const good = corpusLines.find((l) => l.includes(MARKER)) as string;
+    const long = `[2024-05-01 12:00:00,000] INFO ${'z'.repeat(400)} ${good}`;
+    for (const tail of ['', good.slice(0, 50), long, `${'q'.repeat(500)}`]) {
+      const log = Buffer.from(`${[good, long, good, long, long, good, good].join('\n')}\n${tail}`);
+      const ref = runFile('ts', [log], 200);
+      for (let at = 0; at <= log.length; at += 17)
+        t.is(await runReadFile(log, 16 << 20, 61, 200, false, { min: 1, at }), ref, `tail ${tail.length}, at ${at}`);
+    }
+    t.true(splitTotal.merged > 0);
+  },
+);
+
+nativeSerial(
+  'file read on two threads: full key tables in either half fall back to the sequential result',
+  async (t) => {
+    const parts: string[] = [];
+    for (let i = 0; i < 40_000; i++)
+      parts.push(
+        `[2024-05-01 12:00:${String(i % 60).padStart(2, '0')},000] INFO Principal = User:a is Allowed Operation = ${['Read', 'Write', 'Describe'][i % 3]} from host = 10.0.0.1 on resource = Topic:LITERAL:t for request = R${i % 30_000} with resourceRefCount = 1 (kafka.authorizer.logger)`,
+      );
+    const big = Buffer.from(`${parts.join('\n')}\n`);
+    const ref = runFile('ts', [big]);
+    const t0 = { ...splitTotal };
+    // 30,000 distinct messages: the halves together exceed one table (merge refused, second half
+    // read again), the first half alone fills it (status 2 from the first half), the second alone
+    // fills it (its work dropped)
+    for (const at of [1000, big.length >> 1, big.length - 200_000, big.length - 5000])
+      t.is(await runReadFile(big, 64 << 20, undefined, undefined, false, { min: 1, at }), ref, `at ${at}`);
+    t.is(await runReadFile(big, 5 << 20, 70_001, undefined, true, { min: 1 }), ref, 'slices, no read-ahead');
+    // few distinct messages: the merge is taken, with counts and times adding up
+    const few = Buffer.from(
+      `${parts
+        .slice(0, 9000)
+        .map((l, i) => l.replace(/R\d+/, `R${i % 40}`))
+        .join('\n')}\n`,
+    );
+    const fewRef = runFile('ts', [few]);
+    for (const at of [0, 1, 333, few.length >> 1, few.length - 1])
+      t.is(await runReadFile(few, 64 << 20, undefined, undefined, false, { min: 1, at }), fewRef, `few, at ${at}`);
+    const d = splitSince(t0);
+    t.true(d.split > d.merged && d.merged > 0, JSON.stringify(d));
   },
 );
 

@@ -100,3 +100,40 @@ test('kafka readFile: while a read runs only flush() works; push, end, discard, 
   t.true(K.end(h, c));
   K.close(h);
 });
+
+test('kafka readFile on two threads (splitMin): busy rules, flush during the read, odd split arguments', async (t) => {
+  const w = requireAddon<Addon>(t, '@callmap/watchers-native');
+  if (w === undefined) return;
+  const K = w.loadKafka();
+  const h = K.create(false, 1024, false);
+  const c = new Float64Array(6);
+  const path = fixture(t, line.repeat(20_000));
+  const fd = openSync(path, 'r');
+  t.teardown(() => closeSync(fd));
+  const pending = K.readFile(h, fd, 0, 1 << 30, c, 4096, false, 1);
+  t.throws(() => K.push(h, Buffer.from(line), 0, c), { message: /still running; await it first/ });
+  K.flush(h, false); // the first half's table, under its lock; the second half is merged afterwards
+  t.deepEqual(await pending, [line.length * 20_000, 1]);
+  t.is(c[0], 20_000);
+  t.is(c[4], 1, 'split');
+  t.is(c[5], 1, 'merged');
+  // split points outside the range, negative or NaN thresholds: one thread, same result
+  for (const [min, at] of [
+    [1, 2 ** 52],
+    [1, 0],
+    [-5, 10],
+    [Number.NaN, Number.NaN],
+    [2 ** 60, 3],
+  ] as const) {
+    const g = K.create(false, 1024, false);
+    const cc = new Float64Array(6);
+    t.deepEqual(await K.readFile(g, fd, 0, 1 << 30, cc, undefined, false, min, at), [line.length * 20_000, 1]);
+    t.is(cc[0], 20_000);
+    t.is(cc[4], 0, `no split for ${min} ${at}`);
+    K.close(g);
+  }
+  // a bad descriptor still rejects with its errno code
+  await t.throwsAsync(K.readFile(h, 2_000_000_000, 0, 1 << 20, c, undefined, false, 1), { code: 'EBADF' });
+  t.true(K.end(h, c));
+  K.close(h);
+});

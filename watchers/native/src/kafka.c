@@ -393,7 +393,7 @@ typedef struct {
   int64_t sec;
 } tcache_t;
 
-typedef struct {
+typedef struct kafka_s {
   int pod;
   int scalar;
   int vhash; /* message keys are hashed with hash_avx2 (else hash_bytes) */
@@ -404,6 +404,7 @@ typedef struct {
   int skipping;
   /* counters (cumulative) */
   double lines, dups, too_long, accepted;
+  double splits, merges; /* readFile: ranges split over two threads, and of those merged */
   /* aggregation table */
   uint32_t n_ent;
   uint64_t *slots; /* KSLOTS: hash >> 32 << 32 | arena offset of the key's header, or KEMPTY */
@@ -435,6 +436,9 @@ typedef struct {
   int busy; /* a readFile is in flight (main thread only) */
   pthread_mutex_t mu;
   int closed;
+  /* readFile over a large backlog: the second half's scanner (same settings, own tables and
+   * buffers), merged into this one afterwards (split_read); allocated at the first split */
+  struct kafka_s *aux;
 } kafka_t;
 
 /* ------------------------------------------------------------------ small helpers */
@@ -1164,6 +1168,12 @@ static size_t push(kafka_t *k, const uint8_t *buf, size_t len, size_t start) {
 static void free_kafka(kafka_t *k) {
   if (k->closed) return;
   k->closed = 1;
+  if (k->aux) {
+    free_kafka(k->aux);
+    pthread_mutex_destroy(&k->aux->mu);
+    free(k->aux);
+    k->aux = NULL;
+  }
   free(k->held);
   free(k->rbuf);
   free(k->ring);
@@ -1241,6 +1251,38 @@ static void write_counters(napi_env env, kafka_t *k, napi_value arr) {
   d[1] = k->dups;
   d[2] = k->too_long;
   d[3] = k->accepted;
+  if (n >= 6) {
+    d[4] = k->splits;
+    d[5] = k->merges;
+  }
+}
+
+/* A scanner's state and tables (NULL when out of memory). */
+static kafka_t *new_kafka(int pod, int scalar, size_t max) {
+  kafka_t *k = calloc(1, sizeof(kafka_t));
+  if (!k) return NULL;
+  pthread_mutex_init(&k->mu, NULL);
+  k->pod = pod;
+  k->scalar = scalar;
+  k->vhash = !scalar && cpu_avx2();
+  k->max = max;
+  k->held = malloc(k->max + 1);
+  k->slots = malloc(KSLOTS * sizeof(uint64_t));
+  k->text_cap = ARENA_BASE + (2 * BATCH + 1) * (k->max + 1);
+  k->arena_cap = k->text_cap + MAX_KEYS * (EHDR + 8);
+  k->arena = malloc(k->arena_cap);
+  k->touched = malloc(MAX_KEYS * sizeof(uint32_t));
+  k->dtouched = malloc(MAX_KEYS * sizeof(uint32_t));
+  k->dec = malloc(MAX_KEYS * sizeof(decn_t));
+  k->dslots = malloc(SLOTS * sizeof(int32_t));
+  if (!k->held || !k->slots || !k->arena || !k->touched || !k->dtouched || !k->dec || !k->dslots) {
+    free_kafka(k);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+    return NULL;
+  }
+  table_clear(k);
+  return k;
 }
 
 /* create(pod: boolean, maxLineBytes: number, scalar: boolean) */
@@ -1257,28 +1299,8 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "KAFKA_NATIVE", "maxLineBytes must be between 16 and 1 MiB");
     return NULL;
   }
-  kafka_t *k = calloc(1, sizeof(kafka_t));
+  kafka_t *k = new_kafka(pod, scalar, (size_t)max);
   if (!k) goto oom;
-  pthread_mutex_init(&k->mu, NULL);
-  k->pod = pod;
-  k->scalar = scalar;
-  k->vhash = !scalar && cpu_avx2();
-  k->max = (size_t)max;
-  k->held = malloc(k->max + 1);
-  k->slots = malloc(KSLOTS * sizeof(uint64_t));
-  k->text_cap = ARENA_BASE + (2 * BATCH + 1) * (k->max + 1);
-  k->arena_cap = k->text_cap + MAX_KEYS * (EHDR + 8);
-  k->arena = malloc(k->arena_cap);
-  k->touched = malloc(MAX_KEYS * sizeof(uint32_t));
-  k->dtouched = malloc(MAX_KEYS * sizeof(uint32_t));
-  k->dec = malloc(MAX_KEYS * sizeof(decn_t));
-  k->dslots = malloc(SLOTS * sizeof(int32_t));
-  if (!k->held || !k->slots || !k->arena || !k->touched || !k->dtouched || !k->dec || !k->dslots) {
-    free_kafka(k);
-    free(k);
-    goto oom;
-  }
-  table_clear(k);
   napi_value ext;
   if (napi_create_external(env, k, finalize, NULL, &ext) != napi_ok) {
     free_kafka(k);
@@ -1639,6 +1661,8 @@ typedef struct {
   size_t max;
   size_t chunk; /* bytes per pread, <= RBUF */
   int no_thread; /* tests: read and scan on one thread */
+  int64_t split_min; /* split a backlog of at least this many bytes over two threads (0: never) */
+  int64_t split_at;  /* tests: where to look for the split's newline (-1: the middle) */
   /* results */
   int64_t got;
   int status;
@@ -1674,7 +1698,8 @@ static void *rd_reader(void *arg) {
     pthread_mutex_unlock(&r->m);
     if (!go) break;
     uint8_t *dst = w->k->ring + (size_t)(r->head % NRING) * RBUF;
-    ssize_t n = pread(w->fd, dst, w->chunk, (off_t)(w->pos + r->ahead));
+    size_t want = w->max - (size_t)r->ahead < w->chunk ? w->max - (size_t)r->ahead : w->chunk; /* never past maxBytes */
+    ssize_t n = pread(w->fd, dst, want, (off_t)(w->pos + r->ahead));
     if (n < 0 && errno == EINTR) continue;
     pthread_mutex_lock(&r->m);
     if (n < 0)
@@ -1697,20 +1722,9 @@ static void *rd_reader(void *arg) {
   return NULL;
 }
 
-static void rd_execute(napi_env env, void *data) {
-  rd_t *w = data;
+/* Reads and scans [w->pos, w->pos + w->max) of w->fd into w->k with the read-ahead ring. */
+static void read_range(rd_t *w) {
   kafka_t *k = w->k;
-  if (k->roff < k->rlen) {
-    pthread_mutex_lock(&k->mu);
-    size_t r = push(k, k->rbuf, k->rlen, k->roff);
-    pthread_mutex_unlock(&k->mu);
-    if (r < k->rlen) {
-      k->roff = r;
-      w->status = 2;
-      return;
-    }
-    k->rlen = k->roff = 0;
-  }
   if (w->max == 0) return;
   ring_t r;
   memset(&r, 0, sizeof(r));
@@ -1776,6 +1790,193 @@ static void rd_execute(napi_env env, void *data) {
   pthread_mutex_destroy(&r.m);
 }
 
+/* The aux scanner of k, reset (allocated at the first use; NULL when out of memory). */
+static kafka_t *aux_of(kafka_t *k) {
+  if (!k->aux) {
+    kafka_t *a = new_kafka(k->pod, k->scalar, k->max);
+    if (!a) return NULL;
+    a->vhash = k->vhash;
+    a->rbuf = malloc(RBUF);
+    a->ring = malloc(NRING * RBUF);
+    if (!a->rbuf || !a->ring) {
+      free_kafka(a);
+      pthread_mutex_destroy(&a->mu);
+      free(a);
+      return NULL;
+    }
+    k->aux = a;
+  }
+  kafka_t *a = k->aux;
+  table_clear(a);
+  a->lines = a->too_long = 0;
+  memset(a->skips, 0, sizeof(a->skips));
+  a->held_len = 0;
+  a->skipping = 0;
+  a->rlen = a->roff = 0;
+  a->tc.valid = 0;
+  return a;
+}
+
+static void *aux_thread(void *arg) {
+  read_range(arg);
+  return NULL;
+}
+
+/* Whether every key of b can join a's table without a full table: then the sequential scan of
+ * b's bytes after a's would not have stopped either (its table never holds more keys or key text
+ * than the two together, plus the 2 x BATCH pending lines room_for keeps room for). */
+static int merge_fits(const kafka_t *a, const kafka_t *b) {
+  return a->n_ent + b->n_ent + 2 * BATCH + 1 < MAX_KEYS &&
+         a->text_used + b->text_used + (2 * BATCH + 2) * (a->max + 1) <= a->text_cap;
+}
+
+/* Adds b (the scan of the bytes right after a's, from a line start) into a, with the same end
+ * state as if a had scanned those bytes itself: b's keys in b's insertion order (= first-seen
+ * order: new keys get their decisions in that order, keys not yet counted since a's last flush
+ * are touched in that order), counts add, the newest time is a max, the no-time and has-time
+ * flags or, line / too-long / skip counters add, and b's partial last line becomes a's. Caller
+ * checked merge_fits and that a holds no partial line. */
+static void merge_into(kafka_t *a, kafka_t *b) {
+  for (size_t off = 0; off < b->arena_used;) {
+    const ehdr_t *eb = (const ehdr_t *)(b->arena + off);
+    const uint8_t *key = b->arena + off + EHDR;
+    size_t klen = eb->len;
+    off = (off + EHDR + klen + 7) & ~(size_t)7;
+    uint64_t h = key_hash(a, key, klen);
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t slot = (uint32_t)h & (KSLOTS - 1);
+    ehdr_t *en = NULL;
+    for (;;) {
+      uint64_t v = a->slots[slot];
+      if (v == KEMPTY) break;
+      if ((uint32_t)(v >> 32) == tag) {
+        ehdr_t *c = (ehdr_t *)(a->arena + (uint32_t)v);
+        if (c->len == klen && memcmp((const uint8_t *)c + EHDR, key, klen) == 0) {
+          en = c;
+          break;
+        }
+      }
+      slot = (slot + 1) & (KSLOTS - 1);
+    }
+    if (en == NULL) {
+      a->n_ent++;
+      uint32_t o = (uint32_t)a->arena_used;
+      en = (ehdr_t *)(a->arena + o);
+      memset(en, 0, sizeof(*en));
+      en->len = (uint32_t)klen;
+      memcpy(a->arena + o + EHDR, key, klen);
+      a->arena_used = (o + EHDR + klen + 7) & ~(size_t)7;
+      a->text_used += klen;
+      en->status = eb->status; /* parse_msg of the same bytes */
+      en->d = eb->d;
+      en->dec = en->status == P_OK ? decision_of(a, o) : -1;
+      a->slots[slot] = (uint64_t)tag << 32 | o;
+    }
+    if (en->status != P_OK || eb->count == 0) continue;
+    if (en->count == 0) a->touched[a->n_touched++] = (uint32_t)((uint8_t *)en - a->arena);
+    en->count += eb->count;
+    if (eb->has_t && (!en->has_t || eb->max_t > en->max_t)) en->max_t = eb->max_t;
+    en->has_t |= eb->has_t;
+    en->no_t |= eb->no_t;
+  }
+  for (int i = 0; i < 5; i++) a->skips[i] += b->skips[i];
+  a->lines += b->lines;
+  a->too_long += b->too_long;
+  memcpy(a->held, b->held, b->held_len);
+  a->held_len = b->held_len;
+  a->skipping = b->skipping;
+}
+
+#define SPLIT_PROBE ((size_t)64 << 10)
+
+/* A large backlog on two threads: [pos, split) on this one into k, [split, pos + max) on another
+ * into k->aux, split just after a newline near the middle; then aux is merged into k. Returns 0
+ * when it did not split (nothing was read). Whenever the merged state could differ from one
+ * sequential scan (k's half stopped early, at a full table or mid-line; aux's half failed or
+ * filled its table; the two would not fit one table) aux's work is dropped and the second half
+ * is read again sequentially into k, so the result is always the sequential one. */
+static int split_read(rd_t *w, int64_t range) {
+  kafka_t *k = w->k;
+  int64_t probe = w->split_at >= 0 ? w->split_at : w->pos + range / 2;
+  if (probe <= w->pos || probe >= w->pos + range) return 0;
+  uint8_t *pb = k->rbuf; /* free: no unscanned rest (rd_execute scanned it) */
+  ssize_t n;
+  do n = pread(w->fd, pb, SPLIT_PROBE, (off_t)probe);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  const uint8_t *nl = memchr(pb, '\n', (size_t)n);
+  if (!nl) return 0;
+  int64_t split = probe + (nl - pb) + 1;
+  if (split >= w->pos + range) return 0;
+  kafka_t *a = aux_of(k);
+  if (!a) return 0;
+  rd_t wb;
+  memset(&wb, 0, sizeof(wb));
+  wb.k = a;
+  wb.fd = w->fd;
+  wb.pos = split;
+  wb.max = w->max - (size_t)(split - w->pos);
+  wb.chunk = w->chunk;
+  wb.no_thread = w->no_thread;
+  pthread_t th;
+  if (pthread_create(&th, NULL, aux_thread, &wb) != 0) return 0;
+  rd_t wa = *w;
+  wa.max = (size_t)(split - w->pos);
+  read_range(&wa);
+  pthread_join(th, NULL);
+  w->got = wa.got;
+  w->status = wa.status;
+  w->err = wa.err;
+  if (wa.err || wa.status != 0 || wa.got != split - w->pos) return 1; /* stopped in the first half */
+  k->splits++;
+  pthread_mutex_lock(&k->mu);
+  int ok = !wb.err && wb.status != 2 && k->held_len == 0 && !k->skipping && merge_fits(k, a);
+  if (ok) merge_into(k, a);
+  pthread_mutex_unlock(&k->mu);
+  if (ok) {
+    k->merges++;
+    w->got += wb.got;
+    w->status = wb.status;
+    return 1;
+  }
+  /* the second half again, sequentially */
+  rd_t w2 = *w;
+  w2.pos = split;
+  w2.max = wb.max;
+  w2.got = 0;
+  w2.status = 0;
+  w2.err = 0;
+  read_range(&w2);
+  w->got += w2.got;
+  w->status = w2.status;
+  w->err = w2.err;
+  return 1;
+}
+
+static void rd_execute(napi_env env, void *data) {
+  rd_t *w = data;
+  kafka_t *k = w->k;
+  if (k->roff < k->rlen) {
+    pthread_mutex_lock(&k->mu);
+    size_t r = push(k, k->rbuf, k->rlen, k->roff);
+    pthread_mutex_unlock(&k->mu);
+    if (r < k->rlen) {
+      k->roff = r;
+      w->status = 2;
+      return;
+    }
+    k->rlen = k->roff = 0;
+  }
+  if (w->max == 0) return;
+  if (w->split_min > 0) {
+    struct stat st;
+    int64_t range = fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size - w->pos : 0;
+    if (range > (int64_t)w->max) range = (int64_t)w->max;
+    if (range >= w->split_min && split_read(w, range)) return;
+  }
+  read_range(w);
+}
+
 static void rd_complete(napi_env env, napi_status status, void *data) {
   rd_t *w = data;
   w->k->busy = 0;
@@ -1802,10 +2003,10 @@ static void rd_complete(napi_env env, napi_status status, void *data) {
   free(w);
 }
 
-/* readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread]]) */
+/* readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread[, splitMin[, splitAt]]]]) */
 static napi_value js_read_file(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 9;
+  napi_value argv[9];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_typedarray_type ct;
   size_t cn = 0;
@@ -1861,6 +2062,13 @@ static napi_value js_read_file(napi_env env, napi_callback_info info) {
     w->chunk = (size_t)rb;
   bool nt = false;
   if (argc > 6 && napi_get_value_bool(env, argv[6], &nt) == napi_ok) w->no_thread = nt;
+  w->split_min = 0; /* one thread unless splitMin is given */
+  w->split_at = -1;
+  double sm = 0, sa = 0;
+  if (argc > 7 && napi_get_value_double(env, argv[7], &sm) == napi_ok && sm >= 0 && sm <= 9007199254740991.0)
+    w->split_min = (int64_t)sm;
+  if (argc > 8 && napi_get_value_double(env, argv[8], &sa) == napi_ok && sa >= 0 && sa <= 9007199254740991.0)
+    w->split_at = (int64_t)sa;
   napi_value promise, name;
   if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
     free(w);
