@@ -373,7 +373,7 @@ export class JsonBody {
     }
     this.#chunks = [];
     // Its index table is reused by the next compact build (2.4 MB per 100,000 intents).
-    if (this.index !== undefined && spareTables.length < 4) spareTables.push(this.index.t);
+    if (this.index !== undefined && spareTables.length < 2) spareTables.push(this.index.t);
     this.index = undefined;
   }
 }
@@ -940,7 +940,10 @@ export function compactIntentsJsonChunks(store: MapStore, f: IntentsFilter = {})
 // and a stream reads only the (immutable, retained) compact body, so a map change during a stream
 // cannot mix two versions in one response.
 
-/** Index tables of released compact bodies, reused (they are large and would wait for the GC). */
+/**
+ * Index tables of released compact bodies, reused (they are large and would wait for the GC); two
+ * kept, one per kind in the steady state (each is 2.4 MB at 100,000 edges).
+ */
 const spareTables: Int32Array[] = [];
 
 /** An index table of at least `len` numbers (a spare one when one is large enough, not far larger). */
@@ -959,7 +962,7 @@ function takeTable(len: number): Int32Array {
 function fitTable(t: Int32Array, len: number): Int32Array {
   if (len >= t.length / 2) return t;
   const small = t.slice(0, len);
-  if (spareTables.length < 4) spareTables.push(t);
+  if (spareTables.length < 2) spareTables.push(t);
   return small;
 }
 
