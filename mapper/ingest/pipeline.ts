@@ -49,6 +49,11 @@ export interface IngestOptions {
   dnsDefaultTtlSeconds?: number;
   /** Most batches committed in one transaction. Default 64. */
   maxGroup?: number;
+  /**
+   * Look edge keys of resolved calls up by identity object (`pairKey`) instead of building them
+   * per observation. Default true; false is the previous path (the tests' oracle).
+   */
+  keyCache?: boolean;
 }
 
 export interface IngestStats {
@@ -121,6 +126,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
   const minTtl = (opts.dnsMinTtlSeconds ?? 60) * 1000;
   const defaultTtl = (opts.dnsDefaultTtlSeconds ?? 300) * 1000;
   const maxGroup = opts.maxGroup ?? 64;
+  const keyCache = opts.keyCache ?? true;
   const dnsCache = new Map<string, DnsCacheEntry>();
   const st: IngestStats = { batches: 0, duplicates: 0, observations: {}, unresolved: {}, dropped: {}, dnsCacheSize: 0 };
 
@@ -169,18 +175,26 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       extDomain: string | undefined,
       time: number,
       count: number,
+      port: number | undefined,
     ): EdgeDelta | undefined {
       if (server && sameWorkload(client, server)) {
         drop(kind, 'self-call', count);
         return undefined;
       }
-      const key = edgeKey(client, server, via, extDomain);
+      // Identities from resolveIp / resolveDnsName / resolvePod come from the resolver's caches
+      // (one object per workload): their key is looked up. Names resolved by resolveWorkloadName
+      // (http, workload-tcp) may be fresh objects, and http's Service ref is built per observation.
+      const key =
+        !keyCache || server === undefined || kind === 'http' || kind === 'workload-tcp'
+          ? edgeKey(client, server, via, extDomain)
+          : pairKey(client, server, via);
       let e = edges.get(key);
       if (!e) {
         e = {
           key,
           client,
-          ports: [],
+          // sized for its first port (a push onto `[]` allocates room for 17)
+          ports: port === undefined ? [] : [port],
           http: NONE,
           kafka: NONE,
           extIps: NONE,
@@ -197,14 +211,11 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
         if (time > e.lastSeen) e.lastSeen = time;
         // identities resolved later in the batch win (labels/kind may have been learnt)
         if (server && server.kind !== 'Unknown') e.server = server;
+        if (port !== undefined && !e.ports.includes(port)) e.ports.push(port);
       }
       e.count += count;
       return e;
     }
-
-    const addPort = (e: EdgeDelta | undefined, port: number | undefined): void => {
-      if (e && port !== undefined && !e.ports.includes(port)) e.ports.push(port);
-    };
 
     function clientOf(kind: ObservationKind, ip: string, time: number, count: number): WorkloadIdentity | undefined {
       const r = resolver.resolveIp(ip, time);
@@ -220,13 +231,12 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       if (!client) return;
       const r = resolver.resolveIp(o.serverIp, o.time);
       if (r.ok) {
-        addPort(edge('tcp', client, r.workload, viaOf(r), undefined, o.time, count), o.serverPort);
+        edge('tcp', client, r.workload, viaOf(r), undefined, o.time, count, o.serverPort);
         return;
       }
       const ext = dnsCache.get(o.serverIp);
       if (ext && ext.expiresAt >= o.time) {
-        const e = edge('tcp', client, undefined, undefined, ext.domain, o.time, count);
-        addPort(e, o.serverPort);
+        const e = edge('tcp', client, undefined, undefined, ext.domain, o.time, count, o.serverPort);
         if (e && !e.extIps.includes(o.serverIp)) {
           if (e.extIps === NONE) e.extIps = [];
           e.extIps.push(o.serverIp);
@@ -253,10 +263,10 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
           miss('dns', r.reason, count);
           return;
         }
-        edge('dns', client, r.workload, viaOf(r), undefined, o.time, count);
+        edge('dns', client, r.workload, viaOf(r), undefined, o.time, count, undefined);
         return;
       }
-      const e = edge('dns', client, undefined, undefined, o.name, o.time, count);
+      const e = edge('dns', client, undefined, undefined, o.name, o.time, count, undefined);
       if (e) {
         for (const ip of o.ips) {
           if (e.extIps.includes(ip)) continue;
@@ -270,9 +280,8 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       const client = resolver.resolveWorkloadName(o.client);
       const server = resolver.resolveWorkloadName(o.server);
       const via = o.serverService ? { name: o.serverService, namespace: o.server.namespace } : undefined;
-      const e = edge('http', client, server, via, undefined, o.time, o.count);
+      const e = edge('http', client, server, via, undefined, o.time, o.count, o.port);
       if (!e) return;
-      addPort(e, o.port);
       if (o.path !== undefined) {
         const method = o.method ?? '';
         if (!e.http.some((h) => h.path === o.path && h.method === method)) {
@@ -285,7 +294,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     function onWorkloadTcp(o: WorkloadTcpObservation): void {
       const client = resolver.resolveWorkloadName(o.client);
       const server = resolver.resolveWorkloadName(o.server);
-      addPort(edge('workload-tcp', client, server, undefined, undefined, o.time, o.count), o.port);
+      edge('workload-tcp', client, server, undefined, undefined, o.time, o.count, o.port);
     }
 
     function onKafka(o: KafkaObservation): void {
@@ -334,7 +343,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
         } else acl.set(k, rec);
         return;
       }
-      const e = edge('kafka', client, r.workload, undefined, undefined, o.time, o.count);
+      const e = edge('kafka', client, r.workload, undefined, undefined, o.time, o.count, undefined);
       if (!e) return;
       const topic = o.patternType === 'PREFIXED' ? `${o.resourceName}*` : o.resourceName;
       if (!e.kafka.some((a) => a.topic === topic && a.operation === o.operation && a.allowed === o.allowed)) {
@@ -513,6 +522,44 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       dnsCacheSize: dnsCache.size,
     }),
   };
+}
+
+/**
+ * Edge keys of calls between two resolved workloads, by the identity objects the resolver handed
+ * out (and the Service ref, interned by `viaOf`): the ingest hot path looks the key up instead of
+ * building three strings per observation (and hashing a fresh one). Identity objects are treated
+ * as immutable, as the store's identity slots already do (a resolver hands out a new object when
+ * a workload's identity changes); the key depends only on their namespaces and names, so a cached
+ * key always equals `edgeKey(client, server, via)`. Keyed weakly by the client (and Service ref):
+ * entries go with the resolver's objects; a client's map is cleared beyond `PAIR_KEYS_MAX` servers
+ * so replaced server identities cannot pile up.
+ */
+const pairKeys = new WeakMap<WorkloadIdentity, Map<WorkloadIdentity, string>>();
+const viaPairKeys = new WeakMap<WorkloadRef, WeakMap<WorkloadIdentity, Map<WorkloadIdentity, string>>>();
+const PAIR_KEYS_MAX = 4096;
+
+export function pairKey(client: WorkloadIdentity, server: WorkloadIdentity, via: WorkloadRef | undefined): string {
+  let byClient = pairKeys;
+  if (via !== undefined) {
+    let v = viaPairKeys.get(via);
+    if (v === undefined) {
+      v = new WeakMap();
+      viaPairKeys.set(via, v);
+    }
+    byClient = v;
+  }
+  let m = byClient.get(client);
+  if (m === undefined) {
+    m = new Map();
+    byClient.set(client, m);
+  }
+  let k = m.get(server);
+  if (k === undefined) {
+    if (m.size >= PAIR_KEYS_MAX) m.clear();
+    k = edgeKey(client, server, via, undefined);
+    m.set(server, k);
+  }
+  return k;
 }
 
 /** The Service a resolved call went through, as a ref (one object per Service object, cached). */
