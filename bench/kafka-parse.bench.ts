@@ -6,9 +6,11 @@
  * 2. Parses + aggregates it in child processes through the watcher's own file path (`FileTailer`,
  *    as `callmap watch kafka --log-file … --once` runs it): with the native scanner
  *    (NativeLineFeed.readFile → callmap_kafka, 5 runs: the C module preads and scans on libuv's
- *    thread pool with a read-ahead thread, so wall and CPU differ; CPU counts every thread) and
- *    with the TypeScript fallback (LineScanner in marker mode → KafkaLineProcessor, 2 runs), and
- *    reads each child's wall, CPU and peak RSS.
+ *    thread pool with a read-ahead thread, so wall and CPU differ; CPU counts every thread), the
+ *    same with `--scan-threads 2` (3 runs: the backlog split at a newline and scanned on two
+ *    threads, the second half's table merged; ADR 0064) and with the TypeScript fallback
+ *    (LineScanner in marker mode → KafkaLineProcessor, 2 runs), and reads each child's wall, CPU
+ *    and peak RSS.
  * 3. Times `rg -c 'Principal = ' FILE` (wall and user+sys CPU) on the same file in the same run,
  *    interleaved with the above, and prints both ratios.
  * 4. Feeds 5,000,000 kubelet-stamped lines through the pod-log path (PodLogFollower's pieces:
@@ -140,8 +142,8 @@ function generateFile(path: string, lines: number): { authorizer: number } {
 // ---------------------------------------------------------------------------- child modes
 
 async function childParse(file: string, parser: string): Promise<void> {
-  const native = parser === 'native' ? loadKafkaNative().addon : undefined;
-  if (parser === 'native' && native === undefined) throw new Error(loadKafkaNative().why);
+  const native = parser.startsWith('native') ? loadKafkaNative().addon : undefined;
+  if (parser.startsWith('native') && native === undefined) throw new Error(loadKafkaNative().why);
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   const stats = new KafkaStats();
@@ -161,6 +163,8 @@ async function childParse(file: string, parser: string): Promise<void> {
     log: () => {},
     once: true,
     ...(native === undefined ? {} : { native }),
+    // `--scan-threads 2`: the backlog is split at a newline and scanned on two threads
+    ...(parser === 'native2' ? { scanThreads: 2 as const } : {}),
   }).run(new AbortController().signal);
   const obs = processor.drain();
   stats.observationsReported += obs.length;
@@ -272,7 +276,9 @@ interface ParseRun {
   observations: number;
 }
 
-function parseRun(file: string, parser: 'native' | 'ts'): ParseRun {
+type Parser = 'native' | 'native2' | 'ts';
+
+function parseRun(file: string, parser: Parser): ParseRun {
   const c = child(['--child-parse', file, parser]);
   const j = JSON.parse(c.stdout) as {
     ms: number;
@@ -303,7 +309,7 @@ async function main(): Promise<void> {
   }
   const nat = loadKafkaNative();
   if (nat.addon === undefined) process.stdout.write(`!!! ${nat.why}: only the TypeScript fallback is measured\n`);
-  const parsers: Array<'native' | 'ts'> = nat.addon === undefined ? ['ts'] : ['native', 'ts'];
+  const parsers: Parser[] = nat.addon === undefined ? ['ts'] : ['native', 'native2', 'ts'];
 
   const dir = mkdtempSync(join(tmpdir(), 'callmap-kafka-bench-'));
   try {
@@ -316,13 +322,15 @@ async function main(): Promise<void> {
     );
     const rgRuns: Array<{ wallMs: number; cpuMs: number }> = [];
     let rgCount = '';
-    const runs: Record<'native' | 'ts', ParseRun[]> = { native: [], ts: [] };
-    // Interleave the runs so every tool sees the same machine load: rg 7×, native 5×, TS 2×.
+    const runs: Record<Parser, ParseRun[]> = { native: [], native2: [], ts: [] };
+    // Interleave the runs so every tool sees the same machine load: rg 7×, native 5×, native on
+    // two threads 3×, TS 2×.
     for (let i = 0; i < 7; i++) {
       const r = timeRg(file);
       rgRuns.push(r);
       rgCount = r.count;
       if (i < 5 && parsers.includes('native')) runs.native.push(parseRun(file, 'native'));
+      if (i < 3 && parsers.includes('native2')) runs.native2.push(parseRun(file, 'native2'));
       if (i < 2) runs.ts.push(parseRun(file, 'ts'));
     }
     const rgWall = median(rgRuns.map((r) => r.wallMs));
@@ -340,11 +348,18 @@ async function main(): Promise<void> {
       const same = rs.every(
         (o) => o.parsed === o0.parsed && o.observations === o0.observations && o.lines === o0.lines,
       );
-      const name = parser === 'native' ? 'callmap, native scanner' : 'callmap, TypeScript fallback';
+      const name =
+        parser === 'native'
+          ? 'callmap, native scanner'
+          : parser === 'native2'
+            ? 'native, --scan-threads 2'
+            : 'callmap, TypeScript fallback';
       const threads =
         parser === 'native'
           ? '  (read + scan in C on the thread pool, pread on a read-ahead thread: CPU = all threads)'
-          : '';
+          : parser === 'native2'
+            ? '  (the backlog split at a newline, two scan threads + their read-ahead threads, merged: CPU = all threads)'
+            : '';
       out.push(
         `${name.padEnd(30)}${work.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU in-process (min ${Math.min(...rs.map((o) => o.work)).toFixed(0)} / ${Math.min(...rs.map((o) => o.cpu)).toFixed(0)}); ${wall.toFixed(0)} ms incl. node+tsx start-up (median of ${rs.length})${threads}`,
         `                              ${o0.lines.toLocaleString('en')} lines, ${o0.parsed.toLocaleString('en')} decisions → ${o0.observations.toLocaleString('en')} observations${same ? '' : ' (!!! runs disagree)'}`,
@@ -352,15 +367,15 @@ async function main(): Promise<void> {
         `  peak RSS                    ${rss.toFixed(1)} MB   (target ≤ 150 MB)`,
       );
     }
-    if (parsers.length === 2) {
-      const a = runs.native[0] as ParseRun;
+    if (parsers.length === 3) {
       const b = runs.ts[0] as ParseRun;
+      const agree = (a: ParseRun) => a.lines === b.lines && a.parsed === b.parsed && a.observations === b.observations;
       out.push(
-        `native and TypeScript agree:   ${a.lines === b.lines && a.parsed === b.parsed && a.observations === b.observations ? 'yes' : '!!! NO'} (lines, decisions, observations)`,
+        `native (1 and 2 threads) and TypeScript agree: ${agree(runs.native[0] as ParseRun) && agree(runs.native2[0] as ParseRun) ? 'yes' : '!!! NO'} (lines, decisions, observations)`,
       );
     }
     process.stdout.write(`${out.join('\n')}\n\n`);
-    for (const parser of parsers) {
+    for (const parser of parsers.filter((p) => p !== 'native2')) {
       const s = child(['--child-stream', parser]);
       const sj = JSON.parse(s.stdout) as {
         samples: Array<{ lines: number; rssMb: number; heapMb: number }>;
