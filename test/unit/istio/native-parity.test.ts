@@ -577,6 +577,51 @@ test('known series: an unchanged page is read by the fast path after the first s
   );
 });
 
+test('known series learning: a page that changed once is fast again on the next scrape; one that changes every scrape is learned only on backed-off probes', (t) => {
+  if (!addon) return t.pass();
+  const w =
+    'source_workload="a",source_workload_namespace="n",destination_workload="b",destination_workload_namespace="n"';
+  const page = (tag: string, v: number): Buffer =>
+    Buffer.from(
+      Array.from(
+        { length: 50 },
+        (_x, i) => `istio_requests_total{reporter="destination",${w},request_path="/p/${i}",build="${tag}"} ${v + i}\n`,
+      ).join(''),
+    );
+  const engine = createNativeEngine(addon);
+  const ts = createTypescriptEngine();
+  const known: number[] = [];
+  const scrape = (p: Buffer): void => {
+    const got = engine.begin('p', { templatePaths: false });
+    const want = ts.begin('p', { templatePaths: false });
+    for (const r of [got, want]) {
+      r.push(p);
+      r.end();
+    }
+    known.push(got.knownLines?.() ?? -1);
+    t.deepEqual(got.result(), want.result());
+    t.deepEqual(got.commit(), want.commit());
+  };
+  // stable, then one change of every key (an upgrade), then stable again
+  for (const [tag, v] of [
+    ['a', 1],
+    ['a', 2],
+    ['a', 3],
+    ['b', 4],
+    ['b', 5],
+    ['b', 6],
+  ] as const)
+    scrape(page(tag, v));
+  t.deepEqual(known, [0, 50, 50, 0, 50, 50]);
+  // Every key changes every scrape (never a hit): learned after a good page, then on probes after 1,
+  // 2, 4 and every 8 pages (c0, c1, c3, c7, c15). A page stable from then on (x) is learned at the
+  // next probe (x3, 8 pages after c15) and fast after it.
+  known.length = 0;
+  for (let k = 0; k < 20; k++) scrape(page(`c${k}`, 100 + k));
+  for (let k = 0; k < 6; k++) scrape(page('x', 200 + k));
+  t.deepEqual(known, [...new Array(20).fill(0), 0, 0, 0, 0, 50, 50]);
+});
+
 test('property: arbitrary bytes (invalid UTF-8, controls) in label values decode like Buffer#toString', (t) => {
   if (!addon) return t.pass();
   fc.assert(

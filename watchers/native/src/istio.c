@@ -98,6 +98,7 @@ typedef struct {
  * segments per key; the segments unique to a series grow a little). */
 #define SEG_MERGE 128
 #define SEG_RECENT 1024
+#define LEARN_PROBE 8
 
 /* An edge (what the TS projection made of a tuple), identified by its record: the projection's
  * fields as a string from JS (engine.ts edgeRecord), stored one byte per char when every char
@@ -130,7 +131,15 @@ typedef struct {
   size_t qpos_cap;
   /* page counters */
   double parsed, without_path, paths_dropped;
-  double known; /* lines read by the known-series fast path */
+  double known;  /* lines read by the known-series fast path */
+  double misses; /* lines that could have been (and, with learn, were) learned as series */
+  /* Learning series costs about as much as the full walk again: it is done on a page when the last
+   * committed page mostly hit known series (or none was committed yet), else after 1, 2, 4, then
+   * every LEARN_PROBE pages, so a proxy whose label sets change every scrape pays little more than
+   * the full walk, and one that changed once is fast again two pages later. */
+  int learn;
+  double last_known, last_misses;
+  uint32_t committed, since_learn, backoff;
   double skipped[NUM_SKIPS];
   /* tuple cache */
   Tuple *tuples; /* dense, first-sight order */
@@ -1358,7 +1367,10 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
     r = tuple_insert(s, hash_bytes(k, klen), k, klen, c);
     if (r == NONE) return 1; /* out of memory: the series is lost, nothing else */
   }
-  if (kend > 0 && kend <= MAX_SERIES_KEY) series_learn(s, t, kend, r, metric);
+  if (kend > 0 && kend <= MAX_SERIES_KEY) {
+    s->misses++;
+    if (s->learn) series_learn(s, t, kend, r, metric);
+  }
   tuple_apply(s, r, value);
   return 1;
 malformed:
@@ -1558,9 +1570,21 @@ static napi_value js_begin(napi_env env, napi_callback_info info) {
   s->max_line = maxl >= 0 ? (maxl >= (double)(UINT32_MAX - 64) ? (size_t)(UINT32_MAX - 64) : (size_t)maxl) : 0;
   s->carry_len = 0;
   s->skipping = 0;
-  s->parsed = s->without_path = s->paths_dropped = s->known = 0;
+  s->parsed = s->without_path = s->paths_dropped = s->known = s->misses = 0;
   for (int k = 0; k < NUM_SKIPS; k++) s->skipped[k] = 0;
-  if (clear) tuples_compact(s, 0, 1, NULL);
+  if (clear) {
+    tuples_compact(s, 0, 1, NULL);
+    s->committed = 0; /* nothing known: learn */
+  }
+  if (s->committed == 0 || s->last_known >= s->last_misses) {
+    s->learn = 1;
+    s->backoff = 1;
+  } else if (s->since_learn + 1 >= s->backoff) { /* probe again, then wait twice as long */
+    s->learn = 1;
+    s->backoff = s->backoff * 2 < LEARN_PROBE ? s->backoff * 2 : LEARN_PROBE;
+  } else
+    s->learn = 0;
+  s->since_learn = s->learn ? 0 : s->since_learn + 1;
   s->gen++;
   s->last = s->slast = s->missed = NONE;
   s->touched = s->stouched = 0;
@@ -1694,6 +1718,11 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   uint32_t gen;
   CHECK(napi_get_value_uint32(env, argv[1], &gen));
+  if (gen == s->gen) { /* this page's hit rate decides whether the next one learns series */
+    s->last_known = s->known;
+    s->last_misses = s->misses;
+    s->committed++;
+  }
   size_t n = s->ecount;
   uint32_t *emap = malloc((n + 1) * sizeof(uint32_t));
   uint32_t *changed = malloc((n + 1) * sizeof(uint32_t));
