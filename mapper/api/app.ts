@@ -132,6 +132,16 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
 
   // ---- ingest
   const requireJson = (req: Request, _res: Response, next: NextFunction): void => {
+    // What every reporter sends, checked without parsing the header (the same answer `req.is`
+    // gives for it: a body is announced, by a numeric Content-Length or a Transfer-Encoding).
+    const h = req.headers;
+    if (
+      h['content-type'] === 'application/json' &&
+      (h['transfer-encoding'] !== undefined || !Number.isNaN(Number(h['content-length'])))
+    ) {
+      next();
+      return;
+    }
     if (!req.is('application/json')) {
       metrics.rejected('unknown', 'unsupported-media-type');
       throw new CallmapError(
