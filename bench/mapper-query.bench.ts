@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
-import { startMapperService } from '../mapper/service.ts';
+import { startMapperService, tuneMapperHeap } from '../mapper/service.ts';
 import { builtChild } from './lib/built.ts';
 import { samplePeakMemory } from './lib/peak-memory.ts';
 import { BATCH, EDGES_PER_CLIENT, observation, syntheticResolver, T0, WORKLOADS } from './lib/synthetic-map.ts';
@@ -45,6 +45,7 @@ async function referenceChild(): Promise<void> {
 
 async function child(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmap-qbench-'));
+  tuneMapperHeap(); // what `callmap mapper` does at start-up (ADR 0100)
   const svc = await startMapperService({
     port: 0,
     resolver: syntheticResolver(),
