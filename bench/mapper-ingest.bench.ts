@@ -5,8 +5,10 @@
  * better-sqlite3 inserts of the same rows (one transaction per 1,000, prepared statement, no HTTP,
  * no resolution, no aggregation).
  *
- *   node --import=tsx bench/mapper-ingest.bench.ts [--batches N] [--sync full|normal] [--writer thread|inline]
- *     [--resolver kube|static] [--semi] [--arena] [--prof] [--tsx]
+ *   node --import=tsx --expose-gc bench/mapper-ingest.bench.ts [--batches N] [--sync full|normal]
+ *     [--writer thread|inline] [--resolver kube|static] [--semi] [--arena] [--prof] [--tsx]
+ *
+ * (`npm run bench mapper-ingest` runs it with the defaults: `bench/run.ts` does not pass options on.)
  *
  * --writer: where SQLite commits (ADR 0100; `thread`, the product default, or `inline`, the
  * previous path). --resolver: `static` (default) is the test helper's table (what all figures so
