@@ -22,11 +22,15 @@ import {
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 7);
 
-/** What a child measures: an engine, or `feed` (the chunked read alone, no parsing: the floor). */
-type Mode = EngineKind | 'feed';
+/**
+ * What a child measures: an engine, `feed` (the chunked read alone, no parsing: the floor), or
+ * `changing` (the native engine on a page whose every counter grew since the previous scrape, the
+ * case of a busy proxy: each steady run then reports a delta for every series).
+ */
+type Mode = EngineKind | 'feed' | 'changing';
 
 /** A realistic Istio 1.2x sidecar page: full standard label set plus request_path/request_method. */
-function generatePage(series: number): string {
+function generatePage(series: number, scrape = 0): string {
   const out: string[] = ['# HELP istio_requests_total \n# TYPE istio_requests_total counter\n'];
   const codes = ['200', '201', '404', '503'];
   for (let i = 0; i < series; i++) {
@@ -34,15 +38,15 @@ function generatePage(series: number): string {
     const s = `server-${i % 40}`;
     const ns = `ns-${i % 7}`;
     out.push(
-      `istio_requests_total{reporter="${i % 2 ? 'source' : 'destination'}",source_workload="${c}",source_canonical_service="${c}",source_canonical_revision="latest",source_workload_namespace="${ns}",source_principal="spiffe://cluster.local/ns/${ns}/sa/${c}",source_app="${c}",source_version="v1",source_cluster="Kubernetes",destination_workload="${s}",destination_workload_namespace="${ns}",destination_principal="spiffe://cluster.local/ns/${ns}/sa/${s}",destination_app="${s}",destination_version="v1",destination_service="${s}.${ns}.svc.cluster.local",destination_canonical_service="${s}",destination_canonical_revision="latest",destination_service_name="${s}",destination_service_namespace="${ns}",destination_cluster="Kubernetes",request_protocol="http",response_code="${codes[i % 4]}",grpc_response_status="",response_flags="-",connection_security_policy="mutual_tls",request_method="GET",request_path="/api/v1/orders/${i}?page=2"} ${i * 3 + 1}\n`,
+      `istio_requests_total{reporter="${i % 2 ? 'source' : 'destination'}",source_workload="${c}",source_canonical_service="${c}",source_canonical_revision="latest",source_workload_namespace="${ns}",source_principal="spiffe://cluster.local/ns/${ns}/sa/${c}",source_app="${c}",source_version="v1",source_cluster="Kubernetes",destination_workload="${s}",destination_workload_namespace="${ns}",destination_principal="spiffe://cluster.local/ns/${ns}/sa/${s}",destination_app="${s}",destination_version="v1",destination_service="${s}.${ns}.svc.cluster.local",destination_canonical_service="${s}",destination_canonical_revision="latest",destination_service_name="${s}",destination_service_namespace="${ns}",destination_cluster="Kubernetes",request_protocol="http",response_code="${codes[i % 4]}",grpc_response_status="",response_flags="-",connection_security_policy="mutual_tls",request_method="GET",request_path="/api/v1/orders/${i}?page=2"} ${i * 3 + 1 + scrape * (1 + (i % 3))}\n`,
     );
   }
   return out.join('');
 }
 
-function child(file: string, kind: Mode): void {
+function child(file: string, kind: Mode, series: number): void {
   let engine: IstioEngine | undefined;
-  if (kind === 'native') {
+  if (kind === 'native' || kind === 'changing') {
     const { addon } = loadIstioAddon();
     if (!addon) throw new Error('the native addon is not built');
     engine = createNativeEngine(addon);
@@ -53,6 +57,8 @@ function child(file: string, kind: Mode): void {
   let firstDeltas = 0;
   let known = 0;
   for (let r = 0; r < RUNS; r++) {
+    // The next scrape of a busy proxy: every counter grew (written before the clock starts).
+    if (kind === 'changing' && r > 0) writeFileSync(file, generatePage(series, r));
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     // The watcher's path (watcher.ts): the page goes straight into the proxy's delta state.
@@ -77,7 +83,9 @@ function child(file: string, kind: Mode): void {
     edges = run?.result().parsed ?? -1;
     known = run?.knownLines?.() ?? 0; // lines of the last (steady) scrape read by the known-series fast path
     if (r === 0) firstDeltas = res.deltas.length;
-    if (r > 0 && res.deltas.length !== 0) throw new Error('an unchanged page must give no deltas');
+    if (kind === 'changing') {
+      if (r > 0 && res.deltas.length !== series) throw new Error(`a changed page gave ${res.deltas.length} deltas`);
+    } else if (r > 0 && res.deltas.length !== 0) throw new Error('an unchanged page must give no deltas');
   }
   process.stdout.write(
     JSON.stringify({ times, cpu, edges, firstDeltas, known, maxRssKb: process.resourceUsage().maxRSS }),
@@ -122,10 +130,17 @@ function main(): void {
       `istio-parse: ${series} series, ${(size / 1e6).toFixed(1)} MB page, rg matched ${rgCount} lines`,
       `  rg -c                 wall median ${ref.toFixed(1)} ms (runs ${rgTimes.map((x) => x.toFixed(0)).join(', ')}), CPU median ${refCpu.toFixed(1)} ms`,
     ];
-    const kinds: Mode[] = loadIstioAddon().addon ? ['feed', 'native', 'typescript'] : ['feed', 'typescript'];
+    const kinds: Mode[] = loadIstioAddon().addon
+      ? ['feed', 'native', 'changing', 'typescript']
+      : ['feed', 'typescript'];
     if (kinds.length === 1) lines.push('  (native addon not built: only the TypeScript fallback is measured)');
     for (const kind of kinds) {
-      const c = spawnSync(process.execPath, ['--import=tsx', self, '--child', file, kind], { encoding: 'utf8' });
+      // `changing` rewrites its page between runs: it gets its own copy.
+      const page = kind === 'changing' ? join(dir, 'changing.prom') : file;
+      if (kind === 'changing') writeFileSync(page, generatePage(series));
+      const c = spawnSync(process.execPath, ['--import=tsx', self, '--child', page, kind, String(series)], {
+        encoding: 'utf8',
+      });
       if (c.status !== 0) throw new Error(`child failed: ${c.stderr}`);
       const res = JSON.parse(c.stdout) as {
         times: number[];
@@ -141,9 +156,15 @@ function main(): void {
       // Median of the runs: the first run also builds the state (first sight), the others are steady scrapes.
       const ours = median(res.times);
       const oursCpu = median(res.cpu);
+      const what =
+        kind === 'feed'
+          ? 'read only (no parsing)'
+          : kind === 'changing'
+            ? 'native, every counter changed since the last scrape: read+parse+delta'
+            : 'read+parse+delta';
       lines.push(
-        `  ${kind.padEnd(10)} ${kind === 'feed' ? 'read only (no parsing)' : 'read+parse+delta'} wall median ${ours.toFixed(1)} ms (runs ${res.times.map((x) => x.toFixed(0)).join(', ')}), CPU median ${oursCpu.toFixed(1)} ms (runs ${res.cpu.map((x) => x.toFixed(0)).join(', ')})`,
-        `  ${kind.padEnd(10)} ratio wall ${(ours / ref).toFixed(2)}x, CPU ${(oursCpu / refCpu).toFixed(2)}x (target <= 3x)   peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${kind === 'feed' ? '' : `, ${res.edges} series read`}${kind === 'native' ? ` (${res.known} by the known-series fast path)` : ''}`,
+        `  ${kind.padEnd(10)} ${what} wall median ${ours.toFixed(1)} ms (runs ${res.times.map((x) => x.toFixed(0)).join(', ')}), CPU median ${oursCpu.toFixed(1)} ms (runs ${res.cpu.map((x) => x.toFixed(0)).join(', ')})`,
+        `  ${kind.padEnd(10)} ratio wall ${(ours / ref).toFixed(2)}x, CPU ${(oursCpu / refCpu).toFixed(2)}x (target <= 3x)   peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${kind === 'feed' ? '' : `, ${res.edges} series read`}${kind === 'native' || kind === 'changing' ? ` (${res.known} by the known-series fast path)` : ''}`,
       );
     }
     console.log(lines.join('\n'));
@@ -153,6 +174,11 @@ function main(): void {
 }
 
 const ci = process.argv.indexOf('--child');
-const modes: readonly Mode[] = ['feed', 'native', 'typescript'];
-if (ci > 0) child(process.argv[ci + 1] as string, modes.find((m) => m === process.argv[ci + 2]) ?? 'typescript');
-else main();
+const modes: readonly Mode[] = ['feed', 'native', 'changing', 'typescript'];
+if (ci > 0) {
+  child(
+    process.argv[ci + 1] as string,
+    modes.find((m) => m === process.argv[ci + 2]) ?? 'typescript',
+    Number(process.argv[ci + 3] ?? 100_000),
+  );
+} else main();
