@@ -49,6 +49,22 @@ export class BatchIdFilter {
     this.#inc(h);
   }
 
+  /**
+   * Takes back the ids of the group just added (the last ones, in the order they were added) when
+   * its commit failed: a failed group must not take ring room from ids the database holds. Stops
+   * at the first id that is not at the end of the ring (then the extra entries stay: harmless).
+   */
+  forgetLast(ids: readonly string[]): void {
+    const ring = this.#ring;
+    for (let i = ids.length - 1; i >= 0 && this.#size > 0; i--) {
+      const tail = (this.#head + this.#size - 1) % ring.length;
+      const h = ring[tail] as number;
+      if (h !== hash(ids[i] as string)) return;
+      this.#dec(h);
+      this.#size--;
+    }
+  }
+
   mayHave(id: string): boolean {
     const h = hash(id);
     return (this.#counts[slotA(h)] as number) > 0 && (this.#counts[slotB(h)] as number) > 0;

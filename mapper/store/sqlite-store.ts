@@ -381,6 +381,7 @@ class SqliteMapStore implements MapStore {
       if (this.#writer !== undefined) this.#writer.call({ op: 'group', group: p.sql, conn: this.#conn });
       else writeGroup(this.#db as Database.Database, this.#s as Statements, p.sql, this.#retention);
     } catch (e) {
+      this.forgetFailed(p.sql.batchIds);
       throw writeError(e);
     }
     p.commit();
@@ -428,6 +429,7 @@ class SqliteMapStore implements MapStore {
       // Only `commit` and the two callbacks wait for the reply: the delta and the posted rows
       // (copied to the writer) are garbage from here on, while they are still young.
       this.#busy = true;
+      const ids = sql.batchIds;
       try {
         writer.send({ op: 'group', group: sql, conn: this.#conn }, (r) => {
           this.#busy = false;
@@ -435,6 +437,7 @@ class SqliteMapStore implements MapStore {
             commit();
             resolve();
           } else {
+            this.forgetFailed(ids);
             reject(writeError(replyError(r.error as NonNullable<WriterReply['error']>)));
           }
           this.pump();
@@ -444,6 +447,15 @@ class SqliteMapStore implements MapStore {
         reject(writeError(e));
       }
     }
+  }
+
+  /**
+   * A group the writer rolled back: its ids leave the batch-id filter again, so failed groups
+   * (retried) cannot push ids the database holds out of it. Not when the writer died: its last
+   * group may have committed (the store is dead then anyway).
+   */
+  private forgetFailed(ids: readonly string[]): void {
+    if (this.#writer !== undefined && !this.#writer.dead) this.#batchIds?.forgetLast(ids);
   }
 
   /** Thread mode: blocks until every queued and in-flight group is committed (or failed) and answered. */

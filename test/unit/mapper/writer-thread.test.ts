@@ -319,3 +319,31 @@ test('batch-id filter: every id still in the window is reported (superset), old 
   t.true(old < 2_000, `${old} of 100,000 evicted ids still reported`);
   for (let i = 200_000; i < 400_000; i += 997) t.true(f.mayHave(`batch-${i}`));
 });
+
+test('batch-id filter: failed groups do not push committed ids out of it (a retry stays a duplicate, not a 409)', async (t) => {
+  // Reviewer finding: every planned group's ids were added to the filter's ring, failed ones too,
+  // so a long run of failing commits (disk full, retried batches) evicted ids the database still
+  // holds; a retry of one then missed the filter and failed its whole group with 409.
+  const file = path.join(tempDir(), 'boom-ring.db');
+  openMapStore({ path: file, writer: 'inline' }).close();
+  const db = new Database(file);
+  db.exec(`CREATE TRIGGER boom BEFORE INSERT ON batches WHEN NEW.batch_id LIKE 'boom%'
+           BEGIN SELECT RAISE(ABORT, 'boom: disk said no'); END;`);
+  db.close();
+  const s = openMapStore({ path: file, batchRetentionCount: 10 });
+  await s.applyGroupAsync([{ batchId: 'ok-old', accepted: 3 }], delta([edge(1, 2)]), T0);
+  // more failed ids than the filter's margin over the retention count (10 + 2 * 512 + 65,536)
+  for (let g = 0; g < 70; g++) {
+    const ids = Array.from({ length: 1000 }, (_, i) => ({ batchId: `boom-${g}-${i}`, accepted: 1 }));
+    await t.throwsAsync(s.applyGroupAsync(ids, delta([edge(3, 4)]), T0), { code: 'DB_WRITE_FAILED' });
+  }
+  t.deepEqual(s.acceptedBatch('ok-old'), { duplicate: true, accepted: 3 });
+  const p = createIngestPipeline({ resolver: shopResolver(), store: s, clock: () => T0 });
+  const [again, other] = await Promise.all([
+    p.ingest(batch([tcp('10.0.0.1', '10.0.0.2', 80)], 'ok-old')),
+    p.ingest(batch([tcp('10.0.0.1', '10.0.0.3', 80)], 'new-1')),
+  ]);
+  t.true(again.duplicate);
+  t.false(other.duplicate);
+  s.close();
+});
