@@ -249,10 +249,12 @@ export function openSnapshotStore(opts: SnapshotStoreOptions): SnapshotStore {
   };
 
   const freeze = (namespaces: readonly string[]): SnapshotBody => {
+    // The ACL first: with the writer thread (ADR 0100) `kafkaAcl()` waits for the groups in
+    // flight and applies them to the mirror, so the intents read after it are of the same map.
+    const acl = map.kafkaAcl();
     const intents = buildIntents(map, { namespaces, external: true });
     const ns = namespaces.length > 0 ? new Set(namespaces) : undefined;
-    const kafkaAcl: SnapshotAclEntry[] = map
-      .kafkaAcl()
+    const kafkaAcl: SnapshotAclEntry[] = acl
       .filter((a) => !ns || ns.has(a.client.namespace))
       .map((a) => ({
         client: { name: a.client.name, namespace: a.client.namespace },
@@ -276,8 +278,8 @@ export function openSnapshotStore(opts: SnapshotStoreOptions): SnapshotStore {
     checkOpen();
     const namespaces = [...new Set(requested)].sort();
     const takenAt = clock();
-    const mapVersion = map.version;
     const body = freeze(namespaces);
+    const mapVersion = map.version;
     const totals = summarize(body).totals;
     const { id, pruned } = conn.transaction((): { id: number; pruned: number } => {
       const info = s.insert.run(

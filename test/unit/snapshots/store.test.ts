@@ -232,3 +232,42 @@ test('a closed store refuses with SHUTTING_DOWN instead of crashing', (t) => {
   t.is((t.throws(() => snaps.take()) as { code?: string }).code, 'SHUTTING_DOWN');
   t.is((t.throws(() => snaps.list()) as { code?: string }).code, 'SHUTTING_DOWN');
 });
+
+test('a snapshot taken while a group commits on the writer thread has its edges and its ACL records, or neither, and that map version', async (t) => {
+  // Reviewer finding (ADR 0100): freeze read the intents from the mirror, then `kafkaAcl()`, which
+  // waits for the group in flight: the ACL records of a group were frozen without its edges.
+  const { map, snaps } = setup(t);
+  const aclRec = {
+    client: { namespace: 'shop', name: 'checkout' },
+    server: { namespace: 'data', name: 'kafka' },
+    resourceType: 'Group',
+    resourceName: 'g1',
+    patternType: 'LITERAL',
+    operation: 'Read',
+    allowed: false,
+    principal: 'User:checkout',
+    firstSeen: 1000,
+    lastSeen: 1000,
+    count: 1,
+  };
+  const edge: EdgeDelta = {
+    client: wl('shop/checkout'),
+    server: wl('data/kafka'),
+    ports: [9092],
+    http: [],
+    kafka: [],
+    extIps: [],
+    firstSeen: 1000,
+    lastSeen: 1000,
+    count: 1,
+  };
+  const committed = map.applyGroupAsync(
+    [{ batchId: 'in-flight', accepted: 2 }],
+    { edges: [edge], acl: [aclRec], dnsAnswers: [] },
+    1000,
+  );
+  const s = snaps.take();
+  await committed;
+  t.is(s.kafkaAcl.length, s.intents.length, `${s.intents.length} intents, ${s.kafkaAcl.length} ACL records`);
+  t.is(s.mapVersion, map.version);
+});
