@@ -57,14 +57,15 @@ function child(file: string, kind: Mode, series: number): void {
   let firstDeltas = 0;
   let known = 0;
   for (let r = 0; r < RUNS; r++) {
-    // The next scrape of a busy proxy: every counter grew (written before the clock starts).
-    if (kind === 'changing' && r > 0) writeFileSync(file, generatePage(series, r));
+    // The next scrape of a busy proxy: every counter grew (pages written by the parent beforehand,
+    // so generating them does not count in this process's peak RSS).
+    const page = kind === 'changing' ? `${file}.${r}` : file;
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     // The watcher's path (watcher.ts): the page goes straight into the proxy's delta state.
     const run = engine?.begin('pod', { templatePaths: false });
     // Feed it the way undici delivers a body: 64 KiB chunks, never the whole page in memory.
-    const fd = openSync(file, 'r');
+    const fd = openSync(page, 'r');
     try {
       for (;;) {
         const chunk = Buffer.allocUnsafe(65536);
@@ -135,9 +136,9 @@ function main(): void {
       : ['feed', 'typescript'];
     if (kinds.length === 1) lines.push('  (native addon not built: only the TypeScript fallback is measured)');
     for (const kind of kinds) {
-      // `changing` rewrites its page between runs: it gets its own copy.
-      const page = kind === 'changing' ? join(dir, 'changing.prom') : file;
-      if (kind === 'changing') writeFileSync(page, generatePage(series));
+      // `changing` reads page.0, page.1, ...: every counter grows from one to the next.
+      const page = kind === 'changing' ? join(dir, 'page') : file;
+      if (kind === 'changing') for (let r = 0; r < RUNS; r++) writeFileSync(`${page}.${r}`, generatePage(series, r));
       const c = spawnSync(process.execPath, ['--import=tsx', self, '--child', page, kind, String(series)], {
         encoding: 'utf8',
       });
