@@ -76,6 +76,11 @@ function handle(m: WriterRequest): unknown {
       conns.get(m.conn)?.db.close();
       conns.delete(m.conn);
       return undefined;
+    case 'crash':
+      process.nextTick(() => {
+        throw new Error('writer thread crash requested by a test');
+      });
+      return undefined;
   }
 }
 

@@ -19,9 +19,17 @@ export interface WriterThreadInit {
 /**
  * Loads the worker module (through tsx when it is TypeScript); a module that fails to load answers with id -1 on the reply port (and
  * bumps the signal), so a main thread blocked in the first `call` fails at once instead of waiting.
+ * When the thread exits (an uncaught error, process.exit) it raises the signal's `EXITED` word: the
+ * main thread may be blocked in `Atomics.wait`, where the Worker's 'exit' event cannot reach it.
  */
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
+process.on('exit', () => {
+  const s = new Int32Array(workerData.signal);
+  Atomics.store(s, 1, 1);
+  Atomics.add(s, 0, 1);
+  Atomics.notify(s, 0);
+});
 (async () => {
   // Running from TypeScript sources (tests, benchmarks with --tsx): the loader is per thread.
   if (workerData.entry.endsWith('.ts')) (await import('tsx/esm/api')).register();
@@ -44,6 +52,8 @@ export type WriterRequest = { id: number; conn: number } & (
   | { op: 'dns'; now: number }
   | { op: 'reset' }
   | { op: 'close' }
+  /** Tests only: right after answering, the thread dies of an uncaught error (a writer dying on its own). */
+  | { op: 'crash' }
 );
 
 type Request = WriterRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -86,7 +96,8 @@ export class WriterThread {
   #dead: Error | undefined;
 
   constructor() {
-    const sab = new SharedArrayBuffer(4);
+    // [0] bumped by every reply (what a blocked main thread waits on), [1] EXITED: set when the thread exits.
+    const sab = new SharedArrayBuffer(8);
     this.#signal = new Int32Array(sab);
     const { port1, port2 } = new MessageChannel();
     const self = import.meta.url;
@@ -115,7 +126,13 @@ export class WriterThread {
       cb({
         id: 0,
         ok: false,
-        error: { callmap: false, code: 'WRITER_DEAD', message: this.#dead.message, status: 500, details: undefined },
+        error: {
+          callmap: true,
+          code: 'DB_WRITER_FAILED',
+          message: `the map database writer stopped (${this.#dead.message}); restart the mapper`,
+          status: 503,
+          details: undefined,
+        },
       });
     }
   }
@@ -178,6 +195,14 @@ export class WriterThread {
         continue;
       }
       if (this.#dead !== undefined) return;
+      if (Atomics.load(this.#signal, 1) !== 0) {
+        // The thread is gone: take the replies it sent before exiting, then fail what is left.
+        for (let m2 = receiveMessageOnPort(this.#port); m2 !== undefined; m2 = receiveMessageOnPort(this.#port)) {
+          this.#dispatch(m2.message as WriterReply);
+        }
+        if (!done()) this.#fail(new Error('the writer thread exited'));
+        return;
+      }
       if (Date.now() > deadline) {
         this.#fail(new Error(`no answer from the writer thread in ${CALL_TIMEOUT_MS / 1000} s`));
         return;

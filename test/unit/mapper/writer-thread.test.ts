@@ -299,6 +299,30 @@ test.serial(
   },
 );
 
+// Serial: it kills the thread every store of this process shares.
+test.serial(
+  'a writer thread that dies while the main thread is blocked on it: the blocked call fails at once with DB_WRITER_FAILED (503), not after the 60 s timeout',
+  async (t) => {
+    const file = path.join(tempDir(), 'dies-while-waited.db');
+    const s = openMapStore({ path: file });
+    await s.applyGroupAsync([{ batchId: 'kept', accepted: 1 }], delta([edge(1, 2)]), T0);
+    const { thread } = writerConnection();
+    thread.send({ op: 'crash', conn: 0 }, () => {});
+    const t0 = Date.now();
+    const err = t.throws(() => s.kafkaAcl()); // blocks in Atomics.wait: the Worker 'exit' event cannot arrive
+    t.true(Date.now() - t0 < 10_000, `the blocked call waited ${Date.now() - t0} ms`);
+    t.is((err as { code?: string }).code, 'DB_WRITER_FAILED');
+    t.is((err as { status?: number }).status, 503);
+    t.true(thread.dead);
+    t.false(s.isOpen());
+    s.close();
+    const s2 = openMapStore({ path: file });
+    t.is(s2.edgeCount, 1);
+    t.deepEqual(s2.acceptedBatch('kept'), { duplicate: true, accepted: 1 });
+    s2.close();
+  },
+);
+
 test('batch-id filter: every id still in the window is reported (superset), old ones are forgotten, few false hits', (t) => {
   fc.assert(
     fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 300 }), (ids) => {
