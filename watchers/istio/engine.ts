@@ -101,7 +101,15 @@ export interface IstioAddon {
   /** parsed, 7 skip counts, withoutPathLabel, pathsDropped[, lines read by the known-series fast path] */
   stats(handle: unknown, out: Float64Array): void;
   edgeAdd(handle: unknown, record: string, value: number): void;
-  commit(handle: unknown, gen: number): [number, number, string[], Float64Array, Uint32Array];
+  /**
+   * firstSeen, resets, ids of the changed edges, their counts, server ids (+1) of the destination
+   * edges on the page, ids of changed edges not handed over before and their identities, ids
+   * whose edges are gone (their ids are reused later, handed over again as new).
+   */
+  commit(
+    handle: unknown,
+    gen: number,
+  ): [number, number, Uint32Array, Float64Array, Uint32Array, Uint32Array, string[], Uint32Array];
   destroy(handle: unknown): void;
   memory(handle: unknown): number;
   /** The scanners in use ('avx512', 'avx2' or 'sse2'); a name forces that set when the CPU has it (tests). */
@@ -240,15 +248,26 @@ export function edgeFromIdentity(id: string): Edge {
   return edge;
 }
 
+/** An edge as handed out in deltas, shared by every delta of it: frozen (client and server too). */
+export function frozenEdge(e: Edge): Edge {
+  Object.freeze(e.client);
+  Object.freeze(e.server);
+  return Object.freeze(e);
+}
+
 /**
- * One proxy's state on the JS side: only its native handle and the ids of the servers its
- * destination edges name (for the reporter choice). Edges, tuples and counters live natively.
+ * One proxy's state on the JS side: its native handle, the ids of the servers its destination
+ * edges name (for the reporter choice), and the `Edge` of each native edge id it was handed (built
+ * once, when the edge first changed; released when the edge is forgotten natively). Tuples,
+ * counters and edge records live natively.
  */
 class NativeSource implements EdgeTable {
   readonly handle: unknown;
   readonly #addon: IstioAddon;
   readonly serverIds = new Map<string, number>();
   readonly serverKeys: string[] = [];
+  /** Native edge id -> its Edge (undefined: not handed over, or released). */
+  readonly edges: (Edge | undefined)[] = [];
   optionsKey = '';
 
   constructor(addon: IstioAddon) {
@@ -373,10 +392,18 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
           };
         },
         commit(covered) {
-          const [firstSeen, resets, changed, counts, servers] = addon.commit(st.handle, gen);
+          const [firstSeen, resets, changed, counts, servers, freshIds, fresh, released] = addon.commit(st.handle, gen);
+          const edges = st.edges;
+          for (let k = 0; k < released.length; k++) edges[released[k] as number] = undefined;
+          for (let k = 0; k < freshIds.length; k++) {
+            edges[freshIds[k] as number] = frozenEdge(edgeFromIdentity(fresh[k] as string));
+          }
           const deltas: EdgeDelta[] = new Array(changed.length);
           for (let k = 0; k < changed.length; k++) {
-            deltas[k] = { edge: edgeFromIdentity(changed[k] as string), count: counts[k] as number };
+            const edge = edges[changed[k] as number];
+            if (edge === undefined)
+              throw new Error('istio native engine: commit named an edge id it never handed over');
+            deltas[k] = { edge, count: counts[k] as number };
           }
           if (covered !== undefined) for (const id of servers) covered.add(st.serverKeys[id - 1] as string);
           return { deltas, firstSeen, resets };
@@ -388,6 +415,7 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
       for (const [id, src] of [...bySource]) {
         if (!alive.has(id)) {
           addon.destroy(src.handle);
+          src.edges.length = 0;
           bySource.delete(id);
           dropped++;
         }

@@ -807,3 +807,124 @@ test('the same --stats-file given twice is read once (one proxy, one state)', as
   t.is(r.scraped, 1);
   t.is(seen.length, 3, 'the three edges of the page, once each');
 });
+
+// ---- edge ids (commit hands out native edge ids; JS keeps one frozen Edge per id) ----
+
+/** A pool of distinct edges; a scrape shows some of them (two series may share an edge). */
+const POOL = Array.from({ length: 24 }, (_x, i) => {
+  const reporter = ['source', 'destination', 'waypoint'][i % 3] as string;
+  const path = i % 5 === 4 ? '' : `,request_path="/e/${i % 20}${i % 7 === 0 ? '/\u00e9\u4e2d' : ''}"`;
+  const metric = i % 6 === 5 ? 'istio_tcp_connections_opened_total' : 'istio_requests_total';
+  return `${metric}{reporter="${reporter}",source_workload="c${i % 4}",source_workload_namespace="ns",destination_workload="s${i % 3}",destination_workload_namespace="ns"${path}}`;
+});
+
+const idScrapeArb = fc.record({
+  shown: fc.uniqueArray(fc.integer({ min: 0, max: POOL.length - 1 }), { maxLength: POOL.length }),
+  values: fc.array(fc.integer({ min: 0, max: 50 }), { minLength: POOL.length, maxLength: POOL.length }),
+  failed: fc.boolean(),
+  source: fc.constantFrom('p', 'p', 'p', 'q'),
+});
+
+test('property: edges that appear, vanish and reappear over many scrapes (native edge ids reused): same deltas', (t) => {
+  if (!addon) return t.pass();
+  fc.assert(
+    fc.property(fc.array(idScrapeArb, { minLength: 10, maxLength: 40 }), (pages) => {
+      const scrapes: Scrape[] = pages.map((p) => ({
+        chunks: [Buffer.from(p.shown.map((i) => `${POOL[i]} ${p.values[i]}\n`).join(''))],
+        source: p.source,
+        ...(p.failed && p.shown.length % 4 === 0 ? { failed: true } : {}),
+      }));
+      const want = run(createTypescriptEngine(), scrapes, { templatePaths: false });
+      const got = run(createNativeEngine(addon), scrapes, { templatePaths: false });
+      t.deepEqual(got, want);
+      return true;
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('delta edges are frozen and the same object on every scrape of the edge, until it vanishes', (t) => {
+  if (!addon) return t.pass();
+  const engine = createNativeEngine(addon);
+  const page = (v: number, n = POOL.length): Scrape => ({
+    chunks: [
+      Buffer.from(
+        POOL.slice(0, n)
+          .map((s) => `${s} ${v}\n`)
+          .join(''),
+      ),
+    ],
+  });
+  const deltas = (s: Scrape) =>
+    (run(engine, [s], { templatePaths: false })[0] as { deltas: { edge: { path?: string } }[] }).deltas;
+  const a = deltas(page(1));
+  const b = deltas(page(2));
+  t.true(a.length > 10);
+  t.is(a.length, b.length);
+  for (const [k, d] of a.entries()) {
+    t.true(Object.isFrozen(d.edge) && Object.isFrozen((d.edge as { client: object }).client));
+    t.is(b[k]?.edge, d.edge);
+    t.throws(() => {
+      (d.edge as { path?: string }).path = 'x';
+    });
+  }
+  deltas(page(3, 0)); // every edge vanishes: ids released
+  const c = deltas(page(1));
+  t.deepEqual(c, a); // handed over again (reused ids), equal but rebuilt
+  t.not(c[0]?.edge, a[0]?.edge);
+});
+
+test('native edge ids: stable while an edge lives, released when it vanishes, reused, below the peak live count', (t) => {
+  if (!addon) return t.pass();
+  const h = addon.create();
+  t.teardown(() => addon.destroy(h));
+  const resolve = (...a: unknown[]): string => `0\u0000hs${String(a[9])}`; // one edge per path
+  const held = new Map<number, string>(); // what JS would hold: id -> identity
+  const scrape = (paths: number[], value: number, commit = true): Uint32Array => {
+    const gen = addon.begin(h, 3, 1 << 20, 0);
+    addon.push(
+      h,
+      Buffer.from(paths.map((p) => `istio_requests_total{request_path="/p/${p}"} ${value}\n`).join('')),
+      resolve,
+      Number,
+    );
+    addon.end(h, resolve, Number);
+    if (!commit) return new Uint32Array(0);
+    const r = addon.commit(h, gen);
+    t.is(r.length, 8);
+    const [, , ids, counts, servers, freshIds, fresh, released] = r;
+    t.true(ids instanceof Uint32Array && counts instanceof Float64Array && servers instanceof Uint32Array);
+    t.true(freshIds instanceof Uint32Array && released instanceof Uint32Array && Array.isArray(fresh));
+    t.is(fresh.length, freshIds.length);
+    for (const id of released) {
+      t.true(held.has(id), `released id ${id} was held`);
+      held.delete(id);
+    }
+    for (const [k, id] of freshIds.entries()) {
+      t.false(held.has(id), `new id ${id} is not held`);
+      held.set(id, fresh[k] as string);
+    }
+    for (const id of ids) t.true(held.has(id));
+    return ids;
+  };
+  const range = (from: number, n: number) => Array.from({ length: n }, (_x, i) => from + i);
+  const first = scrape(range(0, 100), 1);
+  t.is(held.size, 100);
+  const again = scrape(range(0, 100), 2); // same edges: same ids, nothing new
+  t.deepEqual([...again], [...first]);
+  scrape(range(0, 50), 3); // 50 vanish
+  t.is(held.size, 50);
+  scrape(range(1000, 50), 1, false); // a failed page's edges are never handed over
+  scrape(range(100, 50).concat(range(0, 50)), 4); // 50 new edges take the released ids
+  t.is(held.size, 100);
+  // Natively 150 edges lived at once (the failed page's 50 stay until this commit forgets them).
+  t.true(Math.max(...held.keys()) < 150, 'ids reused, not grown');
+  scrape(range(0, 50), 4); // unchanged: no deltas, but the others are released
+  t.is(held.size, 50);
+  scrape([], 0);
+  t.is(held.size, 0);
+  scrape(range(0, 100), 9); // reappear: handed over again
+  t.is(held.size, 100);
+  t.true(Math.max(...held.keys()) < 150, 'released ids reused');
+  t.true([...held.values()].every((r, _i, all) => all.indexOf(r) === all.lastIndexOf(r)));
+});

@@ -88,9 +88,19 @@ function istioRun(I: Record<string, Fn>, chunks: Buffer[], max: number): string 
   I.end?.(s, resolve, Number);
   const o = new Float64Array(10);
   I.stats?.(s, o);
-  const [first, resets, recs, counts] = (I.commit as Fn)(s, gen) as [number, number, string[], Float64Array];
+  const [first, resets, ids, counts, , freshIds, fresh] = (I.commit as Fn)(s, gen) as [
+    number,
+    number,
+    Uint32Array,
+    Float64Array,
+    Uint32Array,
+    Uint32Array,
+    string[],
+  ];
   I.destroy?.(s);
-  return `${Array.from(o)}#${first},${resets}#${recs.map((r, i) => `${r}=${counts[i]}`).join(';')}`;
+  // One page on a fresh source: every changed edge is new, so each id comes with its identity.
+  const recOf = new Map(Array.from(freshIds, (id, k) => [id, fresh[k]]));
+  return `${Array.from(o)}#${first},${resets}#${Array.from(ids, (id, i) => `${recOf.get(id)}=${counts[i]}`).join(';')}`;
 }
 
 test('istio: quotes at every block offset, lines at the cap, every chunk end: same result, SSE2 = AVX2', (t) => {

@@ -28,6 +28,8 @@ const splitAt = (b: Buffer, cuts: number[]): Buffer[] => {
 
 const resolve = (...a: unknown[]): unknown => (a[1] === 'source' ? `0\u0001${a[2]}|${a[9]}` : -2);
 
+const heldRecords = new WeakMap<object, Map<number, string>>();
+
 /** One scrape of `chunks` into source `s`: page counts, known-series lines and the committed deltas. */
 function scrape(I: Record<string, Fn>, s: unknown, chunks: Buffer[], max: number): { out: string; known: number } {
   const gen = I.begin?.(s, 3, max, 0);
@@ -35,7 +37,22 @@ function scrape(I: Record<string, Fn>, s: unknown, chunks: Buffer[], max: number
   I.end?.(s, resolve, Number);
   const o = new Float64Array(11);
   I.stats?.(s, o);
-  const [first, resets, recs, counts] = (I.commit as Fn)(s, gen) as [number, number, string[], Float64Array];
+  const [first, resets, ids, counts, , freshIds, fresh, released] = (I.commit as Fn)(s, gen) as [
+    number,
+    number,
+    Uint32Array,
+    Float64Array,
+    Uint32Array,
+    Uint32Array,
+    string[],
+    Uint32Array,
+  ];
+  // commit() names changed edges by id; their records come once, when first handed over.
+  const held = heldRecords.get(s as object) ?? new Map<number, string>();
+  heldRecords.set(s as object, held);
+  for (const id of released) held.delete(id);
+  for (const [k, id] of freshIds.entries()) held.set(id, fresh[k] as string);
+  const recs = Array.from(ids, (id) => held.get(id) ?? `unknown id ${id}`);
   const out = `${Array.from(o.subarray(0, 10))}#${first},${resets}#${recs.map((r, i) => `${r}=${counts[i]}`).join(';')}`;
   return { out, known: o[10] as number };
 }

@@ -111,8 +111,10 @@ typedef struct {
   uint32_t reclen; /* bytes */
   uint32_t gen;
   uint32_t server; /* server id + 1 for reporter="destination" edges, else 0 */
+  uint32_t id;     /* stable while the edge lives (commit() hands out ids, not records); reused once it is gone */
   uint8_t has_last;
-  uint8_t wide; /* record stored as UTF-16 */
+  uint8_t wide;  /* record stored as UTF-16 */
+  uint8_t known; /* JS holds this id's Edge (commit() handed its identity over) */
 } Edge;
 
 typedef struct {
@@ -182,6 +184,9 @@ typedef struct {
   size_t u16_cap;
   uint8_t *recbuf; /* the record's identity bytes */
   size_t recbuf_cap;
+  uint32_t *free_ids; /* ids of forgotten edges, reused first: ids stay below the peak live edge count */
+  size_t nfree, free_cap;
+  uint32_t next_id;
   uint8_t *server_seen; /* commit scratch, per server id */
   size_t server_seen_cap;
   uint32_t gen;
@@ -836,7 +841,7 @@ static uint32_t edge_from_record(Source *s, napi_env env, napi_value str, unsign
     i = (i + 1) & mask;
   }
   if (!grow((void **)&s->rec, &s->rec_cap, s->rec_len + blen, 1) ||
-      !grow((void **)&s->edges, &s->ecap, s->ecount + 1, sizeof(Edge)) ||
+      !grow((void **)&s->edges, &s->ecap, s->ecount + 1, sizeof(Edge)) || (!s->nfree && s->next_id == NONE) ||
       ((s->ecount + 1) * 2 > s->etcap && !etable_rebuild(s, s->etcap * 2))) {
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
     return NONE;
@@ -849,6 +854,7 @@ static uint32_t edge_from_record(Source *s, napi_env env, napi_value str, unsign
   ed->reclen = (uint32_t)blen;
   ed->wide = (uint8_t)wide;
   ed->server = server;
+  ed->id = s->nfree ? s->free_ids[--s->nfree] : s->next_id++;
   ed->gen = s->gen - 1; /* not on this page yet: the first value sets cur */
   memcpy(s->rec + s->rec_len, b, blen);
   s->rec_len += blen;
@@ -1491,6 +1497,7 @@ static void source_free(Source *s) {
   free(s->u16);
   free(s->recbuf);
   free(s->server_seen);
+  free(s->free_ids);
   series_drop_all(s);
   free(s->bounds);
   memset(s, 0, sizeof(*s));
@@ -1707,9 +1714,11 @@ static napi_value record_string(napi_env env, const Source *s, const Edge *e) {
   return v;
 }
 
-/* commit(handle, gen) -> [firstSeen, resets, records of the changed edges (string[]), their
- * counts (Float64Array), server ids (+1) of the destination edges on this page (Uint32Array)].
- * Edges and tuples not on this page are forgotten. */
+/* commit(handle, gen) -> [firstSeen, resets, ids of the changed edges (Uint32Array), their counts
+ * (Float64Array), server ids (+1) of the destination edges on this page (Uint32Array), ids of the
+ * changed edges JS has not been handed yet (Uint32Array) and their identities (string[]), ids JS
+ * holds whose edges are now forgotten (Uint32Array)]. Edges and tuples not on this page are
+ * forgotten, and their ids reused by later edges (listed as new again when they change). */
 static napi_value js_commit(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1728,17 +1737,23 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   uint32_t *changed = malloc((n + 1) * sizeof(uint32_t));
   double *counts = malloc((n + 1) * sizeof(double));
   uint32_t *servers = malloc((n + 1) * sizeof(uint32_t));
-  if (!emap || !changed || !counts || !servers) {
-    free(emap), free(changed), free(counts), free(servers);
+  uint32_t *fresh = malloc((n + 1) * sizeof(uint32_t));    /* edge indexes, then their ids */
+  uint32_t *released = malloc((n + 1) * sizeof(uint32_t)); /* ids */
+  if (!emap || !changed || !counts || !servers || !fresh || !released) {
+    free(emap), free(changed), free(counts), free(servers), free(fresh), free(released);
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
     return NULL;
   }
-  size_t nc = 0, ns = 0, live = 0;
+  size_t nc = 0, ns = 0, live = 0, nf = 0, nr = 0;
   double first_seen = 0, resets = 0;
   for (size_t i = 0; i < n; i++) {
     Edge *e = &s->edges[i];
     if (e->gen != gen) {
       emap[i] = NONE;
+      if (e->known) { /* JS drops it now; should the compaction below fail, it is handed over again */
+        released[nr++] = e->id;
+        e->known = 0;
+      }
       continue;
     }
     emap[i] = (uint32_t)live++;
@@ -1757,8 +1772,12 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     double c = floor(delta);
     if (delta - c >= 0.5) c += 1;
     if (c >= 1) {
-      changed[nc] = (uint32_t)i;
+      changed[nc] = e->id;
       counts[nc++] = c;
+      if (!e->known) {
+        fresh[nf++] = (uint32_t)i;
+        e->known = 1;
+      }
     }
     if (e->server) {
       if (e->server > s->server_seen_cap) {
@@ -1774,17 +1793,24 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   }
   for (size_t k = 0; k < ns; k++) s->server_seen[servers[k]] = 0;
   napi_value out = NULL, v, list;
-  napi_status st = napi_create_array_with_length(env, 5, &out);
+  napi_status st = napi_create_array_with_length(env, 8, &out);
   if (st == napi_ok) {
     napi_create_double(env, first_seen, &v);
     napi_set_element(env, out, 0, v);
     napi_create_double(env, resets, &v);
     napi_set_element(env, out, 1, v);
-    napi_create_array_with_length(env, nc, &list);
-    for (size_t k = 0; k < nc; k++) napi_set_element(env, list, (uint32_t)k, record_string(env, s, &s->edges[changed[k]]));
-    napi_set_element(env, out, 2, list);
+    napi_set_element(env, out, 2, typed(env, napi_uint32_array, 4, changed, nc));
     napi_set_element(env, out, 3, typed(env, napi_float64_array, 8, counts, nc));
     napi_set_element(env, out, 4, typed(env, napi_uint32_array, 4, servers, ns));
+    napi_create_array_with_length(env, nf, &list);
+    for (size_t k = 0; k < nf; k++) {
+      const Edge *e = &s->edges[fresh[k]];
+      napi_set_element(env, list, (uint32_t)k, record_string(env, s, e));
+      fresh[k] = e->id;
+    }
+    napi_set_element(env, out, 5, typed(env, napi_uint32_array, 4, fresh, nf));
+    napi_set_element(env, out, 6, list);
+    napi_set_element(env, out, 7, typed(env, napi_uint32_array, 4, released, nr));
   }
   /* Forget what was not on this page: edges (compacted in order, records too), then tuples. */
   int stale_tuples = gen != s->gen || s->touched != s->tcount, series_done = 0;
@@ -1795,6 +1821,9 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     uint8_t *rec = malloc(bytes ? bytes : 1);
     if (rec) {
       size_t at = 0;
+      if (grow((void **)&s->free_ids, &s->free_cap, s->nfree + (n - live), sizeof(uint32_t)))
+        for (size_t i = 0; i < n; i++)
+          if (emap[i] == NONE) s->free_ids[s->nfree++] = s->edges[i].id; /* else those ids are not reused */
       for (size_t i = 0; i < n; i++) {
         if (emap[i] == NONE) continue;
         Edge e = s->edges[i];
@@ -1832,6 +1861,8 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   free(changed);
   free(counts);
   free(servers);
+  free(fresh);
+  free(released);
   return st == napi_ok ? out : NULL;
 }
 
@@ -1888,7 +1919,7 @@ static napi_value js_memory(napi_env env, napi_callback_info info) {
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
   double b = (double)(s->carry_cap + s->scratch_cap + s->key_cap + s->qpos_cap * 4 + s->tuples_cap * sizeof(Tuple) + s->tcap * 4 + s->arena_cap +
-                      s->ecap * sizeof(Edge) + s->etcap * 4 + s->rec_cap + s->u16_cap * 2 + s->recbuf_cap + s->server_seen_cap +
+                      s->ecap * sizeof(Edge) + s->etcap * 4 + s->rec_cap + s->u16_cap * 2 + s->recbuf_cap + s->server_seen_cap + s->free_cap * 4 +
                       s->series_cap * sizeof(Series) + s->stcap * 4 + s->ids_cap * 4 + s->segs_cap * sizeof(Seg) +
                       s->segtcap * 4 + (s->segbytes ? s->segbytes_cap + SEG_PAD : 0) + (s->bounds ? MAX_BOUNDS * 4 : 0) + (s->segrecent ? SEG_RECENT * 4 : 0));
   napi_value r;
