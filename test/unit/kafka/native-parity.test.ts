@@ -369,6 +369,28 @@ nativeTest('C message parser = parse.ts on generated and mutated messages', (t) 
   t.deepEqual([...seen].sort(), ['bad-host', 'decision', 'garbled', 'unknown-operation', 'unknown-resource-type']);
 });
 
+nativeTest('C message parser = parse.ts with every search pattern at every 32-byte alignment', (t) => {
+  // kafka.c find_avx2 compares 32 positions at a time (first and last pattern byte) and finishes
+  // byte by byte: shifting each message by 0-70 bytes puts every pattern at every offset of a block
+  // and in the tail; decoys (patterns cut one byte short, or with a wrong last or first byte) sit
+  // right before the real ones, so that near-misses are seen and skipped at every offset too
+  const decoys = [' is Allowe', ' is Denied', ' from host =', ' from host  ', ' on resource =', ' for request ='];
+  const bases = corpusLines.filter((l) => l.includes(MARKER)).slice(0, 12);
+  let n = 0;
+  for (const line of bases) {
+    const m = line.slice(line.indexOf(MARKER) + MARKER.length);
+    for (let pad = 0; pad <= 70; pad++) {
+      const d = decoys[pad % decoys.length] as string;
+      for (const msg of [`${MARKER}${'x'.repeat(pad)}${m}`, `${MARKER}${'y'.repeat(pad)}${d}${m}`]) {
+        const b = Buffer.from(msg);
+        t.deepEqual(cParse(b), tsParse(b), msg);
+        n++;
+      }
+    }
+  }
+  t.true(n > 1000);
+});
+
 nativeTest('C message parser = parse.ts on raw bytes (invalid UTF-8, JS whitespace)', (t) => {
   const ws = [
     '\u00a0',
