@@ -372,16 +372,26 @@ nativeTest('C message parser = parse.ts on generated and mutated messages', (t) 
 nativeTest('C message parser = parse.ts with every search pattern at every 32-byte alignment', (t) => {
   // kafka.c find_avx2 compares 32 positions at a time (first and last pattern byte) and finishes
   // byte by byte: shifting each message by 0-70 bytes puts every pattern at every offset of a block
-  // and in the tail; decoys (patterns cut one byte short, or with a wrong last or first byte) sit
-  // right before the real ones, so that near-misses are seen and skipped at every offset too
-  const decoys = [' is Allowe', ' is Denied', ' from host =', ' from host  ', ' on resource =', ' for request ='];
+  // and in the tail; a decoy (the pattern with its first and last bytes right and one byte
+  // between them wrong) is put right before the real pattern, so that a near-miss is a candidate
+  // that must be rejected at every offset too
+  const decoys: Array<[string, string]> = [
+    [' from host = ', ' frum host = '],
+    [' from host = ', ' from host + '],
+    [' on resource = ', ' on resource + '],
+    [' on resource = ', ' on risource = '],
+    [' for request = ', ' for request + '],
+    [' with resourceRefCount = ', ' with resourceRefCount + '],
+    [' is ', ' iz '],
+  ];
   const bases = corpusLines.filter((l) => l.includes(MARKER)).slice(0, 12);
   let n = 0;
   for (const line of bases) {
     const m = line.slice(line.indexOf(MARKER) + MARKER.length);
     for (let pad = 0; pad <= 70; pad++) {
-      const d = decoys[pad % decoys.length] as string;
-      for (const msg of [`${MARKER}${'x'.repeat(pad)}${m}`, `${MARKER}${'y'.repeat(pad)}${d}${m}`]) {
+      const plain = `${MARKER}${'x'.repeat(pad)}${m}`;
+      const [pat, decoy] = decoys[pad % decoys.length] as [string, string];
+      for (const msg of [plain, plain.replace(pat, `${decoy}${pat}`)]) {
         const b = Buffer.from(msg);
         t.deepEqual(cParse(b), tsParse(b), msg);
         n++;
