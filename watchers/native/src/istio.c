@@ -1811,7 +1811,8 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     napi_set_element(env, out, 5, typed(env, napi_uint32_array, 4, fresh, nf));
     napi_set_element(env, out, 6, list);
     napi_set_element(env, out, 7, typed(env, napi_uint32_array, 4, released, nr));
-  }
+  } else
+    for (size_t k = 0; k < nf; k++) s->edges[fresh[k]].known = 0; /* JS got none of them: hand them over later */
   /* Forget what was not on this page: edges (compacted in order, records too), then tuples. */
   int stale_tuples = gen != s->gen || s->touched != s->tcount, series_done = 0;
   if (live != n) {
