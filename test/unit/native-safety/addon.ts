@@ -26,3 +26,22 @@ export function requireAddon<T>(t: ExecutionContext, id: AddonId): T | undefined
     return undefined;
   }
 }
+
+/** A copy in a buffer of exactly its length (Buffer.allocUnsafeSlow: not a pool slice, so under AddressSanitizer a read past its end is reported). */
+export const exact = (b: Buffer): Buffer => {
+  const o = Buffer.allocUnsafeSlow(b.length);
+  b.copy(o);
+  return o;
+};
+
+/** `b` cut at the offsets `cuts` (ascending), each piece an exact-size buffer. */
+export const splitAt = (b: Buffer, cuts: readonly number[]): Buffer[] => {
+  const out: Buffer[] = [];
+  let prev = 0;
+  for (const c of cuts) {
+    out.push(exact(b.subarray(prev, c)));
+    prev = c;
+  }
+  out.push(exact(b.subarray(prev)));
+  return out;
+};

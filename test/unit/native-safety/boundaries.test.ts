@@ -3,25 +3,10 @@
 // chunks ending at every byte, exact-size buffers (Buffer.allocUnsafeSlow: under AddressSanitizer a
 // read past the end is reported). Results must not depend on the chunking or on the SIMD path.
 import test from 'ava';
-import { requireAddon } from './addon.ts';
+import { exact, requireAddon, splitAt } from './addon.ts';
 
 type Fn = (...a: unknown[]) => unknown;
 type Addon = { loadKafka(): Record<string, Fn>; loadIstio(): Record<string, Fn> };
-const exact = (b: Buffer): Buffer => {
-  const o = Buffer.allocUnsafeSlow(b.length);
-  b.copy(o);
-  return o;
-};
-const splitAt = (b: Buffer, cuts: number[]): Buffer[] => {
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const c of cuts) {
-    out.push(exact(b.subarray(prev, c)));
-    prev = c;
-  }
-  out.push(exact(b.subarray(prev)));
-  return out;
-};
 
 const MSG =
   'Principal = User:CN=a is Allowed Operation = Read from host = 10.0.0.1 on resource = Topic:LITERAL:t (kafka.authorizer.logger)';

@@ -6,25 +6,10 @@
 // AddressSanitizer a read past the end is reported). Results must equal a fresh source's (full
 // walk) whatever the chunking and SIMD path, and the fast path must really be taken.
 import test from 'ava';
-import { requireAddon } from './addon.ts';
+import { exact, requireAddon, splitAt } from './addon.ts';
 
 type Fn = (...a: unknown[]) => unknown;
 type Addon = { loadIstio(): Record<string, Fn> };
-const exact = (b: Buffer): Buffer => {
-  const o = Buffer.allocUnsafeSlow(b.length);
-  b.copy(o);
-  return o;
-};
-const splitAt = (b: Buffer, cuts: number[]): Buffer[] => {
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const c of cuts) {
-    out.push(exact(b.subarray(prev, c)));
-    prev = c;
-  }
-  out.push(exact(b.subarray(prev)));
-  return out;
-};
 
 const resolve = (...a: unknown[]): unknown => (a[1] === 'source' ? `0\u0001${a[2]}|${a[9]}` : -2);
 
