@@ -9,20 +9,12 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { IntentsResponse, Observation } from '../../../mapper/contract/index.ts';
 import { openMapStore } from '../../../mapper/store/index.ts';
+import { eventually } from '../../helpers/eventually.ts';
 import { startKubeApiServer } from '../../kube-api-server/index.ts';
 import { batch, tempDir } from '../../unit/mapper/fixtures.ts';
 import { runCli, runMain, spawnMapper, startTestMapper } from './harness.ts';
 
 const FIXTURE = fileURLToPath(new URL('../../fixtures/k8s/resolution.yaml', import.meta.url));
-
-async function eventually(check: () => Promise<boolean>, ms = 15_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
 
 const tcp = (clientIp: string, serverIp: string, serverPort: number, time: number): Observation => ({
   kind: 'tcp',

@@ -8,21 +8,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { SnapshotMeta } from '../../../mapper/snapshots/types.ts';
+import { eventually } from '../../helpers/eventually.ts';
 import { promtoolCheckMetrics } from '../../helpers/promtool.ts';
 import { startKubeApiServer } from '../../kube-api-server/index.ts';
 import { tempDir } from '../../unit/mapper/fixtures.ts';
 import { runCli, spawnMapper } from '../mapper/harness.ts';
 
 const FIXTURE = fileURLToPath(new URL('../../fixtures/k8s/resolution.yaml', import.meta.url));
-
-async function eventually(check: () => Promise<boolean>, ms = 15_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
 
 test('callmap mapper --snapshot-schedule takes snapshots itself, keeps N, serves them to callmap report', async (t) => {
   const kube = await startKubeApiServer({ fixture: FIXTURE });
