@@ -3,10 +3,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { ReportBatch } from '../../../mapper/contract/index.ts';
+import type { Observation, ReportBatch } from '../../../mapper/contract/index.ts';
 import type { Resolver } from '../../../mapper/k8s/types.ts';
 import { type MapperService, type MapperServiceOptions, startMapperService } from '../../../mapper/service.ts';
-import { shopResolver, tempDir } from '../../unit/mapper/fixtures.ts';
+import { StaticResolver } from '../../helpers/static-resolver.ts';
+import { shopResolver, T0, tcp, tempDir } from '../../unit/mapper/fixtures.ts';
 
 export interface TestMapper extends MapperService {
   dbPath: string;
@@ -129,4 +130,37 @@ export async function runMain(args: string[], env: Record<string, string | undef
     signal: new AbortController().signal,
   });
   return { code, signal: null, stdout, stderr };
+}
+
+/** The pod IP of synthetic workload `i` (10.x.y.z). */
+export const syntheticIp = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+
+/**
+ * A large synthetic cluster for body-size tests: `workloads` pods named `w-<i % 50>` in namespace
+ * `ns-<i / 50>` (Deployments, labelled by `labels(i)`), and `edge(n)`, the n-th of distinct tcp
+ * calls among them (10 servers per client).
+ */
+export function syntheticCluster(
+  workloads: number,
+  labels: (i: number) => Record<string, string>,
+): { resolver: () => StaticResolver; edge: (n: number, time?: number) => Observation } {
+  return {
+    resolver() {
+      const ips: Record<string, { name: string; namespace: string; kind: string; labels: Record<string, string> }> = {};
+      for (let i = 0; i < workloads; i++) {
+        ips[syntheticIp(i)] = {
+          name: `w-${i % 50}`,
+          namespace: `ns-${Math.floor(i / 50)}`,
+          kind: 'Deployment',
+          labels: labels(i),
+        };
+      }
+      return new StaticResolver({ ips });
+    },
+    edge(n, time = T0 + n) {
+      const c = Math.floor(n / 10) % workloads;
+      const k = n % 10;
+      return tcp(syntheticIp(c), syntheticIp((c + 1 + k * 397) % workloads), 8000 + k, time);
+    },
+  };
 }

@@ -5,32 +5,13 @@
 import http from 'node:http';
 import test from 'ava';
 import { expandIntents, type GraphResponse, type IntentsResponse } from '../../../mapper/contract/index.ts';
-import { StaticResolver } from '../../helpers/static-resolver.ts';
-import { batch, T0, tcp } from '../../unit/mapper/fixtures.ts';
-import { startTestMapper } from './harness.ts';
+import { batch, T0 } from '../../unit/mapper/fixtures.ts';
+import { startTestMapper, syntheticCluster } from './harness.ts';
 
 const WORKLOADS = 4_000;
 const EDGES = 40_000; // ≈ 10 MB of intents JSON: more than loopback socket buffers hold
-const ipOf = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 
-function resolver(): StaticResolver {
-  const ips: Record<string, { name: string; namespace: string; kind: string; labels: Record<string, string> }> = {};
-  for (let i = 0; i < WORKLOADS; i++) {
-    ips[ipOf(i)] = {
-      name: `w-${i % 50}`,
-      namespace: `ns-${Math.floor(i / 50)}`,
-      kind: 'Deployment',
-      labels: { app: `w-${i}` },
-    };
-  }
-  return new StaticResolver({ ips });
-}
-
-const edge = (n: number, time = T0 + n) => {
-  const c = Math.floor(n / 10) % WORKLOADS;
-  const k = n % 10;
-  return tcp(ipOf(c), ipOf((c + 1 + k * 397) % WORKLOADS), 8000 + k, time);
-};
+const { resolver, edge } = syntheticCluster(WORKLOADS, (i) => ({ app: `w-${i}` }));
 
 /** Starts a GET and stops reading after the headers; `finish()` reads the rest. */
 function slowGet(url: string): Promise<{ finish: () => Promise<Buffer> }> {

@@ -7,32 +7,16 @@
 import http from 'node:http';
 import test from 'ava';
 import { buildGraph, buildIntents, defaultShapeStreams } from '../../../mapper/store/index.ts';
-import { StaticResolver } from '../../helpers/static-resolver.ts';
 import { batch, T0, tcp } from '../../unit/mapper/fixtures.ts';
-import { startTestMapper, type TestMapper } from './harness.ts';
+import { startTestMapper, syntheticCluster, syntheticIp, type TestMapper } from './harness.ts';
 
 const WORKLOADS = 6_000;
 const EDGES = 60_000; // ≈ 16 MB of full intents JSON, ≈ 23 MB of full graph
-const ipOf = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 
-function resolver(): StaticResolver {
-  const ips: Record<string, { name: string; namespace: string; kind: string; labels: Record<string, string> }> = {};
-  for (let i = 0; i < WORKLOADS; i++) {
-    ips[ipOf(i)] = {
-      name: `w-${i % 50}`,
-      namespace: `ns-${Math.floor(i / 50)}`,
-      kind: 'Deployment',
-      labels: { app: `w-${i}`, tier: i % 3 === 0 ? 'web' : 'backend' },
-    };
-  }
-  return new StaticResolver({ ips });
-}
-
-const edge = (n: number, time = T0 + n) => {
-  const c = Math.floor(n / 10) % WORKLOADS;
-  const k = n % 10;
-  return tcp(ipOf(c), ipOf((c + 1 + k * 397) % WORKLOADS), 8000 + k, time);
-};
+const { resolver, edge } = syntheticCluster(WORKLOADS, (i) => ({
+  app: `w-${i}`,
+  tier: i % 3 === 0 ? 'web' : 'backend',
+}));
 
 let shared: Promise<TestMapper> | undefined;
 /** One loaded mapper for the whole file (loading 60,000 edges takes a while). */
@@ -170,7 +154,7 @@ test.serial('a map change during a stream: each reader gets the body of the map 
   const ag = await hold(`${m.url}/api/v1/graph`);
   // Change edges at the start, middle and end of the output, and add a new one.
   const changes = [edge(0, T0 + 50_000_000), edge(EDGES / 2, T0 + 50_000_001), edge(EDGES - 1, T0 + 50_000_002)];
-  changes.push(tcp(ipOf(1), ipOf(5_999), 9999, T0 + 50_000_003));
+  changes.push(tcp(syntheticIp(1), syntheticIp(5_999), 9999, T0 + 50_000_003));
   t.is((await m.post(batch(changes))).status, 202);
   const newIntents = reference(m, '/api/v1/intents');
   const newGraph = reference(m, '/api/v1/graph');
