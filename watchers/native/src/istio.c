@@ -18,6 +18,7 @@
 #include <math.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,19 +405,30 @@ static inline __attribute__((always_inline)) int eq_bytes(const uint8_t *a, cons
 
 /* ---------- tuple cache ---------- */
 
-static int table_rebuild(Source *s, size_t cap) {
+/* Rebuilds an open-addressing index at `cap` slots (a power of two; slot = entry index + 1, 0 =
+ * empty) over `n` records of `stride` bytes whose uint64_t hash sits at `hash_off`; replaces
+ * *table and *tcap. 0 when out of memory (the old index is kept). */
+static int index_rebuild(uint32_t **table, size_t *tcap, size_t cap, const void *records, size_t n,
+                         size_t stride, size_t hash_off) {
   uint32_t *t = calloc(cap, sizeof(uint32_t));
   if (!t) return 0;
-  free(s->table);
-  s->table = t;
-  s->tcap = cap;
+  free(*table);
+  *table = t;
+  *tcap = cap;
   size_t mask = cap - 1;
-  for (size_t r = 0; r < s->tcount; r++) {
-    size_t i = (size_t)s->tuples[r].hash & mask;
+  const unsigned char *rec = records;
+  for (size_t r = 0; r < n; r++) {
+    uint64_t h;
+    memcpy(&h, rec + r * stride + hash_off, sizeof h);
+    size_t i = (size_t)h & mask;
     while (t[i]) i = (i + 1) & mask;
     t[i] = (uint32_t)r + 1;
   }
   return 1;
+}
+
+static int table_rebuild(Source *s, size_t cap) {
+  return index_rebuild(&s->table, &s->tcap, cap, s->tuples, s->tcount, sizeof(*s->tuples), offsetof(Tuple, hash));
 }
 
 static uint32_t tuple_find(const Source *s, uint64_t h, const uint8_t *key, size_t klen) {
@@ -455,33 +467,11 @@ static uint32_t tuple_insert(Source *s, uint64_t h, const uint8_t *key, size_t k
 /* ---------- known series ---------- */
 
 static int stable_rebuild(Source *s, size_t cap) {
-  uint32_t *t = calloc(cap, sizeof(uint32_t));
-  if (!t) return 0;
-  free(s->stable);
-  s->stable = t;
-  s->stcap = cap;
-  size_t mask = cap - 1;
-  for (size_t r = 0; r < s->scount; r++) {
-    size_t i = (size_t)s->series[r].hash & mask;
-    while (t[i]) i = (i + 1) & mask;
-    t[i] = (uint32_t)r + 1;
-  }
-  return 1;
+  return index_rebuild(&s->stable, &s->stcap, cap, s->series, s->scount, sizeof(*s->series), offsetof(Series, hash));
 }
 
 static int segtable_rebuild(Source *s, size_t cap) {
-  uint32_t *t = calloc(cap, sizeof(uint32_t));
-  if (!t) return 0;
-  free(s->segtable);
-  s->segtable = t;
-  s->segtcap = cap;
-  size_t mask = cap - 1;
-  for (size_t r = 0; r < s->nsegs; r++) {
-    size_t i = (size_t)s->segs[r].hash & mask;
-    while (t[i]) i = (i + 1) & mask;
-    t[i] = (uint32_t)r + 1;
-  }
-  return 1;
+  return index_rebuild(&s->segtable, &s->segtcap, cap, s->segs, s->nsegs, sizeof(*s->segs), offsetof(Seg, hash));
 }
 
 /* Room for `more` segment bytes plus the readable pad. */
@@ -767,18 +757,7 @@ static int tuples_compact(Source *s, uint32_t gen, int drop_all, const uint32_t 
 /* ---------- edges ---------- */
 
 static int etable_rebuild(Source *s, size_t cap) {
-  uint32_t *t = calloc(cap, sizeof(uint32_t));
-  if (!t) return 0;
-  free(s->etable);
-  s->etable = t;
-  s->etcap = cap;
-  size_t mask = cap - 1;
-  for (size_t e = 0; e < s->ecount; e++) {
-    size_t i = (size_t)s->edges[e].hash & mask;
-    while (t[i]) i = (i + 1) & mask;
-    t[i] = (uint32_t)e + 1;
-  }
-  return 1;
+  return index_rebuild(&s->etable, &s->etcap, cap, s->edges, s->ecount, sizeof(*s->edges), offsetof(Edge, hash));
 }
 
 static inline void edge_value(Source *s, Edge *e, double value) {
