@@ -35,7 +35,18 @@ export interface ClusterStateOptions {
   deletedPodRetentionMs?: number;
   /** At most this many deleted pods are remembered (oldest forgotten first). Default 10,000. */
   maxDeletedPods?: number;
+  /**
+   * Annotation keys kept on pods and owners (the rest is dropped as objects arrive). Default: the
+   * workload-name overrides (`callmap.io/workload-name`, `intents.otterize.com/service-name`);
+   * `KubeResolver` adds its configured override annotation.
+   */
+  annotationKeys?: readonly string[];
 }
+
+/** Otterize's workload-name override annotation, honoured for compatibility. */
+export const OTTERIZE_SERVICE_NAME_ANNOTATION = 'intents.otterize.com/service-name';
+/** callmap's own override annotation (the name is configurable). */
+export const DEFAULT_OVERRIDE_ANNOTATION = 'callmap.io/workload-name';
 
 export interface ControllerRef {
   kind: string;
@@ -48,13 +59,14 @@ export interface PodRecord {
   readonly name: string;
   /** `namespace/name` */
   readonly key: string;
+  /** Shared (same object) with the controller owner's labels when equal, as most pods' are. */
   labels: Readonly<Record<string, string>>;
+  /** Only the kept keys (`ClusterStateOptions.annotationKeys`): usually the shared empty map. */
   annotations: Readonly<Record<string, string>>;
   controller: ControllerRef | undefined;
   hostNetwork: boolean;
   hostname: string | undefined;
   subdomain: string | undefined;
-  nodeName: string | undefined;
   ips: readonly string[];
   createdAt: number;
   /** When the pod stopped holding its IPs: Infinity while it runs. */
@@ -73,12 +85,10 @@ export interface IpSpan {
 }
 
 export interface ServiceRecord {
-  readonly uid: string;
   readonly namespace: string;
   readonly name: string;
   readonly key: string;
   labels: Readonly<Record<string, string>>;
-  type: string;
   clusterIPs: readonly string[];
   headless: boolean;
   createdAt: number;
@@ -98,11 +108,11 @@ export interface OwnerRecord {
   readonly kind: string;
   readonly namespace: string;
   readonly name: string;
+  /** Shared with its own controller owner's labels when equal. */
   labels: Readonly<Record<string, string>>;
+  /** Only the kept keys (`ClusterStateOptions.annotationKeys`). */
   annotations: Readonly<Record<string, string>>;
   controller: ControllerRef | undefined;
-  /** Fingerprint of what identity depends on; status-only updates leave it unchanged. */
-  shape: string;
 }
 
 export interface ClusterStateCounts {
@@ -148,7 +158,23 @@ function stringMap(v: unknown): Readonly<Record<string, string>> {
   return n === 0 ? EMPTY : Object.freeze(out);
 }
 
-function controllerOf(meta: Record<string, unknown>): ControllerRef | undefined {
+/** Only the `keys` of a string map (usually none: the shared empty map). */
+function pickMap(v: unknown, keys: ReadonlySet<string>): Readonly<Record<string, string>> {
+  const r = rec(v);
+  if (r === undefined) return EMPTY;
+  let out: Record<string, string> | undefined;
+  for (const k of keys) {
+    const val = r[k];
+    if (typeof val === 'string') {
+      out ??= {};
+      out[k] = val;
+    }
+  }
+  return out === undefined ? EMPTY : Object.freeze(out);
+}
+
+/** The controller ownerReference (kind interned: a handful of distinct values). */
+function controllerOf(meta: Record<string, unknown>, intern: (s: string) => string): ControllerRef | undefined {
   const refs = meta['ownerReferences'];
   if (!Array.isArray(refs)) return undefined;
   for (const r of refs) {
@@ -156,10 +182,14 @@ function controllerOf(meta: Record<string, unknown>): ControllerRef | undefined 
     if (o !== undefined && o['controller'] === true) {
       const kind = str(o['kind']);
       const name = str(o['name']);
-      if (kind !== undefined && name !== undefined) return { kind, name };
+      if (kind !== undefined && name !== undefined) return { kind: intern(kind), name };
     }
   }
   return undefined;
+}
+
+function sameController(a: ControllerRef | undefined, b: ControllerRef | undefined): boolean {
+  return a?.kind === b?.kind && a?.name === b?.name;
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
@@ -183,12 +213,13 @@ interface Meta {
   uid: string;
 }
 
-function metaOf(obj: unknown, namespaced: boolean): Meta | undefined {
+function metaOf(obj: unknown, namespaced: boolean, intern?: (s: string) => string): Meta | undefined {
   const m = rec(rec(obj)?.['metadata']);
   if (m === undefined) return undefined;
   const name = str(m['name']);
   if (name === undefined) return undefined;
-  const namespace = str(m['namespace']) ?? '';
+  const ns = str(m['namespace']) ?? '';
+  const namespace = intern === undefined ? ns : intern(ns);
   if (namespaced && namespace === '') return undefined;
   const uid = str(m['uid']) ?? `${namespace}/${name}`;
   return { m, name, namespace, uid };
@@ -256,10 +287,49 @@ export class ClusterState {
   private deletedHead = 0;
   private readonly nodesByName = new Map<string, readonly string[]>();
   private readonly endpointSourceOwner = new Map<string, string>();
+  private readonly annotationKeys: Set<string>;
+  /** Namespaces and controller kinds: few distinct values, one string each instead of one per object. */
+  private readonly interned = new Map<string, string>();
 
   constructor(options: ClusterStateOptions = {}) {
     this.retentionMs = options.deletedPodRetentionMs ?? 10 * 60_000;
     this.maxDeleted = options.maxDeletedPods ?? 10_000;
+    this.annotationKeys = new Set(
+      options.annotationKeys ?? [DEFAULT_OVERRIDE_ANNOTATION, OTTERIZE_SERVICE_NAME_ANNOTATION],
+    );
+  }
+
+  /**
+   * Keep `key` on pods and owners from now on. Objects already applied have dropped it, so this
+   * throws (a wiring bug) when the key is new and the state is not empty.
+   */
+  keepAnnotation(key: string): void {
+    if (this.annotationKeys.has(key)) return;
+    if (this.podsByUid.size > 0 || this.deletedQueue.length > this.deletedHead || this.owners.size > 0)
+      throw new Error(`ClusterState: annotation ${key} must be kept before objects are applied (annotationKeys)`);
+    this.annotationKeys.add(key);
+  }
+
+  private readonly intern = (v: string): string => {
+    const hit = this.interned.get(v);
+    if (hit !== undefined) return hit;
+    // Bounded: a cluster has far fewer namespaces and kinds; past this, strings are just not shared.
+    if (this.interned.size < 100_000) this.interned.set(v, v);
+    return v;
+  };
+
+  /**
+   * `labels`, or the labels object of the owner named by `controller` when equal (pods carry their
+   * ReplicaSet's labels, so the pods of one ReplicaSet share one frozen map).
+   */
+  private shareLabels(
+    labels: Readonly<Record<string, string>>,
+    namespace: string,
+    controller: ControllerRef | undefined,
+  ): Readonly<Record<string, string>> {
+    if (labels === EMPTY || controller === undefined) return labels;
+    const o = this.owner(controller.kind, namespace, controller.name);
+    return o !== undefined && sameMap(o.labels, labels) ? o.labels : labels;
   }
 
   /** Apply one watch event. */
@@ -373,7 +443,7 @@ export class ClusterState {
   // ---- pods ----
 
   private upsertPod(obj: unknown, now: number): void {
-    const meta = metaOf(obj, true);
+    const meta = metaOf(obj, true, this.intern);
     const o = rec(obj);
     if (meta === undefined || o === undefined) {
       this.skipped++;
@@ -388,9 +458,9 @@ export class ClusterState {
     if (!Number.isNaN(delTs) && delTs < endAt) endAt = delTs;
     const hostNetwork = spec['hostNetwork'] === true;
     const ips = podIpsOf(status);
-    const labels = stringMap(meta.m['labels']);
-    const annotations = stringMap(meta.m['annotations']);
-    const controller = controllerOf(meta.m);
+    const controller = controllerOf(meta.m, this.intern);
+    const labels = this.shareLabels(stringMap(meta.m['labels']), meta.namespace, controller);
+    const annotations = pickMap(meta.m['annotations'], this.annotationKeys);
     const hostname = str(spec['hostname']);
     const subdomain = str(spec['subdomain']);
 
@@ -412,7 +482,6 @@ export class ClusterState {
         hostNetwork,
         hostname,
         subdomain,
-        nodeName: str(spec['nodeName']),
         ips: [],
         createdAt,
         endAt,
@@ -430,8 +499,7 @@ export class ClusterState {
     if (
       !sameMap(p.labels, labels) ||
       !sameMap(p.annotations, annotations) ||
-      p.controller?.kind !== controller?.kind ||
-      p.controller?.name !== controller?.name
+      !sameController(p.controller, controller)
     ) {
       p.labels = labels;
       p.annotations = annotations;
@@ -445,7 +513,6 @@ export class ClusterState {
       p.subdomain = subdomain;
       this.indexHostname(p, true);
     }
-    p.nodeName = str(spec['nodeName']) ?? p.nodeName;
     if (p.hostNetwork !== hostNetwork) {
       this.setPodIps(p, [], createdAt, now);
       p.hostNetwork = hostNetwork;
@@ -579,7 +646,7 @@ export class ClusterState {
   // ---- services & endpoints ----
 
   private upsertService(obj: unknown): void {
-    const meta = metaOf(obj, true);
+    const meta = metaOf(obj, true, this.intern);
     const o = rec(obj);
     if (meta === undefined || o === undefined) {
       this.skipped++;
@@ -597,12 +664,10 @@ export class ClusterState {
     if (prev !== undefined)
       for (const ip of prev.clusterIPs) if (this.servicesByIp.get(ip) === prev) this.servicesByIp.delete(ip);
     const s: ServiceRecord = {
-      uid: meta.uid,
       namespace: meta.namespace,
       name: meta.name,
       key,
       labels: stringMap(meta.m['labels']),
-      type: str(spec['type']) ?? 'ClusterIP',
       clusterIPs: ips,
       headless: single === 'None',
       createdAt: Number.isNaN(created) ? Number.NEGATIVE_INFINITY : created,
@@ -687,7 +752,7 @@ export class ClusterState {
   // ---- owners ----
 
   private applyOwner(kind: string, deleted: boolean, obj: unknown): void {
-    const meta = metaOf(obj, true);
+    const meta = metaOf(obj, true, this.intern);
     if (meta === undefined) {
       this.skipped++;
       return;
@@ -702,13 +767,26 @@ export class ClusterState {
       if (m.delete(key)) this.bumpOwners();
       return;
     }
+    const controller = controllerOf(meta.m, this.intern);
     const labels = stringMap(meta.m['labels']);
-    const annotations = stringMap(meta.m['annotations']);
-    const controller = controllerOf(meta.m);
-    const shape = JSON.stringify([labels, annotations, controller ?? null]);
+    const annotations = pickMap(meta.m['annotations'], this.annotationKeys);
     const prev = m.get(key);
-    if (prev !== undefined && prev.shape === shape) return;
-    m.set(key, { kind, namespace: meta.namespace, name: meta.name, labels, annotations, controller, shape });
+    // Status-only updates (most owner events) change nothing identity depends on.
+    if (
+      prev !== undefined &&
+      sameMap(prev.labels, labels) &&
+      sameMap(prev.annotations, annotations) &&
+      sameController(prev.controller, controller)
+    )
+      return;
+    m.set(key, {
+      kind,
+      namespace: meta.namespace,
+      name: meta.name,
+      labels: this.shareLabels(labels, meta.namespace, controller),
+      annotations,
+      controller,
+    });
     this.bumpOwners();
   }
 

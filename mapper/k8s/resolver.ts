@@ -11,7 +11,9 @@ import {
   ClusterState,
   type ClusterStateCounts,
   type ClusterStateOptions,
+  DEFAULT_OVERRIDE_ANNOTATION,
   type IpSpan,
+  OTTERIZE_SERVICE_NAME_ANNOTATION,
   type PodRecord,
   type ServiceRecord,
   type StateKind,
@@ -26,10 +28,7 @@ import {
   type UnresolvedReason,
 } from './types.ts';
 
-/** Otterize's workload-name override annotation, honoured for compatibility. */
-export const OTTERIZE_SERVICE_NAME_ANNOTATION = 'intents.otterize.com/service-name';
-/** callmap's own override annotation (the name is configurable). */
-export const DEFAULT_OVERRIDE_ANNOTATION = 'callmap.io/workload-name';
+export { DEFAULT_OVERRIDE_ANNOTATION, OTTERIZE_SERVICE_NAME_ANNOTATION };
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 export const DEFAULT_SKEW_MS = 2000;
 
@@ -106,6 +105,8 @@ export class KubeResolver implements Resolver {
     this.skewMs = options.skewMs ?? DEFAULT_SKEW_MS;
     this.readyFn = options.ready ?? (() => true);
     for (const r of UNRESOLVED_REASONS) this.counters.unresolved[r] = 0;
+    // The state drops annotations nobody reads; it must keep ours.
+    state.keepAnnotation(this.overrideAnnotation);
     state.onPodRetired = (p) => {
       // Freeze the identity while its owners are still cached (they are deleted right after).
       if (p.cacheEpoch !== state.ownerEpoch) p.cache = undefined;

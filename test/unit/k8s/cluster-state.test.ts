@@ -110,3 +110,60 @@ test('typed client-node objects (Date timestamps) are read like watch JSON', (t)
   t.is(p?.createdAt, T0 + 5 * S);
   t.is(p?.endAt, T0 + 50 * S);
 });
+
+test('records keep only what resolution reads: the override annotations, and the owner labels object when equal', (t) => {
+  const st = new ClusterState();
+  const labels = { app: 'web', 'pod-template-hash': 'abc' };
+  st.apply('ReplicaSet', 'ADDED', workload('ReplicaSet', 'web-abc', { labels: { ...labels } }), T0);
+  const annotations = {
+    'callmap.io/workload-name': 'front',
+    'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(500),
+    'prometheus.io/scrape': 'true',
+  };
+  st.apply(
+    'Pod',
+    'ADDED',
+    pod({ name: 'p1', ip: '10.0.0.1', owner: ['ReplicaSet', 'web-abc'], labels: { ...labels }, annotations }),
+    T0,
+  );
+  st.apply(
+    'Pod',
+    'ADDED',
+    pod({ name: 'p2', ip: '10.0.0.2', owner: ['ReplicaSet', 'web-abc'], labels: { ...labels } }),
+    T0,
+  );
+  st.apply(
+    'Pod',
+    'ADDED',
+    pod({ name: 'p3', ip: '10.0.0.3', owner: ['ReplicaSet', 'web-abc'], labels: { app: 'other' } }),
+    T0,
+  );
+  const rs = st.owner('ReplicaSet', 'default', 'web-abc');
+  const p1 = st.podsByKey.get('default/p1');
+  t.deepEqual(p1?.annotations, { 'callmap.io/workload-name': 'front' });
+  t.deepEqual(st.podsByKey.get('default/p2')?.annotations, {});
+  // Same content as the ReplicaSet's labels → the same object; different content → its own.
+  t.is(p1?.labels, rs?.labels);
+  t.is(st.podsByKey.get('default/p2')?.labels, rs?.labels);
+  t.deepEqual(st.podsByKey.get('default/p3')?.labels, { app: 'other' });
+  t.not(st.podsByKey.get('default/p3')?.labels, rs?.labels);
+  // A status-only owner update changes nothing identity depends on.
+  const epoch = st.ownerEpoch;
+  const rs2 = workload('ReplicaSet', 'web-abc', { labels: { ...labels } });
+  rs2['status'] = { replicas: 3 };
+  st.apply('ReplicaSet', 'MODIFIED', rs2, T0);
+  t.is(st.ownerEpoch, epoch);
+  st.apply('ReplicaSet', 'MODIFIED', workload('ReplicaSet', 'web-abc', { labels: { app: 'web' } }), T0);
+  t.is(st.ownerEpoch, epoch + 1);
+  // Keys to keep must be known before objects arrive (a resolver built late would miss its annotation).
+  t.throws(() => st.keepAnnotation('x.io/name'), { message: /before objects are applied/ });
+  t.notThrows(() => st.keepAnnotation('callmap.io/workload-name'));
+  const fresh = new ClusterState({ annotationKeys: ['x.io/name'] });
+  fresh.apply(
+    'Pod',
+    'ADDED',
+    pod({ name: 'q', ip: '10.0.0.9', annotations: { ...annotations, 'x.io/name': 'n' } }),
+    T0,
+  );
+  t.deepEqual(fresh.podsByKey.get('default/q')?.annotations, { 'x.io/name': 'n' });
+});
