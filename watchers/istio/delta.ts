@@ -15,12 +15,23 @@ export interface EdgeDelta {
   count: number;
 }
 
+/**
+ * A committed page's deltas, as two columns: delta k is `edges[k]` with `counts[k]` (no object per
+ * delta: a busy proxy changes every edge on every scrape, ADR 0054). Edges are shared by every
+ * delta of that edge (the native engine's are frozen).
+ */
 export interface DeltaResult {
-  deltas: EdgeDelta[];
+  edges: Edge[];
+  counts: Float64Array;
   /** Series seen for the first time on this source. */
   firstSeen: number;
   /** Series whose counter went down (proxy restart). */
   resets: number;
+}
+
+/** The deltas of a result as objects (tests, tools). */
+export function deltaList(r: DeltaResult): EdgeDelta[] {
+  return r.edges.map((edge, k) => ({ edge, count: r.counts[k] as number }));
 }
 
 interface Tracked {
@@ -76,7 +87,10 @@ export class CounterDeltas {
     return {
       table: st,
       commit(covered) {
-        const out: DeltaResult = { deltas: [], firstSeen: 0, resets: 0 };
+        const edges: Edge[] = [];
+        const counts: number[] = [];
+        let firstSeen = 0;
+        let resets = 0;
         for (const [key, t] of st.map) {
           if (t.gen !== gen) {
             st.map.delete(key); // not on this page any more: forget it
@@ -84,18 +98,21 @@ export class CounterDeltas {
           }
           let delta: number;
           if (t.last === undefined) {
-            out.firstSeen++;
+            firstSeen++;
             delta = t.cur;
           } else if (t.cur < t.last) {
-            out.resets++;
+            resets++;
             delta = t.cur;
           } else delta = t.cur - t.last;
           t.last = t.cur;
           const count = Math.round(delta);
-          if (count >= 1) out.deltas.push({ edge: t.edge, count });
+          if (count >= 1) {
+            edges.push(t.edge);
+            counts.push(count);
+          }
           if (covered !== undefined && t.edge.reporter === 'destination') covered.add(serverKey(t.edge));
         }
-        return out;
+        return { edges, counts: Float64Array.from(counts), firstSeen, resets };
       },
     };
   }
@@ -139,29 +156,33 @@ export function coveredServers(page: PageAggregate, into: Set<string> = new Set(
  * server). The destination view wins: a source-reported delta is dropped when the server's own
  * proxy was scraped in the same tick (`covered`, from coveredServers over the tick's pages).
  * Waypoint deltas are always kept (ambient workloads have no sidecars to double count with).
+ * Calls `keep` for every kept delta, in order; returns how many were dropped.
  */
 export function dedupeReporters(
   covered: ReadonlySet<string>,
-  deltas: readonly EdgeDelta[],
-): { kept: EdgeDelta[]; dropped: number } {
-  const kept: EdgeDelta[] = [];
+  results: readonly DeltaResult[],
+  keep: (edge: Edge, count: number) => void,
+): number {
   let dropped = 0;
-  for (const d of deltas) {
-    if (d.edge.reporter === 'source' && covered.has(serverKey(d.edge))) dropped++;
-    else kept.push(d);
+  for (const r of results) {
+    const { edges, counts } = r;
+    for (let k = 0; k < edges.length; k++) {
+      const e = edges[k] as Edge;
+      if (e.reporter === 'source' && covered.has(serverKey(e))) dropped++;
+      else keep(e, counts[k] as number);
+    }
   }
-  return { kept, dropped };
+  return dropped;
 }
 
 /** Builds the wire observation for one delta. */
-export function toObservation(d: EdgeDelta, time: number): Observation {
-  const e = d.edge;
+export function toObservation(e: Edge, count: number, time: number): Observation {
   if (e.metric === 'istio_tcp_connections_opened_total') {
     const o: WorkloadTcpObservation = {
       kind: 'workload-tcp',
       client: e.client,
       server: e.server,
-      count: d.count,
+      count,
       time,
     };
     return o;
@@ -170,7 +191,7 @@ export function toObservation(d: EdgeDelta, time: number): Observation {
     kind: 'http',
     client: e.client,
     server: e.server,
-    count: d.count,
+    count,
     time,
     reporter: e.reporter,
   };

@@ -6,7 +6,7 @@
  * the native one against. Both give the same deltas, in the same order, and the same page counts.
  */
 import { createRequire } from 'node:module';
-import { CounterDeltas, type DeltaResult, type EdgeDelta } from './delta.ts';
+import { CounterDeltas, type DeltaResult } from './delta.ts';
 import { createPageParser } from './page.ts';
 import { createPrometheusParser, DEFAULT_MAX_LINE, type PrometheusParser } from './prometheus.ts';
 import {
@@ -211,7 +211,7 @@ export function edgeIdentity(e: {
   ].join('');
 }
 
-const REPORTER_OF: Readonly<Record<string, EdgeDelta['edge']['reporter']>> = {
+const REPORTER_OF: Readonly<Record<string, Edge['reporter']>> = {
   s: 'source',
   d: 'destination',
   w: 'waypoint',
@@ -398,15 +398,17 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
           for (let k = 0; k < freshIds.length; k++) {
             edges[freshIds[k] as number] = frozenEdge(edgeFromIdentity(fresh[k] as string));
           }
-          const deltas: EdgeDelta[] = new Array(changed.length);
+          // One column of shared Edge objects (no object per delta; `push` keeps the array in
+          // fast elements, where `new Array(100000)` would start in dictionary mode).
+          const out: Edge[] = [];
           for (let k = 0; k < changed.length; k++) {
             const edge = edges[changed[k] as number];
             if (edge === undefined)
               throw new Error('istio native engine: commit named an edge id it never handed over');
-            deltas[k] = { edge, count: counts[k] as number };
+            out.push(edge);
           }
           if (covered !== undefined) for (const id of servers) covered.add(st.serverKeys[id - 1] as string);
-          return { deltas, firstSeen, resets };
+          return { edges: out, counts, firstSeen, resets };
         },
       };
     },

@@ -7,7 +7,7 @@
 
 import type { Dispatcher } from 'undici';
 import type { Observation } from '../../mapper/contract/index.ts';
-import { dedupeReporters, type EdgeDelta, toObservation } from './delta.ts';
+import { type DeltaResult, dedupeReporters, toObservation } from './delta.ts';
 import { type DiscoverySkip, discoverTargets, type PodLister, type TargetKind } from './discovery.ts';
 import { type IstioEngine, loadIstioEngine } from './engine.ts';
 import { mapBounded, type PageSource, SCRAPE_FAILURES, type ScrapeFailure, scrapePage } from './scrape.ts';
@@ -130,7 +130,7 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
       report.targets = todo.length;
       // Servers whose own proxy reported (destination series) in this tick.
       const covered = new Set<string>();
-      const all: EdgeDelta[] = [];
+      const results: DeltaResult[] = [];
       const alive = new Set<string>();
       await mapBounded(todo, config.concurrency, async (job) => {
         alive.add(job.id); // a failed scrape keeps its state: the pod is still there
@@ -165,14 +165,16 @@ export function createIstioWatcher(config: IstioWatcherConfig, deps: IstioWatche
         const r = run.commit(covered);
         report.firstSeen += r.firstSeen;
         report.resets += r.resets;
-        for (const d of r.deltas) all.push(d);
+        results.push(r);
       });
       if (!signal?.aborted) report.droppedSources = deltas.retain(alive);
-      const { kept, dropped } = dedupeReporters(covered, all);
-      report.deduplicated = dropped;
       const time = now();
-      for (const d of kept) deps.sink.add(toObservation(d, time));
-      report.edgesReported = kept.length;
+      let reported = 0;
+      report.deduplicated = dedupeReporters(covered, results, (edge, count) => {
+        deps.sink.add(toObservation(edge, count, time));
+        reported++;
+      });
+      report.edgesReported = reported;
       if (report.failed.length > 0) {
         const shown = report.failed
           .slice(0, 5)

@@ -1,6 +1,13 @@
 import test from 'ava';
 import { parseReportBatch } from '../../../mapper/contract/index.ts';
-import { CounterDeltas, coveredServers, dedupeReporters, toObservation } from '../../../watchers/istio/delta.ts';
+import {
+  CounterDeltas,
+  coveredServers,
+  type DeltaResult,
+  dedupeReporters,
+  deltaList,
+  toObservation,
+} from '../../../watchers/istio/delta.ts';
 import { parsePrometheusText } from '../../../watchers/istio/prometheus.ts';
 import { createAggregator, type PageAggregate } from '../../../watchers/istio/series.ts';
 
@@ -13,8 +20,8 @@ function page(text: string): PageAggregate {
   return agg.result();
 }
 
-const counts = (r: { deltas: Array<{ edge: { path?: string }; count: number }> }): Record<string, number> =>
-  Object.fromEntries(r.deltas.map((d) => [d.edge.path ?? '', d.count]));
+const counts = (r: DeltaResult): Record<string, number> =>
+  Object.fromEntries(deltaList(r).map((d) => [d.edge.path ?? '', d.count]));
 
 test('first sight reports the whole counter, then only increases', (t) => {
   const d = new CounterDeltas();
@@ -50,13 +57,13 @@ test('source-reported deltas are dropped when the server proxy reports as destin
   const client = page(line('source', 'a', 'b', '/x', 3) + line('source', 'a', 'c', '/z', 4));
   const server = page(line('destination', 'other', 'b', '/w', 1));
   const d = new CounterDeltas();
-  const all = [...d.apply('client', client).deltas, ...d.apply('server', server).deltas];
-  const { kept, dropped } = dedupeReporters(coveredServers(server, coveredServers(client)), all);
-  t.is(dropped, 1);
-  t.deepEqual(
-    kept.map((k) => `${k.edge.reporter} ${k.edge.server.name}`),
-    ['source c', 'destination b'],
+  const results = [d.apply('client', client), d.apply('server', server)];
+  const kept: string[] = [];
+  const dropped = dedupeReporters(coveredServers(server, coveredServers(client)), results, (e, count) =>
+    kept.push(`${e.reporter} ${e.server.name} ${count}`),
   );
+  t.is(dropped, 1);
+  t.deepEqual(kept, ['source c 4', 'destination b 1']);
 });
 
 test('observations built from deltas pass the wire contract', (t) => {
@@ -65,7 +72,7 @@ test('observations built from deltas pass the wire contract', (t) => {
       'istio_tcp_connections_opened_total{reporter="source",source_workload="a",source_workload_namespace="ns",destination_workload="db",destination_workload_namespace="ns"} 2\n',
   );
   const r = new CounterDeltas().apply('p', p);
-  const observations = r.deltas.map((x) => toObservation(x, 1_700_000_000_000));
+  const observations = deltaList(r).map((x) => toObservation(x.edge, x.count, 1_700_000_000_000));
   const batch = parseReportBatch({
     batchId: 'b1',
     reporter: { component: 'istio-watcher', instance: 'test' },

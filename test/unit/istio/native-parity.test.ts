@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import test from 'ava';
 import fc from 'fast-check';
+import { type DeltaResult, deltaList } from '../../../watchers/istio/delta.ts';
 import {
   type BeginOptions,
   createNativeEngine,
@@ -347,8 +348,8 @@ for (const simd of ['avx2', 'sse2'] as const)
         t.deepEqual(got, want);
         for (const r of want) {
           if (typeof r !== 'object' || r === null) continue;
-          const x = r as { deltas: unknown[]; resets: number; page: { skipped: Record<string, number> } };
-          seen.deltas += x.deltas.length;
+          const x = r as { edges: unknown[]; resets: number; page: { skipped: Record<string, number> } };
+          seen.deltas += x.edges.length;
           seen.resets += x.resets;
           seen.malformed += x.page.skipped['malformed-line'] ?? 0;
           seen.invalid += x.page.skipped['invalid-value'] ?? 0;
@@ -520,8 +521,8 @@ for (const simd of ['avx512', 'avx2', 'sse2'] as const)
           const want = run(createTypescriptEngine(), scrapes, opts);
           t.deepEqual(run(createNativeEngine(addon), scrapes, opts), want);
           for (const r of want) {
-            const x = r as { deltas: unknown[]; resets: number; page: { skipped: Record<string, number> } };
-            seen.deltas += x.deltas.length;
+            const x = r as { edges: unknown[]; resets: number; page: { skipped: Record<string, number> } };
+            seen.deltas += x.edges.length;
             seen.resets += x.resets;
             seen.invalid += x.page.skipped['invalid-value'] ?? 0;
             seen.malformed += x.page.skipped['malformed-line'] ?? 0;
@@ -855,8 +856,7 @@ test('delta edges are frozen and the same object on every scrape of the edge, un
       ),
     ],
   });
-  const deltas = (s: Scrape) =>
-    (run(engine, [s], { templatePaths: false })[0] as { deltas: { edge: { path?: string } }[] }).deltas;
+  const deltas = (s: Scrape) => deltaList(run(engine, [s], { templatePaths: false })[0] as DeltaResult);
   const a = deltas(page(1));
   const b = deltas(page(2));
   t.true(a.length > 10);
