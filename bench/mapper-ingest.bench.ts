@@ -44,15 +44,24 @@ import {
   WORKLOADS,
 } from './lib/synthetic-map.ts';
 
-/** CPU time of this process's main thread (ms), from /proc (Linux; 0 elsewhere). */
-function mainThreadCpuMs(): number {
+/** CPU time of one thread of this process (ms), from /proc (Linux; 0 elsewhere). */
+function threadCpuMs(tid: number | string): number {
   try {
-    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields 14 and 15 (utime, stime) are at 11 and 12 after the comm field, in clock ticks
     return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
   } catch {
     return 0;
+  }
+}
+
+/** Thread ids of this process (Linux; empty elsewhere). */
+function threadIds(): string[] {
+  try {
+    return fs.readdirSync('/proc/self/task');
+  } catch {
+    return [];
   }
 }
 
@@ -62,6 +71,8 @@ async function child(): Promise<void> {
   const writer = (process.argv[4] ?? 'thread') as WriterMode;
   // What `callmap mapper` does at start-up (mapper/main.ts); `--heap-growing-percent 0` leaves V8's default.
   tuneMapperHeap(Number(process.argv[6] ?? MAPPER_HEAP_GROWING_PERCENT));
+  // Threads started by the mapper service: the SQLite writer thread (all threads are named "node").
+  const before = new Set(threadIds());
   const svc = await startMapperService({
     port: 0,
     resolver: process.argv[5] === 'kube' ? await syntheticKubeResolver() : syntheticResolver(),
@@ -69,6 +80,7 @@ async function child(): Promise<void> {
     web: null,
     log: () => {},
   });
+  const writerTids = threadIds().filter((t) => !before.has(t));
   process.send?.({ url: svc.url });
   const peak = samplePeakMemory();
   process.on('message', (m: { cmd: string }) => {
@@ -80,7 +92,8 @@ async function child(): Promise<void> {
       process.send?.({
         maxRssKb,
         cpuMs: (cpu.user + cpu.system) / 1000,
-        mainCpuMs: mainThreadCpuMs(),
+        mainCpuMs: threadCpuMs(process.pid),
+        writerCpuMs: writerTids.reduce((a, t) => a + threadCpuMs(t), 0),
         edges: svc.store.edgeCount,
         liveHeapMb: mem.heapUsed / 2 ** 20,
         rssMb: mem.rss / 2 ** 20,
@@ -124,6 +137,7 @@ type Msg = {
   maxRssKb?: number;
   cpuMs?: number;
   mainCpuMs?: number;
+  writerCpuMs?: number;
   edges?: number;
   liveHeapMb?: number;
   rssMb?: number;
@@ -222,7 +236,8 @@ async function parent(): Promise<void> {
       `  build phase (${buildBatches} batches, every observation a new edge): ${f(buildRate)} observations/s`,
       `  steady state (${steadyBodies.length} batches over known edges): ${f(rate)} observations/s (${(steadyBodies.length / secs).toFixed(0)} batches/s); target >= 200,000/s: ${rate >= 200_000 ? 'met' : 'NOT met'}`,
       `  mapper CPU (user+sys) in the steady state: ${(((stats.cpuMs ?? 0) - (built.cpuMs ?? 0)) / (steadyTotal / 1000)).toFixed(2)} ms per 1,000 observations (${f((steadyTotal / ((stats.cpuMs ?? 0) - (built.cpuMs ?? 0))) * 1000)} observations per CPU-second; less sensitive to machine load than the wall-clock rate)`,
-      `  of which the main thread (HTTP, JSON, validation, resolution, aggregation, planning; /proc): ${(((stats.mainCpuMs ?? 0) - (built.mainCpuMs ?? 0)) / (steadyTotal / 1000)).toFixed(2)} ms per 1,000 observations; the rest is the writer thread, GC helpers and libuv`,
+      `  of which the main thread (HTTP, JSON, validation, resolution, aggregation, planning; /proc): ${(((stats.mainCpuMs ?? 0) - (built.mainCpuMs ?? 0)) / (steadyTotal / 1000)).toFixed(2)} ms per 1,000 observations`,
+      `  writer thread (SQLite statements, commit): ${(((stats.writerCpuMs ?? 0) - (built.writerCpuMs ?? 0)) / (steadyTotal / 1000)).toFixed(2)} ms per 1,000 observations; the rest (GC helper threads, libuv): ${(((stats.cpuMs ?? 0) - (built.cpuMs ?? 0) - ((stats.mainCpuMs ?? 0) - (built.mainCpuMs ?? 0)) - ((stats.writerCpuMs ?? 0) - (built.writerCpuMs ?? 0))) / (steadyTotal / 1000)).toFixed(2)} ms`,
       `  ${failed} non-202 answers`,
       `  edges in the map: ${f(stats.edges ?? 0)}; mapper peak RSS ${((stats.maxRssKb ?? 0) / 1024).toFixed(0)} MB (target <= 250 MB); after GC: heap ${(stats.liveHeapMb ?? 0).toFixed(0)} MB, RSS ${(stats.rssMb ?? 0).toFixed(0)} MB; largest V8 heap (total) ${(stats.peakHeapMb ?? 0).toFixed(0)} MB, largest off-heap (external) ${(stats.peakExternalMb ?? 0).toFixed(0)} MB (sampled)`,
       `  idle mapper before ingest: RSS ${((idle.maxRssKb ?? 0) / 1024).toFixed(0)} MB, heap ${(idle.liveHeapMb ?? 0).toFixed(0)} MB`,

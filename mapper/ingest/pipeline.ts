@@ -22,6 +22,8 @@ import {
   type EdgeDelta,
   edgeKey,
   type KafkaAclRecord,
+  KNOWN_COLS,
+  type KnownRows,
   type MapStore,
 } from '../store/index.ts';
 
@@ -54,6 +56,12 @@ export interface IngestOptions {
    * per observation. Default true; false is the previous path (the tests' oracle).
    */
   keyCache?: boolean;
+  /**
+   * Known-edge fast path (ADR 0101): an observation of a stored edge, on one of its stored ports,
+   * between identities the store already holds, becomes one row of numbers (`BatchDelta.known`)
+   * instead of an `EdgeDelta`. Needs `keyCache`. Default true; false is the previous path.
+   */
+  knownEdges?: boolean;
 }
 
 export interface IngestStats {
@@ -99,6 +107,9 @@ interface PendingItem {
 
 interface Group {
   edges: Map<string, EdgeDelta>;
+  /** Known-edge rows (ADR 0101), taken in store epoch `epoch`; `entries[i]` is row i's pair. */
+  known: KnownRows;
+  entries: PairEntry[];
   acl: Map<string, KafkaAclRecord>;
   answers: DnsAnswer[];
   items: PendingItem[];
@@ -111,6 +122,75 @@ interface DnsCacheEntry {
 }
 
 const sameWorkload = (a: WorkloadRef, b: WorkloadRef): boolean => a.name === b.name && a.namespace === b.namespace;
+
+/** Adds one (non-self) call to a group's aggregated deltas. */
+function addEdge(
+  edges: Map<string, EdgeDelta>,
+  key: string,
+  client: WorkloadIdentity,
+  server: WorkloadIdentity | undefined,
+  via: WorkloadRef | undefined,
+  extDomain: string | undefined,
+  time: number,
+  count: number,
+  port: number | undefined,
+): EdgeDelta {
+  let e = edges.get(key);
+  if (!e) {
+    e = {
+      key,
+      client,
+      // sized for its first port (a push onto `[]` allocates room for 17)
+      ports: port === undefined ? [] : [port],
+      http: NONE,
+      kafka: NONE,
+      extIps: NONE,
+      firstSeen: time,
+      lastSeen: time,
+      count: 0,
+    };
+    if (server) e.server = server;
+    if (via) e.via = via;
+    if (extDomain !== undefined) e.extDomain = extDomain;
+    edges.set(key, e);
+  } else {
+    if (time < e.firstSeen) e.firstSeen = time;
+    if (time > e.lastSeen) e.lastSeen = time;
+    // identities resolved later in the batch win (labels/kind may have been learnt)
+    if (server && server.kind !== 'Unknown') e.server = server;
+    if (port !== undefined && !e.ports.includes(port)) e.ports.push(port);
+  }
+  e.count += count;
+  return e;
+}
+
+/**
+ * Known-edge rows taken in another store epoch (the map was reset while they waited): their ids
+ * mean nothing now, so they become ordinary deltas again (new edges of the reset map).
+ */
+function convertKnown(g: Group, epoch: number): void {
+  const kr = g.known;
+  const rows = kr.rows;
+  for (let i = 0; i < kr.n; i++) {
+    const p = g.entries[i] as PairEntry;
+    const o = i * KNOWN_COLS;
+    const port = rows[o + 3] as number;
+    addEdge(
+      g.edges,
+      p.key,
+      p.client,
+      p.server,
+      p.via,
+      undefined,
+      rows[o + 1] as number,
+      rows[o + 2] as number,
+      port < 0 ? undefined : port,
+    );
+  }
+  kr.n = 0;
+  kr.epoch = epoch;
+  g.entries.length = 0;
+}
 
 /**
  * Shared, frozen empty detail list: most edges never get HTTP, Kafka or external-IP details, so a
@@ -127,6 +207,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
   const defaultTtl = (opts.dnsDefaultTtlSeconds ?? 300) * 1000;
   const maxGroup = opts.maxGroup ?? 64;
   const keyCache = opts.keyCache ?? true;
+  const knownEdges = keyCache && (opts.knownEdges ?? true);
   const dnsCache = new Map<string, DnsCacheEntry>();
   const st: IngestStats = { batches: 0, duplicates: 0, observations: {}, unresolved: {}, dropped: {}, dnsCacheSize: 0 };
 
@@ -153,6 +234,8 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
   /** Resolves one batch into the group's aggregated delta; returns its counters. */
   function collect(batch: ReportBatch, g: Group): Counters {
     const { edges, acl, answers } = g;
+    const epoch = store.epoch;
+    if (g.known.epoch !== epoch) convertKnown(g, epoch);
     const kinds: Partial<Record<ObservationKind, number>> = {};
     const unresolved = new Map<string, number>();
     const dropped = new Map<string, number>();
@@ -187,34 +270,49 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       const key =
         !keyCache || server === undefined || kind === 'http' || kind === 'workload-tcp'
           ? edgeKey(client, server, via, extDomain)
-          : pairKey(client, server, via);
-      let e = edges.get(key);
-      if (!e) {
-        e = {
-          key,
-          client,
-          // sized for its first port (a push onto `[]` allocates room for 17)
-          ports: port === undefined ? [] : [port],
-          http: NONE,
-          kafka: NONE,
-          extIps: NONE,
-          firstSeen: time,
-          lastSeen: time,
-          count: 0,
-        };
-        if (server) e.server = server;
-        if (via) e.via = via;
-        if (extDomain !== undefined) e.extDomain = extDomain;
-        edges.set(key, e);
-      } else {
-        if (time < e.firstSeen) e.firstSeen = time;
-        if (time > e.lastSeen) e.lastSeen = time;
-        // identities resolved later in the batch win (labels/kind may have been learnt)
-        if (server && server.kind !== 'Unknown') e.server = server;
-        if (port !== undefined && !e.ports.includes(port)) e.ports.push(port);
+          : pairEntry(client, server, via).key;
+      return addEdge(edges, key, client, server, via, extDomain, time, count, port);
+    }
+
+    /**
+     * The known-edge fast path (ADR 0101): true when the observation was taken as a row of numbers.
+     * Only for calls between identities from the resolver's caches (tcp, dns); the caller falls
+     * back to `edge` otherwise (which also drops self-calls).
+     */
+    function known(
+      client: WorkloadIdentity,
+      server: WorkloadIdentity,
+      via: WorkloadRef | undefined,
+      time: number,
+      count: number,
+      port: number | undefined,
+    ): boolean {
+      if (!knownEdges || sameWorkload(client, server)) return false;
+      const p = pairEntry(client, server, via);
+      if (p.epoch !== epoch || !p.clientSlot.current || !p.serverSlot.current || !portKnown(p, port)) {
+        const k = store.knownEdge(p.key, client, server);
+        if (k === undefined) return false;
+        p.id = k.id;
+        p.epoch = k.epoch;
+        p.ports = k.ports;
+        p.clientSlot = k.clientSlot;
+        p.serverSlot = k.serverSlot;
+        if (p.epoch !== epoch || !portKnown(p, port)) return false;
       }
-      e.count += count;
-      return e;
+      const kr = g.known;
+      let o = kr.n * KNOWN_COLS;
+      if (o + KNOWN_COLS > kr.rows.length) {
+        const grown = new Float64Array(2 * kr.rows.length);
+        grown.set(kr.rows);
+        kr.rows = grown;
+      }
+      const rows = kr.rows;
+      rows[o++] = p.id;
+      rows[o++] = time;
+      rows[o++] = count;
+      rows[o] = port ?? -1;
+      g.entries[kr.n++] = p;
+      return true;
     }
 
     function clientOf(kind: ObservationKind, ip: string, time: number, count: number): WorkloadIdentity | undefined {
@@ -231,7 +329,10 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       if (!client) return;
       const r = resolver.resolveIp(o.serverIp, o.time);
       if (r.ok) {
-        edge('tcp', client, r.workload, viaOf(r), undefined, o.time, count, o.serverPort);
+        const via = viaOf(r);
+        if (!known(client, r.workload, via, o.time, count, o.serverPort)) {
+          edge('tcp', client, r.workload, via, undefined, o.time, count, o.serverPort);
+        }
         return;
       }
       const ext = dnsCache.get(o.serverIp);
@@ -263,7 +364,10 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
           miss('dns', r.reason, count);
           return;
         }
-        edge('dns', client, r.workload, viaOf(r), undefined, o.time, count, undefined);
+        const via = viaOf(r);
+        if (!known(client, r.workload, via, o.time, count, undefined)) {
+          edge('dns', client, r.workload, via, undefined, o.time, count, undefined);
+        }
         return;
       }
       const e = edge('dns', client, undefined, undefined, o.name, o.time, count, undefined);
@@ -411,8 +515,11 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     const g = group;
     group = undefined;
     if (!g || g.items.length === 0) return;
+    if (g.known.epoch !== store.epoch) convertKnown(g, store.epoch);
     const delta: BatchDelta = { edges: [...g.edges.values()], acl: [...g.acl.values()], dnsAnswers: g.answers };
+    if (g.known.n > 0) delta.known = g.known;
     // The group waits for its commit; its deltas need not (they die young, ADR 0037).
+    g.entries.length = 0;
     g.edges.clear();
     g.acl.clear();
     g.byId.clear();
@@ -481,7 +588,17 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       st.duplicates++;
       return Promise.resolve({ batchId: batch.batchId, accepted: prior.accepted, duplicate: true });
     }
-    if (group === undefined) group = { edges: new Map(), acl: new Map(), answers: [], items: [], byId: new Map() };
+    if (group === undefined) {
+      group = {
+        edges: new Map(),
+        known: { epoch: store.epoch, n: 0, rows: new Float64Array(KNOWN_COLS * 1024) },
+        entries: [],
+        acl: new Map(),
+        answers: [],
+        items: [],
+        byId: new Map(),
+      };
+    }
     const g = group;
     let item: PendingItem | undefined;
     const promise = new Promise<IngestReceipt>((resolve, reject) => {
@@ -534,11 +651,37 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
  * entries go with the resolver's objects; a client's map is cleared beyond `PAIR_KEYS_MAX` servers
  * so replaced server identities cannot pile up.
  */
-const pairKeys = new WeakMap<WorkloadIdentity, Map<WorkloadIdentity, string>>();
-const viaPairKeys = new WeakMap<WorkloadRef, WeakMap<WorkloadIdentity, Map<WorkloadIdentity, string>>>();
+/**
+ * One resolved pair: its edge key and what the store last said about that edge (ADR 0101; `epoch`
+ * -1: nothing yet). The same entry serves every store; the epoch tells whose answer it holds.
+ */
+export interface PairEntry {
+  readonly key: string;
+  readonly client: WorkloadIdentity;
+  readonly server: WorkloadIdentity;
+  readonly via: WorkloadRef | undefined;
+  id: number;
+  epoch: number;
+  ports: readonly number[];
+  clientSlot: { readonly current: boolean };
+  serverSlot: { readonly current: boolean };
+}
+
+const NOT_CURRENT = Object.freeze({ current: false });
+
+function portKnown(p: PairEntry, port: number | undefined): boolean {
+  return port === undefined || p.ports.includes(port);
+}
+
+const pairKeys = new WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairEntry>>();
+const viaPairKeys = new WeakMap<WorkloadRef, WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairEntry>>>();
 const PAIR_KEYS_MAX = 4096;
 
 export function pairKey(client: WorkloadIdentity, server: WorkloadIdentity, via: WorkloadRef | undefined): string {
+  return pairEntry(client, server, via).key;
+}
+
+export function pairEntry(client: WorkloadIdentity, server: WorkloadIdentity, via: WorkloadRef | undefined): PairEntry {
   let byClient = pairKeys;
   if (via !== undefined) {
     let v = viaPairKeys.get(via);
@@ -556,7 +699,17 @@ export function pairKey(client: WorkloadIdentity, server: WorkloadIdentity, via:
   let k = m.get(server);
   if (k === undefined) {
     if (m.size >= PAIR_KEYS_MAX) m.clear();
-    k = edgeKey(client, server, via, undefined);
+    k = {
+      key: edgeKey(client, server, via, undefined),
+      client,
+      server,
+      via,
+      id: 0,
+      epoch: -1,
+      ports: NONE,
+      clientSlot: NOT_CURRENT,
+      serverSlot: NOT_CURRENT,
+    };
     m.set(server, k);
   }
   return k;

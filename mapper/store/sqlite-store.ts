@@ -28,6 +28,8 @@ import {
   type EdgeRecord,
   edgeKey,
   type KafkaAclRecord,
+  KNOWN_COLS,
+  type KnownEdge,
   type MapStore,
   workloadKey,
 } from './types.ts';
@@ -74,6 +76,9 @@ interface PlannedGroup {
   /** Updates the mirror; run only after the transaction committed. */
   commit(): void;
 }
+
+/** Source of store epochs (`MapStore.epoch`): unique in the process, so no two stores or resets share one. */
+let epochs = 0;
 
 const closedError = (): CallmapError =>
   new CallmapError('DB_CLOSED', 'the map database is closed (the mapper is shutting down)', { status: 503 });
@@ -208,6 +213,14 @@ class SqliteMapStore implements MapStore {
   #slots = new WeakMap<WorkloadIdentity, { current: boolean }>();
   /** Highest edge id (ids are assigned here: one writer holds the file, ADR 0030). */
   #maxId = 0;
+  /** Committed edges by id (ids are dense from 1; the ingest fast path names edges by id, ADR 0101). */
+  #byId: EdgeRecord[] = [];
+  /** Edge ids mean what `#byId` says only within one epoch (a reset starts a new one). */
+  #epoch = ++epochs;
+  /** Per edge id: the plan that last wrote a row for it (`#planNo`) and where that row is (see `plan`). */
+  #planNo = 0;
+  #planMark = new Int32Array(0);
+  #planAt = new Int32Array(0);
   #listeners = new Set<ChangeListener>();
   #batchesSincePrune = 0;
   #retention: Retention;
@@ -285,6 +298,7 @@ class SqliteMapStore implements MapStore {
         Number(r['count']),
       );
       byId.set(rec.id, rec);
+      this.#byId[rec.id] = rec;
       this.#edges.set(rec.key, rec);
       if (rec.id > this.#maxId) this.#maxId = rec.id;
     }
@@ -342,6 +356,19 @@ class SqliteMapStore implements MapStore {
 
   get edgeCount(): number {
     return this.#edges.size;
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  knownEdge(key: string, client: WorkloadIdentity, server: WorkloadIdentity): KnownEdge | undefined {
+    const rec = this.#edges.get(key);
+    if (rec === undefined) return undefined;
+    const clientSlot = this.#inputs.get(client);
+    const serverSlot = this.#inputs.get(server);
+    if (clientSlot?.current !== true || serverSlot?.current !== true) return undefined;
+    return { id: rec.id, epoch: this.#epoch, ports: rec.ports, clientSlot, serverSlot };
   }
 
   /** False once closed, or when the writer thread died (then /readyz fails and every write is a 503). */
@@ -484,7 +511,7 @@ class SqliteMapStore implements MapStore {
     /** Changed edges without a port change, in `updates` order (4 values each there). */
     const updRecs: EdgeRecord[] = [];
     /** id, first, last, count per changed edge: a flat Float64Array (no boxed numbers, one copy to post). */
-    let updates = new Float64Array(4 * Math.min(delta.edges.length, 1024));
+    let updates = new Float64Array(4 * Math.max(16, Math.min(delta.edges.length + (delta.known?.n ?? 0), 16_384)));
     let nUpd = 0;
     /** Changed edges with a port change and their new values (rare in the steady state). */
     const portRecs: EdgeRecord[] = [];
@@ -505,6 +532,16 @@ class SqliteMapStore implements MapStore {
       dns: delta.dnsAnswers,
     };
     let nextId = this.#maxId;
+    // Rows written for committed edges are marked by id (`#planAt`: index into `updates`, or
+    // -(1 + index into portRecs)), so known-edge observations of the same edge fold into them.
+    const planNo = ++this.#planNo;
+    if (this.#planMark.length <= this.#maxId) {
+      const size = Math.max(2 * this.#planMark.length, this.#maxId + 4096);
+      this.#planMark = new Int32Array(size);
+      this.#planAt = new Int32Array(size);
+    }
+    const mark = this.#planMark;
+    const at = this.#planAt;
     const seenWorkloads = new Map<string, WorkloadIdentity>();
     /** Identity objects not yet known to match what is stored (remembered after the commit). */
     const unchecked: WorkloadIdentity[] = [];
@@ -558,17 +595,20 @@ class SqliteMapStore implements MapStore {
       const first = Math.min(rec.firstSeen, e.firstSeen);
       const last = Math.max(rec.lastSeen, e.lastSeen);
       const count = rec.count + e.count;
+      mark[rec.id] = planNo;
       if (ports) {
         ports.sort((a, b) => a - b);
         sql.portUpdates.push(first, last, count, ports.join(','), rec.id);
         portRecs.push(rec);
         portVals.push({ first, last, count, ports });
+        at[rec.id] = -portRecs.length;
       } else {
         if (nUpd + 4 > updates.length) {
           const grown = new Float64Array(updates.length * 2);
           grown.set(updates);
           updates = grown;
         }
+        at[rec.id] = nUpd >> 2;
         updates[nUpd] = rec.id;
         updates[nUpd + 1] = first;
         updates[nUpd + 2] = last;
@@ -577,6 +617,55 @@ class SqliteMapStore implements MapStore {
         updRecs.push(rec);
       }
       this.details(rec, e, after, sql, false);
+    }
+    // Known-edge observations (ADR 0101): committed edges by id, their ports already stored.
+    const known = delta.known;
+    if (known !== undefined && known.n > 0) {
+      if (known.epoch !== this.#epoch) {
+        throw new Error('known-edge rows of another store epoch (the ingest pipeline converts them after a reset)');
+      }
+      const rows = known.rows;
+      const byId = this.#byId;
+      for (let o = 0, end = known.n * KNOWN_COLS; o < end; o += KNOWN_COLS) {
+        const id = rows[o] as number;
+        const t = rows[o + 1] as number;
+        const c = rows[o + 2] as number;
+        if (mark[id] === planNo) {
+          const i = at[id] as number;
+          if (i >= 0) {
+            const u = 4 * i;
+            if (t < (updates[u + 1] as number)) updates[u + 1] = t;
+            if (t > (updates[u + 2] as number)) updates[u + 2] = t;
+            updates[u + 3] = (updates[u + 3] as number) + c;
+          } else {
+            const v = portVals[-i - 1] as { first: number; last: number; count: number; ports: number[] };
+            v.first = Math.min(v.first, t);
+            v.last = Math.max(v.last, t);
+            v.count += c;
+            const pu = sql.portUpdates;
+            const u = 5 * (-i - 1);
+            pu[u] = v.first;
+            pu[u + 1] = v.last;
+            pu[u + 2] = v.count;
+          }
+          continue;
+        }
+        const rec = byId[id];
+        if (rec === undefined) throw new Error(`known edge ${id} is not in the map`);
+        if (nUpd + 4 > updates.length) {
+          const grown = new Float64Array(updates.length * 2);
+          grown.set(updates);
+          updates = grown;
+        }
+        mark[id] = planNo;
+        at[id] = nUpd >> 2;
+        updates[nUpd] = id;
+        updates[nUpd + 1] = Math.min(rec.firstSeen, t);
+        updates[nUpd + 2] = Math.max(rec.lastSeen, t);
+        updates[nUpd + 3] = rec.count + c;
+        nUpd += 4;
+        updRecs.push(rec);
+      }
     }
     sql.updates = updates.subarray(0, nUpd);
     for (const r of fresh) {
@@ -603,12 +692,15 @@ class SqliteMapStore implements MapStore {
     if (this.#batchIds !== undefined) for (const id of sql.batchIds) this.#batchIds.add(id);
 
     const nBatches = batches.length;
-    const changed = delta.edges.length > 0 || delta.acl.length > 0;
+    const changed = delta.edges.length > 0 || delta.acl.length > 0 || (delta.known?.n ?? 0) > 0;
     const commit = (): void => {
       this.#batchesSincePrune += nBatches;
       if (this.#batchesSincePrune >= PRUNE_EVERY) this.#batchesSincePrune = 0;
       this.#maxId = nextId;
-      for (const r of fresh) this.#edges.set(r.key, r);
+      for (const r of fresh) {
+        this.#edges.set(r.key, r);
+        this.#byId[r.id] = r;
+      }
       for (let i = 0; i < updRecs.length; i++) {
         const rec = updRecs[i] as EdgeRecord;
         rec.firstSeen = updates[4 * i + 1] as number;
@@ -750,6 +842,8 @@ class SqliteMapStore implements MapStore {
       removed = this.#writer.call({ op: 'reset', conn: this.#conn }) as number;
     }
     this.#edges.clear();
+    this.#byId = [];
+    this.#epoch = ++epochs;
     this.#workloads.clear();
     this.#workloadLabelsJson.clear();
     this.#inputs = new WeakMap();

@@ -57,7 +57,37 @@ export interface BatchDelta {
   edges: EdgeDelta[];
   acl: KafkaAclRecord[];
   dnsAnswers: DnsAnswer[];
+  /** Observations of stored edges taken by the ingest fast path (ADR 0101); absent: none. */
+  known?: KnownRows;
 }
+
+/**
+ * A stored edge as the ingest fast path sees it (`MapStore.knownEdge`, ADR 0101): valid while the
+ * store's `epoch` is `epoch` (a reset starts a new one) and both identity slots are `current` (the
+ * identity objects it was asked with are the stored ones, so no workload row needs writing).
+ * `ports` is the edge's port list when asked; ports are only ever added within an epoch, so a port
+ * found there is still the edge's (a missing one means: ask again).
+ */
+export interface KnownEdge {
+  readonly id: number;
+  readonly epoch: number;
+  readonly ports: readonly number[];
+  readonly clientSlot: { readonly current: boolean };
+  readonly serverSlot: { readonly current: boolean };
+}
+
+/**
+ * Observations of known edges (ADR 0101), `KNOWN_COLS` numbers each in `rows`: edge id, time,
+ * count, port (-1: none; always one of the edge's ports). The same edge may appear many times; the
+ * store folds them. Taken in `epoch`: the ids are meaningless in another one.
+ */
+export interface KnownRows {
+  epoch: number;
+  n: number;
+  rows: Float64Array;
+}
+
+export const KNOWN_COLS = 4;
 
 /** One edge as held in memory (mirror of the `edges` table and its detail tables). */
 export interface EdgeRecord {
@@ -129,6 +159,13 @@ export interface MapStore {
   readonly identityVersion: number;
   /** Number of edges in the map. */
   readonly edgeCount: number;
+  /** Changes when edge ids stop meaning what they meant (open, reset): see `KnownEdge`. */
+  readonly epoch: number;
+  /**
+   * Ingest fast path (ADR 0101): the stored edge `key` names, if both identity objects are known
+   * to match the stored identities (else undefined: take the `EdgeDelta` path).
+   */
+  knownEdge(key: string, client: WorkloadIdentity, server: WorkloadIdentity): KnownEdge | undefined;
   isOpen(): boolean;
   /** The receipt of an already-accepted batch id, if it is remembered. */
   acceptedBatch(batchId: string): ApplyResult | undefined;
