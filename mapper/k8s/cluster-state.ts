@@ -332,6 +332,78 @@ export class ClusterState {
     return o !== undefined && sameMap(o.labels, labels) ? o.labels : labels;
   }
 
+  /**
+   * The part of a raw object (watch JSON or list item) that `apply`/`replace` read, in the same
+   * shape: metadata (name, namespace, uid, resourceVersion, timestamps, labels, the kept
+   * annotations, the controller ownerReference) and the few spec/status fields of each kind. The
+   * list+watch sources call it as objects arrive, so a list never holds every page's full objects.
+   * Applying `trim(o)` or `o` gives the same state (a property test checks it).
+   */
+  trim(kind: StateKind, obj: unknown): unknown {
+    const o = rec(obj);
+    const m = rec(o?.['metadata']);
+    if (o === undefined || m === undefined) return obj;
+    const meta: Record<string, unknown> = {};
+    for (const k of ['name', 'namespace', 'uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp'])
+      if (m[k] !== undefined) meta[k] = m[k];
+    if (kind === 'EndpointSlice') {
+      const svc = rec(m['labels'])?.['kubernetes.io/service-name'];
+      if (svc !== undefined) meta['labels'] = { 'kubernetes.io/service-name': svc };
+    } else if (kind !== 'Endpoints' && kind !== 'Node' && m['labels'] !== undefined) meta['labels'] = m['labels'];
+    if (kind === 'Pod' || (OWNER_KINDS as readonly string[]).includes(kind)) {
+      const ann = pickMap(m['annotations'], this.annotationKeys);
+      if (ann !== EMPTY) meta['annotations'] = ann;
+      const refs = m['ownerReferences'];
+      if (Array.isArray(refs)) {
+        const ctl = refs.filter((r) => rec(r)?.['controller'] === true);
+        if (ctl.length > 0)
+          meta['ownerReferences'] = ctl.map((r) => ({ kind: r.kind, name: r.name, controller: true }));
+      }
+    }
+    const out: Record<string, unknown> = { metadata: meta };
+    const spec = rec(o['spec']);
+    const status = rec(o['status']);
+    const pick = (from: Record<string, unknown> | undefined, keys: readonly string[]) => {
+      if (from === undefined) return undefined;
+      const r: Record<string, unknown> = {};
+      for (const k of keys) if (from[k] !== undefined) r[k] = from[k];
+      return r;
+    };
+    switch (kind) {
+      case 'Pod': {
+        out['spec'] = pick(spec, ['hostNetwork', 'hostname', 'subdomain']);
+        const st = pick(status, ['phase', 'podIP', 'podIPs']);
+        if (st !== undefined && (st['phase'] === 'Succeeded' || st['phase'] === 'Failed')) {
+          // Only the terminal phases read the containers' finish times.
+          for (const k of ['containerStatuses', 'initContainerStatuses']) {
+            const list = status?.[k];
+            if (Array.isArray(list))
+              st[k] = list.map((cs) => {
+                const fin = rec(rec(rec(cs)?.['state'])?.['terminated'])?.['finishedAt'];
+                return fin === undefined ? {} : { state: { terminated: { finishedAt: fin } } };
+              });
+          }
+        }
+        out['status'] = st;
+        break;
+      }
+      case 'Service':
+        out['spec'] = pick(spec, ['clusterIP', 'clusterIPs']);
+        break;
+      case 'Node': {
+        const addrs = status?.['addresses'];
+        if (Array.isArray(addrs)) out['status'] = { addresses: addrs };
+        break;
+      }
+      case 'EndpointSlice':
+      case 'Endpoints':
+        for (const k of ['endpoints', 'subsets']) if (o[k] !== undefined) out[k] = o[k];
+        break;
+      default:
+    }
+    return out;
+  }
+
   /** Apply one watch event. */
   apply(kind: StateKind, type: StateEventType, obj: unknown, now: number): void {
     switch (kind) {
