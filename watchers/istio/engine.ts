@@ -6,6 +6,7 @@
  * the native one against. Both give the same deltas, in the same order, and the same page counts.
  */
 import { createRequire } from 'node:module';
+import type { WorkloadRef } from '../../mapper/contract/index.ts';
 import { CounterDeltas, type DeltaResult } from './delta.ts';
 import { createPageParser } from './page.ts';
 import { createPrometheusParser, DEFAULT_MAX_LINE, type PrometheusParser } from './prometheus.ts';
@@ -20,6 +21,7 @@ import {
   ISTIO_METRICS,
   type IstioMetric,
   type PageAggregate,
+  type Projection,
   projectSeries,
   type RawSeries,
   SKIP_REASONS,
@@ -91,6 +93,8 @@ type Resolve = (
   method: string | undefined,
   path: string | undefined,
   hasPathLabel: boolean,
+  /** Where JS keeps the Edge of a returned record, should it make a new edge (commit adopts it). */
+  slot: number,
 ) => number | string;
 
 export interface IstioAddon {
@@ -100,16 +104,18 @@ export interface IstioAddon {
   end(handle: unknown, resolve: Resolve, num: (token: string) => number): void;
   /** parsed, 7 skip counts, withoutPathLabel, pathsDropped[, lines read by the known-series fast path] */
   stats(handle: unknown, out: Float64Array): void;
-  edgeAdd(handle: unknown, record: string, value: number): void;
+  /** Returns the slot where JS keeps this record's Edge, should it make a new edge. */
+  edgeAdd(handle: unknown, record: string, value: number): number;
   /**
    * firstSeen, resets, ids of the changed edges, their counts, server ids (+1) of the destination
-   * edges on the page, ids of changed edges not handed over before and their identities, ids
-   * whose edges are gone (their ids are reused later, handed over again as new).
+   * edges on the page, ids of the edges created since the last commit that stay and the slots of
+   * their Edges (JS adopts them), ids whose edges are gone (their ids are reused later, adopted
+   * again). After a commit JS holds an Edge for exactly the live edges.
    */
   commit(
     handle: unknown,
     gen: number,
-  ): [number, number, Uint32Array, Float64Array, Uint32Array, Uint32Array, string[], Uint32Array];
+  ): [number, number, Uint32Array, Float64Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
   destroy(handle: unknown): void;
   memory(handle: unknown): number;
   /** The scanners in use ('avx512', 'avx2' or 'sse2'); a name forces that set when the CPU has it (tests). */
@@ -160,6 +166,9 @@ export function loadIstioEngine(log: (line: string) => void, prefer: EngineKind 
 
 const num = (t: string): number => Number(t);
 
+/** Shared client/server refs kept per proxy before the map is started afresh (it only saves memory). */
+const MAX_REFS = 65536;
+
 /** Unsigned varint as chars of 7 bits (high bit = more): latin1, never a surrogate. */
 function varint(n: number): string {
   if (n < 0x80) return String.fromCharCode(n);
@@ -191,61 +200,25 @@ export function edgeIdentity(e: {
   const svc = e.serverService ?? '';
   const method = e.method ?? '';
   const path = e.path ?? '';
-  return [
-    e.metric === 'istio_requests_total' ? 'h' : 't',
-    e.reporter.charAt(0),
-    varint(e.clientNamespace.length),
-    e.clientNamespace,
-    varint(e.clientName.length),
-    e.clientName,
-    varint(e.serverNamespace.length),
-    e.serverNamespace,
-    varint(e.serverName.length),
-    e.serverName,
-    varint(svc.length),
-    svc,
-    varint(method.length),
-    method,
-    varint(path.length),
-    path,
-  ].join('');
-}
-
-const REPORTER_OF: Readonly<Record<string, Edge['reporter']>> = {
-  s: 'source',
-  d: 'destination',
-  w: 'waypoint',
-};
-
-/** The Edge of an identity (edgeIdentity's inverse). */
-export function edgeFromIdentity(id: string): Edge {
-  let at = 2;
-  const field = (): string => {
-    let len = 0;
-    let mul = 1;
-    for (;;) {
-      const c = id.charCodeAt(at++);
-      len += (c & 0x7f) * mul;
-      mul *= 0x80;
-      if (c < 0x80) break;
-    }
-    const v = id.slice(at, at + len);
-    at += len;
-    return v;
-  };
-  const edge: Edge = {
-    metric: id.charAt(0) === 'h' ? 'istio_requests_total' : 'istio_tcp_connections_opened_total',
-    reporter: REPORTER_OF[id.charAt(1)] ?? 'source',
-    client: { namespace: field(), name: field() },
-    server: { namespace: field(), name: field() },
-  };
-  const svc = field();
-  const method = field();
-  const path = field();
-  if (svc !== '') edge.serverService = svc;
-  if (method !== '') edge.method = method;
-  if (path !== '') edge.path = path;
-  return edge;
+  // `+` (a rope the addon flattens once) rather than an array join: once per new label set.
+  return (
+    (e.metric === 'istio_requests_total' ? 'h' : 't') +
+    e.reporter.charAt(0) +
+    varint(e.clientNamespace.length) +
+    e.clientNamespace +
+    varint(e.clientName.length) +
+    e.clientName +
+    varint(e.serverNamespace.length) +
+    e.serverNamespace +
+    varint(e.serverName.length) +
+    e.serverName +
+    varint(svc.length) +
+    svc +
+    varint(method.length) +
+    method +
+    varint(path.length) +
+    path
+  );
 }
 
 /** An edge as handed out in deltas, shared by every delta of it: frozen (client and server too). */
@@ -266,8 +239,15 @@ class NativeSource implements EdgeTable {
   readonly #addon: IstioAddon;
   readonly serverIds = new Map<string, number>();
   readonly serverKeys: string[] = [];
-  /** Native edge id -> its Edge (undefined: not handed over, or released). */
+  /** Native edge id -> its Edge (undefined: released, or never used). */
   readonly edges: (Edge | undefined)[] = [];
+  /**
+   * Edges built for records since the last commit, by the slot the addon gave: the next commit
+   * adopts those that made a new native edge (ADR 0054), so no identity string comes back.
+   */
+  readonly pending: (Edge | undefined)[] = [];
+  /** Client and server refs shared by this proxy's edges (frozen); cleared when it grows large. */
+  readonly refs = new Map<string, WorkloadRef>();
   optionsKey = '';
 
   constructor(addon: IstioAddon) {
@@ -291,6 +271,32 @@ class NativeSource implements EdgeTable {
     return String.fromCharCode(48 + flags) + varint(server) + edgeIdentity(p);
   }
 
+  /** A frozen ref for this workload, shared by the proxy's edges. */
+  ref(namespace: string, name: string): WorkloadRef {
+    const k = `${namespace}\u0001${name}`;
+    let r = this.refs.get(k);
+    if (r === undefined) {
+      if (this.refs.size >= MAX_REFS) this.refs.clear();
+      r = Object.freeze({ namespace, name });
+      this.refs.set(k, r);
+    }
+    return r;
+  }
+
+  /** The frozen Edge of a projection (what edgeFromIdentity would make of its record). */
+  edgeOf(p: Projection): Edge {
+    const edge: Edge = {
+      metric: p.metric,
+      reporter: p.reporter,
+      client: this.ref(p.clientNamespace, p.clientName),
+      server: this.ref(p.serverNamespace, p.serverName),
+    };
+    if (p.serverService !== undefined) edge.serverService = p.serverService;
+    if (p.method !== undefined) edge.method = p.method;
+    if (p.path !== undefined) edge.path = p.path;
+    return Object.freeze(edge);
+  }
+
   // The Envoy JSON path (TS aggregator): every series is handed over as a record; the native
   // side finds its edge by identity.
   addTo(): boolean {
@@ -309,7 +315,8 @@ class NativeSource implements EdgeTable {
       method: edge.method,
       path: edge.path,
     });
-    this.#addon.edgeAdd(this.handle, rec, value);
+    const slot = this.#addon.edgeAdd(this.handle, rec, value);
+    if (typeof slot === 'number') this.pending[slot] = frozenEdge(edge);
   }
 }
 
@@ -342,7 +349,7 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
       };
       const out = emptyProjection();
       const series: RawSeries = emptyRawSeries('istio_requests_total');
-      const resolve: Resolve = (metric, reporter, sw, sns, dw, dns, ds, dsn, method, path, hasPathLabel) => {
+      const resolve: Resolve = (metric, reporter, sw, sns, dw, dns, ds, dsn, method, path, hasPathLabel, slot) => {
         series.metric = metric;
         series.reporter = reporter;
         series.sourceWorkload = sw;
@@ -357,6 +364,8 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
         const r = projectSeries(series, projOpts, out, false);
         if (r === 'filtered') throw new Error('istio native engine: unexpected metric filter in projection');
         if (r !== undefined) return -(2 + SKIP_REASONS.indexOf(r));
+        // Label values reach JS as fresh flat strings (not slices of a page chunk): the Edge keeps them.
+        st.pending[slot] = st.edgeOf(out);
         return st.record((out.withoutPathLabel ? 1 : 0) + (out.pathDropped ? 2 : 0), out);
       };
       const prom: PrometheusParser = {
@@ -392,19 +401,25 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
           };
         },
         commit(covered) {
-          const [firstSeen, resets, changed, counts, servers, freshIds, fresh, released] = addon.commit(st.handle, gen);
+          const [firstSeen, resets, changed, counts, servers, adoptIds, adoptSlots, released] = addon.commit(
+            st.handle,
+            gen,
+          );
           const edges = st.edges;
+          const pending = st.pending;
           for (let k = 0; k < released.length; k++) edges[released[k] as number] = undefined;
-          for (let k = 0; k < freshIds.length; k++) {
-            edges[freshIds[k] as number] = frozenEdge(edgeFromIdentity(fresh[k] as string));
+          for (let k = 0; k < adoptIds.length; k++) {
+            const edge = pending[adoptSlots[k] as number];
+            if (edge === undefined) throw new Error('istio native engine: commit adopted an edge JS never built');
+            edges[adoptIds[k] as number] = edge;
           }
+          pending.length = 0;
           // One column of shared Edge objects (no object per delta; `push` keeps the array in
           // fast elements, where `new Array(100000)` would start in dictionary mode).
           const out: Edge[] = [];
           for (let k = 0; k < changed.length; k++) {
             const edge = edges[changed[k] as number];
-            if (edge === undefined)
-              throw new Error('istio native engine: commit named an edge id it never handed over');
+            if (edge === undefined) throw new Error('istio native engine: commit named an edge id JS does not hold');
             out.push(edge);
           }
           if (covered !== undefined) for (const id of servers) covered.add(st.serverKeys[id - 1] as string);
@@ -418,6 +433,8 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
         if (!alive.has(id)) {
           addon.destroy(src.handle);
           src.edges.length = 0;
+          src.pending.length = 0;
+          src.refs.clear();
           bySource.delete(id);
           dropped++;
         }

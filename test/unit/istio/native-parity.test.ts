@@ -878,7 +878,12 @@ test('native edge ids: stable while an edge lives, released when it vanishes, re
   if (!addon) return t.pass();
   const h = addon.create();
   t.teardown(() => addon.destroy(h));
-  const resolve = (...a: unknown[]): string => `0\u0000hs${String(a[9])}`; // one edge per path
+  const pending: string[] = []; // records by the slot resolve was given (engine.ts keeps Edges there)
+  const resolve = (...a: unknown[]): string => {
+    const rec = `0\u0000hs${String(a[9])}`; // one edge per path
+    pending[a[11] as number] = rec;
+    return rec;
+  };
   const held = new Map<number, string>(); // what JS would hold: id -> identity
   const scrape = (paths: number[], value: number, commit = true): Uint32Array => {
     const gen = addon.begin(h, 3, 1 << 20, 0);
@@ -892,19 +897,22 @@ test('native edge ids: stable while an edge lives, released when it vanishes, re
     if (!commit) return new Uint32Array(0);
     const r = addon.commit(h, gen);
     t.is(r.length, 8);
-    const [, , ids, counts, servers, freshIds, fresh, released] = r;
+    const [, , ids, counts, servers, adoptIds, slots, released] = r;
     t.true(ids instanceof Uint32Array && counts instanceof Float64Array && servers instanceof Uint32Array);
-    t.true(freshIds instanceof Uint32Array && released instanceof Uint32Array && Array.isArray(fresh));
-    t.is(fresh.length, freshIds.length);
+    t.true(adoptIds instanceof Uint32Array && released instanceof Uint32Array && slots instanceof Uint32Array);
+    t.is(slots.length, adoptIds.length);
     for (const id of released) {
       t.true(held.has(id), `released id ${id} was held`);
       held.delete(id);
     }
-    for (const [k, id] of freshIds.entries()) {
+    for (const [k, id] of adoptIds.entries()) {
       t.false(held.has(id), `new id ${id} is not held`);
-      held.set(id, fresh[k] as string);
+      t.is(typeof pending[slots[k] as number], 'string');
+      held.set(id, pending[slots[k] as number] as string);
     }
+    pending.length = 0;
     for (const id of ids) t.true(held.has(id));
+    t.is(held.size, paths.length, 'JS holds exactly the live edges');
     return ids;
   };
   const range = (from: number, n: number) => Array.from({ length: n }, (_x, i) => from + i);

@@ -4,6 +4,7 @@
 // read past the end is reported). Results must not depend on the chunking or on the SIMD path.
 import test from 'ava';
 import { exact, requireAddon, splitAt } from './addon.ts';
+import { type IstioCommit, istioRecords } from './istio-records.ts';
 
 type Fn = (...a: unknown[]) => unknown;
 type Addon = { loadKafka(): Record<string, Fn>; loadIstio(): Record<string, Fn> };
@@ -68,24 +69,17 @@ test('kafka: lines at the cap, markers at every block offset, every chunk end: s
 function istioRun(I: Record<string, Fn>, chunks: Buffer[], max: number): string {
   const s = I.create?.();
   const gen = I.begin?.(s, 3, max, 0);
-  const resolve = (...a: unknown[]): unknown => (a[1] === 'source' ? `0\u0001${a[2]}|${a[9]}` : -2);
+  const { resolve, adopt } = istioRecords((...a: unknown[]): unknown =>
+    a[1] === 'source' ? `0\u0001${a[2]}|${a[9]}` : -2,
+  );
   for (const c of chunks) I.push?.(s, c, resolve, Number);
   I.end?.(s, resolve, Number);
   const o = new Float64Array(10);
   I.stats?.(s, o);
-  const [first, resets, ids, counts, , freshIds, fresh] = (I.commit as Fn)(s, gen) as [
-    number,
-    number,
-    Uint32Array,
-    Float64Array,
-    Uint32Array,
-    Uint32Array,
-    string[],
-  ];
+  const r = (I.commit as Fn)(s, gen) as IstioCommit;
   I.destroy?.(s);
-  // One page on a fresh source: every changed edge is new, so each id comes with its identity.
-  const recOf = new Map(Array.from(freshIds, (id, k) => [id, fresh[k]]));
-  return `${Array.from(o)}#${first},${resets}#${Array.from(ids, (id, i) => `${recOf.get(id)}=${counts[i]}`).join(';')}`;
+  const recs = adopt(r);
+  return `${Array.from(o)}#${r[0]},${r[1]}#${recs.map((rec, i) => `${rec}=${r[3][i]}`).join(';')}`;
 }
 
 test('istio: quotes at every block offset, lines at the cap, every chunk end: same result, SSE2 = AVX2', (t) => {

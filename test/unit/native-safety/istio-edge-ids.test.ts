@@ -1,16 +1,26 @@
-// The Istio addon's commit() return shape (edge ids, ADR 0053 "Edge ids"): [firstSeen, resets,
-// changed ids, counts, server ids, new ids, their identities, released ids]. Whatever the call order
-// (a commit with another generation, the same generation twice, a page pushed and never committed,
-// heavy churn), every changed id must be one JS was handed and not released since, a new id must not
-// be held already, a released id must be held, and native memory must follow the live edges.
+// The Istio addon's commit() return shape (edge ids, ADR 0053 "Edge ids", ADR 0054): [firstSeen,
+// resets, changed ids, counts, server ids, ids of new edges, the slots of the Edges JS built for
+// them, released ids]. Whatever the call order (a commit with another generation, the same
+// generation twice, a page pushed and never committed, heavy churn), every changed id must be one JS
+// adopted and not released since, an adopted id must not be held already and its slot must hold the
+// record that made it, a released id must be held, and native memory must follow the live edges.
 import test from 'ava';
 import { requireAddon } from './addon.ts';
 
 type Fn = (...a: unknown[]) => unknown;
 type Addon = { loadIstio(): Record<string, Fn> };
-type Commit = [number, number, Uint32Array, Float64Array, Uint32Array, Uint32Array, string[], Uint32Array];
+type Commit = [number, number, Uint32Array, Float64Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
 
-const resolve = (...a: unknown[]): unknown => (a[1] === 'source' ? `0\u0001${a[2]}|${a[9]}` : -2);
+// Records by slot, as engine.ts keeps Edges: the slot is resolve's last argument.
+const pending: string[] = [];
+const resolve = (...a: unknown[]): unknown => {
+  if (a[1] !== 'source') return -2;
+  const rec = `0\u0001${a[2]}|${a[9]}`;
+  pending[a[11] as number] = rec;
+  return rec;
+};
+/** The record of a page line's path (what resolve returns for `request_path="/N"`). */
+const recordOf = (path: string): string => `0\u0001w|${path}`;
 
 test('istio commit(): ids consistent with what JS holds over any call order; memory follows live edges', (t) => {
   const I = requireAddon<Addon>(t, '@callmap/watchers-native')?.loadIstio();
@@ -20,18 +30,21 @@ test('istio commit(): ids consistent with what JS holds over any call order; mem
   const commit = (gen: unknown): Commit => {
     const r = (I.commit as Fn)(s, gen) as Commit;
     t.is(r.length, 8);
-    const [, , ids, counts, servers, freshIds, fresh, released] = r;
-    t.true(ids instanceof Uint32Array && freshIds instanceof Uint32Array && released instanceof Uint32Array);
-    t.true(counts instanceof Float64Array && servers instanceof Uint32Array && Array.isArray(fresh));
+    const [, , ids, counts, servers, adoptIds, slots, released] = r;
+    t.true(ids instanceof Uint32Array && adoptIds instanceof Uint32Array && released instanceof Uint32Array);
+    t.true(counts instanceof Float64Array && servers instanceof Uint32Array && slots instanceof Uint32Array);
     t.is(counts.length, ids.length);
-    t.is(fresh.length, freshIds.length);
+    t.is(slots.length, adoptIds.length);
     for (const id of released) t.true(held.delete(id), `released ${id} was held`);
-    for (const [k, id] of freshIds.entries()) {
+    for (const [k, id] of adoptIds.entries()) {
       t.false(held.has(id), `new ${id} not held`);
-      t.is(typeof fresh[k], 'string');
-      held.set(id, fresh[k] as string);
+      const rec = pending[slots[k] as number];
+      t.is(typeof rec, 'string', `slot ${slots[k]} filled`);
+      held.set(id, rec as string);
     }
+    pending.length = 0;
     for (const id of ids) t.true(held.has(id), `changed ${id} held`);
+    t.is(new Set(held.values()).size, held.size, 'one record per held id');
     return r;
   };
   const page = (from: number, n: number, v: number): Buffer =>
@@ -47,8 +60,11 @@ test('istio commit(): ids consistent with what JS holds over any call order; mem
     I.end?.(s, resolve, Number);
     return gen;
   };
+  const recordsOf = (from: number, n: number): string[] =>
+    Array.from({ length: n }, (_x, i) => recordOf(`/${from + i}`)).sort();
   let gen = feed(page(0, 200, 1));
   t.is(commit(gen)[5].length, 200);
+  t.deepEqual([...held.values()].sort(), recordsOf(0, 200), 'each id adopted the record that made it');
   t.is(commit(gen)[2].length, 0); // the same generation again: nothing changed, nothing new
   gen = feed(page(0, 200, 2));
   t.is(commit((gen as number) + 1)[7].length, 200); // another generation: every edge is forgotten
@@ -65,6 +81,7 @@ test('istio commit(): ids consistent with what JS holds over any call order; mem
   }
   gen = feed(page(0, 3, 99));
   commit(gen);
+  t.deepEqual([...held.values()].sort(), recordsOf(0, 3));
   t.is(held.size, 3);
   t.true((I.memory?.(s) as number) <= base, `${I.memory?.(s)} bytes for 3 edges (was ${base})`);
   I.destroy?.(s);

@@ -7,38 +7,29 @@
 // walk) whatever the chunking and SIMD path, and the fast path must really be taken.
 import test from 'ava';
 import { exact, requireAddon, splitAt } from './addon.ts';
+import { type IstioCommit, type IstioRecords, istioRecords } from './istio-records.ts';
 
 type Fn = (...a: unknown[]) => unknown;
 type Addon = { loadIstio(): Record<string, Fn> };
 
-const resolve = (...a: unknown[]): unknown => (a[1] === 'source' ? `0\u0001${a[2]}|${a[9]}` : -2);
+const decide = (...a: unknown[]): unknown => (a[1] === 'source' ? `0\u0001${a[2]}|${a[9]}` : -2);
 
-const heldRecords = new WeakMap<object, Map<number, string>>();
+/** Per source: the records JS holds by native edge id (istio-records.ts). */
+const records = new WeakMap<object, IstioRecords>();
 
 /** One scrape of `chunks` into source `s`: page counts, known-series lines and the committed deltas. */
 function scrape(I: Record<string, Fn>, s: unknown, chunks: Buffer[], max: number): { out: string; known: number } {
+  const rec = records.get(s as object) ?? istioRecords(decide);
+  records.set(s as object, rec);
   const gen = I.begin?.(s, 3, max, 0);
-  for (const c of chunks) I.push?.(s, c, resolve, Number);
-  I.end?.(s, resolve, Number);
+  for (const c of chunks) I.push?.(s, c, rec.resolve, Number);
+  I.end?.(s, rec.resolve, Number);
   const o = new Float64Array(11);
   I.stats?.(s, o);
-  const [first, resets, ids, counts, , freshIds, fresh, released] = (I.commit as Fn)(s, gen) as [
-    number,
-    number,
-    Uint32Array,
-    Float64Array,
-    Uint32Array,
-    Uint32Array,
-    string[],
-    Uint32Array,
-  ];
-  // commit() names changed edges by id; their records come once, when first handed over.
-  const held = heldRecords.get(s as object) ?? new Map<number, string>();
-  heldRecords.set(s as object, held);
-  for (const id of released) held.delete(id);
-  for (const [k, id] of freshIds.entries()) held.set(id, fresh[k] as string);
-  const recs = Array.from(ids, (id) => held.get(id) ?? `unknown id ${id}`);
-  const out = `${Array.from(o.subarray(0, 10))}#${first},${resets}#${recs.map((r, i) => `${r}=${counts[i]}`).join(';')}`;
+  const r = (I.commit as Fn)(s, gen) as IstioCommit;
+  // commit() names changed edges by id; JS adopted their records when they were new.
+  const recs = rec.adopt(r);
+  const out = `${Array.from(o.subarray(0, 10))}#${r[0]},${r[1]}#${recs.map((x, i) => `${x}=${r[3][i]}`).join(';')}`;
   return { out, known: o[10] as number };
 }
 

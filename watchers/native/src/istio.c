@@ -113,9 +113,10 @@ typedef struct {
   uint32_t gen;
   uint32_t server; /* server id + 1 for reporter="destination" edges, else 0 */
   uint32_t id;     /* stable while the edge lives (commit() hands out ids, not records); reused once it is gone */
+  uint32_t seq;    /* created since the last commit: JS built its Edge as pending[seq] (ADR 0054); else NONE */
   uint8_t has_last;
   uint8_t wide;  /* record stored as UTF-16 */
-  uint8_t known; /* JS holds this id's Edge (commit() handed its identity over) */
+  uint8_t known; /* JS holds this id's Edge (a commit adopted it) */
 } Edge;
 
 typedef struct {
@@ -188,6 +189,7 @@ typedef struct {
   uint32_t *free_ids; /* ids of forgotten edges, reused first: ids stay below the peak live edge count */
   size_t nfree, free_cap;
   uint32_t next_id;
+  uint32_t seq; /* edges created since the last commit: the next one's JS pending slot */
   uint8_t *server_seen; /* commit scratch, per server id */
   size_t server_seen_cap;
   uint32_t gen;
@@ -815,12 +817,17 @@ static uint32_t edge_from_record(Source *s, napi_env env, napi_value str, unsign
     uint32_t e = s->etable[i];
     if (!e) break;
     const Edge *ed = &s->edges[e - 1];
-    if (ed->hash == h && ed->reclen == blen && ed->wide == wide && memcmp(s->rec + ed->recoff, b, blen) == 0)
+    if (ed->hash == h && ed->reclen == blen && ed->wide == wide && memcmp(s->rec + ed->recoff, b, blen) == 0) {
+      /* an edge JS does not hold and has no slot for (a commit that could not compact it away
+       * forgot it): JS keeps this record's Edge in the slot it was given, like a new edge's */
+      if (!ed->known && ed->seq == NONE && s->seq != NONE) s->edges[e - 1].seq = s->seq++;
       return e - 1;
+    }
     i = (i + 1) & mask;
   }
   if (!grow((void **)&s->rec, &s->rec_cap, s->rec_len + blen, 1) ||
       !grow((void **)&s->edges, &s->ecap, s->ecount + 1, sizeof(Edge)) || (!s->nfree && s->next_id == NONE) ||
+      s->seq == NONE ||
       ((s->ecount + 1) * 2 > s->etcap && !etable_rebuild(s, s->etcap * 2))) {
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
     return NONE;
@@ -834,6 +841,7 @@ static uint32_t edge_from_record(Source *s, napi_env env, napi_value str, unsign
   ed->wide = (uint8_t)wide;
   ed->server = server;
   ed->id = s->nfree ? s->free_ids[--s->nfree] : s->next_id++;
+  ed->seq = s->seq++; /* JS keeps this record's Edge as pending[seq] until the next commit adopts it */
   ed->gen = s->gen - 1; /* not on this page yet: the first value sets cur */
   memcpy(s->rec + s->rec_len, b, blen);
   s->rec_len += blen;
@@ -855,15 +863,18 @@ static napi_value field_value(napi_env env, const Field *f) {
   return v;
 }
 
-/* Asks the TS projection what this tuple is; returns the code or -1 after a JS exception. */
+/* Asks the TS projection what this tuple is; returns the code or -1 after a JS exception. The last
+ * argument is the pending slot (s->seq) where JS keeps the Edge it builds for a record: should the
+ * record make a new edge, the next commit hands (id, slot) over instead of the record (ADR 0054). */
 static int64_t resolve_tuple(Source *s, int metric, const Field *fs, int has_path) {
   napi_env env = s->env;
-  napi_value argv[11], global, result;
+  napi_value argv[12], global, result;
   napi_create_string_latin1(env, METRICS[metric], METRIC_LEN[metric], &argv[0]);
   for (int f = 0; f < NKEYED; f++) argv[1 + f] = field_value(env, &fs[f]);
   napi_get_boolean(env, has_path, &argv[10]);
+  napi_create_uint32(env, s->seq, &argv[11]);
   napi_get_global(env, &global);
-  if (napi_call_function(env, global, s->resolve, 11, argv, &result) != napi_ok || !chunk_alive(s)) return -1;
+  if (napi_call_function(env, global, s->resolve, 12, argv, &result) != napi_ok || !chunk_alive(s)) return -1;
   napi_valuetype type;
   if (napi_typeof(env, result, &type) == napi_ok && type == napi_string) {
     unsigned flags;
@@ -1659,19 +1670,23 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* edgeAdd(handle, record, value): the Envoy JSON path adds its edges through this. */
+/* edgeAdd(handle, record, value) -> the pending slot of a new edge (JS keeps its Edge there), as
+ * resolve's last argument: the Envoy JSON path adds its edges through this. */
 static napi_value js_edge_add(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3];
+  napi_value argv[3], r;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   Source *s = get_source(env, argv[0]);
   if (!s) return NULL;
   double v;
   CHECK(napi_get_value_double(env, argv[2], &v));
   unsigned flags;
+  uint32_t seq = s->seq;
   uint32_t idx = edge_from_record(s, env, argv[1], &flags);
-  if (idx != NONE) edge_value(s, &s->edges[idx], v);
-  return NULL;
+  if (idx == NONE) return NULL;
+  edge_value(s, &s->edges[idx], v);
+  CHECK(napi_create_uint32(env, seq, &r));
+  return r;
 }
 
 static napi_value typed(napi_env env, napi_typedarray_type type, size_t elem, const void *src, size_t n) {
@@ -1683,21 +1698,12 @@ static napi_value typed(napi_env env, napi_typedarray_type type, size_t elem, co
   return ta;
 }
 
-static napi_value record_string(napi_env env, const Source *s, const Edge *e) {
-  napi_value v = NULL;
-  const uint8_t *p = s->rec + e->recoff;
-  if (e->wide)
-    napi_create_string_utf16(env, (const char16_t *)p, e->reclen / 2, &v);
-  else
-    napi_create_string_latin1(env, (const char *)p, e->reclen, &v);
-  return v;
-}
-
 /* commit(handle, gen) -> [firstSeen, resets, ids of the changed edges (Uint32Array), their counts
  * (Float64Array), server ids (+1) of the destination edges on this page (Uint32Array), ids of the
- * changed edges JS has not been handed yet (Uint32Array) and their identities (string[]), ids JS
- * holds whose edges are now forgotten (Uint32Array)]. Edges and tuples not on this page are
- * forgotten, and their ids reused by later edges (listed as new again when they change). */
+ * edges created since the last commit that stay (Uint32Array) and their pending slots (Uint32Array:
+ * JS adopts the Edge it built in that slot), ids JS holds whose edges are now forgotten
+ * (Uint32Array)]. Edges and tuples not on this page are forgotten, and their ids reused by later
+ * edges (adopted again). After a commit JS holds exactly the live edges. */
 static napi_value js_commit(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1717,9 +1723,11 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   double *counts = malloc((n + 1) * sizeof(double));
   uint32_t *servers = malloc((n + 1) * sizeof(uint32_t));
   uint32_t *fresh = malloc((n + 1) * sizeof(uint32_t));    /* edge indexes, then their ids */
+  uint32_t *fids = malloc((n + 1) * sizeof(uint32_t));     /* their ids */
+  uint32_t *seqs = malloc((n + 1) * sizeof(uint32_t));     /* their pending slots */
   uint32_t *released = malloc((n + 1) * sizeof(uint32_t)); /* ids */
-  if (!emap || !changed || !counts || !servers || !fresh || !released) {
-    free(emap), free(changed), free(counts), free(servers), free(fresh), free(released);
+  if (!emap || !changed || !counts || !servers || !fresh || !fids || !seqs || !released) {
+    free(emap), free(changed), free(counts), free(servers), free(fresh), free(fids), free(seqs), free(released);
     napi_throw_error(env, "ISTIO_NATIVE_OOM", "out of memory");
     return NULL;
   }
@@ -1736,6 +1744,7 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
       continue;
     }
     emap[i] = (uint32_t)live++;
+    if (!e->known) fresh[nf++] = (uint32_t)i; /* JS adopts the Edge it built for it */
     double delta;
     if (!e->has_last) {
       first_seen++;
@@ -1753,10 +1762,6 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     if (c >= 1) {
       changed[nc] = e->id;
       counts[nc++] = c;
-      if (!e->known) {
-        fresh[nf++] = (uint32_t)i;
-        e->known = 1;
-      }
     }
     if (e->server) {
       if (e->server > s->server_seen_cap) {
@@ -1771,27 +1776,34 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
     }
   }
   for (size_t k = 0; k < ns; k++) s->server_seen[servers[k]] = 0;
-  napi_value out = NULL, v, list;
+  /* the adopted edges' ids and pending slots */
+  for (size_t k = 0; k < nf; k++) {
+    fids[k] = s->edges[fresh[k]].id;
+    seqs[k] = s->edges[fresh[k]].seq;
+  }
+  napi_value out = NULL, parts[8];
   napi_status st = napi_create_array_with_length(env, 8, &out);
   if (st == napi_ok) {
-    napi_create_double(env, first_seen, &v);
-    napi_set_element(env, out, 0, v);
-    napi_create_double(env, resets, &v);
-    napi_set_element(env, out, 1, v);
-    napi_set_element(env, out, 2, typed(env, napi_uint32_array, 4, changed, nc));
-    napi_set_element(env, out, 3, typed(env, napi_float64_array, 8, counts, nc));
-    napi_set_element(env, out, 4, typed(env, napi_uint32_array, 4, servers, ns));
-    napi_create_array_with_length(env, nf, &list);
+    napi_create_double(env, first_seen, &parts[0]);
+    napi_create_double(env, resets, &parts[1]);
+    parts[2] = typed(env, napi_uint32_array, 4, changed, nc);
+    parts[3] = typed(env, napi_float64_array, 8, counts, nc);
+    parts[4] = typed(env, napi_uint32_array, 4, servers, ns);
+    parts[5] = typed(env, napi_uint32_array, 4, fids, nf);
+    parts[6] = typed(env, napi_uint32_array, 4, seqs, nf);
+    parts[7] = typed(env, napi_uint32_array, 4, released, nr);
+    for (uint32_t k = 0; k < 8 && st == napi_ok; k++)
+      st = parts[k] ? napi_set_element(env, out, k, parts[k]) : napi_generic_failure;
+  }
+  if (st == napi_ok) { /* JS adopts them now: their slots are free again */
     for (size_t k = 0; k < nf; k++) {
-      const Edge *e = &s->edges[fresh[k]];
-      napi_set_element(env, list, (uint32_t)k, record_string(env, s, e));
-      fresh[k] = e->id;
+      s->edges[fresh[k]].known = 1;
+      s->edges[fresh[k]].seq = NONE;
     }
-    napi_set_element(env, out, 5, typed(env, napi_uint32_array, 4, fresh, nf));
-    napi_set_element(env, out, 6, list);
-    napi_set_element(env, out, 7, typed(env, napi_uint32_array, 4, released, nr));
-  } else
-    for (size_t k = 0; k < nf; k++) s->edges[fresh[k]].known = 0; /* JS got none of them: hand them over later */
+    s->seq = 0;
+    for (size_t i = 0; i < n; i++) /* edges created since and forgotten now had no slot JS kept */
+      if (emap[i] == NONE) s->edges[i].seq = NONE;
+  } /* else JS got none of them: they stay pending (JS keeps its slots until a commit succeeds) */
   /* Forget what was not on this page: edges (compacted in order, records too), then tuples. */
   int stale_tuples = gen != s->gen || s->touched != s->tcount, series_done = 0;
   if (live != n) {
@@ -1842,6 +1854,8 @@ static napi_value js_commit(napi_env env, napi_callback_info info) {
   free(counts);
   free(servers);
   free(fresh);
+  free(fids);
+  free(seqs);
   free(released);
   return st == napi_ok ? out : NULL;
 }
