@@ -52,7 +52,8 @@ async function server(watchBody: (res: import('node:http').ServerResponse) => vo
     },
     (req, res) => {
       seen.auth = req.headers.authorization;
-      seen.clientCN = (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN;
+      const cn = (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN;
+      seen.clientCN = Array.isArray(cn) ? cn.join(",") : cn;
       seen.urls.push(req.url ?? '');
       const url = new URL(req.url ?? '/', 'https://x');
       if (url.pathname === '/api/v1/pods' && url.searchParams.get('watch') === 'true') {
