@@ -166,8 +166,8 @@ export function loadIstioEngine(log: (line: string) => void, prefer: EngineKind 
 
 const num = (t: string): number => Number(t);
 
-/** Shared client/server refs kept per proxy before the map is started afresh (it only saves memory). */
-const MAX_REFS = 65536;
+/** Shared refs and service names kept per proxy before the maps start afresh (they only save memory). */
+const MAX_INTERNED = 65536;
 
 /** Unsigned varint as chars of 7 bits (high bit = more): latin1, never a surrogate. */
 function varint(n: number): string {
@@ -246,8 +246,14 @@ class NativeSource implements EdgeTable {
    * adopts those that made a new native edge (ADR 0054), so no identity string comes back.
    */
   readonly pending: (Edge | undefined)[] = [];
-  /** Client and server refs shared by this proxy's edges (frozen); cleared when it grows large. */
-  readonly refs = new Map<string, WorkloadRef>();
+  /**
+   * Client and server refs (frozen; by namespace, then name) and service names shared by this
+   * proxy's edges: fewer objects for the GC to copy and promote. Started afresh when large (they
+   * only save memory).
+   */
+  readonly refs = new Map<string, Map<string, WorkloadRef>>();
+  readonly services = new Map<string, string>();
+  interned = 0;
   optionsKey = '';
 
   constructor(addon: IstioAddon) {
@@ -273,14 +279,34 @@ class NativeSource implements EdgeTable {
 
   /** A frozen ref for this workload, shared by the proxy's edges. */
   ref(namespace: string, name: string): WorkloadRef {
-    const k = `${namespace}\u0001${name}`;
-    let r = this.refs.get(k);
+    let byName = this.refs.get(namespace);
+    if (byName === undefined) {
+      if (this.interned >= MAX_INTERNED) this.forget();
+      byName = new Map();
+      this.refs.set(namespace, byName);
+    }
+    let r = byName.get(name);
     if (r === undefined) {
-      if (this.refs.size >= MAX_REFS) this.refs.clear();
       r = Object.freeze({ namespace, name });
-      this.refs.set(k, r);
+      byName.set(name, r);
+      this.interned++;
     }
     return r;
+  }
+
+  service(v: string): string {
+    const s = this.services.get(v);
+    if (s !== undefined) return s;
+    if (this.interned >= MAX_INTERNED) this.forget();
+    this.services.set(v, v);
+    this.interned++;
+    return v;
+  }
+
+  forget(): void {
+    this.refs.clear();
+    this.services.clear();
+    this.interned = 0;
   }
 
   /** The frozen Edge of a projection (what edgeFromIdentity would make of its record). */
@@ -291,7 +317,7 @@ class NativeSource implements EdgeTable {
       client: this.ref(p.clientNamespace, p.clientName),
       server: this.ref(p.serverNamespace, p.serverName),
     };
-    if (p.serverService !== undefined) edge.serverService = p.serverService;
+    if (p.serverService !== undefined) edge.serverService = this.service(p.serverService);
     if (p.method !== undefined) edge.method = p.method;
     if (p.path !== undefined) edge.path = p.path;
     return Object.freeze(edge);
@@ -434,7 +460,7 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
           addon.destroy(src.handle);
           src.edges.length = 0;
           src.pending.length = 0;
-          src.refs.clear();
+          src.forget();
           bySource.delete(id);
           dropped++;
         }
