@@ -39,7 +39,9 @@ export interface KafkaNativeAddon {
    * `splitMin` bytes (0 or absent: never) are to be read, the range is split after a
    * newline near its middle (tests: the first newline from `splitAt`) and the two halves are
    * scanned on two threads, the second into a second table merged afterwards (ADR 0064, "Second
-   * round"): the same result as one sequential scan.
+   * round"): the same result as one sequential scan. `map` (0 auto, default: ranges of at least
+   * 256 KiB are memory-mapped and scanned in place, SIGBUS-safe against truncation, ADR 0065; 1
+   * always map (tests); 2 never: pread only).
    */
   readFile(
     h: Handle,
@@ -51,6 +53,7 @@ export interface KafkaNativeAddon {
     noThread?: boolean,
     splitMin?: number,
     splitAt?: number,
+    map?: number,
   ): Promise<[number, number]>;
 }
 
@@ -111,7 +114,12 @@ export interface NativeFeedOptions {
   splitMin?: number;
   /** Tests: where readFile looks for the split's newline (absolute file offset; default the middle). */
   splitAt?: number;
+  /** Tests: `map` always memory-maps the range read, `pread` never does (default `auto`: from 256 KiB). */
+  read?: ReadMode;
 }
+
+export type ReadMode = 'auto' | 'map' | 'pread';
+const READ_MODE: Record<ReadMode, number> = { auto: 0, map: 1, pread: 2 };
 
 /**
  * One log source's native scanner. Same contract as LineScanner + the ResumeTracker (pod mode):
@@ -125,8 +133,11 @@ export class NativeLineFeed {
   readonly #p: KafkaLineProcessor;
   readonly #stats: KafkaStats;
   readonly #pod: boolean;
-  /** lines, duplicates, too long, accepted, reads split over two threads, merged (cumulative, written by C). */
-  readonly #c = new Float64Array(6);
+  /**
+   * lines, duplicates, too long, accepted, reads split over two threads, merged, ranges read
+   * through a mapping, of those cut short by a truncation (cumulative, written by C).
+   */
+  readonly #c = new Float64Array(8);
   /** What was already added to the stats. */
   #seen = [0, 0, 0];
   #memos: ParsedKey[] = [];
@@ -135,6 +146,7 @@ export class NativeLineFeed {
   readonly #noReadAhead: boolean;
   readonly #splitMin: number | undefined;
   readonly #splitAt: number | undefined;
+  readonly #read: number;
 
   constructor(o: NativeFeedOptions) {
     this.#a = o.addon;
@@ -145,6 +157,7 @@ export class NativeLineFeed {
     this.#noReadAhead = o.noReadAhead === true;
     this.#splitMin = o.splitMin;
     this.#splitAt = o.splitAt;
+    this.#read = READ_MODE[o.read ?? 'auto'];
     this.#h = o.addon.create(this.#pod, o.maxLineBytes ?? 64 * 1024, o.scalar === true);
     this.#p.attach(this);
   }
@@ -162,6 +175,11 @@ export class NativeLineFeed {
   /** readFile: ranges scanned on two threads, and how many of them were merged (not read again). */
   get splitReads(): { split: number; merged: number } {
     return { split: this.#c[4] as number, merged: this.#c[5] as number };
+  }
+
+  /** readFile: ranges read through a mapping, and of those cut short because the file was truncated. */
+  get mappedReads(): { mapped: number; cut: number } {
+    return { mapped: this.#c[6] as number, cut: this.#c[7] as number };
   }
 
   get heldBytes(): number {
@@ -203,6 +221,7 @@ export class NativeLineFeed {
         this.#noReadAhead,
         this.#splitMin,
         this.#splitAt,
+        this.#read,
       );
       bytes += got;
       this.#count();

@@ -5,13 +5,18 @@
  * fixture corpus and random/mutated logs split at random chunk boundaries. Skipped with a printed
  * reason when the optional addon is not built.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
 import { LineScanner } from '../../../watchers/kafka/lines.ts';
-import { type KafkaNativeAddon, loadKafkaNative, NativeLineFeed } from '../../../watchers/kafka/native.ts';
+import {
+  type KafkaNativeAddon,
+  loadKafkaNative,
+  NativeLineFeed,
+  type ReadMode,
+} from '../../../watchers/kafka/native.ts';
 import { MARKER, parseAuthorizerMessage } from '../../../watchers/kafka/parse.ts';
 import {
   KafkaLineProcessor,
@@ -621,6 +626,8 @@ test.after.always(() => rmSync(tmpDir, { recursive: true, force: true }));
 let fileNo = 0;
 /** Reads split over two threads by runReadFile, and how many were merged (the tests below check both happen). */
 const splitTotal = { split: 0, merged: 0 };
+/** Ranges runReadFile read through a mapping (the tests below check the mapped path runs). */
+const mappedTotal = { mapped: 0 };
 const splitSince = (t0: { split: number; merged: number }) => ({
   split: splitTotal.split - t0.split,
   merged: splitTotal.merged - t0.merged,
@@ -628,7 +635,8 @@ const splitSince = (t0: { split: number; merged: number }) => ({
 
 /**
  * The file path as FileTailer runs it with the native scanner: NativeLineFeed.readFile (pread
- * into the C buffer, scanned on the thread pool) in slices of `slice` bytes, `readBytes` per pread.
+ * into the C buffer or a mapping of the file, scanned on the thread pool) in slices of `slice`
+ * bytes, `readBytes` per pread or per scanned window of the mapping.
  */
 async function runReadFile(
   log: Buffer,
@@ -637,6 +645,7 @@ async function runReadFile(
   maxLineBytes?: number,
   noReadAhead = false,
   split: { min: number; at?: number } = { min: 0 },
+  read: ReadMode = 'auto',
 ): Promise<string> {
   const path = join(tmpDir, `f${fileNo++}.log`);
   writeFileSync(path, log);
@@ -651,6 +660,7 @@ async function runReadFile(
     noReadAhead,
     splitMin: split.min,
     ...(split.at === undefined ? {} : { splitAt: split.at }),
+    read,
   });
   const fd = openSync(path, 'r');
   let pos = 0;
@@ -668,6 +678,8 @@ async function runReadFile(
   const lines = f.lines;
   splitTotal.split += f.splitReads.split;
   splitTotal.merged += f.splitReads.merged;
+  mappedTotal.mapped += f.mappedReads.mapped;
+  if (f.mappedReads.cut !== 0) throw new Error('a mapped read was cut short, but nothing truncated the file');
   f.close();
   if (pos !== log.length) throw new Error(`read ${pos} of ${log.length} bytes`);
   return JSON.stringify({ lines, obs: p.drain(), overflowed, stats: stats.snapshot() });
@@ -679,6 +691,12 @@ nativeTest('file read in C: corpus with every pread size up to 300 bytes, identi
   t.is(await runReadFile(corpus, 16 << 20, 7, undefined, true), ref);
   for (let rb = 1; rb <= 300; rb += rb < 20 ? 1 : 13)
     t.is(await runReadFile(corpus, 1 + (rb % 5) * 50, rb), ref, `pread ${rb}`);
+  // the mapped read: windows of every size up to 300 bytes, slices starting anywhere in a page
+  const m0 = mappedTotal.mapped;
+  t.is(await runReadFile(corpus, 16 << 20, undefined, undefined, false, undefined, 'map'), ref);
+  for (let rb = 1; rb <= 300; rb += rb < 20 ? 1 : 13)
+    t.is(await runReadFile(corpus, 1 + (rb % 7) * 611, rb, undefined, false, undefined, 'map'), ref, `map ${rb}`);
+  t.true(mappedTotal.mapped - m0 > 40);
 });
 
 nativeTest('file read in C: random/mutated logs, random pread sizes and slices, identical results', async (t) => {
@@ -689,10 +707,11 @@ nativeTest('file read in C: random/mutated logs, random pread sizes and slices, 
       fc.integer({ min: 1, max: 2000 }),
       fc.constantFrom(undefined, 120, 300),
       fc.boolean(),
-      async (log, readBytes, slice, max, noReadAhead) =>
-        (await runReadFile(log, slice, readBytes, max, noReadAhead)) === runFile('ts', [log], max),
+      fc.constantFrom<ReadMode>('map', 'pread', 'auto'),
+      async (log, readBytes, slice, max, noReadAhead, read) =>
+        (await runReadFile(log, slice, readBytes, max, noReadAhead, undefined, read)) === runFile('ts', [log], max),
     ),
-    { numRuns: 400 },
+    { numRuns: 600 },
   );
   t.pass();
 });
@@ -703,6 +722,11 @@ nativeTest('file read in C: a long log across 256 KiB buffer ends, and a full ke
   t.true(log.length > 600_000);
   t.is(await runReadFile(log, 16 << 20), runFile('ts', [log]));
   t.is(await runReadFile(log, 100_000, 99_991), runFile('ts', [log]));
+  // the mapped read (the default from 256 KiB): whole, and in slices that start mid-page
+  const m0 = mappedTotal.mapped;
+  t.is(await runReadFile(log, 16 << 20, undefined, undefined, false, undefined, 'auto'), runFile('ts', [log]));
+  t.is(await runReadFile(log, 300_001, 65_537, undefined, false, undefined, 'map'), runFile('ts', [log]));
+  t.true(mappedTotal.mapped - m0 >= 3);
   // more distinct messages than the key table holds: readFile stops (status 2), the feed flushes
   // with reset and the rest of the C buffer is scanned before reading on
   const parts: string[] = [];
@@ -715,6 +739,9 @@ nativeTest('file read in C: a long log across 256 KiB buffer ends, and a full ke
   t.is(await runReadFile(big, 16 << 20), ref);
   t.is(await runReadFile(big, 1 << 20, 70_001), ref);
   t.is(await runReadFile(big, 3 << 20, 50_000, undefined, true), ref, 'without the read-ahead thread');
+  // mapped: the full table stops inside a window of the mapping (its rest copied aside)
+  t.is(await runReadFile(big, 16 << 20, undefined, undefined, false, undefined, 'map'), ref, 'mapped');
+  t.is(await runReadFile(big, 1 << 20, 70_001, undefined, false, undefined, 'map'), ref, 'mapped, small windows');
   t.is(await runReadFile(log, 3 << 20, 30_011, undefined, true), runFile('ts', [log]), 'without the read-ahead thread');
   t.is(JSON.parse(ref).stats.parsed, 60_000);
 });
@@ -804,10 +831,18 @@ nativeSerial(
         fc.boolean(),
         fc.integer({ min: 1, max: 3000 }),
         fc.option(fc.nat(4000)),
-        async (log, readBytes, slice, max, noReadAhead, min, at) =>
+        fc.constantFrom<ReadMode>('map', 'pread'),
+        async (log, readBytes, slice, max, noReadAhead, min, at, read) =>
           // (half of the random logs are split: one line or none leaves nothing to split)
-          (await runReadFile(log, slice, readBytes, max, noReadAhead, { min, ...(at === null ? {} : { at }) })) ===
-          runFile('ts', [log], max),
+          (await runReadFile(
+            log,
+            slice,
+            readBytes,
+            max,
+            noReadAhead,
+            { min, ...(at === null ? {} : { at }) },
+            read,
+          )) === runFile('ts', [log], max),
       ),
       { numRuns: 400 },
     );
@@ -824,7 +859,11 @@ nativeSerial(
       const log = Buffer.from(`${[good, long, good, long, long, good, good].join('\n')}\n${tail}`);
       const ref = runFile('ts', [log], 200);
       for (let at = 0; at <= log.length; at += 17)
-        t.is(await runReadFile(log, 16 << 20, 61, 200, false, { min: 1, at }), ref, `tail ${tail.length}, at ${at}`);
+        t.is(
+          await runReadFile(log, 16 << 20, 61, 200, false, { min: 1, at }, at % 2 === 0 ? 'map' : 'pread'),
+          ref,
+          `tail ${tail.length}, at ${at}`,
+        );
     }
     t.true(splitTotal.merged > 0);
   },
@@ -859,6 +898,99 @@ nativeSerial(
       t.is(await runReadFile(few, 64 << 20, undefined, undefined, false, { min: 1, at }), fewRef, `few, at ${at}`);
     const d = splitSince(t0);
     t.true(d.split > d.merged && d.merged > 0, JSON.stringify(d));
+  },
+);
+
+nativeSerial(
+  'file read on two threads: halves that share most keys merge although their key counts add up past one table',
+  async (t) => {
+    const msg = (i: number) =>
+      `[2024-05-01 12:00:${String(i % 60).padStart(2, '0')},000] INFO Principal = User:a is Allowed Operation = ${['Read', 'Write', 'Describe'][i % 3]} from host = 10.0.0.1 on resource = Topic:LITERAL:t for request = R${i} with resourceRefCount = 1 (kafka.authorizer.logger)`;
+    const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => msg(a + i));
+    // 14,000 distinct messages in each half, the same ones: 28,000 keys in the two tables, 14,000
+    // in the sequential scan's one table, so the merge gives the sequential result
+    const same = Buffer.from(`${[...range(0, 14_000), ...range(0, 14_000)].join('\n')}\n`);
+    const t0 = { ...splitTotal };
+    for (const read of ['map', 'pread'] as const)
+      t.is(
+        await runReadFile(same, 64 << 20, undefined, undefined, false, { min: 1, at: same.length >> 1 }, read),
+        runFile('ts', [same]),
+        read,
+      );
+    t.deepEqual(splitSince(t0), { split: 2, merged: 2 });
+    // 20,500 distinct in all (12,000 + 12,500 sharing 4,000): the sequential scan fills its table,
+    // so the merge is refused and the second half read again
+    const over = Buffer.from(`${[...range(0, 12_000), ...range(8_000, 20_500)].join('\n')}\n`);
+    const half = Buffer.from(`${range(0, 12_000).join('\n')}\n`).length;
+    const t1 = { ...splitTotal };
+    t.is(
+      await runReadFile(over, 64 << 20, undefined, undefined, false, { min: 1, at: half - 1 }, 'map'),
+      runFile('ts', [over]),
+    );
+    t.deepEqual(splitSince(t1), { split: 1, merged: 0 });
+  },
+);
+
+nativeSerial(
+  'mapped read: a file truncated while it is being scanned: no SIGBUS crash, the torn window read again (pread semantics)',
+  async (t) => {
+    const block = Buffer.from(`${fc.sample(lineArb, { numRuns: 4000, seed: 5 }).join('\n')}\n`);
+    const log = Buffer.concat(Array.from({ length: Math.ceil((12 << 20) / block.length) }, () => block));
+    const path = join(tmpDir, 'truncated.log');
+    t.teardown(() => rmSync(path, { force: true }));
+    let cuts = 0;
+    let cutInside = 0;
+    let attempts = 0;
+    while (attempts < 200 && (cutInside < 4 || attempts < 24)) {
+      attempts++;
+      writeFileSync(path, log);
+      const at = Math.floor(((attempts * 0.6180339887) % 1) * log.length);
+      const { p, stats, overflowed } = makeProcessor();
+      // every third attempt on two threads (the second half mapped and scanned on its own thread)
+      const f = new NativeLineFeed({
+        addon: A,
+        processor: p,
+        stats,
+        mode: 'file',
+        read: 'map',
+        splitMin: attempts % 3 === 0 ? 1 << 20 : 0,
+      });
+      const fd = openSync(path, 'r');
+      // truncate from this thread while the C scan runs on the thread pool
+      const timer = setTimeout(() => truncateSync(path, at), attempts % 6);
+      let pos = 0;
+      try {
+        for (;;) {
+          const r = await f.readFile(fd, pos, 64 << 20);
+          pos += r.bytes;
+          if (r.eof) break;
+        }
+      } finally {
+        clearTimeout(timer);
+        closeSync(fd);
+      }
+      f.end();
+      const cut = f.mappedReads.cut;
+      cuts += cut;
+      const lines = f.lines;
+      f.close();
+      // whatever the moment: exactly what the TypeScript path makes of the bytes read
+      t.is(
+        JSON.stringify({ lines, obs: p.drain(), overflowed, stats: stats.snapshot() }),
+        runFile('ts', [log.subarray(0, pos)]),
+        `attempt ${attempts}: truncated to ${at}, read ${pos}`,
+      );
+      // a window that the truncation cut through was undone and read again with pread up to the
+      // new end (windows scanned before the truncation keep their real bytes, as with pread)
+      if (cut > 0 && pos <= at) cutInside++;
+    }
+    t.true(
+      cutInside >= 1,
+      `${cuts} mapped reads cut short in ${attempts} attempts, ${cutInside} ending at the new end`,
+    );
+    t.log(
+      `${cuts} mapped reads cut short by a truncation in ${attempts} attempts (${cutInside} ending at the new end)`,
+    );
   },
 );
 

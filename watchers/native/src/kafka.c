@@ -22,10 +22,13 @@
 #include <errno.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -390,6 +393,7 @@ typedef struct {
   uint8_t status; /* P_OK or the skip reason */
   uint8_t has_t;  /* max_t is set */
   uint8_t no_t;   /* some line had no usable time (JavaScript uses now()) */
+  uint32_t epoch; /* the mapped window that last journaled (or added) it (read_mapped) */
   uint64_t count; /* lines since the last flush */
   int64_t max_t;  /* newest valid line time since the last flush */
   dec_t d;        /* field offsets relative to the key's start */
@@ -406,6 +410,15 @@ typedef struct {
   uint8_t has_t;  /* max_t is set */
   uint8_t no_t;   /* some line had no usable time (JavaScript uses now()) */
 } decn_t;
+
+/* A key's per-flush state before the mapped window being scanned first counted it (read_mapped
+ * undoes a window that a truncation may have torn). */
+typedef struct {
+  uint32_t off;
+  uint8_t has_t, no_t;
+  uint64_t count;
+  int64_t max_t;
+} jrec_t;
 
 typedef struct {
   size_t off, len;
@@ -440,6 +453,7 @@ typedef struct kafka_s {
   /* counters (cumulative) */
   double lines, dups, too_long, accepted;
   double splits, merges; /* readFile: ranges split over two threads, and of those merged */
+  double mapped, cut;    /* readFile: ranges read through a mapping, and of those cut short by SIGBUS */
   /* aggregation table */
   uint32_t n_ent;
   uint64_t *slots; /* KSLOTS: hash >> 32 << 32 | arena offset of the key's header, or KEMPTY */
@@ -471,6 +485,12 @@ typedef struct kafka_s {
   int busy; /* a readFile is in flight (main thread only) */
   pthread_mutex_t mu;
   int closed;
+  /* readFile through a mapping: the journal of the window being scanned (jn_on), its epoch, and
+   * the held line at its start (read_mapped) */
+  int jn_on;
+  uint32_t epoch, n_jn;
+  jrec_t *jn;
+  uint8_t *held_bak;
   /* readFile over a large backlog: the second half's scanner (same settings, own tables and
    * buffers), merged into this one afterwards (split_read); allocated at the first split */
   struct kafka_s *aux;
@@ -905,11 +925,21 @@ static void add_key(kafka_t *k, const uint8_t *p, size_t s, size_t m, size_t ke,
     k->text_used += klen;
     en->status = (uint8_t)parse_msg(key, klen, &en->d);
     en->dec = en->status == P_OK ? decision_of(k, off) : -1;
+    en->epoch = k->epoch; /* new in this window: an undo drops it whole */
     k->slots[slot] = (uint64_t)tag << 32 | off;
   }
   if (en->status != P_OK) {
     k->skips[en->status]++;
     return;
+  }
+  if (k->jn_on && en->epoch != k->epoch) { /* first count in this mapped window: journal its state */
+    jrec_t *j = &k->jn[k->n_jn++];
+    j->off = (uint32_t)((uint8_t *)en - k->arena);
+    j->count = en->count;
+    j->max_t = en->max_t;
+    j->has_t = en->has_t;
+    j->no_t = en->no_t;
+    en->epoch = k->epoch;
   }
   int64_t t = 0;
   int valid = prefix_time(p, s, m, &t, &k->tc) && t >= MIN_TIME && t <= MAX_TIME;
@@ -1076,6 +1106,7 @@ static size_t scan_scalar(kafka_t *k, const uint8_t *buf, size_t ls, size_t limi
   while (ls < limit) {
     if (!room(k)) return ls;
     const uint8_t *nl = memchr(buf + ls, '\n', limit - ls);
+    if (!nl) return ls; /* a mapped file changed under the scan (see read_mapped): stop at this line */
     size_t e = (size_t)(nl - buf);
     complete_line(k, buf + ls, e - ls);
     ls = e + 1;
@@ -1147,7 +1178,14 @@ __attribute__((target("avx2,bmi,popcnt"))) static size_t scan_file_avx2(kafka_t 
           add_batch(k, buf, batch, nb);
           return ls;
         }
-        const uint8_t *e = memchr(buf + m + MLEN, '\n', limit - (m + MLEN));
+        const uint8_t *e = m + MLEN < limit ? memchr(buf + m + MLEN, '\n', limit - (m + MLEN)) : NULL;
+        if (!e) {
+          /* no newline before limit although push saw one there: the bytes of a mapped file
+           * changed under the scan (read_mapped). Stop at this line's start, lines before it counted. */
+          count_batch(k, buf, prev, np);
+          add_batch(k, buf, batch, nb);
+          return ls;
+        }
         size_t ep = (size_t)(e - buf);
         k->lines++;
         if (ep - ls > k->max)
@@ -1210,7 +1248,8 @@ static void finish_held(kafka_t *k) {
   complete_line(k, k->held, n);
 }
 
-/* Returns the offset reached: the chunk's length, or less when the key table is full. */
+/* Returns the offset reached: the chunk's length, or less when the key table is full (or, for a
+ * mapped file, when its bytes changed under the scan: see read_mapped). */
 static size_t push(kafka_t *k, const uint8_t *buf, size_t len, size_t start) {
   if (start >= len) return len;
   size_t pos = start;
@@ -1254,6 +1293,8 @@ static void free_kafka(kafka_t *k) {
     k->aux = NULL;
   }
   free(k->held);
+  free(k->held_bak);
+  free(k->jn);
   free(k->rbuf);
   free(k->ring);
   free(k->slots);
@@ -1265,6 +1306,8 @@ static void free_kafka(kafka_t *k) {
   lines_free(&k->at_last);
   lines_free(&k->replay);
   k->held = NULL;
+  k->held_bak = NULL;
+  k->jn = NULL;
   k->rbuf = NULL;
   k->ring = NULL;
   k->slots = NULL;
@@ -1333,6 +1376,10 @@ static void write_counters(napi_env env, kafka_t *k, napi_value arr) {
   if (n >= 6) {
     d[4] = k->splits;
     d[5] = k->merges;
+  }
+  if (n >= 8) {
+    d[6] = k->mapped;
+    d[7] = k->cut;
   }
 }
 
@@ -1740,6 +1787,7 @@ typedef struct {
   size_t max;
   size_t chunk; /* bytes per pread, <= RBUF */
   int no_thread; /* tests: read and scan on one thread */
+  int map;       /* MAP_AUTO, MAP_ALWAYS (tests) or MAP_NEVER (pread only) */
   int64_t split_min; /* split a backlog of at least this many bytes over two threads (0: never) */
   int64_t split_at;  /* tests: where to look for the split's newline (-1: the middle) */
   /* results */
@@ -1801,10 +1849,288 @@ static void *rd_reader(void *arg) {
   return NULL;
 }
 
+/*
+ * The mapped read (ADR 0065). A range of at least MAP_MIN bytes is memory-mapped (the size known
+ * from fstat at that moment, never more than maxBytes) and scanned in windows of `chunk` bytes
+ * straight from the page cache: no copy into read buffers, no reader thread. A file truncated
+ * while mapped would raise SIGBUS on the pages past its new end. This module's SIGBUS handler
+ * (installed once, process-wide, SA_SIGINFO) looks the fault address up in a table of the live
+ * mappings; inside one, it maps anonymous zero pages over the faulting page to the mapping's end
+ * (MAP_FIXED) and marks the mapping cut, so the faulting load is retried and reads zeros. Zeros
+ * hold no newline: the scan then only completes the lines that ended before the truncation point,
+ * and read_mapped, seeing the mark after the window, drops the partial line (real bytes + zeros)
+ * and reports the position just after the last whole line as the end of the file. No longjmp out
+ * of the scan is needed, so no half-counted batch or held lock is left behind. A fault outside
+ * our mappings is passed to the handler installed before ours (or the default action: the
+ * process dies of SIGBUS as it would have). When another handler has replaced ours since, or the
+ * table is full, or mmap fails, the range is read with pread as before.
+ */
+#define MAP_AUTO 0
+#define MAP_ALWAYS 1
+#define MAP_NEVER 2
+#define MAP_MIN RBUF
+#define NMAPS 64
+static _Atomic uintptr_t map_lo[NMAPS], map_hi[NMAPS]; /* live mappings [lo, hi), page-aligned; lo 0 = free */
+static _Atomic int map_cut[NMAPS];                     /* set by the handler: zero pages were mapped in */
+static struct sigaction prev_bus;
+static size_t page_size;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+static int bus_installed;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+  uintptr_t a = (uintptr_t)si->si_addr;
+  int saved = errno;
+  if (si->si_code > 0) /* a fault, not a kill(): maybe one of ours */
+    for (int i = 0; i < NMAPS; i++) {
+      uintptr_t lo = atomic_load(&map_lo[i]), hi = atomic_load(&map_hi[i]);
+      if (lo == 0 || a < lo || a >= hi) continue;
+      uintptr_t pg = a & ~(uintptr_t)(page_size - 1);
+      /* mmap is a plain system call on Linux (safe in a handler); the range stays ours until
+       * read_mapped unmaps it, after the scan that faulted has returned */
+      if (mmap((void *)pg, hi - pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+        atomic_store(&map_cut[i], 1);
+        errno = saved;
+        return;
+      }
+      break;
+    }
+  errno = saved;
+  /* not ours: what would have happened without this module */
+  if (prev_bus.sa_flags & SA_SIGINFO) {
+    if (prev_bus.sa_sigaction) prev_bus.sa_sigaction(sig, si, uc);
+    return;
+  }
+  if (prev_bus.sa_handler != SIG_DFL && prev_bus.sa_handler != SIG_IGN) {
+    prev_bus.sa_handler(sig);
+    return;
+  }
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(SIGBUS, &dfl, NULL);
+  raise(sig); /* blocked while this handler runs: delivered (default action) when it returns */
+}
+
+static void bus_install(void) {
+  long ps = sysconf(_SC_PAGESIZE);
+  if (ps <= 0) return;
+  page_size = (size_t)ps;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGBUS, &sa, &prev_bus) == 0) bus_installed = 1;
+}
+
+/* Whether our handler is (still) the process's SIGBUS handler. */
+static int bus_ready(void) {
+  pthread_once(&bus_once, bus_install);
+  if (!bus_installed) return 0;
+  struct sigaction cur;
+  return sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus;
+}
+
+static int map_register(uintptr_t lo, uintptr_t hi) {
+  for (int i = 0; i < NMAPS; i++) {
+    uintptr_t z = 0;
+    if (atomic_load(&map_lo[i]) == 0 && atomic_compare_exchange_strong(&map_lo[i], &z, (uintptr_t)1)) {
+      atomic_store(&map_cut[i], 0);
+      atomic_store(&map_hi[i], hi);
+      atomic_store(&map_lo[i], lo);
+      return i;
+    }
+  }
+  return -1;
+}
+
+static void map_unregister(int i) {
+  atomic_store(&map_hi[i], 0);
+  atomic_store(&map_lo[i], 0);
+}
+
+/* The handle's state at the start of a mapped window (with the journal: what undo needs). */
+typedef struct {
+  uint32_t n_ent, n_dec, n_touched;
+  size_t arena_used, text_used, held_len;
+  double lines, too_long, skips[5];
+  int skipping;
+} ckpt_t;
+
+static void window_begin(kafka_t *k, ckpt_t *c) {
+  c->n_ent = k->n_ent;
+  c->n_dec = k->n_dec;
+  c->n_touched = k->n_touched;
+  c->arena_used = k->arena_used;
+  c->text_used = k->text_used;
+  c->held_len = k->held_len;
+  c->lines = k->lines;
+  c->too_long = k->too_long;
+  memcpy(c->skips, k->skips, sizeof(c->skips));
+  c->skipping = k->skipping;
+  memcpy(k->held_bak, k->held, k->held_len);
+  if (++k->epoch == 0) k->epoch = 1;
+  k->n_jn = 0;
+  k->jn_on = 1;
+}
+
+/* Undoes the window begun with c: the keys' counts and times from the journal, the keys and
+ * decisions added since (dropped; their hash tables rebuilt), the counters and the held line.
+ * The line-time cache needs nothing (a pure function of a stamp's bytes). */
+static void window_undo(kafka_t *k, const ckpt_t *c) {
+  for (uint32_t i = k->n_jn; i-- > 0;) {
+    const jrec_t *j = &k->jn[i];
+    ehdr_t *en = (ehdr_t *)(k->arena + j->off);
+    en->count = j->count;
+    en->max_t = j->max_t;
+    en->has_t = j->has_t;
+    en->no_t = j->no_t;
+  }
+  if (k->arena_used != c->arena_used) {
+    memset(k->slots, 0xff, KSLOTS * sizeof(uint64_t));
+    for (size_t off = 0; off < c->arena_used;) {
+      const ehdr_t *en = (const ehdr_t *)(k->arena + off);
+      uint64_t h = key_hash(k, k->arena + off + EHDR, en->len);
+      uint32_t slot = (uint32_t)h & (KSLOTS - 1);
+      while (k->slots[slot] != KEMPTY) slot = (slot + 1) & (KSLOTS - 1);
+      k->slots[slot] = (h >> 32) << 32 | off;
+      off = (off + EHDR + en->len + 7) & ~(size_t)7;
+    }
+  }
+  if (k->n_dec != c->n_dec) {
+    memset(k->dslots, 0xff, SLOTS * sizeof(int32_t));
+    for (uint32_t i = 0; i < c->n_dec; i++) {
+      uint32_t slot = (uint32_t)k->dec[i].hash & (SLOTS - 1);
+      while (k->dslots[slot] >= 0) slot = (slot + 1) & (SLOTS - 1);
+      k->dslots[slot] = (int32_t)i;
+    }
+  }
+  k->n_ent = c->n_ent;
+  k->n_dec = c->n_dec;
+  k->n_touched = c->n_touched;
+  k->arena_used = c->arena_used;
+  k->text_used = c->text_used;
+  k->lines = c->lines;
+  k->too_long = c->too_long;
+  memcpy(k->skips, c->skips, sizeof(c->skips));
+  k->skipping = c->skipping;
+  memcpy(k->held, k->held_bak, c->held_len);
+  k->held_len = c->held_len;
+  k->jn_on = 0;
+}
+
+/*
+ * Reads and scans [w->pos, w->pos + w->max) of w->fd into w->k through mappings of at most
+ * MAP_PIECE bytes at a time (the mapped file pages in RSS stay bounded), in windows of w->chunk
+ * bytes. Returns 0 when it did not map (nothing was scanned: the caller reads with pread).
+ *
+ * Each window is scanned with a journal (window_begin) and checked afterwards, under the handle's
+ * lock: when the SIGBUS handler cut the mapping or fstat shows the file now ends before the
+ * window's end, the file was truncated while the window was scanned, and some bytes may have been
+ * read before the cut and others (zeros) after it, even within one line (lines are looked up in
+ * batches after their end was found). The window is then undone (window_undo) and read again
+ * with pread (which copies only bytes below the file's current end), and the read ends there as
+ * at the end of the file: exactly what the pread path would have read.
+ */
+#define MAP_PIECE ((size_t)8 << 20)
+static int read_mapped(rd_t *w) {
+  kafka_t *k = w->k;
+  struct stat st;
+  if (w->map == MAP_NEVER || fstat(w->fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  if (st.st_size <= w->pos) { /* nothing there: the end of the file, as a pread returning 0 */
+    if (w->map == MAP_AUTO) return 0;
+    w->status = 1;
+    return 1;
+  }
+  size_t len = (uint64_t)(st.st_size - w->pos) < w->max ? (size_t)(st.st_size - w->pos) : w->max;
+  if ((w->map == MAP_AUTO && len < MAP_MIN) || !bus_ready()) return 0;
+  if (!k->jn) k->jn = malloc(MAX_KEYS * sizeof(jrec_t));
+  if (!k->held_bak) k->held_bak = malloc(k->max + 1);
+  if (!k->jn || !k->held_bak) return 0;
+  size_t off = 0; /* bytes of the range scanned */
+  int cut = 0;
+  while (off < len && !cut && w->status == 0 && !w->err) {
+    int64_t at = w->pos + (int64_t)off;
+    size_t lead = (size_t)at & (page_size - 1);
+    size_t plen = len - off < MAP_PIECE ? len - off : MAP_PIECE;
+    size_t mlen = (lead + plen + page_size - 1) & ~(page_size - 1);
+    uint8_t *m = mmap(NULL, mlen, PROT_READ, MAP_SHARED, w->fd, (off_t)(at - (int64_t)lead));
+    if (m == MAP_FAILED) {
+      if (off == 0) return 0;
+      break; /* status 0 with what was scanned: the next call reads on */
+    }
+    int slot = map_register((uintptr_t)m, (uintptr_t)m + mlen);
+    if (slot < 0) {
+      munmap(m, mlen);
+      if (off == 0) return 0;
+      break;
+    }
+    madvise(m, mlen, MADV_SEQUENTIAL);
+    madvise(m, mlen, MADV_WILLNEED);
+    k->mapped++;
+    const uint8_t *base = m + lead;
+    for (size_t po = 0; po < plen;) {
+      size_t n = plen - po < w->chunk ? plen - po : w->chunk;
+      const uint8_t *src = base + po;
+      int64_t wat = at + (int64_t)po; /* the window's file offset */
+      ckpt_t c;
+      pthread_mutex_lock(&k->mu);
+      window_begin(k, &c);
+      size_t done = push(k, src, n, 0);
+      if (done < n) memcpy(k->rbuf, src + done, n - done); /* full table: the rest, for the next call */
+      struct stat now;
+      int torn = atomic_load(&map_cut[slot]) || (fstat(w->fd, &now) == 0 && now.st_size < wat + (int64_t)n);
+      if (!torn) {
+        k->jn_on = 0;
+        pthread_mutex_unlock(&k->mu);
+        po += n;
+        w->got = (int64_t)(off + po);
+        if (done < n) {
+          /* key table full (or the bytes changed under the scan without a truncation: a private
+           * copy of the rest is scanned next call) */
+          k->rlen = n - done;
+          k->roff = 0;
+          w->status = 2;
+          break;
+        }
+        continue;
+      }
+      /* truncated while this window was scanned: undo it, read it again with pread, end there */
+      window_undo(k, &c);
+      k->cut++;
+      cut = 1;
+      ssize_t r;
+      do r = pread(w->fd, k->rbuf, n, (off_t)wat);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) {
+        w->err = errno;
+      } else {
+        size_t d = push(k, k->rbuf, (size_t)r, 0);
+        w->got = (int64_t)(off + po) + r;
+        w->status = 1;
+        if (d < (size_t)r) {
+          k->rlen = (size_t)r;
+          k->roff = d;
+          w->status = 2;
+        }
+      }
+      pthread_mutex_unlock(&k->mu);
+      break;
+    }
+    map_unregister(slot);
+    munmap(m, mlen);
+    off += plen;
+  }
+  if (w->status == 0 && !w->err && (size_t)w->got == len && len < w->max) w->status = 1; /* the end of the file (as fstat saw it) */
+  return 1;
+}
+
 /* Reads and scans [w->pos, w->pos + w->max) of w->fd into w->k with the read-ahead ring. */
 static void read_range(rd_t *w) {
   kafka_t *k = w->k;
   if (w->max == 0) return;
+  if (read_mapped(w)) return;
   ring_t r;
   memset(&r, 0, sizeof(r));
   r.w = w;
@@ -1901,12 +2227,44 @@ static void *aux_thread(void *arg) {
   return NULL;
 }
 
+/* The key p[0, n) of hash h in k's table, or NULL; *slot is where it is or would go. */
+static ehdr_t *find_key(const kafka_t *k, const uint8_t *p, size_t n, uint64_t h, uint32_t *slot) {
+  uint32_t tag = (uint32_t)(h >> 32);
+  uint32_t sl = (uint32_t)h & (KSLOTS - 1);
+  for (;;) {
+    uint64_t v = k->slots[sl];
+    if (v == KEMPTY) break;
+    if ((uint32_t)(v >> 32) == tag) {
+      ehdr_t *c = (ehdr_t *)(k->arena + (uint32_t)v);
+      if (c->len == n && memcmp((const uint8_t *)c + EHDR, p, n) == 0) {
+        *slot = sl;
+        return c;
+      }
+    }
+    sl = (sl + 1) & (KSLOTS - 1);
+  }
+  *slot = sl;
+  return NULL;
+}
+
 /* Whether every key of b can join a's table without a full table: then the sequential scan of
- * b's bytes after a's would not have stopped either (its table never holds more keys or key text
- * than the two together, plus the 2 x BATCH pending lines room_for keeps room for). */
+ * b's bytes after a's would not have stopped either. Its table would end with a's keys plus
+ * those of b's that a lacks (counted here), and a table only grows between flushes, so that is
+ * its largest state; room_for keeps room for 2 x BATCH pending lines on top of it. */
 static int merge_fits(const kafka_t *a, const kafka_t *b) {
-  return a->n_ent + b->n_ent + 2 * BATCH + 1 < MAX_KEYS &&
-         a->text_used + b->text_used + (2 * BATCH + 2) * (a->max + 1) <= a->text_cap;
+  size_t keys = a->n_ent, text = a->text_used;
+  for (size_t off = 0; off < b->arena_used;) {
+    const ehdr_t *eb = (const ehdr_t *)(b->arena + off);
+    const uint8_t *key = b->arena + off + EHDR;
+    size_t klen = eb->len;
+    off = (off + EHDR + klen + 7) & ~(size_t)7;
+    uint32_t slot;
+    if (find_key(a, key, klen, key_hash(a, key, klen), &slot) == NULL) {
+      keys++;
+      text += klen;
+    }
+  }
+  return keys + 2 * BATCH + 1 < MAX_KEYS && text + (2 * BATCH + 2) * (a->max + 1) <= a->text_cap;
 }
 
 /* Adds b (the scan of the bytes right after a's, from a line start) into a, with the same end
@@ -1923,20 +2281,8 @@ static void merge_into(kafka_t *a, kafka_t *b) {
     off = (off + EHDR + klen + 7) & ~(size_t)7;
     uint64_t h = key_hash(a, key, klen);
     uint32_t tag = (uint32_t)(h >> 32);
-    uint32_t slot = (uint32_t)h & (KSLOTS - 1);
-    ehdr_t *en = NULL;
-    for (;;) {
-      uint64_t v = a->slots[slot];
-      if (v == KEMPTY) break;
-      if ((uint32_t)(v >> 32) == tag) {
-        ehdr_t *c = (ehdr_t *)(a->arena + (uint32_t)v);
-        if (c->len == klen && memcmp((const uint8_t *)c + EHDR, key, klen) == 0) {
-          en = c;
-          break;
-        }
-      }
-      slot = (slot + 1) & (KSLOTS - 1);
-    }
+    uint32_t slot;
+    ehdr_t *en = find_key(a, key, klen, h, &slot);
     if (en == NULL) {
       a->n_ent++;
       uint32_t o = (uint32_t)a->arena_used;
@@ -2003,6 +2349,9 @@ static int split_read(rd_t *w, int64_t range) {
   wa.max = (size_t)(split - w->pos);
   read_range(&wa);
   pthread_join(th, NULL);
+  k->mapped += a->mapped; /* the second half's mapped ranges count as the handle's */
+  k->cut += a->cut;
+  a->mapped = a->cut = 0;
   w->got = wa.got;
   w->status = wa.status;
   w->err = wa.err;
@@ -2082,10 +2431,10 @@ static void rd_complete(napi_env env, napi_status status, void *data) {
   free(w);
 }
 
-/* readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread[, splitMin[, splitAt]]]]) */
+/* readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread[, splitMin[, splitAt[, map]]]]]) */
 static napi_value js_read_file(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 10;
+  napi_value argv[10];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_typedarray_type ct;
   size_t cn = 0;
@@ -2141,6 +2490,8 @@ static napi_value js_read_file(napi_env env, napi_callback_info info) {
     w->chunk = (size_t)rb;
   bool nt = false;
   if (argc > 6 && napi_get_value_bool(env, argv[6], &nt) == napi_ok) w->no_thread = nt;
+  int32_t mm = MAP_AUTO;
+  if (argc > 9 && napi_get_value_int32(env, argv[9], &mm) == napi_ok && mm >= MAP_AUTO && mm <= MAP_NEVER) w->map = mm;
   w->split_min = 0; /* one thread unless splitMin is given */
   w->split_at = -1;
   double sm = 0, sa = 0;
