@@ -247,12 +247,12 @@ class NativeSource implements EdgeTable {
    */
   readonly pending: (Edge | undefined)[] = [];
   /**
-   * Client and server refs (frozen; by namespace, then name) and service names shared by this
-   * proxy's edges: fewer objects for the GC to copy and promote. Started afresh when large (they
-   * only save memory).
+   * Client and server refs (frozen; by namespace, then name), service names and methods shared by
+   * this proxy's edges: fewer objects for the GC to copy and promote. Started afresh when large
+   * (they only save memory).
    */
   readonly refs = new Map<string, Map<string, WorkloadRef>>();
-  readonly services = new Map<string, string>();
+  readonly strings = new Map<string, string>();
   interned = 0;
   optionsKey = '';
 
@@ -294,18 +294,18 @@ class NativeSource implements EdgeTable {
     return r;
   }
 
-  service(v: string): string {
-    const s = this.services.get(v);
+  shared(v: string): string {
+    const s = this.strings.get(v);
     if (s !== undefined) return s;
     if (this.interned >= MAX_INTERNED) this.forget();
-    this.services.set(v, v);
+    this.strings.set(v, v);
     this.interned++;
     return v;
   }
 
   forget(): void {
     this.refs.clear();
-    this.services.clear();
+    this.strings.clear();
     this.interned = 0;
   }
 
@@ -317,8 +317,8 @@ class NativeSource implements EdgeTable {
       client: this.ref(p.clientNamespace, p.clientName),
       server: this.ref(p.serverNamespace, p.serverName),
     };
-    if (p.serverService !== undefined) edge.serverService = this.service(p.serverService);
-    if (p.method !== undefined) edge.method = p.method;
+    if (p.serverService !== undefined) edge.serverService = this.shared(p.serverService);
+    if (p.method !== undefined) edge.method = this.shared(p.method);
     if (p.path !== undefined) edge.path = p.path;
     return Object.freeze(edge);
   }

@@ -844,6 +844,58 @@ test('property: edges that appear, vanish and reappear over many scrapes (native
   );
 });
 
+test('property: every counter grows on every scrape (a busy proxy), random chunk splits, series vanish and return: same columns as TypeScript; a live edge is the same object scrape after scrape; refs shared', (t) => {
+  if (!addon) return t.pass();
+  const scrapeArb = fc.record({
+    shown: fc.uniqueArray(fc.integer({ min: 0, max: POOL.length - 1 }), { minLength: 1, maxLength: POOL.length }),
+    grow: fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: POOL.length, maxLength: POOL.length }),
+    cuts: fc.array(fc.nat(), { maxLength: 6 }),
+    failed: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(scrapeArb, { minLength: 3, maxLength: 15 }), (pages) => {
+      const total = POOL.map(() => 0);
+      const scrapes: Scrape[] = pages.map((p) => {
+        for (const i of p.shown) total[i] = (total[i] as number) + (p.grow[i] as number);
+        const text = p.shown.map((i) => `${POOL[i]} ${total[i]}\n`).join('');
+        return {
+          chunks: split(Buffer.from(text), p.cuts),
+          ...(p.failed && p.cuts.length === 1 ? { failed: true } : {}),
+        };
+      });
+      const want = run(createTypescriptEngine(), scrapes, { templatePaths: false });
+      const got = run(createNativeEngine(addon), scrapes, { templatePaths: false });
+      t.deepEqual(got, want);
+      // One object per live edge across scrapes (adopted once), and one ref per workload.
+      const byKey = new Map<string, object>();
+      const refs = new Map<string, object>();
+      let prev = new Set<string>();
+      for (const r of got) {
+        if (typeof r !== 'object' || r === null) continue;
+        const d = r as DeltaResult;
+        t.true(d.counts instanceof Float64Array && d.counts.length === d.edges.length);
+        const now = new Set<string>();
+        for (const e of d.edges) {
+          t.true(Object.isFrozen(e) && Object.isFrozen(e.client) && Object.isFrozen(e.server));
+          const k = JSON.stringify(e);
+          now.add(k);
+          if (prev.has(k)) t.is(byKey.get(k), e, 'a live edge keeps its object');
+          byKey.set(k, e);
+          for (const w of [e.client, e.server]) {
+            const rk = `${w.namespace}/${w.name}`;
+            const seen = refs.get(rk);
+            if (seen !== undefined) t.is(seen, w, 'one ref per workload per proxy');
+            refs.set(rk, w);
+          }
+        }
+        prev = now;
+      }
+      return true;
+    }),
+    { numRuns: 120 },
+  );
+});
+
 test('delta edges are frozen and the same object on every scrape of the edge, until it vanishes', (t) => {
   if (!addon) return t.pass();
   const engine = createNativeEngine(addon);

@@ -87,3 +87,38 @@ test('istio commit(): ids consistent with what JS holds over any call order; mem
   I.destroy?.(s);
   t.throws(() => (I.commit as Fn)(s, gen));
 });
+
+test('istio slots: a resolve that throws mid-page fails that page only; the next page adopts each new edge with the record of its own slot, edgeAdd included', (t) => {
+  const I = requireAddon<Addon>(t, '@callmap/watchers-native')?.loadIstio();
+  if (!I) return;
+  const s = I.create?.();
+  t.teardown(() => I.destroy?.(s));
+  const slots: string[] = [];
+  let calls = 0;
+  let throwAt = 3;
+  const resolveSlots = (...a: unknown[]): unknown => {
+    if (++calls === throwAt) throw new Error('projection failed');
+    if (a[9] === '/skip') return -2;
+    const rec = `0\u0001${a[2]}|${a[9]}`;
+    slots[a[11] as number] = rec;
+    return rec;
+  };
+  const line = (w: string, p: string, v: number) =>
+    `istio_requests_total{reporter="source",source_workload="${w}",request_path="${p}"} ${v}\n`;
+  const text = ['/a', '/skip', '/b', '/c', '/d'].map((p, i) => line('w', p, i + 1)).join('');
+  let gen = I.begin?.(s, 3, 1 << 20, 0);
+  t.throws(() => I.push?.(s, Buffer.from(text), resolveSlots, Number), { message: 'projection failed' });
+  // never committed; the next page resolves the rest (edges made before the throw stay pending)
+  throwAt = -1;
+  gen = I.begin?.(s, 3, 1 << 20, 0);
+  I.push?.(s, Buffer.from(text), resolveSlots, Number);
+  const jsonSlot = (I.edgeAdd as Fn)(s, '0\u0001json|/j', 5);
+  t.is(typeof jsonSlot, 'number');
+  slots[jsonSlot as number] = '0\u0001json|/j';
+  I.end?.(s, resolveSlots, Number);
+  const [, , ids, counts, , adoptIds, adoptSlots] = (I.commit as Fn)(s, gen) as Commit;
+  const held = new Map(Array.from(adoptIds, (id, k) => [id, slots[adoptSlots[k] as number]]));
+  const got = Array.from(ids, (id, k) => `${held.get(id)}=${counts[k]}`).sort();
+  t.deepEqual(got, ['0\u0001w|/a=1', '0\u0001w|/b=3', '0\u0001w|/c=4', '0\u0001w|/d=5', '0\u0001json|/j=5'].sort());
+  t.is(adoptIds.length, 5, 'one adoption per live edge');
+});
