@@ -20,6 +20,7 @@ import {
   type BatchDelta,
   type DnsAnswer,
   type EdgeDelta,
+  type EdgeRecord,
   edgeKey,
   type KafkaAclRecord,
   KNOWN_COLS,
@@ -107,9 +108,11 @@ interface PendingItem {
 
 interface Group {
   edges: Map<string, EdgeDelta>;
-  /** Known-edge rows (ADR 0101), taken in store epoch `epoch`; `entries[i]` is row i's pair. */
+  /** Known-edge rows (ADR 0101), taken in store epoch `known.epoch`; row i's edge and identities. */
   known: KnownRows;
-  entries: PairEntry[];
+  recs: EdgeRecord[];
+  clients: WorkloadIdentity[];
+  servers: WorkloadIdentity[];
   acl: Map<string, KafkaAclRecord>;
   answers: DnsAnswer[];
   items: PendingItem[];
@@ -172,15 +175,15 @@ function convertKnown(g: Group, epoch: number): void {
   const kr = g.known;
   const rows = kr.rows;
   for (let i = 0; i < kr.n; i++) {
-    const p = g.entries[i] as PairEntry;
+    const rec = g.recs[i] as EdgeRecord;
     const o = i * KNOWN_COLS;
     const port = rows[o + 3] as number;
     addEdge(
       g.edges,
-      p.key,
-      p.client,
-      p.server,
-      p.via,
+      rec.key,
+      g.clients[i] as WorkloadIdentity,
+      g.servers[i] as WorkloadIdentity,
+      rec.via,
       undefined,
       rows[o + 1] as number,
       rows[o + 2] as number,
@@ -189,7 +192,13 @@ function convertKnown(g: Group, epoch: number): void {
   }
   kr.n = 0;
   kr.epoch = epoch;
-  g.entries.length = 0;
+  clearKnown(g);
+}
+
+function clearKnown(g: Group): void {
+  g.recs.length = 0;
+  g.clients.length = 0;
+  g.servers.length = 0;
 }
 
 /**
@@ -236,6 +245,8 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     const { edges, acl, answers } = g;
     const epoch = store.epoch;
     if (g.known.epoch !== epoch) convertKnown(g, epoch);
+    let lastClient: WorkloadIdentity | undefined;
+    let lastClientCurrent = false;
     const kinds: Partial<Record<ObservationKind, number>> = {};
     const unresolved = new Map<string, number>();
     const dropped = new Map<string, number>();
@@ -270,7 +281,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       const key =
         !keyCache || server === undefined || kind === 'http' || kind === 'workload-tcp'
           ? edgeKey(client, server, via, extDomain)
-          : pairEntry(client, server, via).key;
+          : pairKey(client, server, via);
       return addEdge(edges, key, client, server, via, extDomain, time, count, port);
     }
 
@@ -288,30 +299,48 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       port: number | undefined,
     ): boolean {
       if (!knownEdges || sameWorkload(client, server)) return false;
-      const p = pairEntry(client, server, via);
-      if (p.epoch !== epoch || !p.clientSlot.current || !p.serverSlot.current || !portKnown(p, port)) {
-        const k = store.knownEdge(p.key, client, server);
-        if (k === undefined) return false;
-        p.id = k.id;
-        p.epoch = k.epoch;
-        p.ports = k.ports;
-        p.clientSlot = k.clientSlot;
-        p.serverSlot = k.serverSlot;
-        if (p.epoch !== epoch || !portKnown(p, port)) return false;
+      const m = pairMap(client, via);
+      let v = m.get(server);
+      let rec: EdgeRecord | undefined;
+      if (v !== undefined && typeof v !== 'string' && store.holdsEdge(v)) rec = v;
+      else {
+        if (v === undefined) {
+          if (m.size >= PAIR_KEYS_MAX) m.clear();
+          v = edgeKey(client, server, via, undefined);
+          m.set(server, v);
+        } else if (typeof v !== 'string') {
+          // a record of a reset map (or of another store): keep only its key
+          v = v.key;
+          m.set(server, v);
+        }
+        rec = store.knownEdge(v);
+        if (rec === undefined) return false;
+        // the record holds the same key string: the cache keeps one or the other
+        m.set(server, rec);
       }
+      if (port !== undefined && !rec.ports.includes(port)) return false;
+      // Identities the store holds as they are (no workload row to write); the client repeats.
+      if (client !== lastClient) {
+        lastClient = client;
+        lastClientCurrent = store.identityCurrent(client);
+      }
+      if (!lastClientCurrent || !store.identityCurrent(server)) return false;
       const kr = g.known;
-      let o = kr.n * KNOWN_COLS;
+      const i = kr.n++;
+      let o = i * KNOWN_COLS;
       if (o + KNOWN_COLS > kr.rows.length) {
         const grown = new Float64Array(2 * kr.rows.length);
         grown.set(kr.rows);
         kr.rows = grown;
       }
       const rows = kr.rows;
-      rows[o++] = p.id;
+      rows[o++] = rec.id;
       rows[o++] = time;
       rows[o++] = count;
       rows[o] = port ?? -1;
-      g.entries[kr.n++] = p;
+      g.recs[i] = rec;
+      g.clients[i] = client;
+      g.servers[i] = server;
       return true;
     }
 
@@ -519,7 +548,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     const delta: BatchDelta = { edges: [...g.edges.values()], acl: [...g.acl.values()], dnsAnswers: g.answers };
     if (g.known.n > 0) delta.known = g.known;
     // The group waits for its commit; its deltas need not (they die young, ADR 0037).
-    g.entries.length = 0;
+    clearKnown(g);
     g.edges.clear();
     g.acl.clear();
     g.byId.clear();
@@ -592,7 +621,9 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       group = {
         edges: new Map(),
         known: { epoch: store.epoch, n: 0, rows: new Float64Array(KNOWN_COLS * 1024) },
-        entries: [],
+        recs: [],
+        clients: [],
+        servers: [],
         acl: new Map(),
         answers: [],
         items: [],
@@ -652,36 +683,16 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
  * so replaced server identities cannot pile up.
  */
 /**
- * One resolved pair: its edge key and what the store last said about that edge (ADR 0101; `epoch`
- * -1: nothing yet). The same entry serves every store; the epoch tells whose answer it holds.
+ * A pair's cached edge: its key, or the store's record of that edge once the known-edge path has
+ * found it (ADR 0101; the record holds the same key, so this costs no memory over the key alone).
  */
-export interface PairEntry {
-  readonly key: string;
-  readonly client: WorkloadIdentity;
-  readonly server: WorkloadIdentity;
-  readonly via: WorkloadRef | undefined;
-  id: number;
-  epoch: number;
-  ports: readonly number[];
-  clientSlot: { readonly current: boolean };
-  serverSlot: { readonly current: boolean };
-}
-
-const NOT_CURRENT = Object.freeze({ current: false });
-
-function portKnown(p: PairEntry, port: number | undefined): boolean {
-  return port === undefined || p.ports.includes(port);
-}
-
-const pairKeys = new WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairEntry>>();
-const viaPairKeys = new WeakMap<WorkloadRef, WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairEntry>>>();
+type PairValue = string | EdgeRecord;
+const pairKeys = new WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairValue>>();
+const viaPairKeys = new WeakMap<WorkloadRef, WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairValue>>>();
 const PAIR_KEYS_MAX = 4096;
 
-export function pairKey(client: WorkloadIdentity, server: WorkloadIdentity, via: WorkloadRef | undefined): string {
-  return pairEntry(client, server, via).key;
-}
-
-export function pairEntry(client: WorkloadIdentity, server: WorkloadIdentity, via: WorkloadRef | undefined): PairEntry {
+/** The pair cache of one client (and Service ref): server identity → key or record. */
+function pairMap(client: WorkloadIdentity, via: WorkloadRef | undefined): Map<WorkloadIdentity, PairValue> {
   let byClient = pairKeys;
   if (via !== undefined) {
     let v = viaPairKeys.get(via);
@@ -696,22 +707,16 @@ export function pairEntry(client: WorkloadIdentity, server: WorkloadIdentity, vi
     m = new Map();
     byClient.set(client, m);
   }
-  let k = m.get(server);
-  if (k === undefined) {
-    if (m.size >= PAIR_KEYS_MAX) m.clear();
-    k = {
-      key: edgeKey(client, server, via, undefined),
-      client,
-      server,
-      via,
-      id: 0,
-      epoch: -1,
-      ports: NONE,
-      clientSlot: NOT_CURRENT,
-      serverSlot: NOT_CURRENT,
-    };
-    m.set(server, k);
-  }
+  return m;
+}
+
+export function pairKey(client: WorkloadIdentity, server: WorkloadIdentity, via: WorkloadRef | undefined): string {
+  const m = pairMap(client, via);
+  const v = m.get(server);
+  if (v !== undefined) return typeof v === 'string' ? v : v.key;
+  if (m.size >= PAIR_KEYS_MAX) m.clear();
+  const k = edgeKey(client, server, via, undefined);
+  m.set(server, k);
   return k;
 }
 

@@ -88,6 +88,20 @@ export const MIGRATIONS: readonly string[] = [
     accepted INTEGER NOT NULL
   );
   `,
+  // 2: the columns every ingest rewrites live in their own narrow table (ADR 0101): an UPDATE
+  // rewrites a 4-column row instead of the 12-column edge row with its names and ports.
+  `
+  CREATE TABLE edge_stats (
+    id INTEGER PRIMARY KEY, -- edges.id
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    count INTEGER NOT NULL
+  );
+  INSERT INTO edge_stats (id, first_seen, last_seen, count) SELECT id, first_seen, last_seen, count FROM edges;
+  ALTER TABLE edges DROP COLUMN first_seen;
+  ALTER TABLE edges DROP COLUMN last_seen;
+  ALTER TABLE edges DROP COLUMN count;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

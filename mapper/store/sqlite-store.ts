@@ -29,7 +29,6 @@ import {
   edgeKey,
   type KafkaAclRecord,
   KNOWN_COLS,
-  type KnownEdge,
   type MapStore,
   workloadKey,
 } from './types.ts';
@@ -274,7 +273,10 @@ class SqliteMapStore implements MapStore {
       this.#workloadLabelsJson.set(k, String(r['labels']));
     }
     const byId = new Map<number, EdgeRecord>();
-    for (const r of db.prepare('SELECT * FROM edges').iterate() as Iterable<Row>) {
+    const edgeRows = db.prepare(
+      'SELECT e.*, s.first_seen, s.last_seen, s.count FROM edges e JOIN edge_stats s ON s.id = e.id',
+    );
+    for (const r of edgeRows.iterate() as Iterable<Row>) {
       const client = this.ref(String(r['client_ns']), String(r['client_name']));
       const server = r['server_ns'] == null ? undefined : this.ref(String(r['server_ns']), String(r['server_name']));
       const via = r['via_ns'] == null ? undefined : this.ref(String(r['via_ns']), String(r['via_name']));
@@ -362,13 +364,16 @@ class SqliteMapStore implements MapStore {
     return this.#epoch;
   }
 
-  knownEdge(key: string, client: WorkloadIdentity, server: WorkloadIdentity): KnownEdge | undefined {
-    const rec = this.#edges.get(key);
-    if (rec === undefined) return undefined;
-    const clientSlot = this.#inputs.get(client);
-    const serverSlot = this.#inputs.get(server);
-    if (clientSlot?.current !== true || serverSlot?.current !== true) return undefined;
-    return { id: rec.id, epoch: this.#epoch, ports: rec.ports, clientSlot, serverSlot };
+  knownEdge(key: string): EdgeRecord | undefined {
+    return this.#edges.get(key);
+  }
+
+  holdsEdge(rec: EdgeRecord): boolean {
+    return this.#byId[rec.id] === rec;
+  }
+
+  identityCurrent(w: WorkloadIdentity): boolean {
+    return this.#inputs.get(w)?.current === true;
   }
 
   /** False once closed, or when the writer thread died (then /readyz fails and every write is a 503). */
@@ -523,6 +528,7 @@ class SqliteMapStore implements MapStore {
       prune: this.#batchesSincePrune + batches.length >= PRUNE_EVERY,
       inserts,
       updates,
+      firsts: [],
       portUpdates: [],
       workloads: [],
       http: [],
@@ -668,6 +674,10 @@ class SqliteMapStore implements MapStore {
       }
     }
     sql.updates = updates.subarray(0, nUpd);
+    for (let i = 0; i < updRecs.length; i++) {
+      const first = updates[4 * i + 1] as number;
+      if (first !== (updRecs[i] as EdgeRecord).firstSeen) sql.firsts.push(updates[4 * i] as number, first);
+    }
     for (const r of fresh) {
       inserts.push(
         r.id,

@@ -9,14 +9,19 @@ import { CallmapError } from '../contract/errors.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
 import type { DnsAnswer, KafkaAclRecord } from './types.ts';
 
-/** Rows per multi-row INSERT / UPDATE statement (12 and 4 parameters per row). */
+/** Rows per multi-row INSERT / UPDATE statement (9 + 4 and 3 parameters per row). */
 export const CHUNK = 64;
 /** Batch ids (and expired DNS answers) are pruned once every this many accepted batches. */
 export const PRUNE_EVERY = 512;
 /** Columns of one `inserts` row. */
 export const INSERT_COLS = 12;
+/** Columns of the `edges` row (the first 9 of an `inserts` row); the last 3 go to `edge_stats` with the id. */
+const EDGE_COLS = 9;
 const EDGE_INSERT = `INSERT INTO edges (id, client_ns, client_name, server_ns, server_name, via_ns, via_name,
-  ext_domain, ports, first_seen, last_seen, count) VALUES`;
+  ext_domain, ports) VALUES`;
+const STATS_INSERT = 'INSERT INTO edge_stats (id, first_seen, last_seen, count) VALUES';
+const rows = (n: number, cols: number): string =>
+  Array.from({ length: n }, () => `(${Array.from({ length: cols }, () => '?').join(', ')})`).join(', ');
 
 /** One group commit as flat row arrays (column order noted per field). */
 export interface GroupSql {
@@ -27,8 +32,13 @@ export interface GroupSql {
   prune: boolean;
   /** New edges, `INSERT_COLS` values per row: id, client ns/name, server ns/name, via ns/name, ext domain, ports, first, last, count. */
   inserts: unknown[];
-  /** Changed edges without port changes, 4 per row: id, first, last, count (absolute values). */
+  /**
+   * Changed edges without port changes, 4 per row: id, first, last, count (absolute values). Only
+   * last and count are written; first only for the rows listed in `firsts`.
+   */
   updates: Float64Array;
+  /** Rows of `updates` whose first_seen moved earlier, 2 per row: id, first. */
+  firsts: number[];
   /** Changed edges with a new port list, 5 per row: first, last, count, ports, id. */
   portUpdates: unknown[];
   /** New or changed workload identities, 4 per row: namespace, name, kind, labels JSON. */
@@ -95,18 +105,20 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO workloads (namespace, name, kind, labels) VALUES (?, ?, ?, ?)
          ON CONFLICT (namespace, name) DO UPDATE SET kind = excluded.kind, labels = excluded.labels`,
     ),
-    edgeInsert: db.prepare(`${EDGE_INSERT} (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    edgeInsertMany: db.prepare(
-      `${EDGE_INSERT} ${Array.from({ length: CHUNK }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    edgeInsert: db.prepare(`${EDGE_INSERT} ${rows(1, EDGE_COLS)}`),
+    edgeInsertMany: db.prepare(`${EDGE_INSERT} ${rows(CHUNK, EDGE_COLS)}`),
+    statsInsert: db.prepare(`${STATS_INSERT} ${rows(1, 4)}`),
+    statsInsertMany: db.prepare(`${STATS_INSERT} ${rows(CHUNK, 4)}`),
+    statsUpdate: db.prepare('UPDATE edge_stats SET last_seen = ?, count = ? WHERE id = ?'),
+    // One statement per CHUNK edges; VALUES columns are column1..column3 = id, last, count.
+    statsUpdateMany: db.prepare(
+      `UPDATE edge_stats SET last_seen = v.column2, count = v.column3
+         FROM (VALUES ${rows(CHUNK, 3)}) AS v
+         WHERE edge_stats.id = v.column1`,
     ),
-    edgeUpdate: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ? WHERE id = ?'),
-    // One statement per CHUNK edges; VALUES columns are column1..column4 = id, first, last, count.
-    edgeUpdateMany: db.prepare(
-      `UPDATE edges SET first_seen = v.column2, last_seen = v.column3, count = v.column4
-         FROM (VALUES ${Array.from({ length: CHUNK }, () => '(?, ?, ?, ?)').join(', ')}) AS v
-         WHERE edges.id = v.column1`,
-    ),
-    edgeUpdatePorts: db.prepare('UPDATE edges SET first_seen = ?, last_seen = ?, count = ?, ports = ? WHERE id = ?'),
+    statsFirst: db.prepare('UPDATE edge_stats SET first_seen = ? WHERE id = ?'),
+    statsSet: db.prepare('UPDATE edge_stats SET first_seen = ?, last_seen = ?, count = ? WHERE id = ?'),
+    edgePorts: db.prepare('UPDATE edges SET ports = ? WHERE id = ?'),
     httpInsert: db.prepare('INSERT OR IGNORE INTO edge_http (edge_id, method, path) VALUES (?, ?, ?)'),
     kafkaInsert: db.prepare(
       'INSERT OR IGNORE INTO edge_kafka (edge_id, topic, operation, allowed) VALUES (?, ?, ?, ?)',
@@ -149,8 +161,13 @@ export function writeGroup(db: Database.Database, s: Statements, g: GroupSql, re
     }
     writeInserts(s, g.inserts);
     writeUpdates(s, g.updates);
+    const f = g.firsts;
+    for (let o = 0; o < f.length; o += 2) s.statsFirst.run(f[o + 1], f[o]);
     const pu = g.portUpdates;
-    for (let o = 0; o < pu.length; o += 5) s.edgeUpdatePorts.run(pu[o], pu[o + 1], pu[o + 2], pu[o + 3], pu[o + 4]);
+    for (let o = 0; o < pu.length; o += 5) {
+      s.statsSet.run(pu[o], pu[o + 1], pu[o + 2], pu[o + 4]);
+      s.edgePorts.run(pu[o + 3], pu[o + 4]);
+    }
     const w = g.workloads;
     for (let o = 0; o < w.length; o += 4) s.workloadUpsert.run(w[o], w[o + 1], w[o + 2], w[o + 3]);
     for (let o = 0; o < g.http.length; o += 3) s.httpInsert.run(g.http[o], g.http[o + 1], g.http[o + 2]);
@@ -178,37 +195,59 @@ export function writeGroup(db: Database.Database, s: Statements, g: GroupSql, re
   }).immediate();
 }
 
+/** Copies `n` rows from `INSERT_COLS`-wide `rows` (from row `from`) into `out`: the edges part or the stats part. */
+function insertRows(rows: readonly unknown[], from: number, n: number, stats: boolean, out: unknown[]): void {
+  let k = 0;
+  for (let i = from; i < from + n; i++) {
+    const base = i * INSERT_COLS;
+    if (stats) {
+      out[k++] = rows[base];
+      for (let j = EDGE_COLS; j < INSERT_COLS; j++) out[k++] = rows[base + j];
+    } else {
+      for (let j = 0; j < EDGE_COLS; j++) out[k++] = rows[base + j];
+    }
+  }
+}
+
 function writeInserts(s: Statements, rows: readonly unknown[]): void {
   const n = rows.length / INSERT_COLS;
   let i = 0;
   if (n >= CHUNK) {
-    const width = CHUNK * INSERT_COLS;
-    const a: unknown[] = new Array(width);
+    const e: unknown[] = new Array(CHUNK * EDGE_COLS);
+    const st: unknown[] = new Array(CHUNK * 4);
     for (; i + CHUNK <= n; i += CHUNK) {
-      const base = i * INSERT_COLS;
-      for (let j = 0; j < width; j++) a[j] = rows[base + j];
-      s.edgeInsertMany.run(a);
+      insertRows(rows, i, CHUNK, false, e);
+      s.edgeInsertMany.run(e);
+      insertRows(rows, i, CHUNK, true, st);
+      s.statsInsertMany.run(st);
     }
   }
-  const one: unknown[] = new Array(INSERT_COLS);
+  const e1: unknown[] = new Array(EDGE_COLS);
+  const st1: unknown[] = new Array(4);
   for (; i < n; i++) {
-    const base = i * INSERT_COLS;
-    for (let j = 0; j < INSERT_COLS; j++) one[j] = rows[base + j];
-    s.edgeInsert.run(one);
+    insertRows(rows, i, 1, false, e1);
+    s.edgeInsert.run(e1);
+    insertRows(rows, i, 1, true, st1);
+    s.statsInsert.run(st1);
   }
 }
 
+/** `vals`: id, first, last, count per row; writes id, last, count (first: see `GroupSql.firsts`). */
 function writeUpdates(s: Statements, vals: Float64Array): void {
   const width = CHUNK * 4;
   let o = 0;
   if (vals.length >= width) {
-    const a: number[] = new Array(width);
+    const a: number[] = new Array(CHUNK * 3);
     for (; o + width <= vals.length; o += width) {
-      for (let j = 0; j < width; j++) a[j] = vals[o + j] as number;
-      s.edgeUpdateMany.run(a);
+      for (let j = 0, k = o; j < CHUNK * 3; j += 3, k += 4) {
+        a[j] = vals[k] as number;
+        a[j + 1] = vals[k + 2] as number;
+        a[j + 2] = vals[k + 3] as number;
+      }
+      s.statsUpdateMany.run(a);
     }
   }
-  for (; o < vals.length; o += 4) s.edgeUpdate.run(vals[o + 1], vals[o + 2], vals[o + 3], vals[o]);
+  for (; o < vals.length; o += 4) s.statsUpdate.run(vals[o + 2], vals[o + 3], vals[o]);
 }
 
 type Row = Record<string, unknown>;
@@ -240,6 +279,7 @@ export function resetMap(db: Database.Database): number {
   return db
     .transaction(() => {
       const edges = db.prepare('DELETE FROM edges').run().changes;
+      db.exec('DELETE FROM edge_stats;');
       const acl = db.prepare('DELETE FROM kafka_acl').run().changes;
       db.exec('DELETE FROM edge_http; DELETE FROM edge_kafka; DELETE FROM edge_ext_ips;');
       db.exec('DELETE FROM workloads;');

@@ -62,21 +62,6 @@ export interface BatchDelta {
 }
 
 /**
- * A stored edge as the ingest fast path sees it (`MapStore.knownEdge`, ADR 0101): valid while the
- * store's `epoch` is `epoch` (a reset starts a new one) and both identity slots are `current` (the
- * identity objects it was asked with are the stored ones, so no workload row needs writing).
- * `ports` is the edge's port list when asked; ports are only ever added within an epoch, so a port
- * found there is still the edge's (a missing one means: ask again).
- */
-export interface KnownEdge {
-  readonly id: number;
-  readonly epoch: number;
-  readonly ports: readonly number[];
-  readonly clientSlot: { readonly current: boolean };
-  readonly serverSlot: { readonly current: boolean };
-}
-
-/**
  * Observations of known edges (ADR 0101), `KNOWN_COLS` numbers each in `rows`: edge id, time,
  * count, port (-1: none; always one of the edge's ports). The same edge may appear many times; the
  * store folds them. Taken in `epoch`: the ids are meaningless in another one.
@@ -159,13 +144,17 @@ export interface MapStore {
   readonly identityVersion: number;
   /** Number of edges in the map. */
   readonly edgeCount: number;
-  /** Changes when edge ids stop meaning what they meant (open, reset): see `KnownEdge`. */
+  /** Changes when edge ids stop meaning what they meant (open, reset): see `KnownRows`. */
   readonly epoch: number;
+  /** Ingest fast path (ADR 0101): the committed edge with this key. */
+  knownEdge(key: string): EdgeRecord | undefined;
+  /** True while `rec` is this store's record of its edge (not after a reset, not another store's). */
+  holdsEdge(rec: EdgeRecord): boolean;
   /**
-   * Ingest fast path (ADR 0101): the stored edge `key` names, if both identity objects are known
-   * to match the stored identities (else undefined: take the `EdgeDelta` path).
+   * True when this identity object is known to equal the stored identity of its workload (so an
+   * edge delta with it would write no workload row). Objects are treated as immutable.
    */
-  knownEdge(key: string, client: WorkloadIdentity, server: WorkloadIdentity): KnownEdge | undefined;
+  identityCurrent(w: WorkloadIdentity): boolean;
   isOpen(): boolean;
   /** The receipt of an already-accepted batch id, if it is remembered. */
   acceptedBatch(batchId: string): ApplyResult | undefined;

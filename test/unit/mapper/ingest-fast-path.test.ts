@@ -318,7 +318,7 @@ function dump(file: string): string {
   const db = new Database(file, { readonly: true });
   try {
     const out: Record<string, unknown> = {};
-    for (const table of ['edges', 'edge_http', 'workloads', 'batches']) {
+    for (const table of ['edges', 'edge_stats', 'edge_http', 'workloads', 'batches']) {
       out[table] = db.prepare(`SELECT * FROM ${table} ORDER BY 1, 2, 3`).all();
     }
     return JSON.stringify(out, (k, v) => (k === 'accepted_at' || k === 'seq' ? undefined : v));
