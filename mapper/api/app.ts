@@ -17,7 +17,9 @@ import {
   DefaultShapeStream,
   expandCompactBody,
   fastFilter,
+  type GraphTable,
   graphJsonChunks,
+  graphTable,
   intentsJsonChunks,
   type JsonBody,
 } from '../store/intents.ts';
@@ -216,8 +218,8 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
    * stream holds the compact body (immutable) until the response closes, so a map change during
    * the stream does not change its bytes.
    */
-  const stream = (req: Request, res: Response, body: JsonBody): void => {
-    const s = new DefaultShapeStream(body);
+  const stream = (req: Request, res: Response, body: JsonBody, graph?: { table: GraphTable; full: boolean }): void => {
+    const s = new DefaultShapeStream(body, graph);
     res.status(200).type('application/json');
     res.setHeader('Content-Length', String(s.length));
     let closed = false;
@@ -328,8 +330,44 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     );
   });
 
+  /**
+   * Graph tables of the cached compact intents bodies (ADR 0046): made once per body, at the
+   * store version the body was built at (the cache holds bodies of the current version only).
+   */
+  const graphTables = new WeakMap<JsonBody, GraphTable>();
+
   app.get('/api/v1/graph', (req, res) => {
     const q = parseIntentsQuery(req.query as Record<string, unknown>);
+    if (fastFilter(q.filter)) {
+      // Both graph shapes are written from the compact intents body of the same query and its
+      // graph table (ADR 0046): no second body repeating every intent is built or kept. Large
+      // graphs are streamed as the socket drains; small ones (a namespace) are expanded and cached.
+      const c = cache.get(`intents:${q.compactKey}`, store.version, () => ({
+        body: compactIntentsJsonChunks(store, q.filter),
+        contentType: 'application/json',
+      }));
+      if (DefaultShapeStream.canStream(c.body)) {
+        const body = c.body;
+        let table = graphTables.get(body);
+        if (table === undefined) {
+          table = graphTable(store, q.filter, body);
+          graphTables.set(body, table);
+        }
+        const graph = { table, full: !q.compact };
+        if ((graph.full ? table.fullLength : table.compactLength) > LARGE_BODY_BYTES) {
+          stream(req, res, body, graph);
+          return;
+        }
+        send(
+          res,
+          cache.get(`graph:${q.key}`, store.version, () => ({
+            body: expandCompactBody(body, graph),
+            contentType: 'application/json',
+          })),
+        );
+        return;
+      }
+    }
     if (!q.compact) {
       sendDefault(
         req,

@@ -1410,11 +1410,21 @@ export class DefaultShapeStream {
   #ex: Expander;
   #written = 0;
 
-  constructor(body: JsonBody) {
+  /**
+   * With `graph`, `body` is a compact intents body and the stream is its graph (ADR 0046): the
+   * compact graph, or the default one with `full`.
+   */
+  constructor(body: JsonBody, graph?: { table: GraphTable; full: boolean }) {
     const x = body.index;
     if (x === undefined) throw new Error('DefaultShapeStream: the body has no compact index');
-    this.length = x.fullLength;
-    this.#ex = x.kind === 'intents' ? new IntentsExpander(body, x) : new GraphExpander(body, x);
+    if (graph !== undefined) {
+      if (x.kind !== 'intents') throw new Error('DefaultShapeStream: a graph is streamed from an intents body');
+      this.length = graph.full ? graph.table.fullLength : graph.table.compactLength;
+      this.#ex = new GraphFromIntents(body, x, graph.table, graph.full);
+    } else {
+      this.length = x.fullLength;
+      this.#ex = x.kind === 'intents' ? new IntentsExpander(body, x) : new GraphExpander(body, x);
+    }
     body.retain();
     this.#body = body;
     defaultShapeStreams.open++;
@@ -1472,9 +1482,12 @@ export class DefaultShapeStream {
 /** Default-shape streams not closed yet, and bytes produced by all of them (tests). */
 export const defaultShapeStreams = { open: 0, bytes: 0 };
 
-/** The default shape of a compact body in one chunked body (small bodies, cached; tests). */
-export function expandCompactBody(body: JsonBody): JsonBody {
-  const s = new DefaultShapeStream(body);
+/**
+ * The default shape of a compact body in one chunked body (small bodies, cached; tests); with
+ * `graph`, the graph of a compact intents body (ADR 0046).
+ */
+export function expandCompactBody(body: JsonBody, graph?: { table: GraphTable; full: boolean }): JsonBody {
+  const s = new DefaultShapeStream(body, graph);
   const w = new ChunkWriter();
   try {
     for (let c = s.next(); c !== undefined; c = s.next()) {
@@ -1521,27 +1534,15 @@ function graphIntentJson(store: MapStore, g: readonly EdgeRecord[], withClient: 
 }
 
 /**
- * The `GraphResponse` JSON as Buffer chunks; same bytes as
- * `JSON.stringify(buildGraph(buildIntents(store, f)))`, without the intents or graph object tree.
- * With `compact`, the `CompactGraphResponse` (ADR 0038): same bytes as
- * `JSON.stringify(compactGraph(buildGraph(buildIntents(store, f))))`.
+ * The graph's nodes of the kept groups, first occurrence winning as in buildGraph (unsorted), and
+ * the identity each workload node was made from (an intent whose identity differs keeps it).
  */
-export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact = false): JsonBody {
-  const w = new ChunkWriter();
-  if (!fastFilter(f)) {
-    const g = buildGraph(buildIntents(store, f));
-    w.write(JSON.stringify(compact ? compactGraph(g) : g));
-    return w.end();
-  }
-  const body = compact ? undefined : sources.get(store);
-  const cs = compactSources.get(store);
-  // Pass 1: nodes (first occurrence wins, as in buildGraph), sorted by id.
+function graphNodes(
+  store: MapStore,
+  keep: (g: readonly EdgeRecord[]) => boolean,
+): { nodes: Map<string, string>; nodeWorkload: Map<string, IdentityText> } {
   const nodes = new Map<string, string>();
-  /** The identity of each workload node (compact: an intent whose identity differs keeps it). */
   const nodeWorkload = new Map<string, IdentityText>();
-  // No per-edge arrays are kept between the passes (they would outlive a scavenge and grow the old
-  // generation on every large build): pass 2 walks the same cached groups again.
-  const keep = groupFilter(store, f);
   for (const g of groupedEdges(store)) {
     if (!keep(g)) continue;
     const e = g[0] as EdgeRecord;
@@ -1569,6 +1570,28 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
       }
     }
   }
+  return { nodes, nodeWorkload };
+}
+
+/**
+ * The `GraphResponse` JSON as Buffer chunks; same bytes as
+ * `JSON.stringify(buildGraph(buildIntents(store, f)))`, without the intents or graph object tree.
+ * With `compact`, the `CompactGraphResponse` (ADR 0038): same bytes as
+ * `JSON.stringify(compactGraph(buildGraph(buildIntents(store, f))))`.
+ */
+export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact = false): JsonBody {
+  const w = new ChunkWriter();
+  if (!fastFilter(f)) {
+    const g = buildGraph(buildIntents(store, f));
+    w.write(JSON.stringify(compact ? compactGraph(g) : g));
+    return w.end();
+  }
+  const body = compact ? undefined : sources.get(store);
+  const cs = compactSources.get(store);
+  // No per-edge arrays are kept between the passes (they would outlive a scavenge and grow the old
+  // generation on every large build): pass 2 walks the same cached groups again.
+  const keep = groupFilter(store, f);
+  const { nodes, nodeWorkload } = graphNodes(store, keep);
   const ids = [...nodes.keys()].sort(cmp);
   const position = new Map<string, number>();
   w.write('{"nodes":[');
@@ -1689,4 +1712,298 @@ export function graphJsonChunks(store: MapStore, f: IntentsFilter = {}, compact 
     out.index = graphIndex(fitTable(t, n * GX), n, head, qids, wls);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Both graph shapes streamed from the compact intents body (ADR 0046). Graph edge k is intent k
+// of the compact intents body of the same filter: its intent is those bytes with the identity
+// indexes left out (compact graph) or replaced by the identities' JSON (default graph). What the
+// intents body does not hold — node list, node of each edge end, kinds, which identities a node
+// already holds — is a `GraphTable` (≈ 1.2 MB per 100,000 edges plus the node list) computed from
+// the store at the body's version, instead of a second 16 MB body repeating every intent.
+
+/** Int32 fields per edge of a GraphTable: source node, target node, flags (kinds, F_CLIENT, F_SERVER). */
+const TX = 3;
+
+/** The graph of a compact intents body: everything but the intents. */
+export interface GraphTable {
+  /** Edges (= intents of the body). */
+  n: number;
+  /** `{"nodes":[…],"edges":[` (the same bytes in both shapes). */
+  head: Buffer;
+  t: Int32Array;
+  /** Each node's quoted id. */
+  qids: readonly Buffer[];
+  /** Bytes of the compact graph and of the default graph. */
+  compactLength: number;
+  fullLength: number;
+}
+
+/** Bytes of edge `k`'s compact-graph intent (the compact intent without the identities its nodes hold). */
+function graphIntentLength(x: IntentsIndex, g: GraphTable, k: number): number {
+  const t = x.t;
+  const b = k * IX;
+  const flags = g.t[k * TX + 2] as number;
+  const len = t[b + IX_LEN] as number;
+  const ci = t[b + IX_CI] as number;
+  const si = t[b + IX_SI] as number;
+  const cEnd = t[b + IX_CEND] as number;
+  const sAt = t[b + IX_SAT] as number;
+  // `{"client":N` → `{` (left out, with its comma) or `{"client":<json>`.
+  let out = flags & F_CLIENT ? len - cEnd : len + (x.ids[ci] as Buffer).length - digits(ci);
+  if (si >= 0 && sAt >= 0) {
+    // `,"server":M` → nothing (left out) or `,"server":<json>`.
+    out += flags & F_SERVER ? -(10 + digits(si)) : (x.ids[si] as Buffer).length - digits(si);
+  }
+  return out;
+}
+
+function compactEdgeLength(x: IntentsIndex, g: GraphTable, k: number): number {
+  const s = g.t[k * TX] as number;
+  const d = g.t[k * TX + 1] as number;
+  const flags = g.t[k * TX + 2] as number;
+  // {"source":S,"target":T,"kinds":[…],"intent":…}
+  return 10 + digits(s) + 10 + digits(d) + 10 + (kindsLen[flags & 7] as number) + 11 + graphIntentLength(x, g, k) + 1;
+}
+
+function defaultEdgeLength(x: IntentsIndex, g: GraphTable, k: number): number {
+  const qs = (g.qids[g.t[k * TX] as number] as Buffer).length;
+  const qt = (g.qids[g.t[k * TX + 1] as number] as Buffer).length;
+  const flags = g.t[k * TX + 2] as number;
+  // {"id":"s->t","source":"s","target":"t","kinds":[…],"intent":<full intent>}
+  return (
+    6 +
+    qs -
+    1 +
+    2 +
+    qt -
+    1 +
+    10 +
+    qs +
+    10 +
+    qt +
+    10 +
+    (kindsLen[flags & 7] as number) +
+    11 +
+    fullIntentLength(x.t, k * IX, x.ids) +
+    1
+  );
+}
+
+/**
+ * The graph table of `body` (a fast-path compact intents body of filter `f`), computed from the
+ * store, which must be at the version the body was built at (the query cache holds one version).
+ */
+export function graphTable(store: MapStore, f: IntentsFilter, body: JsonBody): GraphTable {
+  const x = body.index;
+  if (x === undefined || x.kind !== 'intents') throw new Error('graphTable: not a compact intents body');
+  const keep = groupFilter(store, f);
+  const { nodes, nodeWorkload } = graphNodes(store, keep);
+  const ids = [...nodes.keys()].sort(cmp);
+  const position = new Map<string, number>();
+  const qids: Buffer[] = [];
+  const head: string[] = ['{"nodes":['];
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as string;
+    position.set(id, i);
+    const it = nodeWorkload.get(id);
+    if (it !== undefined) qids.push((it.qbytes ??= Buffer.from(it.qid)));
+    else qids.push(Buffer.from(JSON.stringify(id)));
+    head.push(i > 0 ? `,${nodes.get(id)}` : (nodes.get(id) as string));
+  }
+  head.push('],"edges":[');
+  nodes.clear();
+  const t = new Int32Array(TX * x.n);
+  let n = 0;
+  for (const g of groupedEdges(store)) {
+    if (!keep(g)) continue;
+    if (n >= x.n) throw new Error('graphTable: the store has more intents than the body');
+    const first = g[0] as EdgeRecord;
+    const src = identityText(store, first.client);
+    const tgt: IdentityText | undefined = first.server ? identityText(store, first.server) : undefined;
+    const tid = tgt === undefined ? `ext:${first.extDomain ?? '?'}` : tgt.id;
+    const clientLeftOut = nodeWorkload.get(src.id)?.json === src.json;
+    const serverLeftOut = tgt !== undefined && nodeWorkload.get(tgt.id)?.json === tgt.json;
+    t[n * TX] = position.get(src.id) as number;
+    t[n * TX + 1] = position.get(tid) as number;
+    t[n * TX + 2] = kindFlags(g) | (clientLeftOut ? F_CLIENT : 0) | (serverLeftOut ? F_SERVER : 0);
+    n++;
+  }
+  if (n !== x.n) throw new Error(`graphTable: the store has ${n} intents, the body ${x.n}`);
+  const g: GraphTable = { n, head: Buffer.from(head.join('')), t, qids, compactLength: 0, fullLength: 0 };
+  let compactLength = g.head.length + 2 + Math.max(0, n - 1);
+  let fullLength = compactLength;
+  for (let k = 0; k < n; k++) {
+    compactLength += compactEdgeLength(x, g, k);
+    fullLength += defaultEdgeLength(x, g, k);
+  }
+  g.compactLength = compactLength;
+  g.fullLength = fullLength;
+  return g;
+}
+
+const B_G_INTENT_OPEN = ascii('],"intent":');
+
+/** Writes a graph shape (compact or default) from a compact intents body and its graph table. */
+class GraphFromIntents implements Expander {
+  #x: IntentsIndex;
+  #g: GraphTable;
+  #full: boolean;
+  #chunks: readonly Buffer[];
+  #starts: readonly number[];
+  /** -1: the head (nodes); 0..n-1: edges; n: the tail; n+1: done. */
+  #k = -1;
+  /** Head bytes written. */
+  #h = 0;
+
+  constructor(body: JsonBody, x: IntentsIndex, g: GraphTable, full: boolean) {
+    this.#x = x;
+    this.#g = g;
+    this.#full = full;
+    this.#chunks = body.chunks;
+    this.#starts = chunkStarts(body);
+  }
+
+  get done(): boolean {
+    return this.#k > this.#g.n;
+  }
+
+  fill(dst: Buffer): number {
+    const x = this.#x;
+    const g = this.#g;
+    const cap = dst.length;
+    let d = 0;
+    if (this.#k < 0) {
+      const n = Math.min(cap, g.head.length - this.#h);
+      dst.set(n === g.head.length ? g.head : g.head.subarray(this.#h, this.#h + n), 0);
+      this.#h += n;
+      if (this.#h < g.head.length) return n;
+      d = n;
+      this.#k = 0;
+    }
+    const t = x.t;
+    const gt = g.t;
+    const ids = x.ids;
+    const qids = g.qids;
+    const full = this.#full;
+    let k = this.#k;
+    while (k < g.n) {
+      // A batch [k, k1): its output and its staged compact intent bytes must fit side by side.
+      const at0 = t[k * IX] as number;
+      let o = d;
+      let k1 = k;
+      while (k1 < g.n) {
+        const out = (k1 > 0 ? 1 : 0) + (full ? defaultEdgeLength(x, g, k1) : compactEdgeLength(x, g, k1));
+        const b = k1 * IX;
+        const span = (t[b] as number) + (t[b + IX_LEN] as number) - at0;
+        if (o + out + span > cap) {
+          if (k1 === k && d === 0) return -(out + span);
+          break;
+        }
+        o += out;
+        k1++;
+      }
+      if (k1 === k) break;
+      const last = (k1 - 1) * IX;
+      const span = (t[last] as number) + (t[last + IX_LEN] as number) - at0;
+      const base = cap - span - at0;
+      stage(this.#chunks, this.#starts, at0, span, dst, cap - span);
+      for (let j = k; j < k1; j++) {
+        if (j > 0) dst[d++] = COMMA;
+        const s = gt[j * TX] as number;
+        const tg = gt[j * TX + 1] as number;
+        const flags = gt[j * TX + 2] as number;
+        if (full) {
+          const qs = qids[s] as Buffer;
+          const qt = qids[tg] as Buffer;
+          // {"id":"<source id>-><target id>": the two quoted ids, the quotes between them replaced.
+          dst.set(B_ID, d);
+          d += 6;
+          dst.set(qs, d);
+          d += qs.length - 1;
+          dst[d++] = 0x2d;
+          const gtAt = d;
+          dst.set(qt, d);
+          dst[gtAt] = 0x3e;
+          d += qt.length;
+          dst.set(B_SOURCE, d);
+          d += 10;
+          dst.set(qs, d);
+          d += qs.length;
+          dst.set(B_TARGET, d);
+          d += 10;
+          dst.set(qt, d);
+          d += qt.length;
+        } else {
+          dst.set(B_G_SOURCE0, d);
+          d += 10;
+          d = writeInt(dst, d, s);
+          dst.set(B_G_TARGET, d);
+          d += 10;
+          d = writeInt(dst, d, tg);
+        }
+        dst.set(B_KINDS, d);
+        d += 10;
+        const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
+        dst.set(kinds, d);
+        d += kinds.length;
+        dst.set(B_G_INTENT_OPEN, d);
+        d += 11;
+        const b = j * IX;
+        const at = base + (t[b] as number);
+        const len = t[b + IX_LEN] as number;
+        const ci = t[b + IX_CI] as number;
+        const si = t[b + IX_SI] as number;
+        const cEnd = t[b + IX_CEND] as number;
+        const sAt = t[b + IX_SAT] as number;
+        // The client: `{` (left out: the comma after it goes too) or `{"client":<json>`.
+        let from: number;
+        if (!full && flags & F_CLIENT) {
+          dst[d++] = 0x7b;
+          from = cEnd + 1;
+        } else {
+          dst.set(B_CLIENT, d);
+          d += 10;
+          const cv = ids[ci] as Buffer;
+          dst.set(cv, d);
+          d += cv.length;
+          from = cEnd;
+        }
+        if (si >= 0 && sAt >= 0) {
+          dst.copyWithin(d, at + from, at + sAt);
+          d += sAt - from;
+          if (full || !(flags & F_SERVER)) {
+            dst.set(B_SERVER, d);
+            d += 10;
+            const sv = ids[si] as Buffer;
+            dst.set(sv, d);
+            d += sv.length;
+          }
+          from = sAt + 10 + digits(si);
+        }
+        dst.copyWithin(d, at + from, at + len);
+        d += len - from;
+        dst[d++] = 0x7d;
+      }
+      k = k1;
+    }
+    this.#k = k;
+    if (k === g.n) {
+      if (d + 2 > cap) return d === 0 ? -2 : d;
+      dst.set(B_END, d);
+      d += 2;
+      this.#k = k + 1;
+    }
+    return d;
+  }
+}
+
+/** Writes the decimal digits of `n` (≥ 0) at `d`; returns the end. */
+function writeInt(dst: Buffer, d: number, n: number): number {
+  const len = digits(n);
+  for (let i = d + len - 1; i >= d; i--) {
+    dst[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return d + len;
 }
