@@ -294,6 +294,7 @@ class NativeSource implements EdgeTable {
     return r;
   }
 
+  /** This proxy's copy of a service name or method (equal strings, one object). */
   shared(v: string): string {
     const s = this.strings.get(v);
     if (s !== undefined) return s;
@@ -303,13 +304,14 @@ class NativeSource implements EdgeTable {
     return v;
   }
 
+  /** Drops the shared refs and strings (the edges keep theirs). */
   forget(): void {
     this.refs.clear();
     this.strings.clear();
     this.interned = 0;
   }
 
-  /** The frozen Edge of a projection (what edgeFromIdentity would make of its record). */
+  /** The frozen Edge of a projection: the TS aggregator's edgeOf, with shared refs and strings. */
   edgeOf(p: Projection): Edge {
     const edge: Edge = {
       metric: p.metric,
@@ -440,8 +442,7 @@ export function createNativeEngine(addon: IstioAddon): IstioEngine {
             edges[adoptIds[k] as number] = edge;
           }
           pending.length = 0;
-          // One column of shared Edge objects (no object per delta; `push` keeps the array in
-          // fast elements, where `new Array(100000)` would start in dictionary mode).
+          // One column of shared Edge objects (no object per delta).
           const out: Edge[] = [];
           for (let k = 0; k < changed.length; k++) {
             const edge = edges[changed[k] as number];
