@@ -107,12 +107,18 @@ interface PendingItem {
 }
 
 interface Group {
-  edges: Map<string, EdgeDelta>;
+  edges: Map<string, SeqDelta>;
   /** Known-edge rows (ADR 0101), taken in store epoch `known.epoch`; row i's edge and identities. */
   known: KnownRows;
   recs: EdgeRecord[];
   clients: WorkloadIdentity[];
   servers: WorkloadIdentity[];
+  /** Sequence numbers of first observations (rows and deltas share them). */
+  seq: number;
+  /** Rows became deltas: `edges` is no longer in first-observation order (sorted at flush). */
+  reordered: boolean;
+  /** This group's mark in `marks` (edge ids it has rows for). */
+  no: number;
   acl: Map<string, KafkaAclRecord>;
   answers: DnsAnswer[];
   items: PendingItem[];
@@ -126,9 +132,15 @@ interface DnsCacheEntry {
 
 const sameWorkload = (a: WorkloadRef, b: WorkloadRef): boolean => a.name === b.name && a.namespace === b.namespace;
 
-/** Adds one (non-self) call to a group's aggregated deltas. */
+/** A group's delta with the group's sequence number of the edge's first observation. */
+interface SeqDelta extends EdgeDelta {
+  seq: number;
+}
+
+/** Adds one (non-self) call to a group's aggregated deltas (a new delta gets sequence number `seq`). */
 function addEdge(
-  edges: Map<string, EdgeDelta>,
+  edges: Map<string, SeqDelta>,
+  seq: number,
   key: string,
   client: WorkloadIdentity,
   server: WorkloadIdentity | undefined,
@@ -137,10 +149,11 @@ function addEdge(
   time: number,
   count: number,
   port: number | undefined,
-): EdgeDelta {
+): SeqDelta {
   let e = edges.get(key);
   if (!e) {
     e = {
+      seq,
       key,
       client,
       // sized for its first port (a push onto `[]` allocates room for 17)
@@ -173,26 +186,37 @@ function addEdge(
  */
 function convertKnown(g: Group, epoch: number): void {
   const kr = g.known;
-  const rows = kr.rows;
-  for (let i = 0; i < kr.n; i++) {
-    const rec = g.recs[i] as EdgeRecord;
-    const o = i * KNOWN_COLS;
-    const port = rows[o + 3] as number;
-    addEdge(
-      g.edges,
-      rec.key,
-      g.clients[i] as WorkloadIdentity,
-      g.servers[i] as WorkloadIdentity,
-      rec.via,
-      undefined,
-      rows[o + 1] as number,
-      rows[o + 2] as number,
-      port < 0 ? undefined : port,
-    );
-  }
+  for (let i = 0; i < kr.n; i++) moveRow(g, i);
   kr.n = 0;
   kr.epoch = epoch;
   clearKnown(g);
+}
+
+/**
+ * Row i becomes part of an ordinary delta again, ordered by the row's sequence number (so the
+ * group's deltas are planned in the order the previous path would have: first observation first).
+ */
+function moveRow(g: Group, i: number): void {
+  const rows = g.known.rows;
+  const o = i * KNOWN_COLS;
+  if ((rows[o] as number) < 0) return; // moved already
+  const rec = g.recs[i] as EdgeRecord;
+  const port = rows[o + 3] as number;
+  const e = addEdge(
+    g.edges,
+    rows[o + 4] as number,
+    rec.key,
+    g.clients[i] as WorkloadIdentity,
+    g.servers[i] as WorkloadIdentity,
+    rec.via,
+    undefined,
+    rows[o + 1] as number,
+    rows[o + 2] as number,
+    port < 0 ? undefined : port,
+  );
+  if ((rows[o + 4] as number) < e.seq) e.seq = rows[o + 4] as number;
+  rows[o] = -1;
+  g.reordered = true;
 }
 
 function clearKnown(g: Group): void {
@@ -282,7 +306,15 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
         !keyCache || server === undefined || kind === 'http' || kind === 'workload-tcp'
           ? edgeKey(client, server, via, extDomain)
           : pairKey(client, server, via);
-      return addEdge(edges, key, client, server, via, extDomain, time, count, port);
+      if (g.known.n > 0 && !edges.has(key)) {
+        // rows of this edge taken earlier in the group join the new delta first (first observation wins)
+        const rec = store.knownEdge(key);
+        if (rec !== undefined && rec.id < marks.length && marks[rec.id] === g.no) {
+          const rows = g.known.rows;
+          for (let i = 0; i < g.known.n; i++) if (rows[i * KNOWN_COLS] === rec.id) moveRow(g, i);
+        }
+      }
+      return addEdge(edges, g.seq++, key, client, server, via, extDomain, time, count, port);
     }
 
     /**
@@ -325,6 +357,15 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
         lastClientCurrent = store.identityCurrent(client);
       }
       if (!lastClientCurrent || !store.identityCurrent(server)) return false;
+      // this group already has a delta for the edge: add to it (as the previous path would)
+      if (edges.size > 0 && edges.has(rec.key)) return false;
+      const id = rec.id;
+      if (id >= marks.length) {
+        const grown = new Int32Array(Math.max(2 * marks.length, id + 4096));
+        grown.set(marks);
+        marks = grown;
+      }
+      marks[id] = g.no;
       const kr = g.known;
       const i = kr.n++;
       let o = i * KNOWN_COLS;
@@ -334,10 +375,11 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
         kr.rows = grown;
       }
       const rows = kr.rows;
-      rows[o++] = rec.id;
+      rows[o++] = id;
       rows[o++] = time;
       rows[o++] = count;
-      rows[o] = port ?? -1;
+      rows[o++] = port ?? -1;
+      rows[o] = g.seq++;
       g.recs[i] = rec;
       g.clients[i] = client;
       g.servers[i] = server;
@@ -511,6 +553,9 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
   }
 
   let group: Group | undefined;
+  let groups = 0;
+  /** Per edge id: the last group that took a known-edge row of it (`Group.no`). */
+  let marks = new Int32Array(0);
   let flushScheduled = false;
   /** Groups handed to the store and not answered yet (normally at most one, see `autoFlush`). */
   let inflight = 0;
@@ -545,7 +590,9 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     group = undefined;
     if (!g || g.items.length === 0) return;
     if (g.known.epoch !== store.epoch) convertKnown(g, store.epoch);
-    const delta: BatchDelta = { edges: [...g.edges.values()], acl: [...g.acl.values()], dnsAnswers: g.answers };
+    const edges: EdgeDelta[] = [...g.edges.values()];
+    if (g.reordered) (edges as SeqDelta[]).sort((a, b) => a.seq - b.seq);
+    const delta: BatchDelta = { edges, acl: [...g.acl.values()], dnsAnswers: g.answers };
     if (g.known.n > 0) delta.known = g.known;
     // The group waits for its commit; its deltas need not (they die young, ADR 0037).
     clearKnown(g);
@@ -621,6 +668,9 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       group = {
         edges: new Map(),
         known: { epoch: store.epoch, n: 0, rows: new Float64Array(KNOWN_COLS * 1024) },
+        seq: 0,
+        reordered: false,
+        no: ++groups,
         recs: [],
         clients: [],
         servers: [],

@@ -634,6 +634,7 @@ class SqliteMapStore implements MapStore {
       const byId = this.#byId;
       for (let o = 0, end = known.n * KNOWN_COLS; o < end; o += KNOWN_COLS) {
         const id = rows[o] as number;
+        if (id < 0) continue;
         const t = rows[o + 1] as number;
         const c = rows[o + 2] as number;
         if (mark[id] === planNo) {

@@ -62,9 +62,9 @@ export interface BatchDelta {
 }
 
 /**
- * Observations of known edges (ADR 0101), `KNOWN_COLS` numbers each in `rows`: edge id, time,
- * count, port (-1: none; always one of the edge's ports). The same edge may appear many times; the
- * store folds them. Taken in `epoch`: the ids are meaningless in another one.
+ * Observations of known edges (ADR 0101), `KNOWN_COLS` numbers each in `rows`: edge id (-1: row
+ * withdrawn, skip it), time, count, port (-1: none; always one of the edge's ports), and the
+ * pipeline's own sequence number. The same edge may appear many times; the store folds them. Taken in `epoch`: the ids are meaningless in another one.
  */
 export interface KnownRows {
   epoch: number;
@@ -72,7 +72,7 @@ export interface KnownRows {
   rows: Float64Array;
 }
 
-export const KNOWN_COLS = 4;
+export const KNOWN_COLS = 5;
 
 /** One edge as held in memory (mirror of the `edges` table and its detail tables). */
 export interface EdgeRecord {
