@@ -5,8 +5,9 @@
  *    StandardAuthorizer, in the Apache and Strimzi layouts; 40% other loggers and stack traces).
  * 2. Parses + aggregates it in child processes through the watcher's own file path (`FileTailer`,
  *    as `callmap watch kafka --log-file … --once` runs it): with the native scanner
- *    (NativeLineFeed.readFile → callmap_kafka, 5 runs: the C module preads and scans on libuv's
- *    thread pool with a read-ahead thread, so wall and CPU differ; CPU counts every thread), the
+ *    (NativeLineFeed.readFile → callmap_kafka, 5 runs: the C module maps the file in 8 MiB pieces
+ *    and scans it on libuv's thread pool (ADR 0065; pread with a read-ahead thread where it cannot
+ *    map), so wall and CPU can differ; CPU counts every thread), the
  *    same with `--scan-threads 2` (3 runs: the backlog split at a newline and scanned on two
  *    threads, the second half's table merged; ADR 0064) and with the TypeScript fallback
  *    (LineScanner in marker mode → KafkaLineProcessor, 2 runs), and reads each child's wall, CPU
@@ -356,9 +357,9 @@ async function main(): Promise<void> {
             : 'callmap, TypeScript fallback';
       const threads =
         parser === 'native'
-          ? '  (read + scan in C on the thread pool, pread on a read-ahead thread: CPU = all threads)'
+          ? '  (the file mapped and scanned in C on the thread pool: CPU = all threads)'
           : parser === 'native2'
-            ? '  (the backlog split at a newline, two scan threads + their read-ahead threads, merged: CPU = all threads)'
+            ? '  (the backlog split at a newline, two mapped scan threads, merged: CPU = all threads)'
             : '';
       out.push(
         `${name.padEnd(30)}${work.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU in-process (min ${Math.min(...rs.map((o) => o.work)).toFixed(0)} / ${Math.min(...rs.map((o) => o.cpu)).toFixed(0)}); ${wall.toFixed(0)} ms incl. node+tsx start-up (median of ${rs.length})${threads}`,

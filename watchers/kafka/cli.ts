@@ -28,8 +28,8 @@ Sources (pick one):
   --log-file PATH           Tail a log file (e.g. kafka-authorizer.log), following rotation and truncation
   --server-name POD.NS      The broker pod that writes --log-file
   --scan-threads N          --log-file with the native scanner: 2 = read a backlog of 32 MiB or more
-                            (start-up, --once) on two threads (default 1; it measured slower on a
-                            2-vCPU machine, see docs/kafka-watcher.md)
+                            (start-up, --once) on two threads (default 1; it costs ~10% more CPU
+                            and is faster only with an idle core, see docs/kafka-watcher.md)
 
 Options:
   --container NAME          Container holding Kafka (default: the only one, else "kafka", else the first)

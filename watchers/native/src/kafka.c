@@ -1761,7 +1761,8 @@ static napi_value js_key_end(napi_env env, napi_callback_info info) {
 
 /* ------------------------------------------------------------------ readFile (file mode) */
 /*
- * readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread]]) → Promise<[bytesRead,
+ * readFile(h, fd, position, maxBytes, counters[, readBytes[, noThread[, splitMin[, splitAt[, map]]]]])
+ * → Promise<[bytesRead,
  * status]>: reads the file from `position` with pread and scans it as push() would, on libuv's
  * thread pool, with the handle's own reused buffers (no JavaScript buffer per chunk): a reader
  * thread fills a ring of NRING buffers of RBUF bytes while the work's thread scans the filled
@@ -1773,6 +1774,11 @@ static napi_value js_key_end(napi_env env, napi_callback_info info) {
  * being scanned); everything else throws. Tests: `readBytes` reads less than RBUF per pread (buffer
  * ends anywhere); `noThread` reads and scans on one thread (the path taken when the reader
  * thread cannot be created).
+ *
+ * A range of at least MAP_MIN bytes (`map` 0, the default) is not copied but memory-mapped and
+ * scanned in place in windows of `readBytes` (default RBUF) bytes, SIGBUS-safe against a
+ * truncation (read_mapped, ADR 0065); `map` 1 maps every range (tests), 2 never. Ranges that
+ * cannot be mapped use the pread path above.
  */
 #define RBUF ((size_t)256 << 10)
 
