@@ -1167,6 +1167,36 @@ interface Expander {
   fill(dst: Buffer): number;
 }
 
+/**
+ * The end `k1` of the batch of intents [k, k1) of a compact intents body whose output (`outLen`
+ * bytes each, plus separators, after the `d` bytes already written) and staged compact bytes fit
+ * side by side in `cap` bytes; minus the size needed when not even intent `k` fits an empty buffer.
+ */
+function intentBatchEnd(
+  t: Int32Array,
+  k: number,
+  n: number,
+  d: number,
+  cap: number,
+  outLen: (j: number) => number,
+): number {
+  const at0 = t[k * IX] as number;
+  let o = d;
+  let k1 = k;
+  while (k1 < n) {
+    const b = k1 * IX;
+    const out = (k1 > 0 ? 1 : 0) + outLen(k1);
+    const span = (t[b] as number) + (t[b + IX_LEN] as number) - at0;
+    if (o + out + span > cap) {
+      if (k1 === k && d === 0) return -(out + span);
+      break;
+    }
+    o += out;
+    k1++;
+  }
+  return k1;
+}
+
 class IntentsExpander implements Expander {
   #x: IntentsIndex;
   #chunks: readonly Buffer[];
@@ -1201,21 +1231,9 @@ class IntentsExpander implements Expander {
     }
     let k = this.#k;
     while (k < x.n) {
-      // A batch [k, k1): its output and its staged compact bytes must fit side by side.
       const at0 = t[k * IX] as number;
-      let o = d;
-      let k1 = k;
-      while (k1 < x.n) {
-        const b = k1 * IX;
-        const out = (k1 > 0 ? 1 : 0) + fullIntentLength(t, b, x.ids);
-        const span = (t[b] as number) + (t[b + IX_LEN] as number) - at0;
-        if (o + out + span > cap) {
-          if (k1 === k && d === 0) return -(out + span);
-          break;
-        }
-        o += out;
-        k1++;
-      }
+      const k1 = intentBatchEnd(t, k, x.n, d, cap, (j) => fullIntentLength(t, j * IX, x.ids));
+      if (k1 < 0) return k1;
       if (k1 === k) break;
       const last = (k1 - 1) * IX;
       const span = (t[last] as number) + (t[last + IX_LEN] as number) - at0;
@@ -1330,31 +1348,7 @@ class GraphExpander implements Expander {
         const s = t[b] as number;
         const tg = t[b + GX_T] as number;
         const flags = t[b + GX_FLAGS] as number;
-        const qs = qids[s] as Buffer;
-        const qt = qids[tg] as Buffer;
-        // {"id":"<source id>-><target id>": the two quoted ids, the quotes between them replaced.
-        dst.set(B_ID, d);
-        d += 6;
-        dst.set(qs, d);
-        d += qs.length - 1;
-        dst[d++] = 0x2d;
-        const gt = d;
-        dst.set(qt, d);
-        dst[gt] = 0x3e;
-        d += qt.length;
-        dst.set(B_SOURCE, d);
-        d += 10;
-        dst.set(qs, d);
-        d += qs.length;
-        dst.set(B_TARGET, d);
-        d += 10;
-        dst.set(qt, d);
-        d += qt.length;
-        dst.set(B_KINDS, d);
-        d += 10;
-        const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
-        dst.set(kinds, d);
-        d += kinds.length;
+        d = writeDefaultEdgeHead(dst, d, qids[s] as Buffer, qids[tg] as Buffer, flags);
         dst.set(B_INTENT, d);
         d += 12;
         if (flags & F_CLIENT) {
@@ -1888,21 +1882,11 @@ class GraphFromIntents implements Expander {
     const full = this.#full;
     let k = this.#k;
     while (k < g.n) {
-      // A batch [k, k1): its output and its staged compact intent bytes must fit side by side.
       const at0 = t[k * IX] as number;
-      let o = d;
-      let k1 = k;
-      while (k1 < g.n) {
-        const out = (k1 > 0 ? 1 : 0) + (full ? defaultEdgeLength(x, g, k1) : compactEdgeLength(x, g, k1));
-        const b = k1 * IX;
-        const span = (t[b] as number) + (t[b + IX_LEN] as number) - at0;
-        if (o + out + span > cap) {
-          if (k1 === k && d === 0) return -(out + span);
-          break;
-        }
-        o += out;
-        k1++;
-      }
+      const k1 = intentBatchEnd(t, k, g.n, d, cap, (j) =>
+        full ? defaultEdgeLength(x, g, j) : compactEdgeLength(x, g, j),
+      );
+      if (k1 < 0) return k1;
       if (k1 === k) break;
       const last = (k1 - 1) * IX;
       const span = (t[last] as number) + (t[last + IX_LEN] as number) - at0;
@@ -1913,40 +1897,16 @@ class GraphFromIntents implements Expander {
         const s = gt[j * TX] as number;
         const tg = gt[j * TX + 1] as number;
         const flags = gt[j * TX + 2] as number;
-        if (full) {
-          const qs = qids[s] as Buffer;
-          const qt = qids[tg] as Buffer;
-          // {"id":"<source id>-><target id>": the two quoted ids, the quotes between them replaced.
-          dst.set(B_ID, d);
-          d += 6;
-          dst.set(qs, d);
-          d += qs.length - 1;
-          dst[d++] = 0x2d;
-          const gtAt = d;
-          dst.set(qt, d);
-          dst[gtAt] = 0x3e;
-          d += qt.length;
-          dst.set(B_SOURCE, d);
-          d += 10;
-          dst.set(qs, d);
-          d += qs.length;
-          dst.set(B_TARGET, d);
-          d += 10;
-          dst.set(qt, d);
-          d += qt.length;
-        } else {
+        if (full) d = writeDefaultEdgeHead(dst, d, qids[s] as Buffer, qids[tg] as Buffer, flags);
+        else {
           dst.set(B_G_SOURCE0, d);
           d += 10;
           d = writeInt(dst, d, s);
           dst.set(B_G_TARGET, d);
           d += 10;
           d = writeInt(dst, d, tg);
+          d = writeKinds(dst, d, flags);
         }
-        dst.set(B_KINDS, d);
-        d += 10;
-        const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
-        dst.set(kinds, d);
-        d += kinds.length;
         dst.set(B_G_INTENT_OPEN, d);
         d += 11;
         const b = j * IX;
@@ -1996,6 +1956,40 @@ class GraphFromIntents implements Expander {
     }
     return d;
   }
+}
+
+/** `,"kinds":[…` of an edge's flags at `d`; returns the end. */
+function writeKinds(dst: Buffer, d: number, flags: number): number {
+  dst.set(B_KINDS, d);
+  d += 10;
+  const kinds = B_KINDS_TEXT[flags & 7] as Buffer;
+  dst.set(kinds, d);
+  return d + kinds.length;
+}
+
+/**
+ * A default-shape graph edge up to its kinds, `{"id":"s->t","source":"s","target":"t","kinds":[…`,
+ * from the nodes' quoted ids (the quotes between the two ids in `id` replaced); returns the end.
+ */
+function writeDefaultEdgeHead(dst: Buffer, d: number, qs: Buffer, qt: Buffer, flags: number): number {
+  dst.set(B_ID, d);
+  d += 6;
+  dst.set(qs, d);
+  d += qs.length - 1;
+  dst[d++] = 0x2d;
+  const gt = d;
+  dst.set(qt, d);
+  dst[gt] = 0x3e;
+  d += qt.length;
+  dst.set(B_SOURCE, d);
+  d += 10;
+  dst.set(qs, d);
+  d += qs.length;
+  dst.set(B_TARGET, d);
+  d += 10;
+  dst.set(qt, d);
+  d += qt.length;
+  return writeKinds(dst, d, flags);
 }
 
 /** Writes the decimal digits of `n` (≥ 0) at `d`; returns the end. */

@@ -8,6 +8,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { compactGraph, type Observation } from '../../../mapper/contract/index.ts';
 import { createIngestPipeline } from '../../../mapper/ingest/index.ts';
+import type { Resolution, Resolver } from '../../../mapper/k8s/types.ts';
 import {
   buildGraph,
   buildIntents,
@@ -19,8 +20,7 @@ import {
   type IntentsFilter,
   openMapStore,
 } from '../../../mapper/store/index.ts';
-import { StaticResolver } from '../../helpers/static-resolver.ts';
-import { batch, T0, tcp, W } from './fixtures.ts';
+import { batch, shopResolver, T0, tcp, W } from './fixtures.ts';
 
 const filters: IntentsFilter[] = [
   {},
@@ -33,57 +33,48 @@ const filters: IntentsFilter[] = [
 /** The workload checkout seen as a StatefulSet with other labels: the store replaces its identity. */
 const twin = { name: 'checkout', namespace: 'shop', kind: 'StatefulSet', labels: { app: 'twin' } };
 
-function resolver(): StaticResolver {
-  return new StaticResolver({
-    ips: {
-      '10.0.0.1': W.frontend,
-      '10.0.0.2': W.checkout,
-      '10.0.0.3': W.payments,
-      '10.0.0.4': { workload: W.kafka, pod: { name: 'kafka-0', namespace: 'data' } },
-      '10.0.0.5': twin,
-      '10.96.0.2': { workload: W.checkout, service: { name: 'checkout-svc', namespace: 'shop' } },
-    },
-    workloads: { 'shop/frontend': W.frontend, 'shop/checkout': W.checkout, 'billing/payments': W.payments },
-  });
+/** The shop cluster, plus 10.0.0.5 resolving to the twin. */
+function resolver(): Resolver {
+  const shop = shopResolver();
+  const twinAt: Resolution = { ok: true, workload: twin };
+  return {
+    resolveIp: (ip, at) => (ip === '10.0.0.5' ? twinAt : shop.resolveIp(ip, at)),
+    resolveDnsName: (name, answers, at, ns) => shop.resolveDnsName(name, answers, at, ns),
+    isClusterName: (name) => shop.isClusterName(name),
+    resolvePod: (pod, at) => shop.resolvePod(pod, at),
+    resolveWorkloadName: (ref) => shop.resolveWorkloadName(ref),
+    ready: () => true,
+  };
 }
 
-const ips = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.96.0.2', '52.1.1.1', '52.1.1.2'];
-const obsArb: fc.Arbitrary<Observation> = fc.oneof(
-  fc
-    .record({
-      c: fc.constantFrom(...ips),
-      s: fc.constantFrom(...ips),
-      p: fc.integer({ min: 1, max: 3 }),
-      dt: fc.nat(100),
-    })
-    .map(({ c, s, p, dt }) => tcp(c, s, p, T0 + dt)),
-  fc
-    .record({
-      c: fc.constantFrom(W.frontend, W.checkout, W.payments),
-      s: fc.constantFrom(W.frontend, W.checkout, W.payments, W.kafka),
-      path: fc.constantFrom('/a', '/é', undefined),
-    })
-    .map(
-      ({ c, s, path }): Observation => ({
+const ADDRS = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.96.0.2', '52.1.1.1', '52.1.1.2'];
+const PEERS = [W.frontend, W.checkout, W.payments, W.kafka];
+/** tcp between any addresses, Istio http between workloads (multi-byte paths), DNS answers naming outside hosts. */
+const obsArb: fc.Arbitrary<Observation> = fc
+  .tuple(fc.nat(2), fc.nat(ADDRS.length - 1), fc.nat(ADDRS.length - 1), fc.nat(3), fc.nat(100))
+  .map(([kind, a, b, p, dt]): Observation => {
+    if (kind === 0) return tcp(ADDRS[a] as string, ADDRS[b] as string, 1 + p, T0 + dt);
+    if (kind === 1) {
+      const path = ['/a', '/é', undefined][p % 3];
+      return {
         kind: 'http',
-        client: c,
-        server: s,
+        client: PEERS[a % 3] as (typeof PEERS)[number],
+        server: PEERS[b % 4] as (typeof PEERS)[number],
         ...(path ? { path, method: 'GET' } : {}),
         count: 1,
         time: T0,
-      }),
-    ),
-  fc.record({ c: fc.constantFrom('10.0.0.1', '10.0.0.5'), name: fc.constantFrom('api.stripe.com', 'x.example') }).map(
-    ({ c, name }): Observation => ({
+      };
+    }
+    const name = p % 2 === 0 ? 'api.stripe.com' : 'x.example';
+    return {
       kind: 'dns',
-      clientIp: c,
+      clientIp: a % 2 === 0 ? '10.0.0.1' : '10.0.0.5',
       name,
-      ips: name === 'x.example' ? ['52.1.1.2'] : ['52.1.1.1'],
+      ips: [name === 'x.example' ? '52.1.1.2' : '52.1.1.1'],
       ttl: 60,
       time: T0,
-    }),
-  ),
-);
+    };
+  });
 
 function streamed(s: DefaultShapeStream, sizes: readonly number[]): string {
   const parts: Buffer[] = [];
