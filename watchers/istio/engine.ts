@@ -166,7 +166,7 @@ export function loadIstioEngine(log: (line: string) => void, prefer: EngineKind 
 
 const num = (t: string): number => Number(t);
 
-/** Shared refs and service names kept per proxy before the maps start afresh (they only save memory). */
+/** Shared refs and strings kept per proxy before the maps start afresh (they only save memory). */
 const MAX_INTERNED = 65536;
 
 /** Unsigned varint as chars of 7 bits (high bit = more): latin1, never a surrogate. */
