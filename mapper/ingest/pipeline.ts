@@ -271,6 +271,9 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     if (g.known.epoch !== epoch) convertKnown(g, epoch);
     let lastClient: WorkloadIdentity | undefined;
     let lastClientCurrent = false;
+    let pmClient: WorkloadIdentity | undefined;
+    let pmVia: WorkloadRef | undefined;
+    let pmMap: Map<WorkloadIdentity, PairValue> | undefined;
     const kinds: Partial<Record<ObservationKind, number>> = {};
     const unresolved = new Map<string, number>();
     const dropped = new Map<string, number>();
@@ -331,7 +334,14 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       port: number | undefined,
     ): boolean {
       if (!knownEdges || sameWorkload(client, server)) return false;
-      const m = pairMap(client, via);
+      // consecutive observations of one client share its pair cache
+      let m = pmMap;
+      if (client !== pmClient || via !== pmVia || m === undefined) {
+        m = pairMap(client, via);
+        pmClient = client;
+        pmVia = via;
+        pmMap = m;
+      }
       let v = m.get(server);
       let rec: EdgeRecord | undefined;
       if (v !== undefined && typeof v !== 'string' && store.holdsEdge(v)) rec = v;
@@ -527,27 +537,51 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       }
     }
 
+    // Counts per kind in locals (a keyed store per observation is slow), kinds in first-seen order.
+    let nTcp = 0;
+    let nDns = 0;
+    let nHttp = 0;
+    let nWorkloadTcp = 0;
+    let nKafka = 0;
+    const order: ObservationKind[] = [];
     for (const o of batch.observations as Observation[]) {
       const count = o.count ?? 1;
-      kinds[o.kind] = (kinds[o.kind] ?? 0) + count;
       switch (o.kind) {
         case 'tcp':
+          if (nTcp === 0) order.push('tcp');
+          nTcp += count;
           onTcp(o, count);
           break;
         case 'dns':
+          if (nDns === 0) order.push('dns');
+          nDns += count;
           onDns(o, count);
           break;
         case 'http':
+          if (nHttp === 0) order.push('http');
+          nHttp += count;
           onHttp(o);
           break;
         case 'workload-tcp':
+          if (nWorkloadTcp === 0) order.push('workload-tcp');
+          nWorkloadTcp += count;
           onWorkloadTcp(o);
           break;
         case 'kafka':
+          if (nKafka === 0) order.push('kafka');
+          nKafka += count;
           onKafka(o);
           break;
       }
     }
+    const n: Record<ObservationKind, number> = {
+      tcp: nTcp,
+      dns: nDns,
+      http: nHttp,
+      'workload-tcp': nWorkloadTcp,
+      kafka: nKafka,
+    };
+    for (const k of order) kinds[k] = n[k];
 
     return { kinds, unresolved, dropped };
   }
