@@ -9,6 +9,7 @@ import express, { type Express, type NextFunction, type Request, type Response, 
 import { CallmapError, type ErrorBody, isCallmapError, parseReportBatch } from '../contract/index.ts';
 import { documentFileName, renderDocuments, toClientIntents } from '../export/clientintents.ts';
 import { createIngestPipeline, type IngestOptions, type IngestPipeline } from '../ingest/index.ts';
+import { fastBodyLength, readJsonBody } from '../ingest/json-body.ts';
 import type { Resolver } from '../k8s/types.ts';
 import {
   buildIntents,
@@ -155,8 +156,23 @@ export function createMapperApp(opts: MapperAppOptions): MapperApp {
     next();
   };
   const jsonBody = express.json({ limit: maxBody, type: 'application/json', strict: true });
+  // The usual reporter request is read by the ingest's own reader (same answers, ADR 0101).
+  const ingestBody = (req: Request, res: Response, next: NextFunction): void => {
+    const length = fastBodyLength(req, maxBody);
+    if (length < 0) {
+      jsonBody(req, res, next);
+      return;
+    }
+    readJsonBody(req, length, maxBody, (err, body) => {
+      if (err !== undefined) next(err);
+      else {
+        req.body = body;
+        next();
+      }
+    });
+  };
 
-  app.post('/api/v1/reports', requireJson, jsonBody, async (req: Request, res: Response) => {
+  app.post('/api/v1/reports', requireJson, ingestBody, async (req: Request, res: Response) => {
     const source = sourceLabel((req.body as { reporter?: { component?: unknown } } | undefined)?.reporter?.component);
     if (shuttingDown) {
       metrics.rejected(source, 'shutting-down');
