@@ -1,6 +1,6 @@
 /**
  * The real `Resolver`. `KubeResolver` answers identity questions from a `ClusterState` and is pure
- * (no I/O, no clock); `createKubeResolver` wires it to resilient informers over plain HTTP (kube-http.ts).
+ * (no I/O, no clock); `createKubeResolver` wires it to resilient informers over client-node.
  *
  * Hot path: `resolveIp` is two Map lookups and a short loop over the intervals one IP had; the
  * returned `Resolution` objects are cached per pod / per service, shared and frozen — callers must
@@ -19,8 +19,7 @@ import {
   type StateKind,
 } from './cluster-state.ts';
 import { type InformerOptions, type InformerStats, type ListWatchSource, ResilientInformer } from './informer.ts';
-import type { KubeconfigSource, KubeEndpoint } from './kube-http.ts';
-import { KubeSources } from './sources.ts';
+import { type KubeconfigSource, KubeSources, loadKubeConfig } from './sources.ts';
 import {
   type Resolution,
   type Resolver,
@@ -462,14 +461,12 @@ export interface KubeResolverConfig extends KubeResolverOptions, ClusterStateOpt
   informer?: InformerOptions;
   /** Clock for "observed deletion" times (ms). Default Date.now. */
   clock?: () => number;
-  /** Replaces the HTTP list/watch sources (tests). */
+  /** Replaces the client-node list/watch sources (tests). */
   sourceFactory?: (kind: StateKind) => ListWatchSource;
 }
 
 export interface KubeResolverStats extends ResolverStats {
   ready: boolean;
-  /** Who reads the credentials: callmap itself, or client-node for exec plugins etc. (absent with a test source). */
-  credentials?: KubeEndpoint['credentials'];
   informers: InformerStats[];
   state: ClusterStateCounts;
 }
@@ -503,10 +500,8 @@ export function createKubeResolver(config: KubeResolverConfig): KubeResolverHand
   const clock = config.clock ?? Date.now;
   const state = new ClusterState(config);
   let sourceFor = config.sourceFactory;
-  let credentials: KubeEndpoint['credentials'] | undefined;
   if (sourceFor === undefined) {
-    const sources = new KubeSources(config.kubeconfig);
-    credentials = sources.endpoint.credentials;
+    const sources = new KubeSources(loadKubeConfig(config.kubeconfig));
     // Each object is trimmed as it arrives (list pages, watch events): nothing keeps it whole.
     sourceFor = (kind) => sources.source(kind, (o) => state.trim(kind, o));
   }
@@ -544,7 +539,6 @@ export function createKubeResolver(config: KubeResolverConfig): KubeResolverHand
       return {
         ...resolver.stats(),
         ready: resolver.ready(),
-        ...(credentials === undefined ? {} : { credentials }),
         informers: informers.map((i) => i.stats()),
         state: state.counts(),
       };

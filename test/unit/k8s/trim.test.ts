@@ -4,9 +4,10 @@
  * answers as applying the raw ones, over random event sequences and the fixture cluster.
  */
 import { readFileSync } from 'node:fs';
+import { loadAllYaml } from '@kubernetes/client-node';
 import test from 'ava';
 import fc from 'fast-check';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { ClusterState, type StateEventType, type StateKind } from '../../../mapper/k8s/cluster-state.ts';
 import { KubeResolver } from '../../../mapper/k8s/resolver.ts';
 import { endpointSlice, endpoints, iso, node, pod, service, T0, workload } from './objects.ts';
@@ -273,4 +274,32 @@ test('the trimmed fixture cluster resolves as the raw one, and trimming drops wh
   t.is(small['metadata']?.['annotations'], undefined);
   t.deepEqual(small['spec'], {});
   t.true(JSON.stringify(small).length < JSON.stringify(big).length / 3);
+});
+
+test("typed objects (what client-node's typed list calls return: Dates, model classes) trim to the same state", (t) => {
+  // The fixture with creation times (the test server adds them), deserialized by client-node.
+  const docs = parseAllDocuments(readFileSync(new URL('../../fixtures/kube/basic.yaml', import.meta.url), 'utf8'))
+    .map((d) => d.toJS() as { metadata?: Record<string, unknown> } | null)
+    .filter((d) => d !== null && typeof d === 'object');
+  for (const d of docs) if (d?.metadata) d.metadata['creationTimestamp'] ??= iso(T0 - 60_000);
+  const text = docs.map((d) => stringify(d)).join('---\n');
+  const typed = loadAllYaml(text).filter((d): d is { kind: StateKind } => d !== null && typeof d === 'object');
+  t.true(
+    typed.some(
+      (d) => (d as { metadata?: { creationTimestamp?: unknown } }).metadata?.creationTimestamp instanceof Date,
+    ),
+  );
+  const raw = world();
+  const trimmed = world();
+  for (const kind of new Set(typed.map((d) => d.kind))) {
+    const items = typed.filter((d) => d.kind === kind);
+    raw.st.replace(kind, items, T0);
+    trimmed.st.replace(
+      kind,
+      items.map((o) => trimmed.st.trim(kind, o)),
+      T0,
+    );
+  }
+  t.is(dump(trimmed.st), dump(raw.st));
+  t.true(raw.st.counts().pods > 0);
 });
