@@ -485,9 +485,9 @@ static int segbytes_grow(Source *s, size_t more) {
 }
 
 
-/* The id of segment [p, p+len), interned on first sight; NONE when out of memory. */
-static uint32_t seg_intern(Source *s, const uint8_t *p, size_t len) {
-  uint64_t h = hash_bytes(p, len);
+/* The id of segment [p, p+len) whose hash_bytes is h, interned on first sight; NONE when out of
+ * memory. */
+static uint32_t seg_intern(Source *s, const uint8_t *p, size_t len, uint64_t h) {
   /* a small table of recent ids (a hint, checked) spares most probes of the large one */
   uint32_t *hint = &s->segrecent[(h >> 20) & (SEG_RECENT - 1)];
   if (*hint && *hint <= s->nsegs) {
@@ -561,32 +561,55 @@ static inline void series_touch(Source *s, uint32_t x) {
   s->slast = x;
 }
 
-/* After the full walk of a line whose key is [t, t+klen), cut at s->bounds, and whose tuple is r:
- * finds or learns its series. Out of memory only loses the shortcut. */
-static void series_learn(Source *s, const uint8_t *t, size_t klen, uint32_t r, int metric) {
+/* After the full walk of a line whose key is [t, t+klen), cut at s->bounds: interns its segments
+ * and writes its entries at the end of s->ids (kept there by series_add if the series is new).
+ * Returns their count (0: not learned) and the series' hash, whose index slot it prefetches: the
+ * caller resolves the tuple meanwhile (on a first scrape every probe here is a cache miss, so the
+ * segment slots are prefetched in batches too). Out of memory only loses the shortcut. */
+#define SEG_BATCH 16
+static size_t series_cut(Source *s, const uint8_t *t, size_t klen, uint64_t *hash) {
   size_t nb = s->nbounds;
-  if (nb == 0 || nb > MAX_BOUNDS || s->bounds[nb - 1] != klen) return;
-  if (s->stable == NULL && !stable_rebuild(s, 1024)) return;
-  if (s->segtable == NULL && !segtable_rebuild(s, 1024)) return;
-  if (s->segrecent == NULL && !(s->segrecent = calloc(SEG_RECENT, sizeof(uint32_t)))) return;
-  /* the key's segment entries, at the end of s->ids (kept there if the series is new): labels
-   * merged greedily up to SEG_MERGE bytes (the same bytes always give the same cut) */
-  if (s->nsegs + nb > MAX_SEGS || s->ids_len + nb > UINT32_MAX) return; /* ids and offsets are 24/32-bit */
-  if (!grow((void **)&s->ids, &s->ids_cap, s->ids_len + nb, sizeof(uint32_t))) return;
-  uint32_t *ids = s->ids + s->ids_len;
+  if (nb == 0 || nb > MAX_BOUNDS || s->bounds[nb - 1] != klen) return 0;
+  if (s->stable == NULL && !stable_rebuild(s, 1024)) return 0;
+  if (s->segtable == NULL && !segtable_rebuild(s, 1024)) return 0;
+  if (s->segrecent == NULL && !(s->segrecent = calloc(SEG_RECENT, sizeof(uint32_t)))) return 0;
+  /* labels merged greedily up to SEG_MERGE bytes (the same bytes always give the same cut) */
+  if (s->nsegs + nb > MAX_SEGS || s->ids_len + nb > UINT32_MAX) return 0; /* ids and offsets are 24/32-bit */
+  if (!grow((void **)&s->ids, &s->ids_cap, s->ids_len + nb, sizeof(uint32_t))) return 0;
   size_t from = 0, n = 0;
   for (size_t j = 0; j < nb;) {
-    size_t k = j;
-    while (k + 1 < nb && s->bounds[k + 1] - from <= SEG_MERGE) k++;
-    size_t len = s->bounds[k] - from;
-    uint32_t id = seg_intern(s, t + from, len);
-    if (id == NONE) return;
-    ids[n++] = ENT(id, len);
-    from = s->bounds[k];
-    j = k + 1;
+    uint32_t cut[SEG_BATCH + 1];
+    uint64_t hs[SEG_BATCH];
+    size_t m = 0;
+    cut[0] = (uint32_t)from;
+    for (; j < nb && m < SEG_BATCH; m++) { /* cut and hash a batch, prefetching where it will look */
+      size_t k = j;
+      while (k + 1 < nb && s->bounds[k + 1] - from <= SEG_MERGE) k++;
+      hs[m] = hash_bytes(t + from, s->bounds[k] - from);
+      uint32_t hint = s->segrecent[(hs[m] >> 20) & (SEG_RECENT - 1)];
+      if (hint && hint <= s->nsegs) __builtin_prefetch(&s->segs[hint - 1]);
+      __builtin_prefetch(&s->segtable[hs[m] & (s->segtcap - 1)]);
+      from = s->bounds[k];
+      cut[m + 1] = (uint32_t)from;
+      j = k + 1;
+    }
+    for (size_t q = 0; q < m; q++) {
+      size_t len = cut[q + 1] - cut[q];
+      uint32_t id = seg_intern(s, t + cut[q], len, hs[q]);
+      if (id == NONE) return 0;
+      s->ids[s->ids_len + n++] = ENT(id, len);
+    }
   }
   /* segment ids are unique per content: the entry list identifies the key */
-  uint64_t h = hash_bytes((const uint8_t *)ids, n * sizeof(uint32_t));
+  *hash = hash_bytes((const uint8_t *)(s->ids + s->ids_len), n * sizeof(uint32_t));
+  __builtin_prefetch(&s->stable[*hash & (s->stcap - 1)]);
+  return n;
+}
+
+/* The series of the n entries series_cut left at the end of s->ids (hash h), whose tuple is r:
+ * found, or learned. */
+static void series_add(Source *s, size_t n, uint64_t h, size_t klen, uint32_t r, int metric) {
+  const uint32_t *ids = s->ids + s->ids_len;
   uint32_t x = series_find(s, h, ids, n);
   if (x == NONE) {
     if (!grow((void **)&s->series, &s->series_cap, s->scount + 1, sizeof(Series)) ||
@@ -1173,7 +1196,7 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
   size_t next_bs = has_bs ? 0 : len;
   int bs_known = !has_bs;
   size_t kend = 0; /* the key: bytes up to the closing '}' (0: no labels) */
-  /* segment ends of the key (series_learn), while they fit */
+  /* segment ends of the key (series_cut), while they fit */
   if (!s->bounds) s->bounds = malloc(MAX_BOUNDS * sizeof(uint32_t));
   uint32_t *bd = s->bounds;
   size_t nb = bd ? 0 : MAX_BOUNDS + 1;
@@ -1336,6 +1359,7 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
     }
   }
   uint8_t *k = NULL;
+  uint64_t kh = 0;
   if (r == NONE) {
     if (!grow((void **)&s->key, &s->key_cap, klen, 1)) return 1;
     k = s->key;
@@ -1352,21 +1376,31 @@ static int parse_line(Source *s, const uint8_t *t, size_t len, size_t avail) {
       }
     }
   }
-  if (r == NONE) r = tuple_find(s, hash_bytes(k, klen), k, klen);
+  if (r == NONE) {
+    kh = hash_bytes(k, klen);
+    __builtin_prefetch(&s->table[kh & (s->tcap - 1)]);
+  }
+  /* The series' segments are interned before the tuple is looked up and resolved (their probes
+   * and the tuple's overlap; the result is the same in either order). */
+  size_t nseg = 0;
+  uint64_t sh = 0;
+  if (kend > 0 && kend <= MAX_SERIES_KEY) {
+    s->misses++;
+    if (s->learn) nseg = series_cut(s, t, kend, &sh);
+  }
+  if (r == NONE) r = tuple_find(s, kh, k, klen);
   if (r == NONE) {
     int64_t c = resolve_tuple(s, metric, fs, has_path);
     if (c == -1) {
       s->failed = 1;
       return 0;
     }
-    /* The callback may not touch this source's tables, so k is still this line's key. */
-    r = tuple_insert(s, hash_bytes(k, klen), k, klen, c);
+    /* The callback may not touch this source's tables, so k is still this line's key and the
+     * series' entries are still at the end of s->ids. */
+    r = tuple_insert(s, kh, k, klen, c);
     if (r == NONE) return 1; /* out of memory: the series is lost, nothing else */
   }
-  if (kend > 0 && kend <= MAX_SERIES_KEY) {
-    s->misses++;
-    if (s->learn) series_learn(s, t, kend, r, metric);
-  }
+  if (nseg > 0) series_add(s, nseg, sh, kend, r, metric);
   tuple_apply(s, r, value);
   return 1;
 malformed:
