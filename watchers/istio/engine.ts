@@ -237,7 +237,8 @@ export function frozenEdge(e: Edge): Edge {
 class NativeSource implements EdgeTable {
   readonly handle: unknown;
   readonly #addon: IstioAddon;
-  readonly serverIds = new Map<string, number>();
+  /** Server ids by metric, namespace and name (never reset: an edge's record holds its server's id). */
+  readonly serverIds: Map<string, Map<string, number>>[] = [new Map(), new Map()];
   readonly serverKeys: string[] = [];
   /** Native edge id -> its Edge (undefined: released, or never used). */
   readonly edges: (Edge | undefined)[] = [];
@@ -265,12 +266,18 @@ class NativeSource implements EdgeTable {
   record(flags: number, p: Parameters<typeof edgeIdentity>[0]): string {
     let server = 0;
     if (p.reporter === 'destination') {
-      const sk = `${p.metric}\u0001${p.serverNamespace}\u0001${p.serverName}`;
-      let id = this.serverIds.get(sk);
+      // Nested maps: no key string is built per lookup (the label values are flat strings).
+      const byNs = this.serverIds[p.metric === 'istio_requests_total' ? 0 : 1] as Map<string, Map<string, number>>;
+      let byName = byNs.get(p.serverNamespace);
+      if (byName === undefined) {
+        byName = new Map();
+        byNs.set(p.serverNamespace, byName);
+      }
+      let id = byName.get(p.serverName);
       if (id === undefined) {
         id = this.serverKeys.length;
-        this.serverKeys.push(sk);
-        this.serverIds.set(sk, id);
+        this.serverKeys.push(`${p.metric}\u0001${p.serverNamespace}\u0001${p.serverName}`);
+        byName.set(p.serverName, id);
       }
       server = id + 1;
     }
