@@ -307,12 +307,13 @@ function groupIntent(store: MapStore, group: readonly EdgeRecord[]): Intent {
 
 /**
  * Spare 1 MiB chunks of released bodies and of written stream chunks, reused by the next writer so
- * a rebuilt response does not leave ~30 MB of garbage per store version for the GC to find (at most
- * `POOL_MAX` kept: 48, enough for the compact intents and graph bodies rebuilt after a change, 14 +
- * 16 chunks at 100,000 edges, plus the chunks of streams in flight, ADR 0039).
+ * a rebuilt response does not leave ~14 MB of garbage per store version for the GC to find (at most
+ * `POOL_MAX` kept: 24, enough for the compact intents body rebuilt after a change, 14 chunks at
+ * 100,000 edges, plus the chunks of streams in flight; no graph body is built since ADR 0046, so
+ * the 48 of ADR 0038 only held idle memory).
  */
 const pool: ArrayBuffer[] = [];
-const POOL_MAX = 48;
+export const POOL_MAX = 24;
 
 function takeChunk(size: number): Buffer {
   if (size <= CHUNK) {
