@@ -2040,53 +2040,6 @@ static void window_undo(kafka_t *k, const ckpt_t *c) {
  * at the end of the file: exactly what the pread path would have read.
  */
 #define MAP_PIECE ((size_t)8 << 20)
-
-/* One mapped piece of a range: [at, at + plen) of the file, at m + lead. */
-typedef struct {
-  uint8_t *m;
-  size_t mlen, lead, plen;
-  int slot;
-  pthread_t th; /* prefaulting it (th_on) */
-  int th_on;
-} piece_t;
-
-static int piece_map(const rd_t *w, size_t off, size_t len, piece_t *p) {
-  int64_t at = w->pos + (int64_t)off;
-  p->lead = (size_t)at & (page_size - 1);
-  p->plen = len - off < MAP_PIECE ? len - off : MAP_PIECE;
-  p->mlen = (p->lead + p->plen + page_size - 1) & ~(page_size - 1);
-  p->th_on = 0;
-  p->m = mmap(NULL, p->mlen, PROT_READ, MAP_SHARED, w->fd, (off_t)(at - (int64_t)p->lead));
-  if (p->m == MAP_FAILED) return 0;
-  p->slot = map_register((uintptr_t)p->m, (uintptr_t)p->m + p->mlen);
-  if (p->slot < 0) {
-    munmap(p->m, p->mlen);
-    return 0;
-  }
-  madvise(p->m, p->mlen, MADV_SEQUENTIAL);
-  madvise(p->m, p->mlen, MADV_WILLNEED);
-  return 1;
-}
-
-static void piece_unmap(piece_t *p) {
-  if (p->th_on) pthread_join(p->th, NULL);
-  map_unregister(p->slot);
-  munmap(p->m, p->mlen);
-}
-
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
-/* Fills the page tables of a piece before the scan reaches it (on another thread: the page
- * faults then overlap the scan of the previous piece). A page past the end of a file truncated
- * meanwhile makes it fail with EFAULT, never SIGBUS; older kernels say EINVAL (then the scan
- * faults the pages in itself). */
-static void *prefault(void *arg) {
-  piece_t *p = arg;
-  madvise(p->m, p->mlen, MADV_POPULATE_READ);
-  return NULL;
-}
-
 static int read_mapped(rd_t *w) {
   kafka_t *k = w->k;
   struct stat st;
@@ -2101,28 +2054,39 @@ static int read_mapped(rd_t *w) {
   if (!k->jn) k->jn = malloc(MAX_KEYS * sizeof(jrec_t));
   if (!k->held_bak) k->held_bak = malloc(k->max + 1);
   if (!k->jn || !k->held_bak) return 0;
-  piece_t pc[2];
-  if (!piece_map(w, 0, len, &pc[0])) return 0;
   size_t off = 0; /* bytes of the range scanned */
-  int cut = 0, cur = 0;
-  for (;;) {
-    piece_t *p = &pc[cur], *q = &pc[cur ^ 1];
+  int cut = 0;
+  while (off < len && !cut && w->status == 0 && !w->err) {
+    int64_t at = w->pos + (int64_t)off;
+    size_t lead = (size_t)at & (page_size - 1);
+    size_t plen = len - off < MAP_PIECE ? len - off : MAP_PIECE;
+    size_t mlen = (lead + plen + page_size - 1) & ~(page_size - 1);
+    uint8_t *m = mmap(NULL, mlen, PROT_READ, MAP_SHARED, w->fd, (off_t)(at - (int64_t)lead));
+    if (m == MAP_FAILED) {
+      if (off == 0) return 0;
+      break; /* status 0 with what was scanned: the next call reads on */
+    }
+    int slot = map_register((uintptr_t)m, (uintptr_t)m + mlen);
+    if (slot < 0) {
+      munmap(m, mlen);
+      if (off == 0) return 0;
+      break;
+    }
+    madvise(m, mlen, MADV_SEQUENTIAL);
+    madvise(m, mlen, MADV_WILLNEED);
     k->mapped++;
-    /* the next piece: mapped now, its page tables filled on another thread during this scan */
-    int next = off + p->plen < len && piece_map(w, off + p->plen, len, q);
-    if (next && !w->no_thread) q->th_on = pthread_create(&q->th, NULL, prefault, q) == 0;
-    const uint8_t *base = p->m + p->lead;
-    for (size_t po = 0; po < p->plen;) {
-      size_t n = p->plen - po < w->chunk ? p->plen - po : w->chunk;
+    const uint8_t *base = m + lead;
+    for (size_t po = 0; po < plen;) {
+      size_t n = plen - po < w->chunk ? plen - po : w->chunk;
       const uint8_t *src = base + po;
-      int64_t wat = w->pos + (int64_t)(off + po); /* the window's file offset */
+      int64_t wat = at + (int64_t)po; /* the window's file offset */
       ckpt_t c;
       pthread_mutex_lock(&k->mu);
       window_begin(k, &c);
       size_t done = push(k, src, n, 0);
       if (done < n) memcpy(k->rbuf, src + done, n - done); /* full table: the rest, for the next call */
       struct stat now;
-      int torn = atomic_load(&map_cut[p->slot]) || (fstat(w->fd, &now) == 0 && now.st_size < wat + (int64_t)n);
+      int torn = atomic_load(&map_cut[slot]) || (fstat(w->fd, &now) == 0 && now.st_size < wat + (int64_t)n);
       if (!torn) {
         k->jn_on = 0;
         pthread_mutex_unlock(&k->mu);
@@ -2160,13 +2124,9 @@ static int read_mapped(rd_t *w) {
       pthread_mutex_unlock(&k->mu);
       break;
     }
-    off += p->plen;
-    piece_unmap(p);
-    if (cut || w->status != 0 || w->err || !next) {
-      if (next) piece_unmap(q);
-      break; /* (a piece that could not be mapped: status 0 with what was scanned, the next call reads on) */
-    }
-    cur ^= 1;
+    map_unregister(slot);
+    munmap(m, mlen);
+    off += plen;
   }
   if (w->status == 0 && !w->err && (size_t)w->got == len && len < w->max) w->status = 1; /* the end of the file (as fstat saw it) */
   return 1;
