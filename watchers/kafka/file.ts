@@ -13,7 +13,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { sleep } from '../../mapper/client/index.ts';
 import { CallmapError } from '../../mapper/contract/index.ts';
 import { LineScanner } from './lines.ts';
-import { type KafkaNativeAddon, NativeLineFeed } from './native.ts';
+import { type KafkaNativeAddon, NativeLineFeed, type ReadMode } from './native.ts';
 import type { KafkaLineProcessor } from './processor.ts';
 import type { KafkaStats } from './stats.ts';
 
@@ -42,6 +42,8 @@ export interface FileTailerOptions {
   scanThreads?: 1 | 2;
   /** Tests: the backlog from which scanThreads 2 splits (default 32 MiB). */
   splitMin?: number;
+  /** Tests: how the native scanner reads (default `auto`: ranges of 256 KiB or more mapped, ADR 0065). */
+  read?: ReadMode;
   /** The native scanner; without it the TypeScript LineScanner is used. */
   native?: KafkaNativeAddon;
 }
@@ -75,6 +77,7 @@ export class FileTailer {
             stats: o.stats,
             mode: 'file',
             splitMin: o.scanThreads === 2 ? (o.splitMin ?? 32 << 20) : 0,
+            ...(o.read === undefined ? {} : { read: o.read }),
           });
   }
 

@@ -8,7 +8,7 @@ import { CallmapError, type Observation, type WorkloadRef } from '../../mapper/c
 import { createPeriodic, type Periodic } from '../common/periodic.ts';
 import { FileTailer } from './file.ts';
 import type { KubeAccess } from './kube.ts';
-import { type KafkaNativeAddon, loadKafkaNative } from './native.ts';
+import { type KafkaNativeAddon, loadKafkaNative, type ReadMode } from './native.ts';
 import { type BackoffOptions, PodLogFollower } from './podlog.ts';
 import { KafkaLineProcessor } from './processor.ts';
 import type { KafkaStats } from './stats.ts';
@@ -33,6 +33,8 @@ export interface KafkaWatcherConfig {
   fileScanThreads?: 1 | 2;
   /** Tests: the backlog from which fileScanThreads 2 splits (default 32 MiB). */
   fileSplitMin?: number;
+  /** Tests: how the native scanner reads the file (default `auto`: mapped from 256 KiB, ADR 0065). */
+  fileRead?: ReadMode;
   backoff?: BackoffOptions;
 }
 
@@ -187,6 +189,7 @@ export class KafkaWatcher {
       ...(this.#c.filePollMs === undefined ? {} : { pollMs: this.#c.filePollMs }),
       ...(this.#c.fileScanThreads === undefined ? {} : { scanThreads: this.#c.fileScanThreads }),
       ...(this.#c.fileSplitMin === undefined ? {} : { splitMin: this.#c.fileSplitMin }),
+      ...(this.#c.fileRead === undefined ? {} : { read: this.#c.fileRead }),
       ...(this.#native === undefined ? {} : { native: this.#native }),
     });
   }

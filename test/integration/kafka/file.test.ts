@@ -121,8 +121,15 @@ test('--once --scan-threads 2 reads the corpus file with the same summary', asyn
   );
 });
 
-// `native, two threads`: every read of 2 bytes or more is split over two threads
-for (const scanner of ['native', 'native, two threads', 'TypeScript'] as const)
+// `native, two threads`: every read of 2 bytes or more is split over two threads; `native, mapped`:
+// every read goes through a mapping (by default only ranges of 256 KiB or more do, ADR 0065)
+for (const scanner of [
+  'native',
+  'native, two threads',
+  'native, mapped',
+  'native, mapped, two threads',
+  'TypeScript',
+] as const)
   test(`follows appends, holds a partial line, follows rotation and truncation (${scanner} scanner)`, async (t) => {
     const dir = tmp();
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -143,7 +150,8 @@ for (const scanner of ['native', 'native, two threads', 'TypeScript'] as const)
         once: false,
         reportIntervalMs: 50,
         filePollMs: 20,
-        ...(scanner === 'native, two threads' ? { fileScanThreads: 2 as const, fileSplitMin: 2 } : {}),
+        ...(scanner.endsWith('two threads') ? { fileScanThreads: 2 as const, fileSplitMin: 2 } : {}),
+        ...(scanner.startsWith('native, mapped') ? { fileRead: 'map' as const } : {}),
       },
       {
         sink: reporter,
