@@ -269,8 +269,9 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     const { edges, acl, answers } = g;
     const epoch = store.epoch;
     if (g.known.epoch !== epoch) convertKnown(g, epoch);
-    let lastClient: WorkloadIdentity | undefined;
-    let lastClientCurrent = false;
+    // Records in a pair cache were found with both identities current: they stay so while the
+    // store's identity version (bumped whenever a stored identity is replaced, and by a reset) holds.
+    const idv = store.identityVersion;
     let pmClient: WorkloadIdentity | undefined;
     let pmVia: WorkloadRef | undefined;
     let pmMap: Map<WorkloadIdentity, PairValue> | undefined;
@@ -337,7 +338,14 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
       // consecutive observations of one client share its pair cache
       let m = pmMap;
       if (client !== pmClient || via !== pmVia || m === undefined) {
-        m = pairMap(client, via);
+        const pc = pairCache(client, via);
+        if (pc.epoch !== epoch || pc.idv !== idv) {
+          // identities may have been replaced since these records were found: keep only keys
+          for (const [w, v] of pc.map) if (typeof v !== 'string') pc.map.set(w, v.key);
+          pc.epoch = epoch;
+          pc.idv = idv;
+        }
+        m = pc.map;
         pmClient = client;
         pmVia = via;
         pmMap = m;
@@ -356,17 +364,12 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
           m.set(server, v);
         }
         rec = store.knownEdge(v);
-        if (rec === undefined) return false;
+        // identities the store holds as they are (no workload row to write)
+        if (rec === undefined || !store.identityCurrent(client) || !store.identityCurrent(server)) return false;
         // the record holds the same key string: the cache keeps one or the other
         m.set(server, rec);
       }
       if (port !== undefined && !rec.ports.includes(port)) return false;
-      // Identities the store holds as they are (no workload row to write); the client repeats.
-      if (client !== lastClient) {
-        lastClient = client;
-        lastClientCurrent = store.identityCurrent(client);
-      }
-      if (!lastClientCurrent || !store.identityCurrent(server)) return false;
       // this group already has a delta for the edge: add to it (as the previous path would)
       if (edges.size > 0 && edges.has(rec.key)) return false;
       const id = rec.id;
@@ -771,12 +774,20 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
  * found it (ADR 0101; the record holds the same key, so this costs no memory over the key alone).
  */
 type PairValue = string | EdgeRecord;
-const pairKeys = new WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairValue>>();
-const viaPairKeys = new WeakMap<WorkloadRef, WeakMap<WorkloadIdentity, Map<WorkloadIdentity, PairValue>>>();
+/**
+ * The pair cache of one client (and Service ref): server identity → key or record. Records were
+ * found (with both identities current) in store epoch `epoch` at identity version `idv`.
+ */
+interface PairCache {
+  epoch: number;
+  idv: number;
+  readonly map: Map<WorkloadIdentity, PairValue>;
+}
+const pairKeys = new WeakMap<WorkloadIdentity, PairCache>();
+const viaPairKeys = new WeakMap<WorkloadRef, WeakMap<WorkloadIdentity, PairCache>>();
 const PAIR_KEYS_MAX = 4096;
 
-/** The pair cache of one client (and Service ref): server identity → key or record. */
-function pairMap(client: WorkloadIdentity, via: WorkloadRef | undefined): Map<WorkloadIdentity, PairValue> {
+function pairCache(client: WorkloadIdentity, via: WorkloadRef | undefined): PairCache {
   let byClient = pairKeys;
   if (via !== undefined) {
     let v = viaPairKeys.get(via);
@@ -786,16 +797,16 @@ function pairMap(client: WorkloadIdentity, via: WorkloadRef | undefined): Map<Wo
     }
     byClient = v;
   }
-  let m = byClient.get(client);
-  if (m === undefined) {
-    m = new Map();
-    byClient.set(client, m);
+  let pc = byClient.get(client);
+  if (pc === undefined) {
+    pc = { epoch: -1, idv: -1, map: new Map() };
+    byClient.set(client, pc);
   }
-  return m;
+  return pc;
 }
 
 export function pairKey(client: WorkloadIdentity, server: WorkloadIdentity, via: WorkloadRef | undefined): string {
-  const m = pairMap(client, via);
+  const m = pairCache(client, via).map;
   const v = m.get(server);
   if (v !== undefined) return typeof v === 'string' ? v : v.key;
   if (m.size >= PAIR_KEYS_MAX) m.clear();

@@ -16,13 +16,13 @@ const MAX_BODY = 4096;
 async function post(url: string, body: Uint8Array, identity: boolean): Promise<{ status: number; body: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (identity) headers['content-encoding'] = 'identity';
-  const res = await fetch(`${url}/api/v1/reports`, { method: 'POST', headers, body });
+  const res = await fetch(`${url}/api/v1/reports`, { method: 'POST', headers, body: new Uint8Array(body) });
   const text = await res.text();
   // the retry of an accepted batch is its duplicate: compare the receipts without that flag
   return { status: res.status, body: res.status === 202 ? text.replace(/"duplicate":(true|false)/, '') : text };
 }
 
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const enc = (s: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(s);
 
 test('ingest body reader: the same answers as express.json for random bodies', async (t) => {
   const m = await startTestMapper({ maxBodyBytes: MAX_BODY });

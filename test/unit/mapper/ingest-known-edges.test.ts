@@ -275,3 +275,32 @@ test('known-edge path: a later observation of the same edge in the group with an
   t.is(out[0], out[2]);
   t.is(out[1], out[3]);
 });
+
+test('known-edge path: a cached pair whose identity the store has since replaced goes the EdgeDelta way again', async (t) => {
+  const tcp = (c: number, dt: number): Observation => ({
+    kind: 'tcp',
+    clientIp: `10.0.0.${c}`,
+    serverIp: '10.0.0.1',
+    serverPort: 1,
+    source: 'capture',
+    time: T0 + dt,
+  });
+  const out: string[] = [];
+  for (const knownEdges of [true, false]) {
+    const file = path.join(tempDir(), 'x.db');
+    const store = openMapStore({ path: file, writer: 'inline' });
+    const seen = countKnown(store);
+    const { r } = resolver();
+    const pipe = createIngestPipeline({ resolver: r, store, clock: () => T0, knownEdges });
+    await pipe.ingest(batch('a', [tcp(0, 1)]));
+    await pipe.ingest(batch('b', [tcp(0, 2)])); // a row: the pair is cached with its record
+    await pipe.ingest(batch('c', [tcp(4, 3)])); // 10.0.0.4: the same workload, other labels, stored now
+    await pipe.ingest(batch('d', [tcp(0, 4)])); // 10.0.0.0's identity is no longer the stored one
+    t.is(seen.rows, knownEdges ? 1 : 0);
+    out.push(JSON.stringify(buildIntents(store)));
+    store.close();
+    out.push(dump(file));
+  }
+  t.is(out[0], out[2]);
+  t.is(out[1], out[3]);
+});
