@@ -1876,8 +1876,11 @@ static void *rd_reader(void *arg) {
 #define MAP_NEVER 2
 #define MAP_MIN RBUF
 #define NMAPS 64
-static _Atomic uintptr_t map_lo[NMAPS], map_hi[NMAPS]; /* live mappings [lo, hi), page-aligned; lo 0 = free */
-static _Atomic int map_cut[NMAPS];                     /* set by the handler: zero pages were mapped in */
+/* live mappings [lo, hi), page-aligned (lo 0: none; lo is written last and cleared first, so the
+ * handler never sees a half-registered range), the slots claimed, and the cut marks */
+static _Atomic uintptr_t map_lo[NMAPS], map_hi[NMAPS];
+static _Atomic int map_used[NMAPS];
+static _Atomic int map_cut[NMAPS]; /* set by the handler: zero pages were mapped in */
 static struct sigaction prev_bus;
 static size_t page_size;
 static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
@@ -1940,8 +1943,8 @@ static int bus_ready(void) {
 
 static int map_register(uintptr_t lo, uintptr_t hi) {
   for (int i = 0; i < NMAPS; i++) {
-    uintptr_t z = 0;
-    if (atomic_load(&map_lo[i]) == 0 && atomic_compare_exchange_strong(&map_lo[i], &z, (uintptr_t)1)) {
+    int z = 0;
+    if (atomic_load(&map_used[i]) == 0 && atomic_compare_exchange_strong(&map_used[i], &z, 1)) {
       atomic_store(&map_cut[i], 0);
       atomic_store(&map_hi[i], hi);
       atomic_store(&map_lo[i], lo);
@@ -1952,8 +1955,9 @@ static int map_register(uintptr_t lo, uintptr_t hi) {
 }
 
 static void map_unregister(int i) {
-  atomic_store(&map_hi[i], 0);
   atomic_store(&map_lo[i], 0);
+  atomic_store(&map_hi[i], 0);
+  atomic_store(&map_used[i], 0);
 }
 
 /* The handle's state at the start of a mapped window (with the journal: what undo needs). */
