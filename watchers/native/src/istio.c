@@ -1071,6 +1071,18 @@ static int known_line(Source *s, uint32_t x, const uint8_t *t, size_t len) {
   return 1;
 }
 
+/* known_line for the usual line, whose value (a plain integer of at most 15 digits) feed() read
+ * while finding its end: what line_value would give, without a second pass. */
+static inline void known_int(Source *s, uint32_t x, double value) {
+  const Series *sr = &s->series[x];
+  s->known++;
+  if (!(s->metrics_mask & (1u << sr->metric))) return;
+  s->parsed++;
+  uint32_t r = sr->tuple;
+  series_touch(s, x);
+  tuple_apply(s, r, value);
+}
+
 /* The series predicted for the next series line, or NONE. */
 static inline uint32_t series_predicted(const Source *s) {
   uint32_t x = s->slast == NONE ? s->shead : s->series[s->slast].next;
@@ -1477,6 +1489,21 @@ static int feed(Source *s, const uint8_t *p, size_t n) {
     uint32_t x = known_at(s, p + ls, n - ls);
     if (x != NONE) {
       size_t kl = s->series[x].keylen;
+      /* The usual rest of a line: one space, 1 to 15 digits, '\n'. Read here, it gives the value
+       * and the line end in one pass (line_value would skip the one blank and take the digits as
+       * the token, which ends at the line end); any other shape takes the general steps below. */
+      const uint8_t *q = p + ls + kl;
+      size_t qa = n - ls - kl;
+      if (qa >= 3 && q[0] == ' ') {
+        size_t d = 1;
+        uint64_t v = 0;
+        for (unsigned c; d < qa && d <= 15 && (c = (unsigned)q[d] - '0') <= 9; d++) v = v * 10 + c;
+        if (d > 1 && d < qa && q[d] == '\n' && kl + d <= s->max_line) {
+          known_int(s, x, (double)v);
+          ls += kl + d + 1;
+          continue;
+        }
+      }
       const uint8_t *nl = memchr(p + ls + kl, '\n', n - ls - kl);
       if (!nl) break; /* the rest of the line is in the next chunk */
       size_t le = (size_t)(nl - p);
