@@ -357,7 +357,9 @@ export class ResilientInformer {
           },
         );
       };
-      const withdraw = this.opts.listGate?.enter(begin) ?? (begin(() => {}), () => {});
+      let withdraw: () => void = () => {};
+      if (this.opts.listGate === undefined) begin(() => {});
+      else withdraw = this.opts.listGate.enter(begin);
       this.cancelList = () => {
         clearTimeout(timer);
         withdraw();

@@ -1802,8 +1802,10 @@ export function graphTable(store: MapStore, f: IntentsFilter, body: JsonBody): G
     const id = ids[i] as string;
     position.set(id, i);
     const it = nodeWorkload.get(id);
-    if (it !== undefined) qids.push((it.qbytes ??= Buffer.from(it.qid)));
-    else qids.push(Buffer.from(JSON.stringify(id)));
+    if (it !== undefined) {
+      it.qbytes ??= Buffer.from(it.qid);
+      qids.push(it.qbytes);
+    } else qids.push(Buffer.from(JSON.stringify(id)));
     head.push(i > 0 ? `,${nodes.get(id)}` : (nodes.get(id) as string));
   }
   head.push('],"edges":[');
