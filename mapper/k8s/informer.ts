@@ -63,55 +63,6 @@ export interface InformerOptions {
   now?: () => number;
   /** Told about every error the loop recovers from (for logging). */
   onError?: (kind: string, err: unknown) => void;
-  /**
-   * Shared by the informers of one cluster: at most its concurrency of lists run at once (a list
-   * of 10,000 pods is tens of MB of objects while its pages are parsed). Waiting for the gate does
-   * not count towards `listTimeoutMs`.
-   */
-  listGate?: ListGate;
-}
-
-/** Lets at most `concurrency` lists run at once across the informers sharing it, first come first served. */
-export class ListGate {
-  #free: number;
-  readonly #queue: Array<(release: () => void) => void> = [];
-
-  constructor(concurrency = 1) {
-    this.#free = Math.max(1, concurrency);
-  }
-
-  /**
-   * Calls `start(release)` once a slot is free (at once if one is). Returns a function that
-   * withdraws a call that has not started yet (no-op afterwards). `release` is idempotent.
-   */
-  enter(start: (release: () => void) => void): () => void {
-    if (this.#free > 0) {
-      this.#free--;
-      start(this.#releaser());
-      return () => {};
-    }
-    this.#queue.push(start);
-    return () => {
-      const i = this.#queue.indexOf(start);
-      if (i >= 0) this.#queue.splice(i, 1);
-    };
-  }
-
-  /** Lists waiting for a slot (tests). */
-  get waiting(): number {
-    return this.#queue.length;
-  }
-
-  #releaser(): () => void {
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const next = this.#queue.shift();
-      if (next !== undefined) next(this.#releaser());
-      else this.#free++;
-    };
-  }
 }
 
 export interface InformerStats {
@@ -171,10 +122,9 @@ export class ResilientInformer {
   readonly kind: string;
   private readonly source: ListWatchSource;
   private readonly handlers: InformerHandlers;
-  private readonly opts: Required<Omit<InformerOptions, 'onError' | 'idleTimeoutMs' | 'listGate'>> & {
+  private readonly opts: Required<Omit<InformerOptions, 'onError' | 'idleTimeoutMs'>> & {
     idleTimeoutMs: number | undefined;
     onError: ((kind: string, err: unknown) => void) | undefined;
-    listGate: ListGate | undefined;
   };
   private stopped = true;
   private loop: Promise<void> | undefined;
@@ -204,7 +154,6 @@ export class ResilientInformer {
       random: options.random ?? Math.random,
       now: options.now ?? Date.now,
       onError: options.onError,
-      listGate: options.listGate,
     };
   }
 
@@ -332,40 +281,27 @@ export class ResilientInformer {
 
   private listWithTimeout(): Promise<ListResult> {
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      let release: () => void = () => {};
-      const begin = (rel: () => void): void => {
-        release = rel;
-        // The timeout counts from the moment the list may run, not from the wait for the gate.
-        timer = setTimeout(() => {
-          release(); // a hung list lets the next informer's list go
-          reject(new Error(`list of ${this.kind} took longer than ${this.opts.listTimeoutMs} ms`));
-        }, this.opts.listTimeoutMs);
-        timer.unref();
-        this.source.list().then(
-          (r) => {
-            clearTimeout(timer);
-            release();
-            this.cancelList = undefined;
-            resolve(r);
-          },
-          (err: unknown) => {
-            clearTimeout(timer);
-            release();
-            this.cancelList = undefined;
-            reject(err);
-          },
-        );
-      };
-      let withdraw: () => void = () => {};
-      if (this.opts.listGate === undefined) begin(() => {});
-      else withdraw = this.opts.listGate.enter(begin);
+      const timer = setTimeout(
+        () => reject(new Error(`list of ${this.kind} took longer than ${this.opts.listTimeoutMs} ms`)),
+        this.opts.listTimeoutMs,
+      );
+      timer.unref();
       this.cancelList = () => {
         clearTimeout(timer);
-        withdraw();
-        release();
         reject(new Error('informer shut down'));
       };
+      this.source.list().then(
+        (r) => {
+          clearTimeout(timer);
+          this.cancelList = undefined;
+          resolve(r);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          this.cancelList = undefined;
+          reject(err);
+        },
+      );
     });
   }
 

@@ -18,13 +18,7 @@ import {
   type ServiceRecord,
   type StateKind,
 } from './cluster-state.ts';
-import {
-  type InformerOptions,
-  type InformerStats,
-  ListGate,
-  type ListWatchSource,
-  ResilientInformer,
-} from './informer.ts';
+import { type InformerOptions, type InformerStats, type ListWatchSource, ResilientInformer } from './informer.ts';
 import { type KubeconfigSource, KubeSources, loadKubeConfig } from './sources.ts';
 import {
   type Resolution,
@@ -516,12 +510,6 @@ export function createKubeResolver(config: KubeResolverConfig): KubeResolverHand
     ...config,
     ready: () => informers.every((i) => i.synced()),
   });
-  // One list at a time across the kinds: the pages of 10,000 pods, ReplicaSets and Deployments
-  // parsed at once set the mapper's start-up peak (ADR 0046). Watches are not gated.
-  const informerOptions: InformerOptions = {
-    ...config.informer,
-    listGate: config.informer?.listGate ?? new ListGate(1),
-  };
   for (const kind of watchedKinds(config)) {
     informers.push(
       new ResilientInformer(
@@ -531,7 +519,7 @@ export function createKubeResolver(config: KubeResolverConfig): KubeResolverHand
           replace: (items) => state.replace(kind, items, clock()),
           event: (type, obj) => state.apply(kind, type, obj, clock()),
         },
-        informerOptions,
+        config.informer,
       ),
     );
   }

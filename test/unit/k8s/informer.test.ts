@@ -2,7 +2,6 @@ import test from 'ava';
 import {
   backoffDelay,
   type InformerOptions,
-  ListGate,
   type ListResult,
   type ListWatchSource,
   ResilientInformer,
@@ -348,50 +347,4 @@ test('statusOf reads statusCode / code / status', (t) => {
   t.is(statusOf({ code: 'ECONNRESET' }), undefined);
   t.is(statusOf(null), undefined);
   t.is(statusOf('x'), undefined);
-});
-
-test('a shared list gate runs one list at a time; waiting does not count towards the list timeout; shutdown while waiting is prompt', async (t) => {
-  const gate = new ListGate(1);
-  const a = setup({ listGate: gate, listTimeoutMs: 60 });
-  const b = setup({ listGate: gate, listTimeoutMs: 60 });
-  const c = setup({ listGate: gate });
-  let finishA: (r: ListResult) => void = () => {};
-  a.source.listImpl = () => new Promise((r) => (finishA = r));
-  b.source.listImpl = async () => ({ items: [obj('b', '2')], resourceVersion: '3' });
-  c.source.listImpl = async () => ({ items: [], resourceVersion: '1' });
-  a.inf.start();
-  await until(() => a.source.listCalls === 1);
-  b.inf.start();
-  c.inf.start();
-  await until(() => gate.waiting === 2);
-  // b waits longer than its own list timeout without failing: the clock starts at its turn.
-  await new Promise((r) => setTimeout(r, 40));
-  t.is(b.source.listCalls, 0);
-  t.is(c.source.listCalls, 0);
-  await c.inf.shutdown(); // withdrawn from the queue, no list made
-  t.is(gate.waiting, 1);
-  finishA({ items: [obj('a', '1')], resourceVersion: '2' });
-  t.true(await b.inf.waitForSync(1000));
-  t.true(await a.inf.waitForSync(1000));
-  t.is(b.source.listCalls, 1);
-  t.is(c.source.listCalls, 0);
-  t.deepEqual(b.errors, []);
-  await a.inf.shutdown();
-  await b.inf.shutdown();
-});
-
-test('a list that hangs past its timeout frees the gate for the next informer', async (t) => {
-  const gate = new ListGate(1);
-  const a = setup({ listGate: gate, listTimeoutMs: 30 });
-  const b = setup({ listGate: gate });
-  a.source.listImpl = (n) => (n === 1 ? new Promise(() => {}) : Promise.resolve({ items: [], resourceVersion: '1' }));
-  b.source.listImpl = async () => ({ items: [], resourceVersion: '1' });
-  a.inf.start();
-  await until(() => a.source.listCalls === 1);
-  b.inf.start();
-  t.true(await b.inf.waitForSync(1000));
-  t.true(await a.inf.waitForSync(1000));
-  t.regex(String(a.errors[0]), /took longer than 30 ms/);
-  await a.inf.shutdown();
-  await b.inf.shutdown();
 });
