@@ -17,6 +17,8 @@
  * and its cluster state adds ≈ 40 MB of heap, as it would in a real 10,000-pod cluster).
  * --heap-growing-percent: the V8 old-generation growth bound `callmap mapper` sets at start-up
  * (`tuneMapperHeap`, default 50); 0 leaves V8's default (the figures before ADR 0100).
+ * The CPU lines split the mapper's CPU per 1,000 observations into its main thread, the SQLite writer
+ * thread (the threads the service started) and the rest (GC helper threads, libuv), from /proc.
  * --semi runs the mapper with --max-semi-space-size=4, --arena with MALLOC_ARENA_MAX=2 (RSS knobs),
  * --prof writes a CPU profile of the mapper to the temp directory. The mapper child runs compiled
  * JavaScript like the product (bench/lib/built.ts); --tsx runs it through the tsx loader instead
