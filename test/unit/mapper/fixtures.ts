@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import type { Observation, ReportBatch, WorkloadIdentity } from '../../../mapper/contract/index.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
 
@@ -68,4 +69,37 @@ export const tcp = (clientIp: string, serverIp: string, serverPort: number, time
 
 export function tempDir(prefix = 'callmap-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Random `tcp` observations for the ingest property tests: client `10.0.0.c` (c < clients) to
+ * server `10.0.0.s` or, through a Service, `10.96.0.s` (s ≤ servers: the resolver decides which
+ * exist), ports 1..ports, times T0 + [minT, 1000], with an optional count.
+ */
+export function arbTcp(o: {
+  clients: number;
+  servers: number;
+  ports: number;
+  minT?: number;
+}): fc.Arbitrary<Observation> {
+  return fc
+    .record({
+      c: fc.nat(o.clients - 1),
+      s: fc.nat(o.servers),
+      svc: fc.boolean(),
+      port: fc.integer({ min: 1, max: o.ports }),
+      t: fc.integer({ min: o.minT ?? 0, max: 1000 }),
+      count: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+    })
+    .map(
+      ({ c, s, svc, port, t, count }): Observation => ({
+        kind: 'tcp',
+        clientIp: `10.0.0.${c}`,
+        serverIp: `10.${svc ? 96 : 0}.0.${s}`,
+        serverPort: port,
+        source: 'capture',
+        time: T0 + t,
+        ...(count !== undefined ? { count } : {}),
+      }),
+    );
 }

@@ -28,7 +28,7 @@ import { createIngestPipeline } from '../../../mapper/ingest/index.ts';
 import { pairKey } from '../../../mapper/ingest/pipeline.ts';
 import { buildIntents, edgeKey, openMapStore } from '../../../mapper/store/index.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
-import { T0, tempDir } from './fixtures.ts';
+import { arbTcp, T0, tempDir } from './fixtures.ts';
 
 // ---- the previous validation code (tcp observations and the batch envelope), verbatim in behaviour
 
@@ -269,27 +269,8 @@ function resolver(): StaticResolver {
 }
 
 const arbObs: fc.Arbitrary<Observation> = fc.oneof(
-  fc
-    .record({
-      c: fc.nat(5),
-      s: fc.nat(6),
-      svc: fc.boolean(),
-      port: fc.integer({ min: 1, max: 4 }),
-      t: fc.nat(1000),
-      count: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
-    })
-    .map(
-      ({ c, s, svc, port, t, count }): Observation => ({
-        kind: 'tcp',
-        clientIp: `10.0.0.${c}`,
-        // s = 6: an unknown server IP (unresolved)
-        serverIp: `10.${svc ? 96 : 0}.0.${s}`,
-        serverPort: port,
-        source: 'capture',
-        time: T0 + t,
-        ...(count !== undefined ? { count } : {}),
-      }),
-    ),
+  // s = 6: an unknown server IP (unresolved)
+  arbTcp({ clients: 6, servers: 6, ports: 4 }),
   fc.record({ c: fc.nat(5), s: fc.nat(5), port: fc.integer({ min: 1, max: 4 }), t: fc.nat(1000) }).map(
     ({ c, s, port, t }): Observation => ({
       kind: 'workload-tcp',

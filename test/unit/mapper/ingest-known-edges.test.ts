@@ -22,7 +22,7 @@ import {
   SCHEMA_VERSION,
 } from '../../../mapper/store/index.ts';
 import { StaticResolver } from '../../helpers/static-resolver.ts';
-import { T0, tempDir } from './fixtures.ts';
+import { arbTcp, T0, tempDir } from './fixtures.ts';
 
 const N = 5;
 /** Workload i, label variant v (a replaced identity object with other labels). */
@@ -56,26 +56,8 @@ type Step =
 const arbObs: fc.Arbitrary<Observation> = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc
-      .record({
-        c: fc.nat(N - 1),
-        s: fc.nat(N), // N: an unknown server IP
-        svc: fc.boolean(),
-        port: fc.integer({ min: 1, max: 2 }),
-        t: fc.integer({ min: -50, max: 1000 }),
-        count: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
-      })
-      .map(
-        ({ c, s, svc, port, t, count }): Observation => ({
-          kind: 'tcp',
-          clientIp: `10.0.0.${c}`,
-          serverIp: `10.${svc ? 96 : 0}.0.${s}`,
-          serverPort: port,
-          source: 'capture',
-          time: T0 + t,
-          ...(count !== undefined ? { count } : {}),
-        }),
-      ),
+    // s = N: an unknown server IP
+    arbitrary: arbTcp({ clients: N, servers: N, ports: 2, minT: -50 }),
   },
   {
     weight: 1,
