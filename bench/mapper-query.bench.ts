@@ -7,7 +7,12 @@
  * the mapper's peak RSS after each phase. Reference measured in the same run: a bare node:http server sending the same number
  * of bytes from memory (the floor for moving that body over loopback HTTP).
  *
- *   node --import=tsx bench/mapper-query.bench.ts [--requests N] [--tsx]
+ *   node --import=tsx bench/mapper-query.bench.ts [--requests N] [--resolver static|kube] [--tsx]
+ *
+ * --resolver: `static` (default, the figures so far) resolves with the test helper's table; `kube`
+ * with the mapper's own KubeResolver over a ClusterState holding the 10,000 workloads as
+ * Deployments/ReplicaSets/Pods (what `callmap mapper` runs; it loads @kubernetes/client-node and
+ * holds the cluster state, so every RSS figure includes them).
  *
  * The mapper child runs compiled JavaScript like the product (bench/lib/built.ts); `--tsx` runs it
  * through the tsx loader instead (≈ 35 MB more RSS, the figure earlier versions printed).
@@ -24,7 +29,15 @@ import type { Observation, ReportBatch } from '../mapper/contract/index.ts';
 import { startMapperService, tuneMapperHeap } from '../mapper/service.ts';
 import { builtChild } from './lib/built.ts';
 import { samplePeakMemory } from './lib/peak-memory.ts';
-import { BATCH, EDGES_PER_CLIENT, observation, syntheticResolver, T0, WORKLOADS } from './lib/synthetic-map.ts';
+import {
+  BATCH,
+  EDGES_PER_CLIENT,
+  observation,
+  syntheticKubeResolver,
+  syntheticResolver,
+  T0,
+  WORKLOADS,
+} from './lib/synthetic-map.ts';
 
 /** The reference: a bare node:http server in its own process sending `size` bytes from memory. */
 async function referenceChild(): Promise<void> {
@@ -48,7 +61,7 @@ async function child(): Promise<void> {
   tuneMapperHeap(); // what `callmap mapper` does at start-up (ADR 0100)
   const svc = await startMapperService({
     port: 0,
-    resolver: syntheticResolver(),
+    resolver: process.argv[3] === 'kube' ? await syntheticKubeResolver() : syntheticResolver(),
     db: { path: path.join(dir, 'bench.db'), sync: 'normal' },
     web: null,
     log: () => {},
@@ -128,8 +141,10 @@ async function warmPair(
 async function parent(): Promise<void> {
   const i = process.argv.indexOf('--requests');
   const requests = i >= 0 ? Number(process.argv[i + 1]) : 300;
+  const r = process.argv.indexOf('--resolver');
+  const resolverKind = r >= 0 && process.argv[r + 1] === 'kube' ? 'kube' : 'static';
   const built = builtChild(fileURLToPath(import.meta.url));
-  const proc = fork(built.file, ['--child'], { execArgv: built.execArgv });
+  const proc = fork(built.file, ['--child', resolverKind], { execArgv: built.execArgv });
   const exited = new Promise((r) => proc.once('exit', r));
   const next = (): Promise<Msg> => new Promise((resolve) => proc.once('message', (m) => resolve(m as Msg)));
   const refProc = fork(built.file, ['--ref'], { execArgv: built.execArgv });
@@ -223,7 +238,7 @@ async function parent(): Promise<void> {
   const cpu = (from: Msg, to: Msg): string => `${((to.cpuMs ?? 0) - (from.cpuMs ?? 0)).toFixed(0)} ms`;
   process.stdout.write(
     [
-      `mapper query: ${loaded.edges?.toLocaleString('en-US')} edges, ${WORKLOADS.toLocaleString('en-US')} workloads; mapper child: ${built.mode}`,
+      `mapper query: ${loaded.edges?.toLocaleString('en-US')} edges, ${WORKLOADS.toLocaleString('en-US')} workloads; mapper child: ${built.mode}; resolver: ${resolverKind === 'kube' ? 'KubeResolver over ClusterState' : 'static table (test helper)'}`,
       `  all intents: ${(cWarm.bytes / 1e6).toFixed(1)} MB compact (${(cWarm.bytes / total).toFixed(0)} B/edge), ${(warm.bytes / 1e6).toFixed(1)} MB full shape (${(warm.bytes / total).toFixed(0)} B/edge)`,
       line('GET /api/v1/intents?compact=true (what the callmap CLI asks for)', cWarm),
       `  GET /api/v1/intents?compact=true cold (first after a change, 10): p50 ${f(pct(cCold.ms, 50))}, p99 ${f(pct(cCold.ms, 99))}`,
