@@ -52,7 +52,7 @@ export function readJsonBody(
   limit: number,
   done: (err: Error | undefined, body?: unknown) => void,
 ): void {
-  const buf = Buffer.allocUnsafe(length);
+  const buf = takeBuffer(length);
   let received = 0;
   let finished = false;
   const finish = (err: Error | undefined, body?: unknown): void => {
@@ -82,7 +82,9 @@ export function readJsonBody(
     }
     let body: unknown;
     try {
-      body = parseStrictJson(buf.toString('utf8'));
+      const text = buf.toString('utf8');
+      giveBuffer(buf);
+      body = parseStrictJson(text);
     } catch (e) {
       const err = e as Error & { status?: number; statusCode?: number; type?: string };
       err.status = 400;
@@ -108,6 +110,33 @@ export function readJsonBody(
   req.on('aborted', onAborted);
   req.on('error', onError);
   req.on('close', onClose);
+}
+
+/**
+ * Body buffers are reused: a decoded body's buffer goes back at once (up to `POOL_MAX` of them,
+ * each at most `POOL_BYTES`), so concurrent reporters do not allocate a fresh off-heap buffer per
+ * request that only a later GC frees.
+ */
+const POOL_MAX = 8;
+const POOL_BYTES = 1 << 20;
+const pool: Buffer[] = [];
+
+function takeBuffer(length: number): Buffer {
+  for (let i = pool.length - 1; i >= 0; i--) {
+    const b = pool[i] as Buffer;
+    if (b.length >= length) {
+      pool.splice(i, 1);
+      return b.subarray(0, length);
+    }
+  }
+  return Buffer.allocUnsafe(length);
+}
+
+function giveBuffer(buf: Buffer): void {
+  const whole = buf.byteOffset === 0 && buf.buffer.byteLength <= POOL_BYTES ? Buffer.from(buf.buffer) : undefined;
+  if (whole === undefined || buf.length < 4096) return;
+  if (pool.length >= POOL_MAX) pool.shift();
+  pool.push(whole);
 }
 
 // ---- body-parser 2's strict JSON parse (lib/types/json.js), after its UTF-8 decoder (BOM stripped)

@@ -591,6 +591,11 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
 
   let group: Group | undefined;
   let groups = 0;
+  /**
+   * Row buffers of answered groups, reused (they grow to the largest group; without reuse every
+   * group allocated its own, off-heap, freed only by a later GC).
+   */
+  const spareRows: Float64Array[] = [];
   /** Per edge id: the last group that took a known-edge row of it (`Group.no`). */
   let marks = new Int32Array(0);
   let flushScheduled = false;
@@ -657,6 +662,8 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
 
   function settled(g: Group, firsts: PendingItem[], err: unknown): void {
     inflight--;
+    // The store has planned (or dropped) the group: its row buffer serves a later group.
+    if (spareRows.length < 2) spareRows.push(g.known.rows);
     for (const it of firsts) if (inflightIds.get(it.batchId) === it) inflightIds.delete(it.batchId);
     if (err !== undefined) {
       for (const it of g.items) it.reject(err);
@@ -704,7 +711,7 @@ export function createIngestPipeline(opts: IngestOptions): IngestPipeline {
     if (group === undefined) {
       group = {
         edges: new Map(),
-        known: { epoch: store.epoch, n: 0, rows: new Float64Array(KNOWN_COLS * 1024) },
+        known: { epoch: store.epoch, n: 0, rows: spareRows.pop() ?? new Float64Array(KNOWN_COLS * 1024) },
         seq: 0,
         reordered: false,
         no: ++groups,
