@@ -22,7 +22,22 @@ export interface KafkaNativeAddon {
   end(h: Handle, counters: Float64Array): boolean;
   discard(h: Handle): number;
   heldBytes(h: Handle): number;
-  flush(h: Handle, reset: boolean): [Float64Array, Buffer, Float64Array, number, Float64Array] | undefined;
+  /**
+   * The counts since the last flush: undefined (nothing), the classic form [rows, text,
+   * decisions, first id, skips] (KafkaLineProcessor.absorb; the fields of decisions `from`… or,
+   * without `from`, of those not sent before), or with the packed arguments (the processor's
+   * generation, its pending observations so far, how many new ones may be added) the packed form
+   * [text, new observations, merges, fixes, skips, lines parsed] (KafkaLineProcessor.absorbPacked;
+   * kafka.c flush_packed); the classic form when there would be more new ones than `room`.
+   */
+  flush(
+    h: Handle,
+    reset: boolean,
+    from?: number,
+    gen?: number,
+    base?: number,
+    room?: number,
+  ): FlushResult | undefined;
   /** Tests: the C message parser's result over `msg` (see kafka.c js_parse). */
   parse(msg: Buffer): number[];
   /** Tests: the C key end rule (processor.ts messageKeyEnd). */
@@ -56,6 +71,10 @@ export interface KafkaNativeAddon {
     map?: number,
   ): Promise<[number, number]>;
 }
+
+export type ClassicFlush = [Float64Array, Buffer, Float64Array, number, Float64Array];
+export type PackedFlush = [Buffer | undefined, Float64Array, Float64Array, Float64Array, Float64Array, number];
+export type FlushResult = ClassicFlush | PackedFlush;
 
 const FUNCTIONS = [
   'create',
@@ -116,6 +135,11 @@ export interface NativeFeedOptions {
   splitAt?: number;
   /** Tests: `map` always memory-maps the range read, `pread` never does (default `auto`: from 256 KiB). */
   read?: ReadMode;
+  /**
+   * Tests: `classic` hands every flush over as decision ids and fields (absorb); default `packed`
+   * when the processor allows it (new observations as numbers and one text: absorbPacked).
+   */
+  handOff?: 'packed' | 'classic';
 }
 
 export type ReadMode = 'auto' | 'map' | 'pread';
@@ -141,6 +165,9 @@ export class NativeLineFeed {
   /** What was already added to the stats. */
   #seen = [0, 0, 0];
   #memos: ParsedKey[] = [];
+  /** This feed's current key table (a new object after each reset): the packed flushes' owner. */
+  #epoch: object = {};
+  readonly #packed: boolean;
   #closed = false;
   readonly #readBytes: number | undefined;
   readonly #noReadAhead: boolean;
@@ -158,6 +185,7 @@ export class NativeLineFeed {
     this.#splitMin = o.splitMin;
     this.#splitAt = o.splitAt;
     this.#read = READ_MODE[o.read ?? 'auto'];
+    this.#packed = o.handOff !== 'classic';
     this.#h = o.addon.create(this.#pod, o.maxLineBytes ?? 64 * 1024, o.scalar === true);
     this.#p.attach(this);
   }
@@ -238,9 +266,20 @@ export class NativeLineFeed {
   /** Hands the aggregated lines to the processor. */
   flush(reset: boolean): void {
     if (this.#closed) return;
-    const r = this.#a.flush(this.#h, reset);
-    if (r !== undefined) this.#p.absorb(r[0], r[1], r[2], r[3], r[4], this.#memos);
-    if (reset) this.#memos = [];
+    const p = this.#p;
+    const room = this.#packed ? p.packedRoom(this.#epoch) : -1;
+    const r =
+      room < 0
+        ? this.#a.flush(this.#h, reset, this.#memos.length)
+        : this.#a.flush(this.#h, reset, this.#memos.length, p.generation, p.pendingSize, room);
+    if (r !== undefined) {
+      if (r.length === 6) p.absorbPacked(this.#epoch, r[0], r[1], r[2], r[3], r[4], r[5]);
+      else p.absorb(r[0], r[1], r[2], r[3], r[4], this.#memos);
+    }
+    if (reset) {
+      this.#memos = [];
+      this.#epoch = {};
+    }
   }
 
   /** Flushes, detaches from the processor and frees the C memory. */

@@ -87,7 +87,15 @@ export class KafkaLineProcessor {
   readonly #overflow: ((obs: KafkaObservation[]) => void) | undefined;
   #memo = new Map<string, ParsedKey>();
   readonly #feeds = new Set<{ flush(reset: boolean): void }>();
+  /** Pending observations by decisionKey (all of #out, unless #owner holds them unkeyed). */
   #pending = new Map<string, KafkaObservation>();
+  /** Pending observations in first-added order (what drain() returns). */
+  #out: KafkaObservation[] = [];
+  /**
+   * The native feed (table epoch) whose packed flushes added every observation of #out, which
+   * are then not in #pending yet (keyed only when another source adds: see #keyAll).
+   */
+  #owner: object | undefined;
   /** Incremented by drain(): memoised pending observations of older generations are stale. */
   #gen = 0;
 
@@ -153,6 +161,7 @@ export class KafkaLineProcessor {
     memos: ParsedKey[],
   ): void {
     if (first !== memos.length) throw new Error(`kafka native scanner: decision id ${first}, expected ${memos.length}`);
+    this.#keyAll();
     for (const [i, n] of skips.entries()) {
       const reason = NATIVE_SKIPS[i];
       if (reason !== undefined && n > 0) this.#stats.skipped[reason] += n;
@@ -197,6 +206,84 @@ export class KafkaLineProcessor {
     }
   }
 
+  /**
+   * Packed hand-over (ADR 0065, cold drain): how many new observations a packed flush of the
+   * native feed table epoch `owner` may add, or -1 when it must use the classic form (absorb):
+   * other sources already added observations in this generation, so they must be merged by key.
+   */
+  packedRoom(owner: object): number {
+    if (this.#out.length > 0 && this.#owner !== owner) return -1;
+    return this.#overflow ? this.#max - this.#out.length : 0x7fffffff;
+  }
+
+  /** The generation of the pending observations (drain() starts a new one). */
+  get generation(): number {
+    return this.#gen;
+  }
+
+  /**
+   * Lines pre-aggregated by the native scanner, packed form (kafka.c flush_packed), for decisions
+   * of the native feed table epoch `owner` (after packedRoom(owner) >= 0, with the C side told
+   * this generation and pendingSize): `news` 9 numbers per decision with no pending observation
+   * yet, which become pending observations pendingSize…: the lengths of principal, client IP and
+   * resource name (one after the other in `text`), the codes of operation, resource type, pattern
+   * type and the verdict, the line count and the newest valid time (`fixes`: index in news and
+   * newest valid time or NaN of those where a line had no usable time); `merges` (pending index,
+   * line count, newest valid time or NaN, 1 when a line had no usable time) for the others;
+   * `parsed` the lines counted. No memo, no key, no map per decision: the observations stay
+   * unkeyed until another source adds to this generation (#keyAll). Same result as absorb() and
+   * as marked() once per line.
+   */
+  absorbPacked(
+    owner: object,
+    text: Buffer | undefined,
+    news: Float64Array,
+    merges: Float64Array,
+    fixes: Float64Array,
+    skips: Float64Array,
+    parsed: number,
+  ): void {
+    for (const [i, n] of skips.entries()) {
+      const reason = NATIVE_SKIPS[i];
+      if (reason !== undefined && n > 0) this.#stats.skipped[reason] += n;
+    }
+    this.#stats.parsed += parsed;
+    const out = this.#out;
+    if (text !== undefined && news.length > 0) {
+      const base = out.length;
+      newObservations(out, text, news, this.#server);
+      for (let i = 0; i < fixes.length; i += 2) {
+        const o = out[base + (fixes[i] as number)] as KafkaObservation;
+        o.time = this.#lineTime(fixes[i + 1] as number, true);
+      }
+      this.#owner = owner;
+    }
+    for (let r = 0; r < merges.length; r += 4) {
+      const o = out[merges[r] as number] as KafkaObservation;
+      o.count += merges[r + 1] as number;
+      const time = this.#lineTime(merges[r + 2] as number, merges[r + 3] === 1);
+      if (time > o.time) o.time = time;
+    }
+  }
+
+  /** A row's time: its newest valid line time (NaN: none), or now() when newer and a line had none. */
+  #lineTime(t: number, noTime: boolean): number {
+    let time = Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+    if (noTime) {
+      const now = this.#now();
+      if (now > time) time = now;
+    }
+    return time;
+  }
+
+  /** Puts the packed (unkeyed) pending observations into #pending, before any lookup by key. */
+  #keyAll(): void {
+    if (this.#owner === undefined) return;
+    // every observation made here carries a principal (string): its facts are a DecisionFacts
+    for (const o of this.#out) this.#pending.set(decisionKey(o as DecisionFacts), o);
+    this.#owner = undefined;
+  }
+
   /** Native scanners feeding this processor: drain() flushes them first. */
   attach(feed: { flush(reset: boolean): void }): void {
     this.#feeds.add(feed);
@@ -219,6 +306,7 @@ export class KafkaLineProcessor {
   #add(memo: ParsedKey, d: DecisionFacts, count: number, time: number): void {
     let prev = memo.gen === this.#gen ? memo.obs : undefined;
     if (prev === undefined) {
+      this.#keyAll();
       prev = this.#pending.get(memo.key);
       if (prev !== undefined) {
         memo.obs = prev;
@@ -230,7 +318,7 @@ export class KafkaLineProcessor {
       if (time > prev.time) prev.time = time;
       return;
     }
-    if (this.#pending.size >= this.#max && this.#overflow) this.#overflow(this.#take());
+    if (this.#out.length >= this.#max && this.#overflow) this.#overflow(this.#take());
     const obs: KafkaObservation = {
       kind: 'kafka',
       clientIp: d.clientIp,
@@ -245,6 +333,7 @@ export class KafkaLineProcessor {
       time,
     };
     this.#pending.set(memo.key, obs);
+    this.#out.push(obs);
     memo.obs = obs;
     memo.gen = this.#gen;
   }
@@ -261,14 +350,46 @@ export class KafkaLineProcessor {
   }
 
   #take(): KafkaObservation[] {
-    const out = [...this.#pending.values()];
+    const out = this.#out;
+    this.#out = [];
     this.#pending = new Map();
+    this.#owner = undefined;
     this.#gen++;
     return out;
   }
 
   get pendingSize(): number {
-    return this.#pending.size;
+    return this.#out.length;
+  }
+}
+
+/**
+ * Appends to `out` the observations of a packed flush's `news` (see absorbPacked), in the
+ * object layout of #add. One decode of `text` when it is ASCII (byte offsets are then string
+ * offsets), else each field decoded on its own (the bytes next to a field are ASCII, so each
+ * decodes as in the message). A plain function with one object shape: cheap to run cold.
+ */
+function newObservations(out: KafkaObservation[], text: Buffer, news: Float64Array, serverPod: WorkloadRef): void {
+  const str = isAscii(text) ? text.toString('latin1') : undefined;
+  let s = 0;
+  for (let k = 0; k < news.length; k += 9) {
+    const a = s + (news[k] as number);
+    const b = a + (news[k + 1] as number);
+    const c = b + (news[k + 2] as number);
+    out.push({
+      kind: 'kafka',
+      clientIp: str === undefined ? text.toString('utf8', a, b) : str.slice(a, b),
+      serverPod,
+      resourceType: NATIVE_RESOURCE_TYPES[news[k + 4] as number] as KafkaResourceType,
+      resourceName: str === undefined ? text.toString('utf8', b, c) : str.slice(b, c),
+      patternType: NATIVE_PATTERN_TYPES[news[k + 5] as number] as KafkaPatternType,
+      operation: NATIVE_OPERATIONS[news[k + 3] as number] as KafkaOperation,
+      allowed: news[k + 6] === 1,
+      principal: str === undefined ? text.toString('utf8', s, a) : str.slice(s, a),
+      count: news[k + 7] as number,
+      time: news[k + 8] as number,
+    });
+    s = c;
   }
 }
 

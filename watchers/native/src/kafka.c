@@ -409,6 +409,8 @@ typedef struct {
   int64_t max_t;  /* newest valid line time since the last flush */
   uint8_t has_t;  /* max_t is set */
   uint8_t no_t;   /* some line had no usable time (JavaScript uses now()) */
+  int64_t obs_gen;  /* packed flush: the processor generation of its pending observation (-1: none) */
+  uint32_t obs_idx; /* packed flush: that observation's index in the processor's pending list */
 } decn_t;
 
 /* A key's per-flush state before the mapped window being scanned first counted it (read_mapped
@@ -883,6 +885,8 @@ static int32_t decision_of(kafka_t *k, uint32_t e) {
   c->count = 0;
   c->has_t = 0;
   c->no_t = 0;
+  c->obs_gen = -1;
+  c->obs_idx = 0;
   k->dslots[slot] = (int32_t)idx;
   return (int32_t)idx;
 }
@@ -1518,7 +1522,14 @@ static napi_value js_held(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value flush_locked(napi_env env, kafka_t *k, bool reset);
+typedef struct {
+  int on;        /* the caller asked for the packed form */
+  int64_t gen;   /* the processor's generation */
+  uint32_t base; /* its pending observations so far */
+  double room;   /* at most this many new observations (else the classic form) */
+} packed_t;
+
+static napi_value flush_locked(napi_env env, kafka_t *k, bool reset, int64_t from, const packed_t *pk);
 
 /*
  * flush(h, reset) → undefined, or [rows, text, decisions, firstNewId, skips]:
@@ -1532,31 +1543,151 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset);
  * (ids start again at 0).
  */
 static napi_value js_flush(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   kafka_t *k = argc > 0 ? get_any_handle(env, argv[0]) : NULL;
   if (!k) return NULL;
   bool reset = false;
   if (argc > 1) napi_get_value_bool(env, argv[1], &reset);
+  int64_t from = -1; /* absent: the decisions not sent before */
+  napi_valuetype ty;
+  if (argc > 2 && napi_typeof(env, argv[2], &ty) == napi_ok && ty == napi_number)
+    napi_get_value_int64(env, argv[2], &from);
+  packed_t pk = {0, 0, 0, 0};
+  if (argc > 5) {
+    double base = -1;
+    if (napi_get_value_int64(env, argv[3], &pk.gen) != napi_ok || napi_get_value_double(env, argv[4], &base) != napi_ok ||
+        napi_get_value_double(env, argv[5], &pk.room) != napi_ok || pk.gen < 0 || !(base >= 0) ||
+        base > 4294967295.0 - MAX_KEYS || base != (double)(uint32_t)base) {
+      napi_throw_type_error(env, "EINVAL", "kafka.flush: packed arguments are (gen >= 0, base index, room)");
+      return NULL;
+    }
+    pk.on = 1;
+    pk.base = (uint32_t)base;
+  }
   /* a readFile may be scanning on the thread pool: wait for its current buffer */
   pthread_mutex_lock(&k->mu);
-  napi_value r = flush_locked(env, k, reset);
+  napi_value r = flush_locked(env, k, reset, from, &pk);
   pthread_mutex_unlock(&k->mu);
   return r;
 }
 
-static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
+/*
+ * The packed form (processor.ts absorbPacked): [text, news, merges, fixes, skips, parsed].
+ * news: Float64Array, 9 per decision counted since the last flush that has no pending
+ * observation in generation gen yet (first-seen order; they become the pending observations
+ * base, base + 1, …): lengths of principal, client IP and resource name (in `text`, one after the
+ * other), operation, resource type, pattern type, allowed, line count, newest valid time (0 when
+ * fixes has it); merges: Float64Array of (pending index, line count, newest valid time or NaN, 1
+ * when a line had no usable time) for the others; fixes: (index in news, newest valid time or
+ * NaN) of the new ones with a line that had no usable time; parsed: lines counted. Called with
+ * the decisions already folded (dtouched[0, nt)); sets *done = false and changes nothing when
+ * there are more new ones than room (the caller then gets the classic form).
+ */
+static napi_value flush_packed(napi_env env, kafka_t *k, uint32_t nt, const packed_t *pk, bool *done) {
+  *done = false;
+  uint32_t nn = 0, nm = 0, nf = 0;
+  size_t tbytes = 0;
+  for (uint32_t i = 0; i < nt; i++) {
+    const decn_t *dc = &k->dec[k->dtouched[i]];
+    if (dc->obs_gen == pk->gen) {
+      nm++;
+      continue;
+    }
+    nn++;
+    nf += dc->no_t;
+    const dec_t *d = &((const ehdr_t *)(k->arena + dc->key))->d;
+    tbytes += (size_t)(d->pr_e - d->pr_s) + (d->ip_e - d->ip_s) + (d->nm_e - d->nm_s);
+  }
+  if ((double)nn > pk->room) return NULL;
+  *done = true;
+  napi_value text, n_ab, news, m_ab, merges, f_ab, fixes;
+  void *tp = NULL, *np = NULL, *mp = NULL, *fp = NULL;
+  if (nn > 0)
+    CHECK(napi_create_buffer(env, tbytes, &tp, &text));
+  else
+    CHECK(napi_get_undefined(env, &text));
+  CHECK(napi_create_arraybuffer(env, (size_t)nn * 9 * sizeof(double), &np, &n_ab));
+  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nn * 9, n_ab, 0, &news));
+  CHECK(napi_create_arraybuffer(env, (size_t)nm * 4 * sizeof(double), &mp, &m_ab));
+  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nm * 4, m_ab, 0, &merges));
+  CHECK(napi_create_arraybuffer(env, (size_t)nf * 2 * sizeof(double), &fp, &f_ab));
+  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nf * 2, f_ab, 0, &fixes));
+  double *n = np, *m = mp, *f = fp, parsed = 0;
+  uint8_t *tw = tp;
+  uint32_t j = 0;
+  for (uint32_t i = 0; i < nt; i++) {
+    decn_t *dc = &k->dec[k->dtouched[i]];
+    parsed += (double)dc->count;
+    if (dc->obs_gen == pk->gen) {
+      m[0] = dc->obs_idx;
+      m[1] = (double)dc->count;
+      m[2] = dc->has_t ? (double)dc->max_t : __builtin_nan("");
+      m[3] = dc->no_t;
+      m += 4;
+    } else {
+      const ehdr_t *en = (const ehdr_t *)(k->arena + dc->key);
+      const uint8_t *key = (const uint8_t *)en + EHDR;
+      const dec_t *d = &en->d;
+      size_t a = d->pr_e - d->pr_s, b = d->ip_e - d->ip_s, c = d->nm_e - d->nm_s;
+      memcpy(tw, key + d->pr_s, a);
+      memcpy(tw + a, key + d->ip_s, b);
+      memcpy(tw + a + b, key + d->nm_s, c);
+      tw += a + b + c;
+      n[0] = (double)a;
+      n[1] = (double)b;
+      n[2] = (double)c;
+      n[3] = d->op;
+      n[4] = d->rtype;
+      n[5] = d->ptype;
+      n[6] = d->allowed;
+      n[7] = (double)dc->count;
+      n[8] = dc->has_t && !dc->no_t ? (double)dc->max_t : 0;
+      n += 9;
+      if (dc->no_t) {
+        f[0] = j;
+        f[1] = dc->has_t ? (double)dc->max_t : __builtin_nan("");
+        f += 2;
+      }
+      dc->obs_gen = pk->gen;
+      dc->obs_idx = pk->base + j;
+      j++;
+    }
+    dc->count = 0;
+    dc->has_t = 0;
+    dc->no_t = 0;
+  }
+  napi_value sk_ab, sk, pv, arr;
+  void *sp = NULL;
+  CHECK(napi_create_arraybuffer(env, 5 * sizeof(double), &sp, &sk_ab));
+  CHECK(napi_create_typedarray(env, napi_float64_array, 5, sk_ab, 0, &sk));
+  memcpy(sp, k->skips, 5 * sizeof(double));
+  memset(k->skips, 0, sizeof(k->skips));
+  CHECK(napi_create_double(env, parsed, &pv));
+  CHECK(napi_create_array_with_length(env, 6, &arr));
+  CHECK(napi_set_element(env, arr, 0, text));
+  CHECK(napi_set_element(env, arr, 1, news));
+  CHECK(napi_set_element(env, arr, 2, merges));
+  CHECK(napi_set_element(env, arr, 3, fixes));
+  CHECK(napi_set_element(env, arr, 4, sk));
+  CHECK(napi_set_element(env, arr, 5, pv));
+  return arr;
+}
+
+static napi_value flush_locked(napi_env env, kafka_t *k, bool reset, int64_t from, const packed_t *pk) {
   napi_value undef;
   CHECK(napi_get_undefined(env, &undef));
   double skipped = 0;
   for (int i = 1; i < 5; i++) skipped += k->skips[i];
-  if (k->n_touched == 0 && k->dec_reported == k->n_dec && skipped == 0) {
+  /* classic form: the fields of the decisions from `from` (default: those not sent before) */
+  uint32_t first = from < 0 ? k->dec_reported : from > (int64_t)k->n_dec ? k->n_dec : (uint32_t)from;
+  if (k->n_touched == 0 && (pk->on || first == k->n_dec) && skipped == 0) {
     if (reset) table_clear(k);
     return undef;
   }
   /* fold the touched keys into their decisions, in first-seen order */
-  uint32_t nt = 0, nn = k->n_dec - k->dec_reported;
+  uint32_t nt = 0;
   for (uint32_t i = 0; i < k->n_touched; i++) {
     ehdr_t *en = (ehdr_t *)(k->arena + k->touched[i]);
     decn_t *dc = &k->dec[en->dec];
@@ -1569,7 +1700,18 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
     en->has_t = 0;
     en->no_t = 0;
   }
-  napi_value rows_ab, rows, text, dec_ab, decs, first, sk_ab, sk, arr;
+  if (pk->on) {
+    bool done = false;
+    napi_value r = flush_packed(env, k, nt, pk, &done);
+    if (done) {
+      k->dec_reported = k->n_dec;
+      k->n_touched = 0;
+      if (reset) table_clear(k);
+      return r;
+    }
+  }
+  uint32_t nn = k->n_dec - first;
+  napi_value rows_ab, rows, text, dec_ab, decs, firstv, sk_ab, sk, arr;
   void *rp = NULL, *dp = NULL, *tp = NULL, *sp = NULL;
   CHECK(napi_create_arraybuffer(env, (size_t)nt * 4 * sizeof(double), &rp, &rows_ab));
   CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nt * 4, rows_ab, 0, &rows));
@@ -1586,7 +1728,7 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
   }
   size_t tbytes = 0;
   for (uint32_t i = 0; i < nn; i++) {
-    const dec_t *d = &((const ehdr_t *)(k->arena + k->dec[k->dec_reported + i].key))->d;
+    const dec_t *d = &((const ehdr_t *)(k->arena + k->dec[first + i].key))->d;
     tbytes += (d->pr_e - d->pr_s) + (d->ip_e - d->ip_s) + (d->nm_e - d->nm_s) + 7;
   }
   CHECK(napi_create_buffer(env, tbytes, &tp, &text));
@@ -1595,7 +1737,7 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
   double *e = dp;
   uint8_t *tw = tp;
   for (uint32_t i = 0; i < nn; i++) {
-    const ehdr_t *en = (const ehdr_t *)(k->arena + k->dec[k->dec_reported + i].key);
+    const ehdr_t *en = (const ehdr_t *)(k->arena + k->dec[first + i].key);
     const uint8_t *key = (const uint8_t *)en + EHDR;
     const dec_t *d = &en->d;
     size_t a = d->pr_e - d->pr_s, b = d->ip_e - d->ip_s, c = d->nm_e - d->nm_s;
@@ -1626,7 +1768,7 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
   CHECK(napi_create_typedarray(env, napi_float64_array, 5, sk_ab, 0, &sk));
   memcpy(sp, k->skips, 5 * sizeof(double));
   memset(k->skips, 0, sizeof(k->skips));
-  CHECK(napi_create_double(env, (double)k->dec_reported, &first));
+  CHECK(napi_create_double(env, (double)first, &firstv));
   k->dec_reported = k->n_dec;
   k->n_touched = 0;
   if (reset) table_clear(k);
@@ -1634,7 +1776,7 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset) {
   CHECK(napi_set_element(env, arr, 0, rows));
   CHECK(napi_set_element(env, arr, 1, text));
   CHECK(napi_set_element(env, arr, 2, decs));
-  CHECK(napi_set_element(env, arr, 3, first));
+  CHECK(napi_set_element(env, arr, 3, firstv));
   CHECK(napi_set_element(env, arr, 4, sk));
   return arr;
 }
