@@ -30,14 +30,7 @@ export interface KafkaNativeAddon {
    * [text, new observations, merges, fixes, skips, lines parsed] (KafkaLineProcessor.absorbPacked;
    * kafka.c flush_packed); the classic form when there would be more new ones than `room`.
    */
-  flush(
-    h: Handle,
-    reset: boolean,
-    from?: number,
-    gen?: number,
-    base?: number,
-    room?: number,
-  ): FlushResult | undefined;
+  flush(h: Handle, reset: boolean, from?: number, gen?: number, base?: number, room?: number): FlushResult | undefined;
   /** Tests: the C message parser's result over `msg` (see kafka.c js_parse). */
   parse(msg: Buffer): number[];
   /** Tests: the C key end rule (processor.ts messageKeyEnd). */

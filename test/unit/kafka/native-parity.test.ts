@@ -619,6 +619,184 @@ nativeTest(
   },
 );
 
+// ------------------------------------------------------------------ packed flush hand-over (ADR 0065, cold drain)
+
+type HandOff = 'ts' | 'packed' | 'classic';
+
+/**
+ * The file path with report ticks: after chunk i, `drains[i]` drains the processor (a new
+ * generation, so later flushes merge into new observations) and `flushes[i]` makes the native
+ * feed hand over its counts without a drain (1: later flushes of that generation merge into the
+ * observations handed over) or hand over and empty its key table (2: a new table epoch, same
+ * decisions with new ids). Returns
+ * every drained batch, the early hand-overs and the counters.
+ */
+function runTicks(
+  how: HandOff,
+  chunks: Buffer[],
+  drains: boolean[],
+  flushes: number[],
+  maxEntries?: number,
+): { batches: unknown[][]; overflowed: unknown[][]; stats: unknown; sameServer: boolean } {
+  const stats = new KafkaStats();
+  const overflowed: unknown[][] = [];
+  const p = new KafkaLineProcessor({
+    serverPod: server,
+    stats,
+    now: () => NOW,
+    ...(maxEntries === undefined ? {} : { maxEntries }),
+    overflow: (o) => overflowed.push(o),
+  });
+  const batches: ReturnType<KafkaLineProcessor['drain']>[] = [];
+  let push: (b: Buffer) => void;
+  let end: () => void;
+  let flush = (_reset: boolean) => {};
+  if (how === 'ts') {
+    const s = new LineScanner(
+      { line: (l) => p.line(l), marked: (b, st, q, e) => p.marked(b, st, q, e), tooLong: () => p.tooLong() },
+      { all: false },
+    );
+    push = (b) => s.push(b);
+    end = () => s.end();
+  } else {
+    const f = new NativeLineFeed({ addon: A, processor: p, stats, mode: 'file', handOff: how });
+    push = (b) => f.push(b);
+    end = () => {
+      f.end();
+      f.close();
+    };
+    flush = (reset) => f.flush(reset);
+  }
+  chunks.forEach((c, i) => {
+    push(c);
+    const fl = flushes[i % flushes.length] ?? 0;
+    if (fl > 0) flush(fl === 2);
+    if (drains[i % drains.length] === true) batches.push(p.drain());
+  });
+  end();
+  batches.push(p.drain());
+  const all = [...batches.flat(), ...overflowed.flat()] as Array<{ serverPod: unknown }>;
+  return { batches, overflowed, stats: stats.snapshot(), sameServer: all.every((o) => o.serverPod === server) };
+}
+
+/** Line count per decision key over every batch (how early hand-overs split them may differ). */
+function countsByKey(r: { batches: unknown[][]; overflowed: unknown[][] }): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const o of [...r.batches.flat(), ...r.overflowed.flat()] as Array<Record<string, unknown>>) {
+    const k = JSON.stringify({ ...o, count: 0, time: 0 });
+    m[k] = (m[k] ?? 0) + (o.count as number);
+  }
+  return m;
+}
+
+nativeTest(
+  'packed hand-over: random logs, report ticks and table resets give the same observations as the classic form and TypeScript',
+  (t) => {
+    let packedFlushes = 0;
+    const counted: KafkaNativeAddon = {
+      ...A,
+      flush: (...a: Parameters<KafkaNativeAddon['flush']>) => {
+        const r = A.flush(...a);
+        if (r?.length === 6) packedFlushes++;
+        return r;
+      },
+    };
+    fc.assert(
+      fc.property(
+        fc.array(logArb, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat(2), { minLength: 1, maxLength: 6 }),
+        (logs, cuts, drains, flushes) => {
+          // every line twice, so that flushes within a generation meet decisions pending already
+          const log = Buffer.concat([...logs, Buffer.from('\n'), ...logs, Buffer.from('\n')]);
+          const chunks = splitAt(log, cuts);
+          const ts = runTicks('ts', chunks, drains, [0]);
+          const classic = runTicks(
+            'classic',
+            chunks,
+            drains,
+            flushes.map((x) => x & 1),
+          );
+          const packed = runTicks(
+            'packed',
+            chunks,
+            drains,
+            flushes.map((x) => x & 1),
+          );
+          // all fields of every observation, in order, per batch (deepEqual: serverPod included)
+          t.deepEqual(packed, ts);
+          t.deepEqual(classic, ts);
+          // a reset starts a new table epoch: the rest of that generation is merged by key
+          t.deepEqual(runTicks('packed', chunks, drains, flushes), runTicks('classic', chunks, drains, flushes));
+          t.deepEqual(runTicks('packed', chunks, drains, flushes).batches, ts.batches);
+        },
+      ),
+      { numRuns: 400 },
+    );
+    // the packed form really ran (not only the classic fallback)
+    const { p, stats } = makeProcessor();
+    const f = new NativeLineFeed({ addon: counted, processor: p, stats, mode: 'file' });
+    f.push(corpus);
+    f.end();
+    f.close();
+    t.true(packedFlushes > 0);
+    t.true(p.drain().length > 0);
+  },
+);
+
+nativeTest(
+  'packed hand-over: a small pending bound (early hand-over) as the classic form, same counts as TypeScript',
+  (t) => {
+    fc.assert(
+      fc.property(
+        logArb,
+        fc.array(fc.nat(), { maxLength: 10 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 6 }),
+        (log, cuts, drains, max) => {
+          const chunks = splitAt(log, cuts);
+          const packed = runTicks('packed', chunks, drains, [0], max);
+          t.deepEqual(packed, runTicks('classic', chunks, drains, [0], max));
+          t.deepEqual(countsByKey(packed), countsByKey(runTicks('ts', chunks, drains, [0], max)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  },
+);
+
+nativeTest(
+  'packed hand-over: a second source in the same generation merges by key (TypeScript lines, another feed)',
+  (t) => {
+    const single = runTicks('ts', [corpus], [false], [0]);
+    const { p, stats } = makeProcessor();
+    const f = new NativeLineFeed({ addon: A, processor: p, stats, mode: 'file' });
+    const g = new NativeLineFeed({ addon: A, processor: p, stats, mode: 'file' });
+    const s = new LineScanner(
+      { line: (l) => p.line(l), marked: (b, st, q, e) => p.marked(b, st, q, e), tooLong: () => p.tooLong() },
+      { all: false },
+    );
+    f.push(corpus);
+    f.end();
+    f.flush(false); // packed: the observations are pending unkeyed
+    s.push(corpus); // TypeScript lines: the packed ones are keyed first
+    s.end();
+    g.push(corpus);
+    g.end();
+    g.flush(false); // another feed: the classic form
+    const all = p.drain();
+    f.close();
+    g.close();
+    const one = single.batches.flat() as Array<{ count: number }>;
+    t.is(all.length, one.length);
+    t.deepEqual(
+      all.map((o) => ({ ...o, count: o.count / 3 })),
+      one,
+    );
+  },
+);
+
 // ------------------------------------------------------------------ the file read in C (readFile)
 
 const tmpDir = mkdtempSync(join(tmpdir(), 'callmap-kafka-parity-'));
