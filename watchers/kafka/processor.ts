@@ -367,16 +367,10 @@ export class KafkaLineProcessor {
  * Appends to `out` the observations of a packed flush's `news` (see absorbPacked), in the
  * object layout of #add. One decode of `text` when it is ASCII (byte offsets are then string
  * offsets), else each field decoded on its own (the bytes next to a field are ASCII, so each
- * decodes as in the message). Plain functions with one object shape and no calls but
- * String.prototype.slice in the ASCII loop: cheap to run cold and, since the loop runs long
- * enough for V8 to compile it on a background thread, cheap to compile.
+ * decodes as in the message). A plain function with one object shape: cheap to run cold.
  */
 function newObservations(out: KafkaObservation[], text: Buffer, news: Float64Array, serverPod: WorkloadRef): void {
-  if (isAscii(text)) asciiObservations(out, text.toString('latin1'), news, serverPod);
-  else utf8Observations(out, text, news, serverPod);
-}
-
-function asciiObservations(out: KafkaObservation[], str: string, news: Float64Array, serverPod: WorkloadRef): void {
+  const str = isAscii(text) ? text.toString('latin1') : undefined;
   let s = 0;
   for (let k = 0; k < news.length; k += 9) {
     const a = s + (news[k] as number);
@@ -384,37 +378,14 @@ function asciiObservations(out: KafkaObservation[], str: string, news: Float64Ar
     const c = b + (news[k + 2] as number);
     out.push({
       kind: 'kafka',
-      clientIp: str.slice(a, b),
+      clientIp: str === undefined ? text.toString('utf8', a, b) : str.slice(a, b),
       serverPod,
       resourceType: NATIVE_RESOURCE_TYPES[news[k + 4] as number] as KafkaResourceType,
-      resourceName: str.slice(b, c),
+      resourceName: str === undefined ? text.toString('utf8', b, c) : str.slice(b, c),
       patternType: NATIVE_PATTERN_TYPES[news[k + 5] as number] as KafkaPatternType,
       operation: NATIVE_OPERATIONS[news[k + 3] as number] as KafkaOperation,
       allowed: news[k + 6] === 1,
-      principal: str.slice(s, a),
-      count: news[k + 7] as number,
-      time: news[k + 8] as number,
-    });
-    s = c;
-  }
-}
-
-function utf8Observations(out: KafkaObservation[], text: Buffer, news: Float64Array, serverPod: WorkloadRef): void {
-  let s = 0;
-  for (let k = 0; k < news.length; k += 9) {
-    const a = s + (news[k] as number);
-    const b = a + (news[k + 1] as number);
-    const c = b + (news[k + 2] as number);
-    out.push({
-      kind: 'kafka',
-      clientIp: text.toString('utf8', a, b),
-      serverPod,
-      resourceType: NATIVE_RESOURCE_TYPES[news[k + 4] as number] as KafkaResourceType,
-      resourceName: text.toString('utf8', b, c),
-      patternType: NATIVE_PATTERN_TYPES[news[k + 5] as number] as KafkaPatternType,
-      operation: NATIVE_OPERATIONS[news[k + 3] as number] as KafkaOperation,
-      allowed: news[k + 6] === 1,
-      principal: text.toString('utf8', s, a),
+      principal: str === undefined ? text.toString('utf8', s, a) : str.slice(s, a),
       count: news[k + 7] as number,
       time: news[k + 8] as number,
     });

@@ -189,13 +189,14 @@ function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
 
 type Path = 'ts' | 'native' | 'native-scalar';
 
-function makeProcessor() {
+function makeProcessor(maxEntries?: number) {
   const stats = new KafkaStats();
   const overflowed: unknown[] = [];
   const p = new KafkaLineProcessor({
     serverPod: server,
     stats,
     now: () => NOW,
+    ...(maxEntries === undefined ? {} : { maxEntries }),
     overflow: (o) => overflowed.push(...o),
   });
   return { p, stats, overflowed };
@@ -637,16 +638,8 @@ function runTicks(
   drains: boolean[],
   flushes: number[],
   maxEntries?: number,
-): { batches: unknown[][]; overflowed: unknown[][]; stats: unknown; sameServer: boolean } {
-  const stats = new KafkaStats();
-  const overflowed: unknown[][] = [];
-  const p = new KafkaLineProcessor({
-    serverPod: server,
-    stats,
-    now: () => NOW,
-    ...(maxEntries === undefined ? {} : { maxEntries }),
-    overflow: (o) => overflowed.push(o),
-  });
+): { batches: unknown[][]; overflowed: unknown[]; stats: unknown; sameServer: boolean } {
+  const { p, stats, overflowed } = makeProcessor(maxEntries);
   const batches: ReturnType<KafkaLineProcessor['drain']>[] = [];
   let push: (b: Buffer) => void;
   let end: () => void;
@@ -675,14 +668,14 @@ function runTicks(
   });
   end();
   batches.push(p.drain());
-  const all = [...batches.flat(), ...overflowed.flat()] as Array<{ serverPod: unknown }>;
+  const all = [...batches.flat(), ...overflowed] as Array<{ serverPod: unknown }>;
   return { batches, overflowed, stats: stats.snapshot(), sameServer: all.every((o) => o.serverPod === server) };
 }
 
 /** Line count per decision key over every batch (how early hand-overs split them may differ). */
-function countsByKey(r: { batches: unknown[][]; overflowed: unknown[][] }): Record<string, number> {
+function countsByKey(r: { batches: unknown[][]; overflowed: unknown[] }): Record<string, number> {
   const m: Record<string, number> = {};
-  for (const o of [...r.batches.flat(), ...r.overflowed.flat()] as Array<Record<string, unknown>>) {
+  for (const o of [...r.batches.flat(), ...r.overflowed] as Array<Record<string, unknown>>) {
     const k = JSON.stringify({ ...o, count: 0, time: 0 });
     m[k] = (m[k] ?? 0) + (o.count as number);
   }

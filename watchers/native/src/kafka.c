@@ -1573,6 +1573,46 @@ static napi_value js_flush(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* A new Float64Array of n numbers (*p: its memory). */
+static napi_status new_f64(napi_env env, size_t n, double **p, napi_value *out) {
+  napi_value ab;
+  void *mem = NULL;
+  napi_status st = napi_create_arraybuffer(env, n * sizeof(double), &mem, &ab);
+  if (st != napi_ok) return st;
+  *p = mem;
+  return napi_create_typedarray(env, napi_float64_array, n, ab, 0, out);
+}
+
+/* The lines skipped since the last flush by parse status (a Float64Array), then zeroed. */
+static napi_status take_skips(napi_env env, kafka_t *k, napi_value *out) {
+  double *sp = NULL;
+  napi_status st = new_f64(env, 5, &sp, out);
+  if (st != napi_ok) return st;
+  memcpy(sp, k->skips, 5 * sizeof(double));
+  memset(k->skips, 0, sizeof(k->skips));
+  return napi_ok;
+}
+
+/* A decision's facts as 7 numbers: the lengths of principal, client IP and resource name, then
+ * the codes of operation, resource type, pattern type and the verdict. */
+static void put_facts(double *row, const dec_t *d) {
+  row[0] = (double)(d->pr_e - d->pr_s);
+  row[1] = (double)(d->ip_e - d->ip_s);
+  row[2] = (double)(d->nm_e - d->nm_s);
+  row[3] = d->op;
+  row[4] = d->rtype;
+  row[5] = d->ptype;
+  row[6] = d->allowed;
+}
+
+/* A JavaScript array of the n values v. */
+static napi_value array_of(napi_env env, const napi_value *v, uint32_t n) {
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, n, &arr));
+  for (uint32_t i = 0; i < n; i++) CHECK(napi_set_element(env, arr, i, v[i]));
+  return arr;
+}
+
 /*
  * The packed form (processor.ts absorbPacked): [text, news, merges, fixes, skips, parsed].
  * news: Float64Array, 9 per decision counted since the last flush that has no pending
@@ -1602,19 +1642,16 @@ static napi_value flush_packed(napi_env env, kafka_t *k, uint32_t nt, const pack
   }
   if ((double)nn > pk->room) return NULL;
   *done = true;
-  napi_value text, n_ab, news, m_ab, merges, f_ab, fixes;
-  void *tp = NULL, *np = NULL, *mp = NULL, *fp = NULL;
+  napi_value v[6]; /* text, news, merges, fixes, skips, parsed */
+  void *tp = NULL;
+  double *n = NULL, *m = NULL, *f = NULL, parsed = 0;
   if (nn > 0)
-    CHECK(napi_create_buffer(env, tbytes, &tp, &text));
+    CHECK(napi_create_buffer(env, tbytes, &tp, &v[0]));
   else
-    CHECK(napi_get_undefined(env, &text));
-  CHECK(napi_create_arraybuffer(env, (size_t)nn * 9 * sizeof(double), &np, &n_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nn * 9, n_ab, 0, &news));
-  CHECK(napi_create_arraybuffer(env, (size_t)nm * 4 * sizeof(double), &mp, &m_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nm * 4, m_ab, 0, &merges));
-  CHECK(napi_create_arraybuffer(env, (size_t)nf * 2 * sizeof(double), &fp, &f_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nf * 2, f_ab, 0, &fixes));
-  double *n = np, *m = mp, *f = fp, parsed = 0;
+    CHECK(napi_get_undefined(env, &v[0]));
+  CHECK(new_f64(env, (size_t)nn * 9, &n, &v[1]));
+  CHECK(new_f64(env, (size_t)nm * 4, &m, &v[2]));
+  CHECK(new_f64(env, (size_t)nf * 2, &f, &v[3]));
   uint8_t *tw = tp;
   uint32_t j = 0;
   for (uint32_t i = 0; i < nt; i++) {
@@ -1635,13 +1672,7 @@ static napi_value flush_packed(napi_env env, kafka_t *k, uint32_t nt, const pack
       memcpy(tw + a, key + d->ip_s, b);
       memcpy(tw + a + b, key + d->nm_s, c);
       tw += a + b + c;
-      n[0] = (double)a;
-      n[1] = (double)b;
-      n[2] = (double)c;
-      n[3] = d->op;
-      n[4] = d->rtype;
-      n[5] = d->ptype;
-      n[6] = d->allowed;
+      put_facts(n, d);
       n[7] = (double)dc->count;
       n[8] = dc->has_t && !dc->no_t ? (double)dc->max_t : 0;
       n += 9;
@@ -1658,21 +1689,9 @@ static napi_value flush_packed(napi_env env, kafka_t *k, uint32_t nt, const pack
     dc->has_t = 0;
     dc->no_t = 0;
   }
-  napi_value sk_ab, sk, pv, arr;
-  void *sp = NULL;
-  CHECK(napi_create_arraybuffer(env, 5 * sizeof(double), &sp, &sk_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, 5, sk_ab, 0, &sk));
-  memcpy(sp, k->skips, 5 * sizeof(double));
-  memset(k->skips, 0, sizeof(k->skips));
-  CHECK(napi_create_double(env, parsed, &pv));
-  CHECK(napi_create_array_with_length(env, 6, &arr));
-  CHECK(napi_set_element(env, arr, 0, text));
-  CHECK(napi_set_element(env, arr, 1, news));
-  CHECK(napi_set_element(env, arr, 2, merges));
-  CHECK(napi_set_element(env, arr, 3, fixes));
-  CHECK(napi_set_element(env, arr, 4, sk));
-  CHECK(napi_set_element(env, arr, 5, pv));
-  return arr;
+  CHECK(take_skips(env, k, &v[4]));
+  CHECK(napi_create_double(env, parsed, &v[5]));
+  return array_of(env, v, 6);
 }
 
 static napi_value flush_locked(napi_env env, kafka_t *k, bool reset, int64_t from, const packed_t *pk) {
@@ -1711,11 +1730,10 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset, int64_t fro
     }
   }
   uint32_t nn = k->n_dec - first;
-  napi_value rows_ab, rows, text, dec_ab, decs, firstv, sk_ab, sk, arr;
-  void *rp = NULL, *dp = NULL, *tp = NULL, *sp = NULL;
-  CHECK(napi_create_arraybuffer(env, (size_t)nt * 4 * sizeof(double), &rp, &rows_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nt * 4, rows_ab, 0, &rows));
-  double *r = rp;
+  napi_value v[5]; /* rows, text, decisions, first, skips */
+  void *tp = NULL;
+  double *r = NULL, *e = NULL;
+  CHECK(new_f64(env, (size_t)nt * 4, &r, &v[0]));
   for (uint32_t i = 0; i < nt; i++) {
     decn_t *dc = &k->dec[k->dtouched[i]];
     r[i * 4] = k->dtouched[i];
@@ -1731,10 +1749,8 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset, int64_t fro
     const dec_t *d = &((const ehdr_t *)(k->arena + k->dec[first + i].key))->d;
     tbytes += (d->pr_e - d->pr_s) + (d->ip_e - d->ip_s) + (d->nm_e - d->nm_s) + 7;
   }
-  CHECK(napi_create_buffer(env, tbytes, &tp, &text));
-  CHECK(napi_create_arraybuffer(env, (size_t)nn * 7 * sizeof(double), &dp, &dec_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)nn * 7, dec_ab, 0, &decs));
-  double *e = dp;
+  CHECK(napi_create_buffer(env, tbytes, &tp, &v[1]));
+  CHECK(new_f64(env, (size_t)nn * 7, &e, &v[2]));
   uint8_t *tw = tp;
   for (uint32_t i = 0; i < nn; i++) {
     const ehdr_t *en = (const ehdr_t *)(k->arena + k->dec[first + i].key);
@@ -1755,30 +1771,14 @@ static napi_value flush_locked(napi_env env, kafka_t *k, bool reset, int64_t fro
     cd[3] = (uint8_t)('0' + d->ptype);
     cd[4] = (uint8_t)('0' + d->allowed);
     tw += a + b + c + 7;
-    double *row = e + (size_t)i * 7;
-    row[0] = (double)a;
-    row[1] = (double)b;
-    row[2] = (double)c;
-    row[3] = d->op;
-    row[4] = d->rtype;
-    row[5] = d->ptype;
-    row[6] = d->allowed;
+    put_facts(e + (size_t)i * 7, d);
   }
-  CHECK(napi_create_arraybuffer(env, 5 * sizeof(double), &sp, &sk_ab));
-  CHECK(napi_create_typedarray(env, napi_float64_array, 5, sk_ab, 0, &sk));
-  memcpy(sp, k->skips, 5 * sizeof(double));
-  memset(k->skips, 0, sizeof(k->skips));
-  CHECK(napi_create_double(env, (double)first, &firstv));
+  CHECK(take_skips(env, k, &v[4]));
+  CHECK(napi_create_double(env, (double)first, &v[3]));
   k->dec_reported = k->n_dec;
   k->n_touched = 0;
   if (reset) table_clear(k);
-  CHECK(napi_create_array_with_length(env, 5, &arr));
-  CHECK(napi_set_element(env, arr, 0, rows));
-  CHECK(napi_set_element(env, arr, 1, text));
-  CHECK(napi_set_element(env, arr, 2, decs));
-  CHECK(napi_set_element(env, arr, 3, firstv));
-  CHECK(napi_set_element(env, arr, 4, sk));
-  return arr;
+  return array_of(env, v, 5);
 }
 
 /* reconnect(h): resume.ts ResumeTracker.reconnect */
