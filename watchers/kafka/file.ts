@@ -91,6 +91,8 @@ export class FileTailer {
     while (!signal.aborted) {
       try {
         const fh = await open(this.#o.path, 'r');
+        // the inode only tells rotations apart, which once mode never looks for
+        if (this.#o.once) return { fh, ino: 0 };
         const st = await fh.stat();
         return { fh, ino: st.ino };
       } catch (e) {
