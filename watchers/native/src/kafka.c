@@ -1654,16 +1654,19 @@ static napi_value flush_packed(napi_env env, kafka_t *k, uint32_t nt, const pack
   CHECK(new_f64(env, (size_t)nf * 2, &f, &v[3]));
   uint8_t *tw = tp;
   uint32_t j = 0;
+  const double *m_end = m + (size_t)nm * 4;
   for (uint32_t i = 0; i < nt; i++) {
     decn_t *dc = &k->dec[k->dtouched[i]];
     parsed += (double)dc->count;
+    /* (a decision is in dtouched once, so the bounds below always hold; checked all the same) */
     if (dc->obs_gen == pk->gen) {
+      if (m >= m_end) continue;
       m[0] = dc->obs_idx;
       m[1] = (double)dc->count;
       m[2] = dc->has_t ? (double)dc->max_t : __builtin_nan("");
       m[3] = dc->no_t;
       m += 4;
-    } else {
+    } else if (j < nn) {
       const ehdr_t *en = (const ehdr_t *)(k->arena + dc->key);
       const uint8_t *key = (const uint8_t *)en + EHDR;
       const dec_t *d = &en->d;
