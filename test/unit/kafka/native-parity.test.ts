@@ -41,6 +41,15 @@ const corpusLines = corpus.toString('utf8').split('\n');
 const NOW = Date.UTC(2024, 5, 1);
 const server = { name: 'kafka-0', namespace: 'kafka' };
 
+/** Reads `fd` to its end through the feed's `readFile`, `slice` bytes per call (as FileTailer does); the bytes read. */
+async function readToEnd(f: NativeLineFeed, fd: number, slice: number): Promise<number> {
+  for (let pos = 0; ; ) {
+    const r = await f.readFile(fd, pos, slice);
+    pos += r.bytes;
+    if (r.eof) return pos;
+  }
+}
+
 // ------------------------------------------------------------------ generators
 
 const principals = ['User:alice', 'User:CN=app,OU=Team A,O=Corp', 'User:2.5.4.45=#1320,CN=x', 'User:ünï', 'User:a b'];
@@ -836,11 +845,7 @@ async function runReadFile(
   const fd = openSync(path, 'r');
   let pos = 0;
   try {
-    for (;;) {
-      const r = await f.readFile(fd, pos, slice);
-      pos += r.bytes;
-      if (r.eof) break;
-    }
+    pos = await readToEnd(f, fd, slice);
   } finally {
     closeSync(fd);
     rmSync(path);
@@ -941,12 +946,7 @@ nativeTest(
       setImmediate(tick);
     };
     setImmediate(tick);
-    let pos = 0;
-    for (;;) {
-      const r = await f.readFile(fd, pos, 64 << 10);
-      pos += r.bytes;
-      if (r.eof) break;
-    }
+    await readToEnd(f, fd, 64 << 10);
     draining = false;
     closeSync(fd);
     f.end();
@@ -1131,11 +1131,7 @@ nativeSerial(
       const timer = setTimeout(() => truncateSync(path, at), attempts % 6);
       let pos = 0;
       try {
-        for (;;) {
-          const r = await f.readFile(fd, pos, 64 << 20);
-          pos += r.bytes;
-          if (r.eof) break;
-        }
+        pos = await readToEnd(f, fd, 64 << 20);
       } finally {
         clearTimeout(timer);
         closeSync(fd);
